@@ -1,0 +1,240 @@
+//! Application state, the router with its middleware stack, and the server loop with graceful
+//! shutdown: on SIGTERM/SIGINT `/health` turns 503, the listener stops accepting, and in-flight
+//! requests get `SHUTDOWN_TIMEOUT_SECS` to finish.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::Config;
+use crate::http::{middleware, openapi};
+use crate::store::Store;
+use crate::users::{AuthCache, tokens::JwtKeys};
+
+/// Largest JSON body accepted (API.md §1).
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Everything a handler can reach.
+pub struct Inner {
+    /// Settings.
+    pub config: Config,
+    /// Storage.
+    pub store: Store,
+    /// Access-token keys.
+    pub jwt: JwtKeys,
+    /// Account state behind authentication.
+    pub auth_cache: AuthCache,
+    /// Process start, for `uptimeSeconds`.
+    pub started_at: Instant,
+    shutting_down: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+/// Cheaply clonable handle to [`Inner`].
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state from settings and an opened, migrated store.
+    pub fn new(config: Config, store: Store) -> Self {
+        crate::telemetry::prometheus();
+        let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_expires_in);
+        let (shutdown_tx, _) = watch::channel(false);
+        Self(Arc::new(Inner {
+            config,
+            store,
+            jwt,
+            auth_cache: AuthCache::default(),
+            started_at: Instant::now(),
+            shutting_down: AtomicBool::new(false),
+            shutdown_tx,
+        }))
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Marks shutdown: health turns 503 and long-lived streams end.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    /// A receiver that turns `true` when shutdown begins (for streams and workers).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+}
+
+/// The API routes of every area, with their OpenAPI descriptions.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
+
+/// The whole application: API, health, docs, and the middleware stack.
+pub fn build_router(state: AppState) -> Router {
+    let prefix = state.config.api_prefix.clone();
+    let (api, mut doc) = OpenApiRouter::with_openapi(openapi::base_document())
+        .nest(&prefix, api_routes())
+        .merge(crate::health::router())
+        .split_for_parts();
+    openapi::finish(&mut doc);
+
+    let cors = cors_layer(&state.config);
+    Router::new()
+        .merge(api)
+        .merge(openapi::docs_router(&prefix, doc))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .with_state(state)
+}
+
+fn cors_layer(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+            header::HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Opens the store named by the configuration and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Start-up work that needs the store: the admin from `ADMIN_EMAIL`/`ADMIN_PASSWORD`.
+pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+    let config = &state.config;
+    if let Some(email) = &config.admin_email {
+        let normalized = crate::users::parse_email(email).unwrap_or_default();
+        if state.store.user_by_email(&normalized).await?.is_none() {
+            crate::users::create_admin(&state.store, email, config.admin_password.expose(), "Platform", "Admin")
+                .await
+                .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", e.message))?;
+            tracing::info!(email = %normalized, "created the admin account from ADMIN_EMAIL");
+        }
+    }
+    Ok(())
+}
+
+/// Serves on a bound listener until `shutdown` resolves, then drains within the deadline.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = build_router(state.clone());
+    let deadline = state.config.shutdown_timeout;
+    let signal_state = state.clone();
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: finishing in-flight requests");
+        signal_state.begin_shutdown();
+        let _ = drain_tx.send(true);
+    });
+    let mut server = tokio::spawn(async move { server.await });
+    let flatten = |r: Result<std::io::Result<()>, tokio::task::JoinError>| -> anyhow::Result<()> { Ok(r??) };
+    let result = tokio::select! {
+        r = &mut server => flatten(r),
+        _ = drain_rx.wait_for(|started| *started) => {
+            match tokio::time::timeout(deadline, &mut server).await {
+                Ok(r) => flatten(r),
+                Err(_) => {
+                    tracing::warn!("shutdown deadline passed with requests still in flight");
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
+    state.store.close().await;
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// `ticketmax serve`: open the store, bootstrap, bind `PORT`, serve until a signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let state = AppState::new(config, store);
+    bootstrap(&state).await?;
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], state.config.port));
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(%addr, backend = state.store.backend(), "TicketMax is serving");
+    serve_on(listener, state, shutdown_signal()).await
+}

@@ -1,0 +1,174 @@
+//! Operational routes outside the API prefix: liveness, database and dependency health, and the
+//! Prometheus text at `/metrics` (bearer-protected in production).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::config::{EmailTransport, SmsTransport};
+use crate::http::{ApiError, ApiResponse, ApiResult, ErrorCode};
+
+/// The health routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(health_database))
+        .routes(routes!(health_services))
+        .routes(routes!(metrics))
+}
+
+/// Liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+    /// Server version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+}
+
+/// Database health answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseHealth {
+    /// `up`.
+    pub status: &'static str,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Round-trip time of a trivial query.
+    pub latency_ms: f64,
+}
+
+/// One dependency's health.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealth {
+    /// Dependency name.
+    pub name: String,
+    /// `up`, `down` or `disabled`.
+    pub status: &'static str,
+    /// Round-trip time when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Whether the server cannot work without it.
+    #[serde(skip)]
+    pub required: bool,
+}
+
+/// Whether the server is up (503 while shutting down).
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Serving", body = Health), (status = 503, description = "Shutting down")))]
+async fn health(State(state): State<AppState>) -> ApiResult<ApiResponse<Health>> {
+    if state.is_shutting_down() {
+        return Err(ApiError::unavailable("The server is shutting down"));
+    }
+    Ok(ApiResponse::ok(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+    }))
+}
+
+/// Whether the database answers.
+#[utoipa::path(get, path = "/health/database", tag = "health",
+    responses((status = 200, description = "Database answers", body = DatabaseHealth), (status = 503, description = "Database down")))]
+async fn health_database(State(state): State<AppState>) -> ApiResult<ApiResponse<DatabaseHealth>> {
+    let latency = ping_database(&state).await?;
+    Ok(ApiResponse::ok(DatabaseHealth {
+        status: "up",
+        backend: state.store.backend(),
+        latency_ms: latency,
+    }))
+}
+
+async fn ping_database(state: &AppState) -> ApiResult<f64> {
+    match tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()).await {
+        Ok(Ok(latency)) => Ok(latency.as_secs_f64() * 1000.0),
+        _ => Err(ApiError::unavailable("The database does not answer").with_details(vec![json!({
+            "field": "database", "message": "no answer", "status": "down"
+        })])),
+    }
+}
+
+/// Each dependency's status: database, cache, email, SMS.
+#[utoipa::path(get, path = "/health/services", tag = "health",
+    responses((status = 200, description = "Dependencies", body = Vec<ServiceHealth>), (status = 503, description = "A required dependency is down")))]
+async fn health_services(State(state): State<AppState>) -> Response {
+    let mut services = Vec::new();
+    services.push(match ping_database(&state).await {
+        Ok(ms) => ServiceHealth { name: "database".into(), status: "up", latency_ms: Some(ms), required: true },
+        Err(_) => ServiceHealth { name: "database".into(), status: "down", latency_ms: None, required: true },
+    });
+    services.push(ServiceHealth {
+        name: "cache".into(),
+        status: if state.config.redis_url.is_some() { "up" } else { "disabled" },
+        latency_ms: None,
+        required: false,
+    });
+    services.push(ServiceHealth {
+        name: "email".into(),
+        status: match state.config.email.transport {
+            EmailTransport::Log => "disabled",
+            EmailTransport::Smtp | EmailTransport::File => "up",
+        },
+        latency_ms: None,
+        required: false,
+    });
+    services.push(ServiceHealth {
+        name: "sms".into(),
+        status: match state.config.sms.transport {
+            SmsTransport::Log => "disabled",
+            SmsTransport::Twilio => "up",
+        },
+        latency_ms: None,
+        required: false,
+    });
+    let down: Vec<_> = services.iter().filter(|s| s.required && s.status == "down").collect();
+    if down.is_empty() {
+        ApiResponse::ok(services).into_response()
+    } else {
+        let details = down
+            .iter()
+            .map(|s| json!({"field": s.name, "message": format!("{} is down", s.name), "status": s.status}))
+            .collect();
+        ApiError::new(ErrorCode::Unavailable, "A required service is down")
+            .with_details(details)
+            .into_response()
+    }
+}
+
+/// Prometheus text: request counts and latency histograms by route and status, and more.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = 401, description = "Wrong or missing bearer in production"), (status = 404, description = "No METRICS_TOKEN in production")))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.config.is_production() {
+        let Some(expected) = &state.config.metrics_token else {
+            return ApiError::not_found("Route").into_response();
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    let body = crate::telemetry::prometheus().render();
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,141 @@
+//! The outermost middleware: request id, the request span, request metrics, security headers,
+//! and the envelope for error answers that layers or axum produced without one (405 from the
+//! router, 408 from the timeout, 413 from the body limit).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::{ApiError, ErrorCode, request_id};
+use crate::app::AppState;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("x-xss-protection", "1; mode=block"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+];
+
+/// Content-Security-Policy of the HTML pages the server renders itself (docs, checkout).
+pub const HTML_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
+
+/// Request id, span, metrics, security headers and the error-envelope safety net.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| request_id::is_valid(v))
+        .map(Arc::from)
+        .unwrap_or_else(request_id::generate);
+    let method = req.method().clone();
+    let route: Arc<str> = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| Arc::from(p.as_str()))
+        .unwrap_or_else(|| Arc::from("unmatched"));
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = %route,
+        request_id = %id,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+
+    let response = request_id::scope(id.clone(), async {
+        let response = next.run(req).await;
+        ensure_envelope(response)
+    })
+    .instrument(span.clone())
+    .await;
+    let mut response = response;
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    span.record("status", status.as_u16());
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!("request finished");
+        } else {
+            tracing::info!("request finished");
+        }
+    });
+    crate::telemetry::record_request(method.as_str(), &route, status.as_u16(), elapsed);
+
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    if state.config.is_production() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+    }
+    response
+}
+
+/// Gives an error answer without a JSON body the contract's envelope, keeping its headers
+/// (`Allow`, `Retry-After`).
+fn ensure_envelope(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let code = ErrorCode::for_status(status);
+    let message = match code {
+        ErrorCode::MethodNotAllowed => "Method not allowed on this route".to_string(),
+        ErrorCode::NotFound => "Route not found".to_string(),
+        ErrorCode::RequestTimeout => "The request took too long".to_string(),
+        ErrorCode::PayloadTooLarge => "The request body is too large".to_string(),
+        _ => status.canonical_reason().unwrap_or("Error").to_string(),
+    };
+    let (parts, _) = response.into_parts();
+    let mut fixed = ApiError::new(code, message).into_response();
+    *fixed.status_mut() = status;
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            fixed.headers_mut().insert(name, v.clone());
+        }
+    }
+    fixed
+}
+
+/// The 404 answer for a path no route matches.
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "Route not found")
+}
+
+/// The 405 answer for a known path with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "Method not allowed on this route")
+}

@@ -1,0 +1,223 @@
+//! HTTP plumbing shared by every business area: the success envelope, the error type, the
+//! extractors that turn bad input into the contract's 400/413/415 answers, middleware and the
+//! OpenAPI document.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod request_id;
+
+use std::borrow::Cow;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validator};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+
+/// The current time as the contract writes it (RFC 3339, UTC, `Z`).
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Pagination facts of a list answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Page size.
+    pub limit: u32,
+    /// Items in all pages.
+    pub total: u64,
+    /// Number of pages.
+    pub total_pages: u64,
+}
+
+impl Meta {
+    /// Meta for a page of a list with `total` items.
+    pub fn new(page: Page, total: u64) -> Self {
+        Self {
+            page: page.page,
+            limit: page.limit,
+            total,
+            total_pages: total.div_ceil(u64::from(page.limit)),
+        }
+    }
+}
+
+/// A validated page request: `page` ≥ 1, `limit` 1–100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Page size.
+    pub limit: u32,
+}
+
+impl Page {
+    /// Validates raw query values (defaults 1 and `default_limit`).
+    pub fn parse(page: Option<i64>, limit: Option<i64>, default_limit: u32) -> ApiResult<Self> {
+        let mut v = Validator::new();
+        let page = page.unwrap_or(1);
+        let limit = limit.unwrap_or(i64::from(default_limit));
+        v.check(page >= 1 && page <= 1_000_000, "page", "must be an integer of at least 1");
+        v.check((1..=100).contains(&limit), "limit", "must be an integer from 1 to 100");
+        v.finish()?;
+        Ok(Self {
+            page: page as u32,
+            limit: limit as u32,
+        })
+    }
+
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.limit)
+    }
+}
+
+/// A success answer in the contract's envelope.
+#[derive(Debug)]
+pub struct ApiResponse<T> {
+    status: StatusCode,
+    message: Cow<'static, str>,
+    data: T,
+    meta: Option<Meta>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    success: bool,
+    data: &'a T,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta>,
+    timestamp: String,
+}
+
+impl<T: Serialize> ApiResponse<T> {
+    /// 200 with data.
+    pub fn ok(data: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            message: Cow::Borrowed("OK"),
+            data,
+            meta: None,
+        }
+    }
+
+    /// 201 with data.
+    pub fn created(data: T) -> Self {
+        Self {
+            status: StatusCode::CREATED,
+            message: Cow::Borrowed("Created"),
+            data,
+            meta: None,
+        }
+    }
+
+    /// A page of a list.
+    pub fn page(data: T, meta: Meta) -> Self {
+        Self {
+            meta: Some(meta),
+            ..Self::ok(data)
+        }
+    }
+
+    /// Replaces the human message.
+    pub fn message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Replaces the status.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The serialized envelope.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let envelope = Envelope {
+            success: true,
+            data: &self.data,
+            message: &self.message,
+            meta: self.meta,
+            timestamp: now_rfc3339(),
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(error = %e, "response serialization failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiResponse<T> {
+    fn into_response(self) -> Response {
+        let body = self.to_bytes();
+        if body.is_empty() {
+            return ApiError::internal(anyhow::anyhow!("serialization failed")).into_response();
+        }
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+/// Splits `fields=a,b,c` into names, checking each against what the resource has.
+pub fn parse_fields(raw: Option<&str>, allowed: &[&str]) -> ApiResult<Option<Vec<String>>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let mut names = vec!["id".to_string()];
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !allowed.contains(&name) {
+            return Err(ApiError::field("fields", format!("unknown field {name:?}")));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(Some(names))
+}
+
+/// Keeps only the selected top-level fields of a JSON object.
+pub fn select_fields(value: serde_json::Value, fields: &[String]) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(mut map) => {
+            map.retain(|k, _| fields.iter().any(|f| f == k));
+            serde_json::Value::Object(map)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_limits_are_enforced() {
+        assert!(Page::parse(Some(0), None, 20).is_err());
+        assert!(Page::parse(None, Some(101), 20).is_err());
+        assert_eq!(Page::parse(None, None, 20).unwrap(), Page { page: 1, limit: 20 });
+        assert_eq!(Page::parse(Some(3), Some(10), 20).unwrap().offset(), 20);
+    }
+
+    #[test]
+    fn meta_counts_pages() {
+        let m = Meta::new(Page { page: 1, limit: 20 }, 135);
+        assert_eq!(m.total_pages, 7);
+        assert_eq!(Meta::new(Page { page: 1, limit: 20 }, 0).total_pages, 0);
+    }
+
+    #[test]
+    fn fields_always_keep_id_and_reject_unknown_names() {
+        let f = parse_fields(Some("title"), &["id", "title"]).unwrap().unwrap();
+        assert_eq!(f, vec!["id", "title"]);
+        assert!(parse_fields(Some("password"), &["id", "title"]).is_err());
+    }
+}

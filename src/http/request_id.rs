@@ -1,0 +1,44 @@
+//! The request id of the request being served, kept in a task-local so that any error built
+//! anywhere in the handler can put it in its body without threading it through every call.
+
+use std::sync::Arc;
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// Runs `fut` with `id` as the current request id.
+pub async fn scope<F: Future>(id: Arc<str>, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+/// The current request id, or an empty string outside a request.
+pub fn current() -> String {
+    REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Accepts an incoming id of 1–128 characters from `[A-Za-z0-9._-]` (API.md §11.3).
+pub fn is_valid(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A fresh request id.
+pub fn generate() -> Arc<str> {
+    Arc::from(uuid::Uuid::new_v4().simple().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_safe_ids_are_echoed() {
+        assert!(is_valid("abc-123_x.y"));
+        assert!(!is_valid(""));
+        assert!(!is_valid("has space"));
+        assert!(!is_valid(&"a".repeat(129)));
+    }
+}

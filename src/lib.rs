@@ -1,0 +1,19 @@
+//! TicketMax: an event-ticketing server. The binary in `main.rs` only parses the command line;
+//! everything else lives in this library so that tests drive the real application.
+
+/// Application state, router assembly and the server loop with graceful shutdown.
+pub mod app;
+/// Settings read from the environment and `.env`, validated at start-up.
+pub mod config;
+/// Health checks and the Prometheus endpoint.
+pub mod health;
+/// HTTP plumbing: envelope, errors, extractors, middleware, OpenAPI.
+pub mod http;
+/// Notification outbox: messages written with the change that causes them.
+pub mod notify;
+/// Storage: one interface over SQLite and PostgreSQL.
+pub mod store;
+/// Tracing and metrics set-up.
+pub mod telemetry;
+/// Accounts, tokens, roles and the authentication extractors.
+pub mod users;

@@ -1,0 +1,70 @@
+//! The `ticketmax` binary: parses the command line, loads settings, starts tracing, and hands
+//! over to the library.
+
+use clap::{Parser, Subcommand};
+use ticketmax::{app, config::Config, telemetry, users};
+
+#[derive(Parser)]
+#[command(name = "ticketmax", version, about = "TicketMax event-ticketing server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create an ACTIVE, verified admin account.
+    CreateAdmin {
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Password (8–128 characters).
+        #[arg(long)]
+        password: String,
+        /// Given name.
+        #[arg(long, default_value = "Platform")]
+        first_name: String,
+        /// Family name.
+        #[arg(long, default_value = "Admin")]
+        last_name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ticketmax: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(config.log_format, &config.log_level);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => app::run(config).await,
+        Command::Migrate => app::open_store(&config).await.map(|store| {
+            println!("migrations applied ({})", store.backend());
+        }),
+        Command::CreateAdmin { email, password, first_name, last_name } => {
+            match app::open_store(&config).await {
+                Ok(store) => users::create_admin(&store, &email, &password, &first_name, &last_name)
+                    .await
+                    .map(|id| println!("admin created: {id}"))
+                    .map_err(|e| anyhow::anyhow!("{}", e.message)),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ticketmax: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The notification outbox. A message is written in the same transaction as the change that
+//! causes it ([`queries`]'s `insert_message`), so a committed change always has its message and
+//! a rolled-back one never does; delivery happens later, outside the request.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+crate::dual_backend!("notify/queries.rs");
+
+/// Delivery channel of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Email with HTML and text parts.
+    Email,
+    /// A text message.
+    Sms,
+}
+
+impl Channel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// A message to deliver: channel, recipient, template name and the template's data.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Email address or E.164 phone number.
+    pub recipient: String,
+    /// Template name (`verification_code`, `booking_confirmed`, …).
+    pub template: &'static str,
+    /// Values the template renders.
+    pub payload: serde_json::Value,
+}
+
+impl NewMessage {
+    /// An email message.
+    pub fn email(to: impl Into<String>, template: &'static str, payload: serde_json::Value) -> Self {
+        Self {
+            channel: Channel::Email,
+            recipient: to.into(),
+            template,
+            payload,
+        }
+    }
+
+    /// An SMS message.
+    pub fn sms(to: impl Into<String>, template: &'static str, payload: serde_json::Value) -> Self {
+        Self {
+            channel: Channel::Sms,
+            recipient: to.into(),
+            template,
+            payload,
+        }
+    }
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Id.
+    pub id: Uuid,
+    /// `email` or `sms`.
+    pub channel: String,
+    /// Address or number.
+    pub recipient: String,
+    /// Template name.
+    pub template: String,
+    /// JSON data.
+    pub payload: String,
+    /// PENDING, PROCESSING, SENT or FAILED.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// Earliest next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl crate::store::Store {
+    /// Messages written for a recipient, newest first.
+    pub async fn messages_for(&self, recipient: &str) -> sqlx::Result<Vec<OutboxRow>> {
+        crate::dispatch!(self, crate::notify => messages_for(recipient))
+    }
+}

@@ -1,0 +1,212 @@
+//! Storage: one [`Store`] interface with a SQLite and a PostgreSQL implementation.
+//!
+//! Each business area keeps its SQL in a `queries.rs` file written once against a backend alias
+//! (`Db`) and compiled twice by [`dual_backend!`], once per dialect, so both implementations are
+//! type-checked and stay in step; where the dialects differ, the file branches on the constant
+//! `PG`. [`Store`] picks the implementation at start-up from the URL scheme. SQLite uses one
+//! writer connection (writes serialize in-process instead of failing with `SQLITE_BUSY`) and a
+//! pool of readers in WAL mode; PostgreSQL uses one pool for both.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Database, Pool, Postgres, Sqlite};
+
+/// A reader pool and a writer pool of one backend (the same pool on PostgreSQL).
+#[derive(Debug)]
+pub struct Pools<DB: Database> {
+    /// For reads.
+    pub read: Pool<DB>,
+    /// For writes and transactions.
+    pub write: Pool<DB>,
+}
+
+impl<DB: Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+            write: self.write.clone(),
+        }
+    }
+}
+
+/// The storage interface: its methods live beside each area's queries (`impl Store` blocks).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite file.
+    Sqlite(Pools<Sqlite>),
+    /// PostgreSQL server.
+    Postgres(Pools<Postgres>),
+}
+
+/// Compiles an area's `queries.rs` once per backend, as modules `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! dual_backend {
+    ($file:literal) => {
+        $crate::dual_backend!(@emit ($) $file);
+    };
+    // `$d` is a literal `$`, so that the nested `same_backend!` can have metavariables.
+    (@emit ($d:tt) $file:literal) => {
+        /// The SQLite build of this area's queries.
+        pub mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            /// The backend these queries are compiled for.
+            pub type Db = sqlx::Sqlite;
+            /// Whether the dialect is PostgreSQL.
+            #[allow(dead_code)]
+            pub const PG: bool = false;
+            /// Calls another area's query function built for this same backend.
+            #[allow(unused_macros)]
+            macro_rules! same_backend {
+                ($d($d m:ident)::+ => $d f:ident ($d($d a:expr),* $d(,)?)) => { $d($d m)::+::sqlite::$d f($d($d a),*) };
+            }
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/", $file));
+        }
+        /// The PostgreSQL build of this area's queries.
+        pub mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            /// The backend these queries are compiled for.
+            pub type Db = sqlx::Postgres;
+            /// Whether the dialect is PostgreSQL.
+            #[allow(dead_code)]
+            pub const PG: bool = true;
+            /// Calls another area's query function built for this same backend.
+            #[allow(unused_macros)]
+            macro_rules! same_backend {
+                ($d($d m:ident)::+ => $d f:ident ($d($d a:expr),* $d(,)?)) => { $d($d m)::+::postgres::$d f($d($d a),*) };
+            }
+            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/", $file));
+        }
+    };
+}
+
+/// Calls the same query function on whichever backend the store holds.
+#[macro_export]
+macro_rules! dispatch {
+    ($store:expr, $($module:ident)::+ => $func:ident ( $($arg:expr),* $(,)? )) => {
+        match $store {
+            $crate::store::Store::Sqlite(pools) => $($module)::+::sqlite::$func(pools, $($arg),*).await,
+            $crate::store::Store::Postgres(pools) => $($module)::+::postgres::$func(pools, $($arg),*).await,
+        }
+    };
+}
+
+/// Whether an error is a unique-constraint violation (to answer 409 instead of 500).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether an error is a CHECK-constraint violation.
+pub fn is_check_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_check_violation())
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://path` or `postgres://…`), creating a SQLite
+    /// file and its folder when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            Self::connect_postgres(options, max_connections).await
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?;
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            Self::connect_sqlite(options).await
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    /// Opens a PostgreSQL pool.
+    pub async fn connect_postgres(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store::Postgres(Pools {
+            read: pool.clone(),
+            write: pool,
+        }))
+    }
+
+    /// Opens a SQLite file in WAL mode with one writer and several readers.
+    pub async fn connect_sqlite(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Store::Sqlite(Pools { read, write }))
+    }
+
+    /// Opens a SQLite file at a path.
+    pub async fn open_sqlite_file(path: &Path) -> anyhow::Result<Self> {
+        Self::connect_sqlite(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Applies the backend's migrations (embedded in the binary).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
+            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.write).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Round-trips a trivial query; returns the latency.
+    pub async fn ping(&self) -> sqlx::Result<Duration> {
+        let started = Instant::now();
+        match self {
+            Store::Sqlite(p) => {
+                sqlx::query("SELECT 1").execute(&p.read).await?;
+            }
+            Store::Postgres(p) => {
+                sqlx::query("SELECT 1").execute(&p.read).await?;
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(p) => {
+                p.read.close().await;
+                p.write.close().await;
+            }
+            Store::Postgres(p) => p.write.close().await,
+        }
+    }
+}

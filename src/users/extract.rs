@@ -1,0 +1,166 @@
+//! Authentication extractors. [`AuthUser`] checks the bearer token's signature and expiry, then
+//! its role, status and token version against the account (through [`AuthCache`], so the hot path
+//! reads no database): a role change, suspension or erasure takes effect on the next request.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts};
+use moka::future::Cache;
+use uuid::Uuid;
+
+use super::model::{Role, UserStatus};
+use crate::app::AppState;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+
+/// What authentication needs to know of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthState {
+    /// Current role.
+    pub role: Role,
+    /// Current status.
+    pub status: UserStatus,
+    /// Current token version.
+    pub token_version: i64,
+}
+
+/// Cache of [`AuthState`] by user id; every change to an account invalidates its entry.
+#[derive(Debug, Clone)]
+pub struct AuthCache {
+    entries: Cache<Uuid, Option<AuthState>>,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        }
+    }
+}
+
+impl AuthCache {
+    /// The account's state, from the cache or the database (`None` for an erased account).
+    pub async fn get(&self, state: &AppState, user_id: Uuid) -> ApiResult<Option<AuthState>> {
+        if let Some(hit) = self.entries.get(&user_id).await {
+            return Ok(hit);
+        }
+        let row = state.store.auth_state(user_id).await?;
+        let value = row.map(|(role, status, token_version)| AuthState {
+            role: Role::parse(&role).unwrap_or(Role::User),
+            status: UserStatus::parse(&status).unwrap_or(UserStatus::Suspended),
+            token_version,
+        });
+        self.entries.insert(user_id, value).await;
+        Ok(value)
+    }
+
+    /// Forgets an account's entry after a change.
+    pub async fn invalidate(&self, user_id: Uuid) {
+        self.entries.invalidate(&user_id).await;
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser {
+    /// User id.
+    pub id: Uuid,
+    /// Current role.
+    pub role: Role,
+    /// Session id of the token.
+    pub sid: Uuid,
+}
+
+impl AuthUser {
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(user) = parts.extensions.get::<AuthUser>() {
+            return Ok(*user);
+        }
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let claims = state.jwt.verify(token).ok_or_else(ApiError::unauthorized)?;
+        let current = state
+            .auth_cache
+            .get(state, claims.sub)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if current.token_version != claims.ver || current.status == UserStatus::Suspended {
+            return Err(ApiError::unauthorized());
+        }
+        let user = AuthUser {
+            id: claims.sub,
+            role: current.role,
+            sid: claims.sid,
+        };
+        parts.extensions.insert(user);
+        Ok(user)
+    }
+}
+
+/// An authenticated caller when a valid token is present; anonymous otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_none() {
+            return Ok(MaybeAuthUser(None));
+        }
+        Ok(MaybeAuthUser(AuthUser::from_request_parts(parts, state).await.ok()))
+    }
+}
+
+/// An authenticated ADMIN.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role != Role::Admin {
+            return Err(ApiError::forbidden());
+        }
+        Ok(AdminUser(user))
+    }
+}
+
+/// An authenticated ORGANIZER or ADMIN; a USER gets 403 `ORGANIZER_NOT_APPROVED`.
+#[derive(Debug, Clone, Copy)]
+pub struct OrganizerUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for OrganizerUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !matches!(user.role, Role::Admin | Role::Organizer) {
+            return Err(ApiError::new(
+                ErrorCode::OrganizerNotApproved,
+                "Only approved organizers can do this",
+            ));
+        }
+        Ok(OrganizerUser(user))
+    }
+}

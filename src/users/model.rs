@@ -1,0 +1,144 @@
+//! Account types: roles, statuses and the stored user row with its public view.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A user's role; nobody chooses their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    /// Runs the platform.
+    Admin,
+    /// Publishes events.
+    Organizer,
+    /// Buys tickets.
+    User,
+}
+
+impl Role {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Organizer => "ORGANIZER",
+            Role::User => "USER",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ADMIN" => Some(Role::Admin),
+            "ORGANIZER" => Some(Role::Organizer),
+            "USER" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// Account status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UserStatus {
+    /// May log in.
+    Active,
+    /// Email not yet verified.
+    Inactive,
+    /// Locked out by an admin.
+    Suspended,
+}
+
+impl UserStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Inactive => "INACTIVE",
+            UserStatus::Suspended => "SUSPENDED",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(UserStatus::Active),
+            "INACTIVE" => Some(UserStatus::Inactive),
+            "SUSPENDED" => Some(UserStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A `users` row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// Id.
+    pub id: Uuid,
+    /// Lower-cased email.
+    pub email: String,
+    /// Argon2id PHC string; never leaves the server.
+    pub password_hash: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// E.164 phone.
+    pub phone: Option<String>,
+    /// Phone proven by SMS code.
+    pub phone_verified: bool,
+    /// Role name.
+    pub role: String,
+    /// Status name.
+    pub status: String,
+    /// Email proven by code.
+    pub email_verified: bool,
+    /// Free text.
+    pub bio: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    /// JSON address.
+    pub address: Option<String>,
+    /// JSON preferences.
+    pub preferences: String,
+    /// Bumped to end every session at once.
+    pub token_version: i64,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    /// The role, defaulting to the least privileged for an unexpected value.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::User)
+    }
+
+    /// The status, treating an unexpected value as suspended.
+    pub fn status(&self) -> UserStatus {
+        UserStatus::parse(&self.status).unwrap_or(UserStatus::Suspended)
+    }
+}
+
+/// The fields of a new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Lower-cased email.
+    pub email: String,
+    /// Argon2id hash.
+    pub password_hash: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Role.
+    pub role: Role,
+    /// Status.
+    pub status: UserStatus,
+    /// Whether the email is already proven (admins created by an operator).
+    pub email_verified: bool,
+}
