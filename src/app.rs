@@ -88,7 +88,7 @@ impl AppState {
 
 /// The API routes of every area, with their OpenAPI descriptions.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().merge(crate::users::admin_seed::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -113,7 +113,10 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new())
         .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }
 
@@ -125,7 +128,13 @@ fn cors_layer(config: &Config) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -158,9 +167,15 @@ pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
     if let Some(email) = &config.admin_email {
         let normalized = crate::users::parse_email(email).unwrap_or_default();
         if state.store.user_by_email(&normalized).await?.is_none() {
-            crate::users::create_admin(&state.store, email, config.admin_password.expose(), "Platform", "Admin")
-                .await
-                .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", e.message))?;
+            crate::users::create_admin(
+                &state.store,
+                email,
+                config.admin_password.expose(),
+                "Platform",
+                "Admin",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {}", e.message))?;
             tracing::info!(email = %normalized, "created the admin account from ADMIN_EMAIL");
         }
     }
@@ -176,7 +191,7 @@ pub async fn serve_on(
     let router = build_router(state.clone());
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
-    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -185,13 +200,14 @@ pub async fn serve_on(
         shutdown.await;
         tracing::info!("shutdown requested: finishing in-flight requests");
         signal_state.begin_shutdown();
-        let _ = drain_tx.send(true);
+        let _ = drain_tx.send(());
     });
     let mut server = tokio::spawn(async move { server.await });
-    let flatten = |r: Result<std::io::Result<()>, tokio::task::JoinError>| -> anyhow::Result<()> { Ok(r??) };
+    let flatten =
+        |r: Result<std::io::Result<()>, tokio::task::JoinError>| -> anyhow::Result<()> { Ok(r??) };
     let result = tokio::select! {
         r = &mut server => flatten(r),
-        _ = drain_rx.wait_for(|started| *started) => {
+        _ = drain_rx => {
             match tokio::time::timeout(deadline, &mut server).await {
                 Ok(r) => flatten(r),
                 Err(_) => {
@@ -202,7 +218,6 @@ pub async fn serve_on(
             }
         }
     };
-    state.store.close().await;
     result
 }
 
@@ -236,5 +251,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], state.config.port));
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(%addr, backend = state.store.backend(), "TicketMax is serving");
-    serve_on(listener, state, shutdown_signal()).await
+    let result = serve_on(listener, state.clone(), shutdown_signal()).await;
+    state.store.close().await;
+    result
 }

@@ -245,10 +245,7 @@ struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     fn string(&self, key: &str, default: &str) -> String {
@@ -286,7 +283,8 @@ impl Vars<'_> {
 
     fn duration(&self, key: &'static str, default: &str) -> Result<Duration, ConfigError> {
         let raw = self.get(key).unwrap_or(default);
-        parse_duration(raw).ok_or_else(|| bad(key, format!("expected a duration like 15m, got {raw:?}")))
+        parse_duration(raw)
+            .ok_or_else(|| bad(key, format!("expected a duration like 15m, got {raw:?}")))
     }
 
     fn millis(&self, key: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -366,10 +364,19 @@ impl Config {
     /// Reads settings from a map of variables; tests use this directly.
     pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let v = Vars(map);
-        let app_env = match v.string("APP_ENV", "development").to_ascii_lowercase().as_str() {
+        let app_env = match v
+            .string("APP_ENV", "development")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "development" | "dev" | "test" => AppEnv::Development,
             "production" | "prod" => AppEnv::Production,
-            other => return Err(bad("APP_ENV", format!("expected development or production, got {other:?}"))),
+            other => {
+                return Err(bad(
+                    "APP_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
         };
         let production = app_env == AppEnv::Production;
         let port: u16 = v.parse("PORT", 3000)?;
@@ -378,16 +385,26 @@ impl Config {
             Some(s) => Secret::new(s),
             None if production => return Err(bad("JWT_SECRET", "is required in production")),
             None => {
-                tracing::warn!("JWT_SECRET is not set: using a random secret, sessions end at restart");
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret, sessions end at restart"
+                );
                 random_secret()
             }
         };
-        if production && (jwt_secret.expose().len() < 32 || WEAK_SECRETS.contains(&jwt_secret.expose())) {
-            return Err(bad("JWT_SECRET", "must be at least 32 bytes and not a well-known value in production"));
+        if production
+            && (jwt_secret.expose().len() < 32 || WEAK_SECRETS.contains(&jwt_secret.expose()))
+        {
+            return Err(bad(
+                "JWT_SECRET",
+                "must be at least 32 bytes and not a well-known value in production",
+            ));
         }
         let ticket_signing_key = match v.get("TICKET_SIGNING_KEY") {
             Some(s) if production && s.len() < 32 => {
-                return Err(bad("TICKET_SIGNING_KEY", "must be at least 32 bytes in production"));
+                return Err(bad(
+                    "TICKET_SIGNING_KEY",
+                    "must be at least 32 bytes in production",
+                ));
             }
             Some(s) => Secret::new(s),
             // Derived from the JWT secret so a single secret is enough to run.
@@ -456,15 +473,24 @@ impl Config {
             Some("pretty") | Some("text") => LogFormat::Pretty,
             None if production => LogFormat::Json,
             None => LogFormat::Pretty,
-            Some(other) => return Err(bad("LOG_FORMAT", format!("expected pretty or json, got {other:?}"))),
+            Some(other) => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
+            }
         };
 
         let mut api_prefix = v.string("API_PREFIX", "api");
         api_prefix = format!("/{}", api_prefix.trim_matches('/'));
 
         let default_currency = v.string("DEFAULT_CURRENCY", "NGN").to_ascii_uppercase();
-        if default_currency.len() != 3 || !default_currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(bad("DEFAULT_CURRENCY", "expected an ISO 4217 code such as NGN"));
+        if default_currency.len() != 3 || !default_currency.chars().all(|c| c.is_ascii_uppercase())
+        {
+            return Err(bad(
+                "DEFAULT_CURRENCY",
+                "expected an ISO 4217 code such as NGN",
+            ));
         }
 
         let config = Config {
@@ -492,7 +518,12 @@ impl Config {
                 medium: v.tier("THROTTLE_TTL_MEDIUM", "THROTTLE_LIMIT_MEDIUM", 10_000, 50)?,
                 long: v.tier("THROTTLE_TTL_LONG", "THROTTLE_LIMIT_LONG", 60_000, 100)?,
                 auth: v.tier("AUTH_THROTTLE_TTL", "AUTH_THROTTLE_LIMIT", 60_000, 5)?,
-                sensitive: v.tier("SENSITIVE_THROTTLE_TTL", "SENSITIVE_THROTTLE_LIMIT", 300_000, 3)?,
+                sensitive: v.tier(
+                    "SENSITIVE_THROTTLE_TTL",
+                    "SENSITIVE_THROTTLE_LIMIT",
+                    300_000,
+                    3,
+                )?,
             },
             blocked_user_agents: v
                 .list("BLOCKED_USER_AGENTS")
@@ -530,7 +561,9 @@ impl Config {
             },
             default_currency,
             booking_hold: Duration::from_secs(60 * v.parse::<u64>("BOOKING_HOLD_MINUTES", 10)?),
-            cancellation_cutoff: Duration::from_secs(3600 * v.parse::<u64>("CANCELLATION_CUTOFF_HOURS", 24)?),
+            cancellation_cutoff: Duration::from_secs(
+                3600 * v.parse::<u64>("CANCELLATION_CUTOFF_HOURS", 24)?,
+            ),
             cancellation_fee_cap: v.parse("CANCELLATION_FEE_CAP", 5000)?,
             metrics_token: v.get("METRICS_TOKEN").map(Secret::new),
             admin_email,
@@ -544,7 +577,9 @@ impl Config {
             return Err(bad("EMAIL_HOST", "is required when EMAIL_TRANSPORT=smtp"));
         }
         if config.sms.transport == SmsTransport::Twilio
-            && (config.sms.account_sid.is_empty() || config.sms.auth_token.is_empty() || config.sms.from_number.is_empty())
+            && (config.sms.account_sid.is_empty()
+                || config.sms.auth_token.is_empty()
+                || config.sms.from_number.is_empty())
         {
             return Err(bad(
                 "TWILIO_ACCOUNT_SID",
@@ -565,7 +600,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -576,7 +614,13 @@ mod tests {
         assert_eq!(c.api_prefix, "/api");
         assert_eq!(c.jwt_expires_in, Duration::from_secs(900));
         assert_eq!(c.public_base_url, "http://localhost:3000");
-        assert_eq!(c.rate_limits.auth, Tier { limit: 5, window: Duration::from_secs(60) });
+        assert_eq!(
+            c.rate_limits.auth,
+            Tier {
+                limit: 5,
+                window: Duration::from_secs(60)
+            }
+        );
     }
 
     #[test]
@@ -587,7 +631,8 @@ mod tests {
 
     #[test]
     fn production_with_short_jwt_secret_is_refused() {
-        let err = Config::from_map(&map(&[("APP_ENV", "production"), ("JWT_SECRET", "short")])).unwrap_err();
+        let err = Config::from_map(&map(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]))
+            .unwrap_err();
         assert_eq!(err.var, "JWT_SECRET");
     }
 
@@ -605,7 +650,11 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let c = Config::from_map(&map(&[("JWT_SECRET", "super-secret-value-that-must-not-leak")])).unwrap();
+        let c = Config::from_map(&map(&[(
+            "JWT_SECRET",
+            "super-secret-value-that-must-not-leak",
+        )]))
+        .unwrap();
         let debug = format!("{c:?}");
         assert!(!debug.contains("super-secret-value"));
         assert!(debug.contains("<redacted>"));
@@ -613,7 +662,12 @@ mod tests {
 
     #[test]
     fn redis_url_is_built_from_the_seed_variables() {
-        let c = Config::from_map(&map(&[("REDIS_HOST", "cache"), ("REDIS_PORT", "6380"), ("REDIS_PASSWORD", "pw")])).unwrap();
+        let c = Config::from_map(&map(&[
+            ("REDIS_HOST", "cache"),
+            ("REDIS_PORT", "6380"),
+            ("REDIS_PASSWORD", "pw"),
+        ]))
+        .unwrap();
         assert_eq!(c.redis_url.unwrap().expose(), "redis://:pw@cache:6380");
     }
 

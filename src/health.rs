@@ -91,9 +91,11 @@ async fn health_database(State(state): State<AppState>) -> ApiResult<ApiResponse
 async fn ping_database(state: &AppState) -> ApiResult<f64> {
     match tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()).await {
         Ok(Ok(latency)) => Ok(latency.as_secs_f64() * 1000.0),
-        _ => Err(ApiError::unavailable("The database does not answer").with_details(vec![json!({
-            "field": "database", "message": "no answer", "status": "down"
-        })])),
+        _ => Err(
+            ApiError::unavailable("The database does not answer").with_details(vec![json!({
+                "field": "database", "message": "no answer", "status": "down"
+            })]),
+        ),
     }
 }
 
@@ -103,12 +105,26 @@ async fn ping_database(state: &AppState) -> ApiResult<f64> {
 async fn health_services(State(state): State<AppState>) -> Response {
     let mut services = Vec::new();
     services.push(match ping_database(&state).await {
-        Ok(ms) => ServiceHealth { name: "database".into(), status: "up", latency_ms: Some(ms), required: true },
-        Err(_) => ServiceHealth { name: "database".into(), status: "down", latency_ms: None, required: true },
+        Ok(ms) => ServiceHealth {
+            name: "database".into(),
+            status: "up",
+            latency_ms: Some(ms),
+            required: true,
+        },
+        Err(_) => ServiceHealth {
+            name: "database".into(),
+            status: "down",
+            latency_ms: None,
+            required: true,
+        },
     });
     services.push(ServiceHealth {
         name: "cache".into(),
-        status: if state.config.redis_url.is_some() { "up" } else { "disabled" },
+        status: if state.config.redis_url.is_some() {
+            "up"
+        } else {
+            "disabled"
+        },
         latency_ms: None,
         required: false,
     });
@@ -130,7 +146,10 @@ async fn health_services(State(state): State<AppState>) -> Response {
         latency_ms: None,
         required: false,
     });
-    let down: Vec<_> = services.iter().filter(|s| s.required && s.status == "down").collect();
+    let down: Vec<_> = services
+        .iter()
+        .filter(|s| s.required && s.status == "down")
+        .collect();
     if down.is_empty() {
         ApiResponse::ok(services).into_response()
     } else {
@@ -162,7 +181,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         }
     }
     let body = crate::telemetry::prometheus().render();
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
 }
 
 /// Compares secrets without leaking where they differ through timing.

@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use ticketmax::{app, config::Config, telemetry, users};
 
 #[derive(Parser)]
-#[command(name = "ticketmax", version, about = "TicketMax event-ticketing server")]
+#[command(
+    name = "ticketmax",
+    version,
+    about = "TicketMax event-ticketing server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,15 +54,18 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate => app::open_store(&config).await.map(|store| {
             println!("migrations applied ({})", store.backend());
         }),
-        Command::CreateAdmin { email, password, first_name, last_name } => {
-            match app::open_store(&config).await {
-                Ok(store) => users::create_admin(&store, &email, &password, &first_name, &last_name)
-                    .await
-                    .map(|id| println!("admin created: {id}"))
-                    .map_err(|e| anyhow::anyhow!("{}", e.message)),
-                Err(e) => Err(e),
-            }
-        }
+        Command::CreateAdmin {
+            email,
+            password,
+            first_name,
+            last_name,
+        } => match app::open_store(&config).await {
+            Ok(store) => users::create_admin(&store, &email, &password, &first_name, &last_name)
+                .await
+                .map(|id| println!("admin created: {id}"))
+                .map_err(|e| anyhow::anyhow!("{}", e.message)),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -152,7 +152,9 @@ impl ApiError {
     /// 400 with every field problem found.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let message = match errors.first() {
-            Some(first) if errors.len() == 1 => format!("Validation failed: {}: {}", first.field, first.message),
+            Some(first) if errors.len() == 1 => {
+                format!("Validation failed: {}: {}", first.field, first.message)
+            }
             _ => "Validation failed".to_string(),
         };
         let details = errors
@@ -229,7 +231,8 @@ impl IntoResponse for ApiError {
         }
         let status = self.code.status();
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response =
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

@@ -17,8 +17,14 @@ pub struct ApiJson<T>(pub T);
 
 /// Whether a `Content-Type` names JSON (`application/json` or `application/*+json`).
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -89,7 +95,9 @@ fn dotted_path(path: &serde_path_to_error::Path) -> String {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() || path == "?" {
+    if path == field || path.ends_with(&format!(".{field}")) {
+        path.to_string()
+    } else if path.is_empty() || path == "?" {
         field.to_string()
     } else {
         format!("{path}.{field}")
@@ -105,8 +113,16 @@ fn serde_error(path: &str, message: &str) -> ApiError {
     } else if message.starts_with("missing field") {
         (join(path, quoted), "is required".to_string())
     } else {
-        let field = if path.is_empty() { "body".to_string() } else { path.to_string() };
-        let text = message.split(" at line ").next().unwrap_or(message).to_string();
+        let field = if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.to_string()
+        };
+        let text = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(message)
+            .to_string();
         (field, text)
     };
     ApiError::field(field, text)
@@ -143,13 +159,23 @@ fn path_error(rejection: PathRejection) -> ApiError {
     use axum::extract::path::ErrorKind;
     match rejection {
         PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
-            ErrorKind::ParseErrorAtKey { key, expected_type, .. } => {
-                ApiError::field(key.clone(), format!("must be a valid {}", friendly_type(expected_type)))
+            ErrorKind::ParseErrorAtKey {
+                key, expected_type, ..
+            } => ApiError::field(
+                key.clone(),
+                format!("must be a valid {}", friendly_type(expected_type)),
+            ),
+            ErrorKind::ParseErrorAtIndex {
+                index,
+                expected_type,
+                ..
+            } => ApiError::field(
+                index.to_string(),
+                format!("must be a valid {}", friendly_type(expected_type)),
+            ),
+            ErrorKind::DeserializeError { key, message, .. } => {
+                ApiError::field(key.clone(), message.clone())
             }
-            ErrorKind::ParseErrorAtIndex { index, expected_type, .. } => {
-                ApiError::field(index.to_string(), format!("must be a valid {}", friendly_type(expected_type)))
-            }
-            ErrorKind::DeserializeError { key, message, .. } => ApiError::field(key.clone(), message.clone()),
             _ => ApiError::field("path", e.body_text()),
         },
         other => ApiError::field("path", other.body_text()),
@@ -157,7 +183,11 @@ fn path_error(rejection: PathRejection) -> ApiError {
 }
 
 fn friendly_type(expected: &str) -> &str {
-    if expected.contains("Uuid") { "UUID" } else { expected }
+    if expected.contains("Uuid") {
+        "UUID"
+    } else {
+        expected
+    }
 }
 
 #[cfg(test)]
@@ -193,7 +223,8 @@ mod tests {
 
     #[test]
     fn nested_fields_use_dots() {
-        let e = parse_json::<Outer>(br#"{"email":"a@b.c","ticketTypes":[{"price":"x"}]}"#).unwrap_err();
+        let e =
+            parse_json::<Outer>(br#"{"email":"a@b.c","ticketTypes":[{"price":"x"}]}"#).unwrap_err();
         assert_eq!(field_of(e), "ticketTypes.0.price");
     }
 

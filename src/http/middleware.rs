@@ -21,7 +21,10 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-frame-options", "DENY"),
     ("x-xss-protection", "1; mode=block"),
     ("referrer-policy", "strict-origin-when-cross-origin"),
-    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
 ];
 
 /// Content-Security-Policy of the HTML pages the server renders itself (docs, checkout).
@@ -78,7 +81,10 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         headers.insert(X_REQUEST_ID, value);
     }
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     if state.config.is_production() {
         headers.insert(
@@ -91,7 +97,10 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if is_html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(HTML_CSP),
+        );
     }
     response
 }
@@ -137,5 +146,8 @@ pub async fn not_found() -> ApiError {
 
 /// The 405 answer for a known path with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "Method not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "Method not allowed on this route",
+    )
 }

@@ -65,8 +65,16 @@ impl Page {
         let mut v = Validator::new();
         let page = page.unwrap_or(1);
         let limit = limit.unwrap_or(i64::from(default_limit));
-        v.check(page >= 1 && page <= 1_000_000, "page", "must be an integer of at least 1");
-        v.check((1..=100).contains(&limit), "limit", "must be an integer from 1 to 100");
+        v.check(
+            (1..=1_000_000).contains(&page),
+            "page",
+            "must be an integer of at least 1",
+        );
+        v.check(
+            (1..=100).contains(&limit),
+            "limit",
+            "must be an integer from 1 to 100",
+        );
         v.finish()?;
         Ok(Self {
             page: page as u32,
@@ -165,7 +173,12 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
         if body.is_empty() {
             return ApiError::internal(anyhow::anyhow!("serialization failed")).into_response();
         }
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -203,7 +216,10 @@ mod tests {
     fn page_limits_are_enforced() {
         assert!(Page::parse(Some(0), None, 20).is_err());
         assert!(Page::parse(None, Some(101), 20).is_err());
-        assert_eq!(Page::parse(None, None, 20).unwrap(), Page { page: 1, limit: 20 });
+        assert_eq!(
+            Page::parse(None, None, 20).unwrap(),
+            Page { page: 1, limit: 20 }
+        );
         assert_eq!(Page::parse(Some(3), Some(10), 20).unwrap().offset(), 20);
     }
 
@@ -216,7 +232,9 @@ mod tests {
 
     #[test]
     fn fields_always_keep_id_and_reject_unknown_names() {
-        let f = parse_fields(Some("title"), &["id", "title"]).unwrap().unwrap();
+        let f = parse_fields(Some("title"), &["id", "title"])
+            .unwrap()
+            .unwrap();
         assert_eq!(f, vec!["id", "title"]);
         assert!(parse_fields(Some("password"), &["id", "title"]).is_err());
     }

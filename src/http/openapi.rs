@@ -37,7 +37,12 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
     );
 }
 
@@ -67,7 +72,12 @@ pub fn docs_router(prefix: &str, doc: utoipa::openapi::OpenApi) -> Router<AppSta
         let json = json.clone();
         move || {
             let json = json.clone();
-            async move { ([(header::CONTENT_TYPE, "application/json")], json.as_str().to_owned()) }
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    json.as_str().to_owned(),
+                )
+            }
         }
     };
     let page = move || {
@@ -101,13 +111,16 @@ fn asset(file: &str, config: Arc<utoipa_swagger_ui::Config<'static>>) -> Respons
             )
                 .into_response();
             if asset.gzpipped {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+                response.headers_mut().insert(
+                    header::CONTENT_ENCODING,
+                    header::HeaderValue::from_static("gzip"),
+                );
             }
             response
         }
         Ok(None) => crate::http::ApiError::not_found("File").into_response(),
-        Err(e) => crate::http::ApiError::internal(anyhow::anyhow!("swagger ui: {e}")).into_response(),
+        Err(e) => {
+            crate::http::ApiError::internal(anyhow::anyhow!("swagger ui: {e}")).into_response()
+        }
     }
 }

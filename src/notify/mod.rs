@@ -43,7 +43,11 @@ pub struct NewMessage {
 
 impl NewMessage {
     /// An email message.
-    pub fn email(to: impl Into<String>, template: &'static str, payload: serde_json::Value) -> Self {
+    pub fn email(
+        to: impl Into<String>,
+        template: &'static str,
+        payload: serde_json::Value,
+    ) -> Self {
         Self {
             channel: Channel::Email,
             recipient: to.into(),

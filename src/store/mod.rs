@@ -127,7 +127,10 @@ impl Store {
     }
 
     /// Opens a PostgreSQL pool.
-    pub async fn connect_postgres(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect_postgres(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
@@ -172,7 +175,11 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
-            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.write).await?,
+            Store::Postgres(p) => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&p.write)
+                    .await?
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Accounts: the stored user, passwords, access tokens, the authentication extractors and the
 //! admin bootstrap shared by the command line, the environment and the seed endpoint.
 
+pub mod admin_seed;
 pub mod extract;
 pub mod model;
 pub mod password;
@@ -64,9 +65,21 @@ pub async fn create_admin(
     let mut v = Validator::new();
     let email = parse_email(email);
     v.check(email.is_some(), "email", "must be a valid email address");
-    v.check((8..=128).contains(&password.chars().count()), "password", "must be 8 to 128 characters");
-    v.check((2..=50).contains(&first_name.trim().chars().count()), "firstName", "must be 2 to 50 characters");
-    v.check((2..=50).contains(&last_name.trim().chars().count()), "lastName", "must be 2 to 50 characters");
+    v.check(
+        (8..=128).contains(&password.chars().count()),
+        "password",
+        "must be 8 to 128 characters",
+    );
+    v.check(
+        (2..=50).contains(&first_name.trim().chars().count()),
+        "firstName",
+        "must be 2 to 50 characters",
+    );
+    v.check(
+        (2..=50).contains(&last_name.trim().chars().count()),
+        "lastName",
+        "must be 2 to 50 characters",
+    );
     v.finish()?;
     let email = email.unwrap_or_default();
     let password_hash = password::hash(password.to_string()).await?;
@@ -81,7 +94,10 @@ pub async fn create_admin(
     };
     store.insert_user(&user).await.map_err(|e| {
         if is_unique_violation(&e) {
-            ApiError::new(ErrorCode::EmailTaken, "An account with this email already exists")
+            ApiError::new(
+                ErrorCode::EmailTaken,
+                "An account with this email already exists",
+            )
         } else {
             e.into()
         }
@@ -94,7 +110,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(parse_email("  Ada@Example.COM "), Some("ada@example.com".into()));
+        assert_eq!(
+            parse_email("  Ada@Example.COM "),
+            Some("ada@example.com".into())
+        );
         assert_eq!(parse_email("no-at-sign"), None);
         assert_eq!(parse_email("a@nodot"), None);
         assert_eq!(parse_email("a b@x.io"), None);

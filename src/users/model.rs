@@ -142,3 +142,86 @@ pub struct NewUser {
     /// Whether the email is already proven (admins created by an operator).
     pub email_verified: bool,
 }
+
+/// Postal address of a user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    /// Street and number.
+    pub street: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State or region.
+    pub state: Option<String>,
+    /// Postal code.
+    pub zip_code: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+}
+
+/// The public user object of the contract (never a hash, token or code).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// Id.
+    pub id: Uuid,
+    /// Email.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// E.164 phone.
+    pub phone: Option<String>,
+    /// ADMIN, ORGANIZER or USER.
+    pub role: Role,
+    /// ACTIVE, INACTIVE or SUSPENDED.
+    pub status: UserStatus,
+    /// Email proven.
+    pub email_verified: bool,
+    /// Phone proven.
+    pub phone_verified: bool,
+    /// Free text.
+    pub bio: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    /// Postal address.
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<serde_json::Value>,
+    /// Notification and language preferences.
+    #[schema(value_type = Object)]
+    pub preferences: serde_json::Value,
+    /// Last login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&UserRow> for UserView {
+    fn from(row: &UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email.clone(),
+            first_name: row.first_name.clone(),
+            last_name: row.last_name.clone(),
+            phone: row.phone.clone(),
+            role: row.role(),
+            status: row.status(),
+            email_verified: row.email_verified,
+            phone_verified: row.phone_verified,
+            bio: row.bio.clone(),
+            date_of_birth: row.date_of_birth.clone(),
+            address: row
+                .address
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok()),
+            preferences: serde_json::from_str(&row.preferences)
+                .unwrap_or_else(|_| serde_json::json!({})),
+            last_login_at: row.last_login_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

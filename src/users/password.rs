@@ -14,7 +14,8 @@ fn hasher() -> Argon2<'static> {
 
 /// A hash of a random password, verified against when the email is unknown so that an unknown
 /// account costs the same time as a wrong password.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking(&uuid::Uuid::new_v4().to_string()));
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_blocking(&uuid::Uuid::new_v4().to_string()));
 
 /// Hashes a password (blocking; prefer [`hash`]).
 pub fn hash_blocking(password: &str) -> String {

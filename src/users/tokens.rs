@@ -38,7 +38,9 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,13 @@ impl JwtKeys {
     }
 
     /// Issues an access token.
-    pub fn issue(&self, user_id: Uuid, role: Role, sid: Uuid, version: i64) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        role: Role,
+        sid: Uuid,
+        version: i64,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,
@@ -67,7 +75,11 @@ impl JwtKeys {
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// Verifies signature and expiry.
@@ -88,7 +100,10 @@ mod tests {
         let (uid, sid) = (Uuid::new_v4(), Uuid::new_v4());
         let token = keys.issue(uid, Role::User, sid, 3).unwrap();
         let claims = keys.verify(&token).unwrap();
-        assert_eq!((claims.sub, claims.role, claims.sid, claims.ver), (uid, Role::User, sid, 3));
+        assert_eq!(
+            (claims.sub, claims.role, claims.sid, claims.ver),
+            (uid, Role::User, sid, 3)
+        );
         let other = JwtKeys::new(&Secret::new("x".repeat(32)), Duration::from_secs(60));
         assert!(other.verify(&token).is_none());
     }

@@ -1,0 +1,74 @@
+//! `POST /api/admin-seed/create-admin`: the first admin over HTTP, only for a caller holding
+//! `ADMIN_SEED_TOKEN`, and only while no admin exists.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::model::UserView;
+use crate::app::AppState;
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult};
+
+/// Routes under `/admin-seed`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_admin))
+}
+
+/// Body of the seed request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAdminBody {
+    /// Email.
+    pub email: String,
+    /// Password, 8–128 characters.
+    pub password: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+}
+
+/// Creates the first admin (needs `X-Seed-Token`).
+#[utoipa::path(post, path = "/admin-seed/create-admin", tag = "users",
+    request_body = CreateAdminBody,
+    params(("X-Seed-Token" = String, Header, description = "The configured ADMIN_SEED_TOKEN")),
+    responses(
+        (status = 201, description = "Admin created", body = UserView),
+        (status = 400, description = "Invalid body"),
+        (status = 403, description = "No or wrong seed token, or seeding disabled"),
+        (status = 409, description = "An admin already exists"),
+    ))]
+async fn create_admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateAdminBody>,
+) -> ApiResult<ApiResponse<UserView>> {
+    let Some(expected) = &state.config.admin_seed_token else {
+        return Err(ApiError::forbidden());
+    };
+    let given = headers
+        .get("x-seed-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !crate::health::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        return Err(ApiError::forbidden());
+    }
+    if state.store.admin_exists().await? {
+        return Err(ApiError::conflict("An admin already exists"));
+    }
+    let id = super::create_admin(
+        &state.store,
+        &body.email,
+        &body.password,
+        &body.first_name,
+        &body.last_name,
+    )
+    .await?;
+    let row =
+        state.store.user_by_id(id).await?.ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("admin {id} vanished after insert"))
+        })?;
+    Ok(ApiResponse::created(UserView::from(&row)).message("Admin created"))
+}
