@@ -17,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::http::{middleware, openapi};
 use crate::store::Store;
@@ -35,6 +36,10 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// Account state behind authentication.
     pub auth_cache: AuthCache,
+    /// Redis, when `REDIS_URL` is set (rate limits, shared cache).
+    pub redis: Option<redis::aio::ConnectionManager>,
+    /// Cross-instance fan-out.
+    pub bus: Bus,
     /// Process start, for `uptimeSeconds`.
     pub started_at: Instant,
     shutting_down: AtomicBool,
@@ -53,20 +58,37 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state from settings and an opened, migrated store.
-    pub fn new(config: Config, store: Store) -> Self {
+    /// Builds the state from settings and an opened, migrated store; connects to Redis when
+    /// configured.
+    pub async fn build(config: Config, store: Store) -> anyhow::Result<Self> {
         crate::telemetry::prometheus();
         let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_expires_in);
         let (shutdown_tx, _) = watch::channel(false);
-        Self(Arc::new(Inner {
+        let (redis, bus) = match &config.redis_url {
+            None => (None, Bus::local()),
+            Some(url) => {
+                let client = redis::Client::open(url.expose())
+                    .map_err(|e| anyhow::anyhow!("REDIS_URL is invalid: {e}"))?;
+                let conn = redis::aio::ConnectionManager::new(client.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+                let bus = Bus::redis(client, conn.clone(), format!("{}bus", config.redis_prefix))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot subscribe on Redis: {e}"))?;
+                (Some(conn), bus)
+            }
+        };
+        Ok(Self(Arc::new(Inner {
             config,
             store,
             jwt,
+            redis,
+            bus,
             auth_cache: AuthCache::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,
-        }))
+        })))
     }
 
     /// Whether shutdown has begun.
@@ -246,7 +268,7 @@ pub async fn shutdown_signal() {
 /// `ticketmax serve`: open the store, bootstrap, bind `PORT`, serve until a signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let state = AppState::new(config, store);
+    let state = AppState::build(config, store).await?;
     bootstrap(&state).await?;
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], state.config.port));
     let listener = TcpListener::bind(addr).await?;

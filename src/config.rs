@@ -184,6 +184,8 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Redis, when set.
     pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key and channel (several deployments or tests on one Redis).
+    pub redis_prefix: String,
     /// HMAC key of access tokens.
     pub jwt_secret: Secret,
     /// Access token lifetime.
@@ -504,6 +506,7 @@ impl Config {
             database_url: v.string("DATABASE_URL", "sqlite://./data/ticketmax.db"),
             database_max_connections: v.parse("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url,
+            redis_prefix: v.string("REDIS_PREFIX", "ticketmax:"),
             jwt_secret,
             jwt_expires_in: v.duration("JWT_EXPIRES_IN", "15m")?,
             refresh_token_expires_in: v.duration("REFRESH_TOKEN_EXPIRES_IN", "30d")?,

@@ -163,6 +163,40 @@ async fn health_services(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Redis answers PING within a second, or is disabled when not configured. It is required when
+/// configured: limits and cache invalidation across instances depend on it.
+async fn redis_health(state: &AppState) -> ServiceHealth {
+    let Some(conn) = &state.redis else {
+        return ServiceHealth {
+            name: "cache".into(),
+            status: "disabled",
+            latency_ms: None,
+            required: false,
+        };
+    };
+    let mut conn = conn.clone();
+    let started = std::time::Instant::now();
+    let ping = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => ServiceHealth {
+            name: "cache".into(),
+            status: "up",
+            latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            required: true,
+        },
+        _ => ServiceHealth {
+            name: "cache".into(),
+            status: "down",
+            latency_ms: None,
+            required: true,
+        },
+    }
+}
+
 /// Prometheus text: request counts and latency histograms by route and status, and more.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = 401, description = "Wrong or missing bearer in production"), (status = 404, description = "No METRICS_TOKEN in production")))]

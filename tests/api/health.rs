@@ -99,3 +99,31 @@ async fn shutdown_lets_in_flight_requests_finish_then_stops() {
         "no longer accepting"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_messages_reach_every_instance_through_redis() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let a = TestApp::builder(crate::helpers::Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let b = TestApp::builder(crate::helpers::Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let mut on_b = b.state.bus.subscribe();
+    a.state.bus.publish("cache", "events:list").await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(2), on_b.recv())
+        .await
+        .expect("message within 2 s")
+        .expect("open channel");
+    assert_eq!(
+        (got.topic.as_str(), got.payload.as_str()),
+        ("cache", "events:list")
+    );
+}

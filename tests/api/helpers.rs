@@ -177,7 +177,7 @@ impl TestAppBuilder {
             .entry("PUBLIC_BASE_URL".into())
             .or_insert_with(|| format!("http://{addr}"));
         let config = Config::from_map(&self.env).expect("test config");
-        let state = AppState::new(config, store);
+        let state = AppState::build(config, store).await.expect("app state");
         app::bootstrap(&state).await.expect("bootstrap");
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app::serve_on(listener, state.clone(), async move {
