@@ -118,16 +118,7 @@ async fn health_services(State(state): State<AppState>) -> Response {
             required: true,
         },
     });
-    services.push(ServiceHealth {
-        name: "cache".into(),
-        status: if state.config.redis_url.is_some() {
-            "up"
-        } else {
-            "disabled"
-        },
-        latency_ms: None,
-        required: false,
-    });
+    services.push(redis_health(&state).await);
     services.push(ServiceHealth {
         name: "email".into(),
         status: match state.config.email.transport {
