@@ -6,4 +6,5 @@ mod helpers;
 mod envelope;
 mod health;
 mod openapi;
+mod users;
 mod users_seed;
