@@ -98,7 +98,8 @@ fn gcra(now: f64, stored: f64, limit: u32, window_ms: f64) -> (f64, TierState) {
     let tat = stored.max(now);
     let new_tat = tat + interval;
     let allow_at = new_tat - window_ms;
-    if now < allow_at {
+    // A tolerance for floating-point noise (limit 1: `now + w - w` may exceed `now`).
+    if allow_at - now > 1e-6 {
         let remaining = ((window_ms - (tat - now)) / interval).floor().max(0.0) as u64;
         return (
             tat,
@@ -183,7 +184,7 @@ for i = 1, n do
   if tat < now then tat = now end
   local new_tat = tat + interval
   local allow_at = new_tat - window
-  if now < allow_at then allowed = false end
+  if allow_at - now > 0.001 then allowed = false end
   steps[i] = {tat, new_tat, interval, window, allow_at}
 end
 local out = {}
@@ -195,7 +196,7 @@ for i = 1, n do
     out[i] = {math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
   else
     local retry = 0
-    if now < allow_at then retry = math.ceil(allow_at - now) end
+    if allow_at - now > 0.001 then retry = math.ceil(allow_at - now) end
     out[i] = {math.floor((window - (tat - now)) / interval), math.ceil(tat - now), retry}
   end
 end

@@ -6,5 +6,6 @@ mod helpers;
 mod envelope;
 mod health;
 mod openapi;
+mod rate_limit;
 mod users;
 mod users_seed;
