@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod authz;
 mod envelope;
 mod health;
 mod openapi;

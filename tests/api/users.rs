@@ -428,3 +428,20 @@ both_backends! {
         app.get_as(&admin, "/api/admin/audit-log?from=yesterday").await.assert_error(400, "VALIDATION_FAILED");
     }
 }
+
+#[test]
+fn the_secret_scan_catches_hashes_and_learned_codes() {
+    assert!(
+        std::panic::catch_unwind(|| crate::helpers::assert_no_secret(
+            r#"{"h":"$argon2id$v=19$..."}"#
+        ))
+        .is_err()
+    );
+    crate::helpers::remember_secret("987654".into());
+    assert!(
+        std::panic::catch_unwind(|| crate::helpers::assert_no_secret(r#"{"code":"987654"}"#))
+            .is_err()
+    );
+    // A longer number that merely contains the digits is not a leak.
+    crate::helpers::assert_no_secret(r#"{"n":19876543}"#);
+}
