@@ -272,11 +272,10 @@ const SENSITIVE_ROUTES: [&str; 5] = [
     "/user/phone/send-code",
 ];
 
-/// Whether a path is outside every limit and block (health, metrics, payment webhooks).
+/// Whether a path is outside every limit and block (health checks, payment webhooks).
 fn is_exempt(path: &str, prefix: &str) -> bool {
     path == "/health"
         || path.starts_with("/health/")
-        || path == "/metrics"
         || path.strip_prefix(prefix).is_some_and(|rest| {
             rest.starts_with("/payments/webhook/") || rest == "/payments/webhook"
         })
@@ -393,7 +392,8 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     {
         return ApiError::new(ErrorCode::Forbidden, "This client is not allowed").into_response();
     }
-    if !state.config.rate_limits.enabled {
+    // `/metrics` honours IP blocks (§11.39) but has no rate tier (§9).
+    if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
         return next.run(req).await;
     }
     let parts_user = req

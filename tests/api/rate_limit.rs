@@ -144,6 +144,16 @@ both_backends! {
         assert_eq!(list.body["meta"]["total"], 1);
         assert_eq!(list.data()[0]["ip"], "203.0.113.50");
         assert_eq!(list.data()[0]["reason"], "rate_limited");
+        // The next block lasts 5 minutes.
+        expire_ip_blocks(&app).await;
+        for i in 1..=50 {
+            let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+            assert_eq!(r.code(), "RATE_LIMITED", "rejection {i}: {}", r.text);
+        }
+        let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+        r.assert_error(403, "IP_BLOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((61..=300).contains(&retry), "second block is 5 minutes, got {retry}");
     }
 
     async fn the_fifth_failure_locks_the_account_and_the_next_login_gets_423(app) {
@@ -223,6 +233,35 @@ both_backends! {
         r.assert_error(403, "FORBIDDEN");
         app.request(Method::GET, "/api/user/profile").header("user-agent", "Mozilla/5.0").send().await
             .assert_error(401, "UNAUTHORIZED");
+    }
+}
+
+async fn expire_ip_blocks(app: &TestApp) {
+    // As if the block had just run out: it ended now, and only later rejections count.
+    let now = chrono::Utc::now();
+    let past = now - chrono::Duration::milliseconds(1);
+    let sql = "UPDATE ip_blocks SET blocked_until = $1, counted_since = $2";
+    match &app.state.store {
+        ticketmax::store::Store::Sqlite(p) => {
+            sqlx::query(sql)
+                .bind(past)
+                .bind(now)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+        ticketmax::store::Store::Postgres(p) => {
+            sqlx::query(sql)
+                .bind(past)
+                .bind(now)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+    }
+    // Let the 5-second block cache forget the old block.
+    for ip in ["203.0.113.50"] {
+        app.state.guard.blocks.invalidate(ip.parse().unwrap()).await;
     }
 }
 
