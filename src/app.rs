@@ -40,6 +40,8 @@ pub struct Inner {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// Cross-instance fan-out.
     pub bus: Bus,
+    /// Rate limiter, IP-block cache and abuse thresholds.
+    pub guard: crate::users::rate_limit::Guard,
     /// Process start, for `uptimeSeconds`.
     pub started_at: Instant,
     shutting_down: AtomicBool,
@@ -82,6 +84,7 @@ impl AppState {
             config,
             store,
             jwt,
+            guard: crate::users::rate_limit::Guard::new(redis.clone()),
             redis,
             bus,
             auth_cache: AuthCache::default(),
@@ -110,7 +113,9 @@ impl AppState {
 
 /// The API routes of every area, with their OpenAPI descriptions.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::users::admin_seed::router())
+    OpenApiRouter::new()
+        .merge(crate::users::admin_seed::router())
+        .merge(crate::users::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -132,6 +137,10 @@ pub fn build_router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::users::rate_limit::guard,
         ))
         .layer(CompressionLayer::new())
         .layer(cors)
@@ -211,6 +220,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = build_router(state.clone());
+    crate::users::sessions::start_background(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

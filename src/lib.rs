@@ -3,6 +3,8 @@
 
 /// Application state, router assembly and the server loop with graceful shutdown.
 pub mod app;
+/// The audit log of security-relevant actions.
+pub mod audit;
 /// Cross-instance fan-out over Redis pub/sub, or in-process.
 pub mod bus;
 /// Settings read from the environment and `.env`, validated at start-up.

@@ -1,8 +1,8 @@
 //! `POST /api/admin-seed/create-admin`: the first admin over HTTP, only for a caller holding
 //! `ADMIN_SEED_TOKEN`, and only while no admin exists.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,6 +30,29 @@ pub struct CreateAdminBody {
     pub last_name: String,
 }
 
+/// Proof that the caller sent the configured `X-Seed-Token`; checked before the body is even
+/// read, so a caller without it learns nothing (not even validation rules).
+pub struct SeedToken;
+
+impl FromRequestParts<AppState> for SeedToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.config.admin_seed_token else {
+            return Err(ApiError::forbidden());
+        };
+        let given = parts
+            .headers
+            .get("x-seed-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !crate::health::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+            return Err(ApiError::forbidden());
+        }
+        Ok(SeedToken)
+    }
+}
+
 /// Creates the first admin (needs `X-Seed-Token`).
 #[utoipa::path(post, path = "/admin-seed/create-admin", tag = "users",
     request_body = CreateAdminBody,
@@ -42,19 +65,9 @@ pub struct CreateAdminBody {
     ))]
 async fn create_admin(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _token: SeedToken,
     ApiJson(body): ApiJson<CreateAdminBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
-    let Some(expected) = &state.config.admin_seed_token else {
-        return Err(ApiError::forbidden());
-    };
-    let given = headers
-        .get("x-seed-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !crate::health::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
-        return Err(ApiError::forbidden());
-    }
     if state.store.admin_exists().await? {
         return Err(ApiError::conflict("An admin already exists"));
     }

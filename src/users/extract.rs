@@ -24,10 +24,13 @@ pub struct AuthState {
     pub token_version: i64,
 }
 
-/// Cache of [`AuthState`] by user id; every change to an account invalidates its entry.
+/// Cache of [`AuthState`] by user id and of revoked sessions by session id; every change to an
+/// account or session invalidates its entry here and, through the `auth` bus topic, on every
+/// other instance (see [`super::sessions`]).
 #[derive(Debug, Clone)]
 pub struct AuthCache {
     entries: Cache<Uuid, Option<AuthState>>,
+    sessions: Cache<Uuid, bool>,
 }
 
 impl Default for AuthCache {
@@ -35,6 +38,10 @@ impl Default for AuthCache {
         Self {
             entries: Cache::builder()
                 .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            sessions: Cache::builder()
+                .max_capacity(200_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
         }
@@ -60,6 +67,22 @@ impl AuthCache {
     /// Forgets an account's entry after a change.
     pub async fn invalidate(&self, user_id: Uuid) {
         self.entries.invalidate(&user_id).await;
+    }
+
+    /// Whether a session was revoked (logout, reuse of a refresh token, password change), from
+    /// the cache or the database.
+    pub async fn session_revoked(&self, state: &AppState, sid: Uuid) -> ApiResult<bool> {
+        if let Some(hit) = self.sessions.get(&sid).await {
+            return Ok(hit);
+        }
+        let revoked = state.store.session_revoked(sid).await?;
+        self.sessions.insert(sid, revoked).await;
+        Ok(revoked)
+    }
+
+    /// Forgets a session's entry after it was revoked.
+    pub async fn invalidate_session(&self, sid: Uuid) {
+        self.sessions.invalidate(&sid).await;
     }
 }
 
@@ -106,6 +129,9 @@ impl FromRequestParts<AppState> for AuthUser {
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         if current.token_version != claims.ver || current.status == UserStatus::Suspended {
+            return Err(ApiError::unauthorized());
+        }
+        if state.auth_cache.session_revoked(state, claims.sid).await? {
             return Err(ApiError::unauthorized());
         }
         let user = AuthUser {

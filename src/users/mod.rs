@@ -1,18 +1,36 @@
 //! Accounts: the stored user, passwords, access tokens, the authentication extractors and the
 //! admin bootstrap shared by the command line, the environment and the seed endpoint.
 
+pub mod abuse;
+pub mod admin;
 pub mod admin_seed;
+pub mod codes;
 pub mod extract;
 pub mod model;
 pub mod password;
+pub mod rate_limit;
+pub mod routes;
+pub mod sessions;
 pub mod tokens;
+pub mod validate;
 
 use uuid::Uuid;
 
 use crate::http::{ApiError, ApiResult, ErrorCode, Validator};
 use crate::store::{Store, is_unique_violation};
 pub use extract::{AdminUser, AuthCache, AuthUser, MaybeAuthUser, OrganizerUser};
-use model::{NewUser, Role, UserRow, UserStatus};
+use model::{NewUser, ProfileChanges, Registration, Role, UserFilter, UserRow, UserStatus};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every route of the area: `/user/...`, `/admin/blocked-ips`, `/admin/audit-log` (full paths,
+/// merged, so other areas can add their own `/admin/...` routes).
+pub fn router() -> OpenApiRouter<crate::app::AppState> {
+    OpenApiRouter::new()
+        .merge(routes::router())
+        .merge(admin::router())
+        .merge(abuse::router())
+        .merge(crate::audit::router())
+}
 
 crate::dual_backend!("users/queries.rs");
 
@@ -36,6 +54,105 @@ impl Store {
     /// Role, status and token version of a live account.
     pub async fn auth_state(&self, id: Uuid) -> sqlx::Result<Option<(String, String, i64)>> {
         crate::dispatch!(self, crate::users => auth_state(id))
+    }
+    /// Creates an INACTIVE USER with its verification code and email.
+    pub async fn register_user(
+        &self,
+        reg: &Registration,
+        id: Uuid,
+        code: &codes::NewCode,
+        message: &crate::notify::NewMessage,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users => register_user(reg, id, code, message))
+    }
+    /// Stores a new code (voiding the previous one) with the messages carrying it.
+    pub async fn issue_code(
+        &self,
+        user_id: Uuid,
+        code: &codes::NewCode,
+        messages: &[crate::notify::NewMessage],
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users => issue_code(user_id, code, messages))
+    }
+    /// Spends a try on the newest open code of a purpose: its id, hash and target.
+    pub async fn try_code(
+        &self,
+        user_id: Uuid,
+        purpose: &str,
+    ) -> sqlx::Result<Option<(Uuid, String, Option<String>)>> {
+        crate::dispatch!(self, crate::users => try_code(user_id, purpose))
+    }
+    /// Uses an email code: verified, ACTIVE, welcome email.
+    pub async fn verify_email(
+        &self,
+        user_id: Uuid,
+        code_id: Uuid,
+        welcome: &crate::notify::NewMessage,
+    ) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::users => verify_email(user_id, code_id, welcome))
+    }
+    /// Uses a phone code for the given phone.
+    pub async fn verify_phone(
+        &self,
+        user_id: Uuid,
+        code_id: Uuid,
+        phone: &str,
+    ) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::users => verify_phone(user_id, code_id, phone))
+    }
+    /// Sets a password hash and ends sessions (see `queries::set_password`).
+    pub async fn set_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Option<Uuid>,
+        code_id: Option<Uuid>,
+    ) -> sqlx::Result<Option<Vec<Uuid>>> {
+        crate::dispatch!(self, crate::users => set_password(user_id, password_hash, keep, code_id))
+    }
+    /// Applies profile changes.
+    pub async fn update_profile(
+        &self,
+        user_id: Uuid,
+        changes: &ProfileChanges,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users => update_profile(user_id, changes))
+    }
+    /// Changes a role, audited.
+    pub async fn set_role(
+        &self,
+        user_id: Uuid,
+        role: &str,
+        audit: &crate::audit::AuditEntry,
+    ) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::users => set_role(user_id, role, audit))
+    }
+    /// Changes a status, audited; returns the sessions it ended.
+    pub async fn set_status(
+        &self,
+        user_id: Uuid,
+        status: &str,
+        audit: &crate::audit::AuditEntry,
+    ) -> sqlx::Result<Option<Vec<Uuid>>> {
+        crate::dispatch!(self, crate::users => set_status(user_id, status, audit))
+    }
+    /// Erases personal data, audited; returns the sessions it ended.
+    pub async fn erase_user(
+        &self,
+        user_id: Uuid,
+        unusable_hash: &str,
+        audit: &crate::audit::AuditEntry,
+    ) -> sqlx::Result<Option<Vec<Uuid>>> {
+        crate::dispatch!(self, crate::users => erase_user(user_id, unusable_hash, audit))
+    }
+    /// A page of users and the total.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        limit: i64,
+        offset: i64,
+    ) -> sqlx::Result<(Vec<UserRow>, i64)> {
+        crate::dispatch!(self, crate::users => list_users(filter, limit, offset))
     }
 }
 
@@ -92,16 +209,25 @@ pub async fn create_admin(
         status: UserStatus::Active,
         email_verified: true,
     };
-    store.insert_user(&user).await.map_err(|e| {
+    let email = user.email.clone();
+    let id = store.insert_user(&user).await.map_err(|e| {
         if is_unique_violation(&e) {
             ApiError::new(
                 ErrorCode::EmailTaken,
                 "An account with this email already exists",
             )
         } else {
-            e.into()
+            ApiError::from(e)
         }
-    })
+    })?;
+    crate::audit::record(
+        store,
+        crate::audit::AuditEntry::new("admin.create")
+            .actor(None, Some(&email))
+            .target("user", id),
+    )
+    .await;
+    Ok(id)
 }
 
 #[cfg(test)]

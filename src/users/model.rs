@@ -225,3 +225,114 @@ impl From<&UserRow> for UserView {
         }
     }
 }
+
+/// Notification switches of a user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationPrefs {
+    /// Emails.
+    pub email: Option<bool>,
+    /// Text messages.
+    pub sms: Option<bool>,
+    /// Push notifications.
+    pub push: Option<bool>,
+}
+
+/// Preferences as a client sends them (every field optional; merged over the stored ones).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreferencesInput {
+    /// Notification switches.
+    pub notifications: Option<NotificationPrefs>,
+    /// Language code (`en`, `fr`, …).
+    pub language: Option<String>,
+}
+
+/// The default preferences of a new account.
+pub fn default_preferences() -> serde_json::Value {
+    serde_json::json!({"notifications": {"email": true, "sms": false, "push": false}, "language": "en"})
+}
+
+/// Merges client preferences over stored ones (unset fields keep their value).
+pub fn merge_preferences(
+    stored: &serde_json::Value,
+    input: &PreferencesInput,
+) -> serde_json::Value {
+    let mut merged = default_preferences();
+    if let Some(n) = stored.get("notifications").and_then(|v| v.as_object()) {
+        for (k, v) in n {
+            if v.is_boolean() {
+                merged["notifications"][k] = v.clone();
+            }
+        }
+    }
+    if let Some(lang) = stored.get("language").and_then(|v| v.as_str()) {
+        merged["language"] = lang.into();
+    }
+    if let Some(n) = &input.notifications {
+        for (k, v) in [("email", n.email), ("sms", n.sms), ("push", n.push)] {
+            if let Some(v) = v {
+                merged["notifications"][k] = v.into();
+            }
+        }
+    }
+    if let Some(lang) = &input.language {
+        merged["language"] = lang.clone().into();
+    }
+    merged
+}
+
+/// A validated registration, ready to store.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Lower-cased email.
+    pub email: String,
+    /// Argon2id hash.
+    pub password_hash: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// E.164 phone.
+    pub phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    /// Free text.
+    pub bio: Option<String>,
+    /// Address JSON.
+    pub address: Option<String>,
+    /// Preferences JSON.
+    pub preferences: String,
+}
+
+/// Validated profile changes: `Some(None)` clears a nullable field.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    /// New given name.
+    pub first_name: Option<String>,
+    /// New family name.
+    pub last_name: Option<String>,
+    /// New phone (or cleared).
+    pub phone: Option<Option<String>>,
+    /// New bio (or cleared).
+    pub bio: Option<Option<String>>,
+    /// New birth date (or cleared).
+    pub date_of_birth: Option<Option<String>>,
+    /// New address JSON (or cleared).
+    pub address: Option<Option<String>>,
+    /// New preferences JSON.
+    pub preferences: Option<String>,
+    /// Whether the phone differs from the stored one (it becomes unproven).
+    pub phone_changed: bool,
+}
+
+/// Filters of the admin user listing.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Role name.
+    pub role: Option<String>,
+    /// Status name.
+    pub status: Option<String>,
+    /// Lower-cased `LIKE` pattern, escaped.
+    pub q: Option<String>,
+}

@@ -30,13 +30,22 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
     hasher().verify_password(password.as_bytes(), phc).is_ok()
 }
 
+/// Bounds the hashes running at once: each holds 19 MiB and a core, so a login flood queues
+/// here instead of filling the blocking pool (up to 512 threads) and the memory.
+static PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores * 2)
+});
+
 /// Hashes on the blocking pool.
 pub async fn hash(password: String) -> Result<String, ApiError> {
+    let _permit = PERMITS.acquire().await.map_err(anyhow::Error::from)?;
     Ok(tokio::task::spawn_blocking(move || hash_blocking(&password)).await?)
 }
 
 /// Verifies on the blocking pool; with no stored hash it burns the same time and fails.
 pub async fn verify(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+    let _permit = PERMITS.acquire().await.map_err(anyhow::Error::from)?;
     Ok(tokio::task::spawn_blocking(move || match phc {
         Some(phc) => verify_blocking(&password, &phc),
         None => {

@@ -276,6 +276,49 @@ impl TestResponse {
     }
 }
 
+/// Secrets the suite has learned (refresh-token hashes, one-time codes): no answer may
+/// contain one.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds a secret that no later answer may contain.
+pub fn remember_secret(secret: String) {
+    SECRETS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(secret);
+}
+
+/// Whether `needle` occurs in `text` not adjacent to other digits (codes are 6 digits).
+fn contains_token(text: &str, needle: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices(needle).any(|(i, _)| {
+        let before = i
+            .checked_sub(1)
+            .map(|j| bytes[j].is_ascii_digit())
+            .unwrap_or(false);
+        let after = bytes
+            .get(i + needle.len())
+            .is_some_and(|b| b.is_ascii_digit());
+        !(before || after)
+    })
+}
+
+/// Fails the test when an answer carries a password hash or a known secret.
+#[track_caller]
+pub fn assert_no_secret(text: &str) {
+    assert!(
+        !text.contains("$argon2"),
+        "an answer carries a password hash: {text}"
+    );
+    let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for secret in secrets {
+        assert!(
+            !contains_token(text, &secret),
+            "an answer carries a secret ({secret}): {text}"
+        );
+    }
+}
+
 /// A request being built.
 pub struct RequestBuilder<'a> {
     app: &'a TestApp,
@@ -303,7 +346,7 @@ impl RequestBuilder<'_> {
         self.inner = self.inner.header("content-type", content_type).body(body);
         self
     }
-    /// Sends and reads the answer.
+    /// Sends and reads the answer; every answer of the suite is checked for secrets.
     pub async fn send(self) -> TestResponse {
         let _ = self.app;
         let response = self.inner.send().await.expect("request failed");
@@ -311,6 +354,10 @@ impl RequestBuilder<'_> {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_no_secret(&text);
+        if let Some(token) = body["data"]["refreshToken"].as_str() {
+            remember_secret(ticketmax::users::sessions::token_hash(token));
+        }
         TestResponse {
             status,
             headers,
@@ -415,6 +462,84 @@ impl TestApp {
             .jwt
             .issue(id, role, Uuid::new_v4(), 0)
             .expect("token")
+    }
+
+    /// The code in the newest outbox message of a template to a recipient (remembered as a
+    /// secret no answer may contain).
+    pub async fn last_code(&self, recipient: &str, template: &str) -> String {
+        let rows = self
+            .state
+            .store
+            .messages_for(recipient)
+            .await
+            .expect("outbox");
+        let row = rows
+            .iter()
+            .find(|m| m.template == template)
+            .unwrap_or_else(|| panic!("no {template} message to {recipient}"));
+        let payload: Value = serde_json::from_str(&row.payload).expect("payload JSON");
+        let code = payload["code"]
+            .as_str()
+            .expect("code in payload")
+            .to_string();
+        remember_secret(code.clone());
+        code
+    }
+
+    /// Registers an account through the API; returns its id.
+    pub async fn register(&self, email: &str, password: &str) -> Uuid {
+        let r = self
+            .post(
+                "/api/user/register",
+                &serde_json::json!({"firstName": "Ada", "lastName": "Lovelace", "email": email, "password": password}),
+            )
+            .await;
+        r.assert_status(201);
+        r.data()["userId"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Registers and verifies an account through the API; returns its id.
+    pub async fn register_verified(&self, email: &str, password: &str) -> Uuid {
+        let id = self.register(email, password).await;
+        let code = self.last_code(email, "verification_code").await;
+        self.post(
+            "/api/user/verify-email",
+            &serde_json::json!({"email": email, "code": code}),
+        )
+        .await
+        .assert_status(200);
+        id
+    }
+
+    /// Logs in through the API.
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/user/login",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Creates an ADMIN through storage and logs in for a real session; returns id and token.
+    pub async fn admin(&self) -> (Uuid, String) {
+        let email = format!("admin-{}@example.com", Uuid::new_v4().simple());
+        let id = self
+            .state
+            .store
+            .insert_user(&NewUser {
+                email: email.clone(),
+                password_hash: test_password_hash().to_string(),
+                first_name: "Root".into(),
+                last_name: "Admin".into(),
+                role: Role::Admin,
+                status: UserStatus::Active,
+                email_verified: true,
+            })
+            .await
+            .expect("insert admin");
+        let r = self.login(&email, "password123").await;
+        r.assert_status(200);
+        (id, r.data()["accessToken"].as_str().unwrap().to_string())
     }
 
     /// Stops the server and waits for it to finish.

@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod authz;
 mod envelope;
 mod health;
 mod openapi;
+mod rate_limit;
+mod users;
 mod users_seed;

@@ -1,0 +1,112 @@
+// Audit-log SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
+
+use crate::audit::{AuditEntry, AuditFilter, AuditRow};
+use crate::store::Pools;
+
+const INSERT: &str = "INSERT INTO audit_log (id, actor_id, actor_email, action, target_type, target_id, ip, details, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Writes an entry inside the caller's transaction.
+pub async fn insert_entry_tx(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    entry: &AuditEntry,
+) -> sqlx::Result<()> {
+    sqlx::query(INSERT)
+        .bind(uuid::Uuid::now_v7())
+        .bind(entry.actor_id)
+        .bind(entry.actor_email.as_deref())
+        .bind(entry.action)
+        .bind(entry.target_type)
+        .bind(entry.target_id.as_deref())
+        .bind(entry.ip.as_deref())
+        .bind(entry.details.as_ref().map(|d| d.to_string()))
+        .bind(chrono::Utc::now())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes an entry on its own.
+pub async fn insert_entry(pools: &Pools<Db>, entry: &AuditEntry) -> sqlx::Result<()> {
+    let mut tx = pools.write.begin().await?;
+    insert_entry_tx(&mut tx, entry).await?;
+    tx.commit().await
+}
+
+/// One page of entries matching the filter, newest first, with the total count.
+pub async fn list_entries(
+    pools: &Pools<Db>,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<AuditRow>, i64)> {
+    let mut clauses = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    if filter.actor_id.is_some() {
+        clauses.push(format!("actor_id = ${}", next()));
+    }
+    if filter.action.is_some() {
+        clauses.push(format!("action = ${}", next()));
+    }
+    if filter.target_type.is_some() {
+        clauses.push(format!("target_type = ${}", next()));
+    }
+    if filter.target_id.is_some() {
+        clauses.push(format!("target_id = ${}", next()));
+    }
+    if filter.from.is_some() {
+        clauses.push(format!("created_at >= ${}", next()));
+    }
+    if filter.to.is_some() {
+        clauses.push(format!("created_at < ${}", next()));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM audit_log{where_sql}");
+    let list_sql = format!(
+        "SELECT id, actor_id, actor_email, action, target_type, target_id, ip, details, created_at
+         FROM audit_log{where_sql} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    macro_rules! bind_filter {
+        ($q:expr) => {{
+            let mut q = $q;
+            if let Some(v) = filter.actor_id {
+                q = q.bind(v);
+            }
+            if let Some(v) = &filter.action {
+                q = q.bind(v.clone());
+            }
+            if let Some(v) = &filter.target_type {
+                q = q.bind(v.clone());
+            }
+            if let Some(v) = &filter.target_id {
+                q = q.bind(v.clone());
+            }
+            if let Some(v) = filter.from {
+                q = q.bind(v);
+            }
+            if let Some(v) = filter.to {
+                q = q.bind(v);
+            }
+            q
+        }};
+    }
+    let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
+        .fetch_one(&pools.read)
+        .await?;
+    let rows: Vec<AuditRow> = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(list_sql)))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&pools.read)
+        .await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,394 @@
+//! Brute-force and abuse protection (API.md §9, §11.38/39/44/66/80): progressive account locks
+//! after failed logins (unknown emails lock the same way), IP blocks after failed logins across
+//! accounts or after repeated rate-limit rejections, refused user agents, and the admin routes
+//! `GET/DELETE /api/admin/blocked-ips`.
+//!
+//! Locks and blocks live in the database (`account_locks`, `ip_blocks`, `abuse_events`), so they
+//! hold across every instance sharing it, with or without Redis. The per-request IP check reads
+//! an in-process cache (a few seconds of TTL); every block or unblock invalidates it here and, on
+//! the `auth` bus topic, on every other instance.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
+use crate::store::Store;
+use crate::users::AdminUser;
+
+crate::dual_backend!("users/abuse_queries.rs");
+
+/// Thresholds and lock lengths.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Failed logins of one account that lock it (5).
+    pub account_failures: i64,
+    /// Window they are counted in (15 min).
+    pub account_window: chrono::Duration,
+    /// Lock lengths on the 1st, 2nd, 3rd, later lock (1, 5, 15, 60 min).
+    pub account_steps: Vec<chrono::Duration>,
+    /// Failed logins from one IP that block it (20).
+    pub ip_failures: i64,
+    /// Window of IP counts (10 min).
+    pub ip_window: chrono::Duration,
+    /// Block length after failed logins (15 min).
+    pub ip_block: chrono::Duration,
+    /// Rate-limit rejections that block an IP (50).
+    pub rejections: i64,
+    /// Block lengths after rejections (1, 5, 15, 60 min).
+    pub rejection_steps: Vec<chrono::Duration>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let steps: Vec<_> = [1, 5, 15, 60]
+            .into_iter()
+            .map(chrono::Duration::minutes)
+            .collect();
+        Self {
+            account_failures: 5,
+            account_window: chrono::Duration::minutes(15),
+            account_steps: steps.clone(),
+            ip_failures: 20,
+            ip_window: chrono::Duration::minutes(10),
+            ip_block: chrono::Duration::minutes(15),
+            rejections: 50,
+            rejection_steps: steps,
+        }
+    }
+}
+
+impl Policy {
+    /// The length of the next lock after `previous` locks.
+    pub fn step(steps: &[chrono::Duration], previous: i64) -> chrono::Duration {
+        let i = usize::try_from(previous).unwrap_or(0).min(steps.len() - 1);
+        steps[i]
+    }
+}
+
+/// A stored IP block.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BlockRow {
+    /// The IP.
+    pub ip: String,
+    /// `login_failure` or `rate_limited`.
+    pub reason: String,
+    /// End of the block.
+    pub blocked_until: Option<DateTime<Utc>>,
+    /// Blocks so far (progression).
+    pub block_count: i64,
+    /// Start of the current block.
+    pub blocked_at: DateTime<Utc>,
+}
+
+/// A blocked IP as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockView {
+    /// The IP.
+    pub ip: String,
+    /// `login_failure` or `rate_limited`.
+    pub reason: String,
+    /// Start of the block.
+    pub blocked_at: DateTime<Utc>,
+    /// End of the block.
+    pub blocked_until: Option<DateTime<Utc>>,
+    /// Blocks of this IP in the current progression.
+    pub block_count: i64,
+}
+
+impl From<BlockRow> for BlockView {
+    fn from(r: BlockRow) -> Self {
+        Self {
+            ip: r.ip,
+            reason: r.reason,
+            blocked_at: r.blocked_at,
+            blocked_until: r.blocked_until,
+            block_count: r.block_count,
+        }
+    }
+}
+
+impl Store {
+    /// Until when an account (lower-cased email) is locked, if it is.
+    pub async fn account_locked_until(&self, subject: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+        crate::dispatch!(self, crate::users::abuse => account_locked_until(subject))
+    }
+    /// Records a failed login; returns the locks it placed (account, IP).
+    pub async fn record_login_failure(
+        &self,
+        ip: &str,
+        subject: &str,
+        policy: &Policy,
+    ) -> sqlx::Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+        crate::dispatch!(self, crate::users::abuse => record_login_failure(ip, subject, policy))
+    }
+    /// Records a rate-limit rejection; returns the block it placed.
+    pub async fn record_rate_limited(
+        &self,
+        ip: &str,
+        policy: &Policy,
+    ) -> sqlx::Result<Option<DateTime<Utc>>> {
+        crate::dispatch!(self, crate::users::abuse => record_rate_limited(ip, policy))
+    }
+    /// Restarts an account's failure count (`reset` also lifts its lock and progression).
+    pub async fn clear_account_failures(&self, subject: &str, reset: bool) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users::abuse => clear_account(subject, reset))
+    }
+    /// Until when an IP is blocked, if it is.
+    pub async fn ip_blocked_until(&self, ip: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+        crate::dispatch!(self, crate::users::abuse => ip_blocked_until(ip))
+    }
+    /// A page of blocked IPs, newest first.
+    pub async fn list_ip_blocks(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> sqlx::Result<(Vec<BlockRow>, i64)> {
+        crate::dispatch!(self, crate::users::abuse => list_blocks(limit, offset))
+    }
+    /// Lifts a block.
+    pub async fn unblock_ip(&self, ip: &str) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::users::abuse => unblock(ip))
+    }
+    /// Deletes old abuse events.
+    pub async fn prune_abuse_events(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
+        crate::dispatch!(self, crate::users::abuse => prune_events(before))
+    }
+}
+
+/// Per-instance cache of IP blocks (the database holds the truth).
+#[derive(Debug, Clone)]
+pub struct BlockCache {
+    entries: Cache<IpAddr, Option<DateTime<Utc>>>,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
+        }
+    }
+}
+
+impl BlockCache {
+    /// Until when an IP is blocked, if it is now.
+    pub async fn blocked_until(
+        &self,
+        store: &Store,
+        ip: IpAddr,
+    ) -> ApiResult<Option<DateTime<Utc>>> {
+        let until = match self.entries.get(&ip).await {
+            Some(hit) => hit,
+            None => {
+                let until = store.ip_blocked_until(&ip.to_string()).await?;
+                self.entries.insert(ip, until).await;
+                until
+            }
+        };
+        Ok(until.filter(|u| *u > Utc::now()))
+    }
+
+    /// Forgets an IP after a block or unblock.
+    pub async fn invalidate(&self, ip: IpAddr) {
+        self.entries.invalidate(&ip).await;
+    }
+}
+
+/// The 403 `IP_BLOCKED` answer.
+pub fn ip_blocked(until: DateTime<Utc>) -> ApiError {
+    ApiError::new(
+        crate::http::ErrorCode::IpBlocked,
+        "Too many suspicious requests from your network; try again later",
+    )
+    .with_retry_after(seconds_until(until))
+}
+
+/// Whole seconds from now until `t` (at least 1).
+pub fn seconds_until(t: DateTime<Utc>) -> u64 {
+    let ms = (t - Utc::now()).num_milliseconds().max(0) as u64;
+    ms.div_ceil(1000).max(1)
+}
+
+/// Tells every instance (this one included) that an IP's block changed.
+pub async fn announce_block_change(state: &AppState, ip: IpAddr) {
+    state.guard.blocks.invalidate(ip).await;
+    state.bus.publish("auth", format!("ip:{ip}")).await;
+}
+
+/// The client's IP: the socket peer, or the first untrusted address of `X-Forwarded-For` when
+/// the peer is a trusted proxy (`TRUST_PROXY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// Works out the client IP of a request.
+    pub fn resolve(
+        parts_headers: &axum::http::HeaderMap,
+        peer: Option<IpAddr>,
+        trusted: &[IpAddr],
+    ) -> IpAddr {
+        let peer = peer
+            .map(|p| p.to_canonical())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if !trusted.contains(&peer) {
+            return peer;
+        }
+        let mut chain: Vec<IpAddr> = parts_headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
+            .collect();
+        let leftmost = chain.first().copied();
+        while let Some(ip) = chain.pop() {
+            if !trusted.contains(&ip) {
+                return ip;
+            }
+        }
+        leftmost.unwrap_or(peer)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ip) = parts.extensions.get::<ClientIp>() {
+            return Ok(*ip);
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer.unwrap_or(IpAddr::from([0, 0, 0, 0]))))
+    }
+}
+
+/// Routes under `/admin/blocked-ips`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_blocked_ips))
+        .routes(routes!(delete_blocked_ip))
+}
+
+/// Paging of the blocked-IP list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+}
+
+/// Lists the IPs blocked now (ADMIN), newest first.
+#[utoipa::path(get, path = "/admin/blocked-ips", tag = "admin",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of blocked IPs", body = [BlockView]),
+        (status = 400, description = "Invalid paging"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+    ))]
+async fn list_blocked_ips(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiResponse<Vec<BlockView>>> {
+    let page = Page::parse(q.page, q.limit, 20)?;
+    let (rows, total) = state
+        .store
+        .list_ip_blocks(i64::from(page.limit), page.offset())
+        .await?;
+    Ok(ApiResponse::page(
+        rows.into_iter().map(BlockView::from).collect(),
+        Meta::new(page, total as u64),
+    ))
+}
+
+/// Lifts the block of an IP (ADMIN).
+#[utoipa::path(delete, path = "/admin/blocked-ips/{ip}", tag = "admin",
+    params(("ip" = String, Path, description = "The blocked IP")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unblocked"),
+        (status = 400, description = "Not an IP address"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "That IP is not blocked"),
+    ))]
+async fn delete_blocked_ip(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ApiPath(raw): ApiPath<String>,
+) -> ApiResult<ApiResponse<()>> {
+    let ip: IpAddr = raw
+        .parse::<IpAddr>()
+        .map(|i| i.to_canonical())
+        .map_err(|_| ApiError::field("ip", "must be an IP address"))?;
+    if !state.store.unblock_ip(&ip.to_string()).await? {
+        return Err(ApiError::not_found("Blocked IP"));
+    }
+    announce_block_change(&state, ip).await;
+    let email = state.store.user_by_id(admin.id).await?.map(|u| u.email);
+    crate::audit::record(
+        &state.store,
+        AuditEntry::new("ip.unblock")
+            .actor(Some(admin.id), email.as_deref())
+            .target("ip", ip)
+            .ip(Some(client)),
+    )
+    .await;
+    Ok(ApiResponse::ok(()).message("IP unblocked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn forwarded_for_is_trusted_only_from_listed_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        assert_eq!(ClientIp::resolve(&headers, Some(proxy), &[]), proxy);
+        assert_eq!(
+            ClientIp::resolve(&headers, Some(proxy), &[proxy]),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // A spoofed leftmost entry does not win over the address the proxy saw.
+        headers.insert("x-forwarded-for", "1.1.1.1, 198.51.100.7".parse().unwrap());
+        assert_eq!(
+            ClientIp::resolve(&headers, Some(proxy), &[proxy]),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn lock_lengths_progress_and_stay_at_the_last_step() {
+        let p = Policy::default();
+        let minutes: Vec<i64> = (0..6)
+            .map(|n| Policy::step(&p.account_steps, n).num_minutes())
+            .collect();
+        assert_eq!(minutes, vec![1, 5, 15, 60, 60, 60]);
+    }
+}

@@ -1,0 +1,279 @@
+//! Admin user management under `/api/user` (API.md §2): listing, reading (admin or self),
+//! role and status changes, and erasure. Every change is audited in the same transaction and
+//! takes effect on the very next request (caches invalidated on every instance).
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::abuse::ClientIp;
+use super::model::{Role, UserFilter, UserStatus, UserView};
+use super::{AdminUser, AuthUser, sessions};
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
+
+/// Admin routes on users (full `/user...` paths).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, delete_user))
+        .routes(routes!(update_user_role))
+        .routes(routes!(update_user_status))
+}
+
+/// Filters and paging of the user list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// ADMIN, ORGANIZER or USER.
+    pub role: Option<String>,
+    /// ACTIVE, INACTIVE or SUSPENDED.
+    pub status: Option<String>,
+    /// Case-insensitive substring of email, first or last name.
+    pub q: Option<String>,
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(q: &str) -> String {
+    let mut out = String::from("%");
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Lists users (ADMIN), newest first.
+#[utoipa::path(get, path = "/user", tag = "users",
+    params(UserListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = [UserView]),
+        (status = 400, description = "Invalid filter"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+    ))]
+async fn list_users(
+    _admin: AdminUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UserListQuery>,
+) -> ApiResult<ApiResponse<Vec<UserView>>> {
+    let page = Page::parse(q.page, q.limit, 20)?;
+    let mut v = crate::http::Validator::new();
+    if let Some(r) = &q.role {
+        v.check(
+            Role::parse(r).is_some(),
+            "role",
+            "must be ADMIN, ORGANIZER or USER",
+        );
+    }
+    if let Some(s) = &q.status {
+        v.check(
+            UserStatus::parse(s).is_some(),
+            "status",
+            "must be ACTIVE, INACTIVE or SUSPENDED",
+        );
+    }
+    v.finish()?;
+    let filter = UserFilter {
+        role: q.role,
+        status: q.status,
+        q: q.q
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| like_pattern(s.trim())),
+    };
+    let (rows, total) = state
+        .store
+        .list_users(&filter, i64::from(page.limit), page.offset())
+        .await?;
+    Ok(ApiResponse::page(
+        rows.iter().map(UserView::from).collect(),
+        Meta::new(page, total as u64),
+    ))
+}
+
+/// Reads a user (ADMIN, or the user themself).
+#[utoipa::path(get, path = "/user/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "Malformed id"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Another user's record"),
+        (status = 404, description = "No such user"),
+    ))]
+async fn get_user(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<UserView>> {
+    if !user.is_admin() && user.id != id {
+        return Err(ApiError::forbidden());
+    }
+    let row = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(ApiResponse::ok(UserView::from(&row)))
+}
+
+/// A new role.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleBody {
+    /// ADMIN, ORGANIZER or USER.
+    pub role: Role,
+}
+
+async fn actor_email(state: &AppState, id: Uuid) -> ApiResult<Option<String>> {
+    Ok(state.store.user_by_id(id).await?.map(|u| u.email))
+}
+
+/// Changes a user's role (ADMIN); effective on the user's next request.
+#[utoipa::path(patch, path = "/user/{id}/role", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = RoleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = UserView),
+        (status = 400, description = "Invalid role or id"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user"),
+    ))]
+async fn update_user_role(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> ApiResult<ApiResponse<UserView>> {
+    let before = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let entry = AuditEntry::new("user.role_change")
+        .actor(
+            Some(admin.id),
+            actor_email(&state, admin.id).await?.as_deref(),
+        )
+        .target("user", id)
+        .ip(Some(ip))
+        .details(json!({"from": before.role, "to": body.role.as_str()}));
+    if !state.store.set_role(id, body.role.as_str(), &entry).await? {
+        return Err(ApiError::not_found("User"));
+    }
+    sessions::announce_user(&state, id).await;
+    let row = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(ApiResponse::ok(UserView::from(&row)).message("Role changed"))
+}
+
+/// A new status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusBody {
+    /// ACTIVE, INACTIVE or SUSPENDED.
+    pub status: UserStatus,
+}
+
+/// Changes a user's status (ADMIN); SUSPENDED ends every token of the user at once.
+#[utoipa::path(patch, path = "/user/{id}/status", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = StatusBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = UserView),
+        (status = 400, description = "Invalid status or id"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user"),
+    ))]
+async fn update_user_status(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> ApiResult<ApiResponse<UserView>> {
+    let before = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let entry = AuditEntry::new("user.status_change")
+        .actor(
+            Some(admin.id),
+            actor_email(&state, admin.id).await?.as_deref(),
+        )
+        .target("user", id)
+        .ip(Some(ip))
+        .details(json!({"from": before.status, "to": body.status.as_str()}));
+    let ended = state
+        .store
+        .set_status(id, body.status.as_str(), &entry)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    sessions::announce_user(&state, id).await;
+    sessions::announce_sessions(&state, &ended).await;
+    let row = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(ApiResponse::ok(UserView::from(&row)).message("Status changed"))
+}
+
+/// Erases a user's personal data (ADMIN); bookings and payments stay for accounting, the email
+/// can register again, and every token of the user ends.
+#[utoipa::path(delete, path = "/user/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Erased"),
+        (status = 400, description = "Malformed id"),
+        (status = 401, description = "Not authenticated"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user"),
+    ))]
+async fn delete_user(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<()>> {
+    let entry = AuditEntry::new("user.erase")
+        .actor(
+            Some(admin.id),
+            actor_email(&state, admin.id).await?.as_deref(),
+        )
+        .target("user", id)
+        .ip(Some(ip));
+    // Not a PHC string: no password ever verifies against it.
+    let ended = state
+        .store
+        .erase_user(id, "!erased", &entry)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    sessions::announce_user(&state, id).await;
+    sessions::announce_sessions(&state, &ended).await;
+    Ok(ApiResponse::ok(()).message("User erased"))
+}

@@ -1,0 +1,489 @@
+//! Rate limiting (API.md §9, §11.37/40/51/67/90) and the request guard that runs before every
+//! handler, in the contract's order: refused user agent and IP block (403), then the rate tiers
+//! (429). Account locks (423) and authentication follow in the handlers.
+//!
+//! The limiter is GCRA (generic cell rate algorithm): each key stores one "theoretical arrival
+//! time", so a tier of `limit` per `window` allows a burst of `limit` and then one request every
+//! `window / limit` — never the 2× burst of a fixed window at its boundary. All the tiers of a
+//! request are checked together and consumed only if every one allows it. Counters live in
+//! memory, or in Redis (one Lua script, atomic, on Redis's clock) when `REDIS_URL` is set, so
+//! every instance shares them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::abuse::{self, BlockCache, ClientIp, Policy};
+use crate::app::AppState;
+use crate::config::Tier;
+use crate::http::{ApiError, ErrorCode};
+
+/// Everything the request guard keeps per instance.
+pub struct Guard {
+    /// The rate limiter.
+    pub limiter: Limiter,
+    /// Cache of IP blocks.
+    pub blocks: BlockCache,
+    /// Lock and block thresholds.
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// A guard on Redis when a connection is given, in memory otherwise.
+    pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
+        Self {
+            limiter: match redis {
+                Some(conn) => Limiter::Redis(conn, redis::Script::new(GCRA_LUA)),
+                None => Limiter::Memory(MemoryLimiter::default()),
+            },
+            blocks: BlockCache::default(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// One tier to check for one key.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Counter key.
+    pub key: String,
+    /// Limit and window.
+    pub tier: Tier,
+}
+
+/// The outcome of one tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierState {
+    /// The tier's limit.
+    pub limit: u32,
+    /// Requests left now.
+    pub remaining: u64,
+    /// Seconds until the tier is full again.
+    pub reset_secs: u64,
+    /// Seconds to wait before this tier allows a request (0 = allowed).
+    pub retry_after_secs: u64,
+}
+
+/// In-memory GCRA state: theoretical arrival time per key, in ms since start.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    start: Instant,
+    tats: Mutex<HashMap<String, f64>>,
+}
+
+impl Default for MemoryLimiter {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            tats: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// The GCRA step for one tier at `now` (ms) given the stored TAT: (new TAT, state).
+fn gcra(now: f64, stored: f64, limit: u32, window_ms: f64) -> (f64, TierState) {
+    let interval = window_ms / f64::from(limit.max(1));
+    let tat = stored.max(now);
+    let new_tat = tat + interval;
+    let allow_at = new_tat - window_ms;
+    // A tolerance for floating-point noise (limit 1: `now + w - w` may exceed `now`).
+    if allow_at - now > 1e-6 {
+        let remaining = ((window_ms - (tat - now)) / interval).floor().max(0.0) as u64;
+        return (
+            tat,
+            TierState {
+                limit,
+                remaining,
+                reset_secs: ((tat - now) / 1000.0).ceil() as u64,
+                retry_after_secs: (((allow_at - now) / 1000.0).ceil() as u64).max(1),
+            },
+        );
+    }
+    let remaining = ((window_ms - (new_tat - now)) / interval).floor().max(0.0) as u64;
+    (
+        new_tat,
+        TierState {
+            limit,
+            remaining,
+            reset_secs: ((new_tat - now) / 1000.0).ceil() as u64,
+            retry_after_secs: 0,
+        },
+    )
+}
+
+impl MemoryLimiter {
+    fn check(&self, checks: &[Check]) -> Vec<TierState> {
+        let now = self.start.elapsed().as_secs_f64() * 1000.0;
+        let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
+        if tats.len() > 200_000 {
+            tats.retain(|_, tat| *tat > now);
+        }
+        let steps: Vec<(f64, TierState)> = checks
+            .iter()
+            .map(|c| {
+                let stored = tats.get(&c.key).copied().unwrap_or(0.0);
+                gcra(now, stored, c.tier.limit, c.tier.window.as_millis() as f64)
+            })
+            .collect();
+        let allowed = steps.iter().all(|(_, s)| s.retry_after_secs == 0);
+        if allowed {
+            for (c, (tat, _)) in checks.iter().zip(&steps) {
+                tats.insert(c.key.clone(), *tat);
+            }
+            return steps.into_iter().map(|(_, s)| s).collect();
+        }
+        // Nothing is consumed when any tier refuses: report the tiers as they stand.
+        checks
+            .iter()
+            .zip(steps)
+            .map(|(c, (_, s))| {
+                if s.retry_after_secs > 0 {
+                    s
+                } else {
+                    let stored = tats.get(&c.key).copied().unwrap_or(0.0).max(now);
+                    let interval =
+                        c.tier.window.as_millis() as f64 / f64::from(c.tier.limit.max(1));
+                    TierState {
+                        remaining: ((c.tier.window.as_millis() as f64 - (stored - now)) / interval)
+                            .floor()
+                            .max(0.0) as u64,
+                        reset_secs: ((stored - now) / 1000.0).ceil() as u64,
+                        ..s
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The same GCRA over several keys at once, on Redis's clock; consumes only if all allow.
+/// Returns, per key, `{remaining, reset_ms, retry_ms}`.
+const GCRA_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local steps = {}
+local allowed = true
+for i = 1, n do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local interval = window / limit
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - window
+  if allow_at - now > 0.001 then allowed = false end
+  steps[i] = {tat, new_tat, interval, window, allow_at}
+end
+local out = {}
+for i = 1, n do
+  local s = steps[i]
+  local tat, new_tat, interval, window, allow_at = s[1], s[2], s[3], s[4], s[5]
+  if allowed then
+    redis.call('SET', KEYS[i], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+    out[i] = {math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
+  else
+    local retry = 0
+    if allow_at - now > 0.001 then retry = math.ceil(allow_at - now) end
+    out[i] = {math.floor((window - (tat - now)) / interval), math.ceil(tat - now), retry}
+  end
+end
+return out
+"#;
+
+/// Where counters live.
+pub enum Limiter {
+    /// This process only.
+    Memory(MemoryLimiter),
+    /// Shared through Redis.
+    Redis(redis::aio::ConnectionManager, redis::Script),
+}
+
+impl Limiter {
+    /// Checks (and, if all allow, consumes) every tier; a Redis failure lets the request through
+    /// (logged) rather than taking the whole API down with the cache.
+    pub async fn check(&self, checks: &[Check]) -> Vec<TierState> {
+        match self {
+            Limiter::Memory(m) => m.check(checks),
+            Limiter::Redis(conn, script) => {
+                let mut invocation = script.prepare_invoke();
+                for c in checks {
+                    invocation.key(&c.key);
+                    invocation.arg(c.tier.limit.max(1));
+                    invocation.arg(c.tier.window.as_millis() as u64);
+                }
+                let mut conn = conn.clone();
+                match invocation
+                    .invoke_async::<Vec<(i64, i64, i64)>>(&mut conn)
+                    .await
+                {
+                    Ok(rows) => checks
+                        .iter()
+                        .zip(rows)
+                        .map(|(c, (remaining, reset_ms, retry_ms))| TierState {
+                            limit: c.tier.limit,
+                            remaining: remaining.max(0) as u64,
+                            reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
+                            retry_after_secs: if retry_ms > 0 {
+                                (retry_ms as u64).div_ceil(1000).max(1)
+                            } else {
+                                0
+                            },
+                        })
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rate limiter: Redis unavailable, request let through");
+                        checks
+                            .iter()
+                            .map(|c| TierState {
+                                limit: c.tier.limit,
+                                remaining: u64::from(c.tier.limit),
+                                reset_secs: 0,
+                                retry_after_secs: 0,
+                            })
+                            .collect()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Routes of the auth tier (register, login), each its own bucket per IP.
+const AUTH_ROUTES: [&str; 2] = ["/user/register", "/user/login"];
+/// Routes of the sensitive tier, each its own bucket.
+const SENSITIVE_ROUTES: [&str; 5] = [
+    "/user/verify-email",
+    "/user/resend-verification",
+    "/user/forgot-password",
+    "/user/reset-password",
+    "/user/phone/send-code",
+];
+
+/// Whether a path is outside every limit and block (health checks, payment webhooks).
+fn is_exempt(path: &str, prefix: &str) -> bool {
+    path == "/health"
+        || path.starts_with("/health/")
+        || path.strip_prefix(prefix).is_some_and(|rest| {
+            rest.starts_with("/payments/webhook/") || rest == "/payments/webhook"
+        })
+}
+
+/// The tiers that apply to a request.
+pub fn checks_for(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    ip: IpAddr,
+    user: Option<uuid::Uuid>,
+    empty_agent: bool,
+) -> Vec<Check> {
+    let limits = &state.config.rate_limits;
+    let p = &state.config.redis_prefix;
+    let subject = match user {
+        Some(id) => format!("u:{id}"),
+        None => format!("ip:{ip}"),
+    };
+    let mut checks = Vec::with_capacity(4);
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    checks.push(if read {
+        Check {
+            key: format!("{p}rl:short:{subject}"),
+            tier: limits.short,
+        }
+    } else {
+        Check {
+            key: format!("{p}rl:medium:{subject}"),
+            tier: limits.medium,
+        }
+    });
+    checks.push(Check {
+        key: format!("{p}rl:long:{subject}"),
+        tier: limits.long,
+    });
+    let route = path
+        .strip_prefix(state.config.api_prefix.as_str())
+        .unwrap_or("");
+    let route = route.trim_end_matches('/');
+    if *method == Method::POST && AUTH_ROUTES.contains(&route) {
+        checks.push(Check {
+            key: format!("{p}rl:auth:{route}:ip:{ip}"),
+            tier: limits.auth,
+        });
+    }
+    if *method == Method::POST && SENSITIVE_ROUTES.contains(&route) {
+        let who = if route == "/user/phone/send-code" {
+            subject.clone()
+        } else {
+            format!("ip:{ip}")
+        };
+        checks.push(Check {
+            key: format!("{p}rl:sensitive:{route}:{who}"),
+            tier: limits.sensitive,
+        });
+    }
+    if empty_agent {
+        checks.push(Check {
+            key: format!("{p}rl:auth:no-user-agent:ip:{ip}"),
+            tier: limits.auth,
+        });
+    }
+    checks
+}
+
+fn set_headers(response: &mut Response, states: &[TierState]) {
+    let Some(tightest) = states.iter().min_by_key(|s| s.remaining) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(tightest.limit)),
+        ("ratelimit-remaining", tightest.remaining),
+        ("ratelimit-reset", tightest.reset_secs),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// The guard middleware: client IP, refused agents, IP blocks, rate tiers.
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if is_exempt(req.uri().path(), &state.config.api_prefix) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
+    req.extensions_mut().insert(ClientIp(ip));
+
+    match state.guard.blocks.blocked_until(&state.store, ip).await {
+        Ok(Some(until)) => return abuse::ip_blocked(until).into_response(),
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !agent.is_empty()
+        && state
+            .config
+            .blocked_user_agents
+            .iter()
+            .any(|b| !b.is_empty() && agent.contains(b.as_str()))
+    {
+        return ApiError::new(ErrorCode::Forbidden, "This client is not allowed").into_response();
+    }
+    // `/metrics` honours IP blocks (§11.39) but has no rate tier (§9).
+    if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
+        return next.run(req).await;
+    }
+    let parts_user = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| state.jwt.verify(token.trim()))
+        .map(|claims| claims.sub);
+    let checks = checks_for(
+        &state,
+        req.method(),
+        req.uri().path(),
+        ip,
+        parts_user,
+        agent.is_empty(),
+    );
+    let states = state.guard.limiter.check(&checks).await;
+    let retry = states.iter().map(|s| s.retry_after_secs).max().unwrap_or(0);
+    if retry > 0 {
+        metrics::counter!("rate_limit_rejections_total").increment(1);
+        match state
+            .store
+            .record_rate_limited(&ip.to_string(), &state.guard.policy)
+            .await
+        {
+            Ok(Some(_)) => {
+                abuse::announce_block_change(&state, ip).await;
+                crate::audit::record(
+                    &state.store,
+                    crate::audit::AuditEntry::new("ip.block")
+                        .target("ip", ip)
+                        .ip(Some(ip))
+                        .details(serde_json::json!({"reason": "rate_limited"})),
+                )
+                .await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not record a rate-limit rejection"),
+        }
+        let mut response = ApiError::new(ErrorCode::RateLimited, "Too many requests; slow down")
+            .with_retry_after(retry)
+            .into_response();
+        set_headers(&mut response, &states);
+        return response;
+    }
+    let mut response = next.run(req).await;
+    set_headers(&mut response, &states);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn check(limit: u32, ms: u64) -> Vec<Check> {
+        vec![Check {
+            key: "k".into(),
+            tier: Tier {
+                limit,
+                window: Duration::from_millis(ms),
+            },
+        }]
+    }
+
+    #[test]
+    fn gcra_allows_the_burst_then_refuses_with_retry_after() {
+        let m = MemoryLimiter::default();
+        for expected in (0..5).rev() {
+            let s = m.check(&check(5, 60_000))[0];
+            assert_eq!((s.retry_after_secs, s.remaining), (0, expected));
+        }
+        let refused = m.check(&check(5, 60_000))[0];
+        assert!(refused.retry_after_secs > 0 && refused.retry_after_secs <= 12);
+        assert_eq!(refused.remaining, 0);
+    }
+
+    #[test]
+    fn gcra_has_no_double_burst_at_a_window_boundary() {
+        // 10 per 100 ms: after a full burst, 60 ms later only ~6 more are allowed, not 10.
+        let m = MemoryLimiter::default();
+        for _ in 0..10 {
+            assert_eq!(m.check(&check(10, 100))[0].retry_after_secs, 0);
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        let allowed = (0..10)
+            .filter(|_| m.check(&check(10, 100))[0].retry_after_secs == 0)
+            .count();
+        assert!((5..=7).contains(&allowed), "allowed {allowed}");
+    }
+}

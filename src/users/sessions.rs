@@ -1,0 +1,264 @@
+//! Sessions and refresh tokens.
+//!
+//! A login opens a session (`sessions` row, id `sid`) with a refresh-token family: each refresh
+//! rotates the token inside the family, and presenting a used token again revokes the whole
+//! family (a stolen token is worth one use, by the thief or by the owner, never both). Access
+//! tokens carry `sid` and the user's token version, and [`super::AuthUser`] refuses one whose
+//! session was revoked or whose version is old, through [`super::AuthCache`] (no database read
+//! on a cache hit). Hence:
+//! - logout revokes its session: its access token ends at once;
+//! - change-password revokes every *other* session, keeping the caller's (no version bump);
+//! - reset-password, suspension and erasure revoke every session, and reset/erasure also bump
+//!   the token version.
+//!
+//! Every such change is announced on the `auth` bus topic (`user:<id>`, `session:<id>`,
+//! `ip:<addr>`), and [`start_background`] applies the announcements of other instances to the
+//! local caches.
+
+use chrono::Utc;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::model::{UserRow, UserView};
+use crate::app::AppState;
+use crate::http::ApiResult;
+use crate::store::Store;
+
+/// The answer of login and refresh.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    /// Short-lived JWT.
+    pub access_token: String,
+    /// Opaque, single-use refresh token.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+    /// The account.
+    pub user: UserView,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Good token, rotated.
+    Rotated {
+        /// Owner.
+        user_id: Uuid,
+        /// Session.
+        sid: Uuid,
+    },
+    /// A used token: its family is revoked.
+    Reused {
+        /// The revoked session.
+        sid: Uuid,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+macro_rules! rotation {
+    ($r:expr, $m:ident) => {
+        match $r {
+            super::$m::Rotation::Rotated { user_id, sid } => Rotation::Rotated { user_id, sid },
+            super::$m::Rotation::Reused { sid } => Rotation::Reused { sid },
+            super::$m::Rotation::Invalid => Rotation::Invalid,
+        }
+    };
+}
+
+impl Store {
+    /// Opens a session with its first refresh token.
+    pub async fn create_session(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        token_hash: &str,
+        expires_at: chrono::DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users => create_session(user_id, sid, token_hash, expires_at))
+    }
+    /// Rotates a refresh token.
+    pub async fn rotate_refresh(
+        &self,
+        token_hash: &str,
+        new_hash: &str,
+        expires_at: chrono::DateTime<Utc>,
+    ) -> sqlx::Result<Rotation> {
+        Ok(match self {
+            Store::Sqlite(p) => rotation!(
+                super::sqlite::rotate_refresh(p, token_hash, new_hash, expires_at).await?,
+                sqlite
+            ),
+            Store::Postgres(p) => rotation!(
+                super::postgres::rotate_refresh(p, token_hash, new_hash, expires_at).await?,
+                postgres
+            ),
+        })
+    }
+    /// Revokes a session of a user.
+    pub async fn revoke_session(&self, user_id: Uuid, sid: Uuid) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users => revoke_session(user_id, sid))
+    }
+    /// Owner and family of a refresh token.
+    pub async fn refresh_family(&self, token_hash: &str) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+        crate::dispatch!(self, crate::users => refresh_family(token_hash))
+    }
+    /// Whether a session was revoked.
+    pub async fn session_revoked(&self, sid: Uuid) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::users => session_revoked(sid))
+    }
+    /// Every refresh-token hash (for the test that no answer leaks one).
+    pub async fn refresh_token_hashes(&self) -> sqlx::Result<Vec<String>> {
+        crate::dispatch!(self, crate::users => refresh_token_hashes())
+    }
+}
+
+/// The stored form of a refresh token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random refresh token (256 bits, hex).
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
+    Utc::now()
+        + chrono::Duration::from_std(state.config.refresh_token_expires_in)
+            .unwrap_or(chrono::Duration::days(30))
+}
+
+/// The token answer for a user and session.
+fn pair(state: &AppState, user: &UserRow, sid: Uuid, refresh: String) -> ApiResult<TokenPair> {
+    let access = state
+        .jwt
+        .issue(user.id, user.role(), sid, user.token_version)?;
+    Ok(TokenPair {
+        access_token: access,
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl.as_secs(),
+        user: UserView::from(user),
+    })
+}
+
+/// Opens a session for a user who just proved their password.
+pub async fn open(state: &AppState, user: &UserRow) -> ApiResult<TokenPair> {
+    let sid = Uuid::now_v7();
+    let refresh = new_refresh_token();
+    state
+        .store
+        .create_session(user.id, sid, &token_hash(&refresh), refresh_expiry(state))
+        .await?;
+    let user = state
+        .store
+        .user_by_id(user.id)
+        .await?
+        .unwrap_or_else(|| user.clone());
+    pair(state, &user, sid, refresh)
+}
+
+/// Rotates a refresh token: the new pair, or `None` when the token is not (or no longer) good.
+pub async fn rotate(state: &AppState, token: &str) -> ApiResult<Option<TokenPair>> {
+    let refresh = new_refresh_token();
+    let outcome = state
+        .store
+        .rotate_refresh(
+            &token_hash(token),
+            &token_hash(&refresh),
+            refresh_expiry(state),
+        )
+        .await?;
+    match outcome {
+        Rotation::Invalid => Ok(None),
+        Rotation::Reused { sid } => {
+            announce_sessions(state, &[sid]).await;
+            Ok(None)
+        }
+        Rotation::Rotated { user_id, sid } => {
+            let Some(user) = state.store.user_by_id(user_id).await? else {
+                return Ok(None);
+            };
+            if user.status() == super::model::UserStatus::Suspended {
+                state.store.revoke_session(user_id, sid).await?;
+                announce_sessions(state, &[sid]).await;
+                return Ok(None);
+            }
+            Ok(Some(pair(state, &user, sid, refresh)?))
+        }
+    }
+}
+
+/// Invalidates an account's cached state here and on every instance.
+pub async fn announce_user(state: &AppState, user_id: Uuid) {
+    state.auth_cache.invalidate(user_id).await;
+    state.bus.publish("auth", format!("user:{user_id}")).await;
+}
+
+/// Invalidates revoked sessions here and on every instance.
+pub async fn announce_sessions(state: &AppState, sids: &[Uuid]) {
+    for sid in sids {
+        state.auth_cache.invalidate_session(*sid).await;
+        state.bus.publish("auth", format!("session:{sid}")).await;
+    }
+}
+
+/// Applies `auth` bus messages to the local caches and prunes old abuse events, until shutdown.
+pub fn start_background(state: &AppState) {
+    let state = state.clone();
+    let mut bus = state.bus.subscribe();
+    let mut shutdown = state.shutdown_signal();
+    tokio::spawn(async move {
+        let mut prune = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                msg = bus.recv() => match msg {
+                    Ok(m) if m.topic == "auth" => apply(&state, &m.payload).await,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = prune.tick() => {
+                    let before = Utc::now() - chrono::Duration::hours(2);
+                    if let Err(e) = state.store.prune_abuse_events(before).await {
+                        tracing::warn!(error = %e, "could not prune abuse events");
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    });
+}
+
+async fn apply(state: &AppState, payload: &str) {
+    let Some((kind, value)) = payload.split_once(':') else {
+        return;
+    };
+    match kind {
+        "user" => {
+            if let Ok(id) = value.parse() {
+                state.auth_cache.invalidate(id).await;
+            }
+        }
+        "session" => {
+            if let Ok(id) = value.parse() {
+                state.auth_cache.invalidate_session(id).await;
+            }
+        }
+        "ip" => {
+            if let Ok(ip) = value.parse() {
+                state.guard.blocks.invalidate(ip).await;
+            }
+        }
+        _ => {}
+    }
+}

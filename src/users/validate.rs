@@ -1,0 +1,85 @@
+//! Field checks shared by registration, the profile and admin seeding.
+
+use super::model::{Address, PreferencesInput};
+use crate::http::Validator;
+
+/// Whether a name has 2–50 characters once trimmed.
+pub fn name_ok(name: &str) -> bool {
+    (2..=50).contains(&name.trim().chars().count())
+}
+
+/// Whether a password has 8–128 characters.
+pub fn password_ok(password: &str) -> bool {
+    (8..=128).contains(&password.chars().count())
+}
+
+/// Whether a phone number is E.164 (`+` then 8–15 digits, no leading zero).
+pub fn phone_ok(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// Whether a birth date is a real `YYYY-MM-DD` day in the past.
+pub fn birth_date_ok(date: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok_and(|d| {
+        date.len() == 10 && d < chrono::Utc::now().date_naive() && d.year_ce().1 >= 1900
+    })
+}
+
+use chrono::Datelike;
+
+/// Checks an address's fields (each at most 200 characters).
+pub fn check_address(v: &mut Validator, address: &Address) {
+    for (name, value) in [
+        ("street", &address.street),
+        ("city", &address.city),
+        ("state", &address.state),
+        ("zipCode", &address.zip_code),
+        ("country", &address.country),
+    ] {
+        if let Some(value) = value {
+            v.check(
+                value.chars().count() <= 200,
+                &format!("address.{name}"),
+                "must be at most 200 characters",
+            );
+        }
+    }
+}
+
+/// Checks preferences (a language code of 2–10 characters).
+pub fn check_preferences(v: &mut Validator, prefs: &PreferencesInput) {
+    if let Some(lang) = &prefs.language {
+        v.check(
+            (2..=10).contains(&lang.len())
+                && lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "preferences.language",
+            "must be a language code such as en or fr-CA",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_must_be_e164() {
+        assert!(phone_ok("+2348012345678"));
+        assert!(!phone_ok("08012345678"));
+        assert!(!phone_ok("+0123456789"));
+        assert!(!phone_ok("+12ab45678"));
+    }
+
+    #[test]
+    fn birth_dates_are_real_past_days() {
+        assert!(birth_date_ok("1990-02-28"));
+        assert!(!birth_date_ok("1990-02-30"));
+        assert!(!birth_date_ok("2999-01-01"));
+        assert!(!birth_date_ok("1990-2-3"));
+    }
+}

@@ -1,0 +1,387 @@
+//! Rate limits, account locks, IP blocks and refused agents (API.md §9, §11.37–40, 44, 51,
+//! 66, 67, 80, 90), in memory and shared through Redis.
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestResponse};
+use reqwest::Method;
+use serde_json::json;
+use ticketmax::users::model::Role;
+
+const UA: &str = "ticketmax-tests/1.0";
+
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> TestResponse {
+    app.request(Method::POST, "/api/user/login")
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
+async fn get_from(app: &TestApp, ip: &str, path: &str) -> TestResponse {
+    app.request(Method::GET, path)
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+}
+
+fn limited(backend: Backend) -> crate::helpers::TestAppBuilder {
+    TestApp::builder(backend)
+        .env("RATE_LIMIT_ENABLED", "true")
+        .env("TRUST_PROXY", "127.0.0.1")
+}
+
+fn header_u64(r: &TestResponse, name: &str) -> u64 {
+    r.header(name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .parse()
+        .unwrap()
+}
+
+both_backends! {
+    async fn the_auth_tier_refuses_the_sixth_login_with_retry_after(app) {
+        let app = limited(app.backend).spawn().await;
+        for i in 0..5u64 {
+            let r = login_from(&app, "198.51.100.1", &format!("a{i}@example.com"), "whatever-pass").await;
+            r.assert_error(401, "INVALID_CREDENTIALS");
+            assert_eq!(header_u64(&r, "ratelimit-limit"), 5);
+            assert_eq!(header_u64(&r, "ratelimit-remaining"), 4 - i);
+            assert!(header_u64(&r, "ratelimit-reset") <= 60);
+        }
+        let r = login_from(&app, "198.51.100.1", "a9@example.com", "whatever-pass").await;
+        r.assert_error(429, "RATE_LIMITED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        assert_eq!(header_u64(&r, "ratelimit-remaining"), 0);
+        // Register has its own bucket; another IP has its own too.
+        let reg = app.request(Method::POST, "/api/user/register").header("user-agent", UA)
+            .header("x-forwarded-for", "198.51.100.1")
+            .json(&json!({"firstName": "Ada", "lastName": "Lovelace", "email": "n@example.com", "password": "long-enough-1"}))
+            .send().await;
+        reg.assert_status(201);
+        login_from(&app, "198.51.100.2", "a1@example.com", "whatever-pass").await.assert_error(401, "INVALID_CREDENTIALS");
+    }
+
+    async fn the_sensitive_tier_allows_three_per_route(app) {
+        let app = limited(app.backend).spawn().await;
+        let send = |path: &'static str| {
+            let app = &app;
+            async move {
+                app.request(Method::POST, path).header("user-agent", UA).header("x-forwarded-for", "198.51.100.3")
+                    .json(&json!({"email": "nobody@example.com"})).send().await
+            }
+        };
+        for _ in 0..3 {
+            send("/api/user/forgot-password").await.assert_status(200);
+        }
+        send("/api/user/forgot-password").await.assert_error(429, "RATE_LIMITED");
+        send("/api/user/resend-verification").await.assert_status(200);
+    }
+
+    async fn authenticated_callers_are_counted_per_user_and_anonymous_ones_per_ip(app) {
+        let app = limited(app.backend).env("THROTTLE_LIMIT_SHORT", "3").env("THROTTLE_TTL_SHORT", "60000").spawn().await;
+        let (_, alice) = app.create_user(Role::User).await;
+        let (_, bob) = app.create_user(Role::User).await;
+        let get = |token: Option<String>, ip: &'static str| {
+            let app = &app;
+            async move {
+                let mut b = app.request(Method::GET, "/api/user/profile").header("user-agent", UA).header("x-forwarded-for", ip);
+                if let Some(t) = token { b = b.token(&t); }
+                b.send().await
+            }
+        };
+        for _ in 0..3 {
+            get(Some(alice.clone()), "198.51.100.4").await.assert_status(200);
+        }
+        get(Some(alice.clone()), "198.51.100.5").await.assert_error(429, "RATE_LIMITED");
+        get(Some(bob.clone()), "198.51.100.4").await.assert_status(200);
+        get(None, "198.51.100.4").await.assert_error(401, "UNAUTHORIZED");
+    }
+
+    async fn an_empty_user_agent_gets_the_auth_tier_on_every_route(app) {
+        let app = limited(app.backend).spawn().await;
+        for _ in 0..5 {
+            app.request(Method::GET, "/api/user/profile").header("x-forwarded-for", "198.51.100.6").send().await
+                .assert_error(401, "UNAUTHORIZED");
+        }
+        app.request(Method::GET, "/api/user/profile").header("x-forwarded-for", "198.51.100.6").send().await
+            .assert_error(429, "RATE_LIMITED");
+        get_from(&app, "198.51.100.6", "/api/user/profile").await.assert_error(401, "UNAUTHORIZED");
+    }
+
+    async fn health_metrics_and_disabled_limits_are_never_limited(app) {
+        let app = limited(app.backend).env("THROTTLE_LIMIT_SHORT", "1").spawn().await;
+        for _ in 0..5 {
+            let r = get_from(&app, "198.51.100.7", "/health").await;
+            r.assert_status(200);
+            assert!(r.header("ratelimit-limit").is_none());
+        }
+        // Tests run with RATE_LIMIT_ENABLED=false unless they turn it on: no tiers at all.
+        let off = TestApp::spawn(app.backend).await;
+        for _ in 0..12 {
+            let r = off.get("/api/user/profile").await;
+            r.assert_error(401, "UNAUTHORIZED");
+            assert!(r.header("ratelimit-limit").is_none());
+        }
+    }
+
+    async fn fifty_rate_limit_rejections_block_the_ip_progressively(app) {
+        let app = limited(app.backend).env("THROTTLE_LIMIT_SHORT", "1").env("THROTTLE_TTL_SHORT", "600000").spawn().await;
+        get_from(&app, "203.0.113.50", "/api/user/profile").await.assert_error(401, "UNAUTHORIZED");
+        for i in 1..=50 {
+            let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+            assert_eq!(r.code(), "RATE_LIMITED", "rejection {i}: {}", r.text);
+        }
+        let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+        r.assert_error(403, "IP_BLOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((1..=60).contains(&retry), "first block is 1 minute, got {retry}");
+        get_from(&app, "203.0.113.50", "/health").await.assert_status(200);
+        let (_, admin) = app.admin().await;
+        let list = app.request(Method::GET, "/api/admin/blocked-ips").token(&admin).header("user-agent", UA).send().await;
+        assert_eq!(list.status.as_u16(), 200, "{:?} {}", list.headers, list.text);
+        assert_eq!(list.body["meta"]["total"], 1);
+        assert_eq!(list.data()[0]["ip"], "203.0.113.50");
+        assert_eq!(list.data()[0]["reason"], "rate_limited");
+        // The next block lasts 5 minutes.
+        expire_ip_blocks(&app).await;
+        for i in 1..=50 {
+            let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+            assert_eq!(r.code(), "RATE_LIMITED", "rejection {i}: {}", r.text);
+        }
+        let r = get_from(&app, "203.0.113.50", "/api/user/profile").await;
+        r.assert_error(403, "IP_BLOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((61..=300).contains(&retry), "second block is 5 minutes, got {retry}");
+    }
+
+    async fn the_fifth_failure_locks_the_account_and_the_next_login_gets_423(app) {
+        app.register_verified("lock@example.com", "right-password-1").await;
+        for _ in 0..5 {
+            app.login("lock@example.com", "wrong-password").await.assert_error(401, "INVALID_CREDENTIALS");
+        }
+        let r = app.login("lock@example.com", "right-password-1").await;
+        r.assert_error(423, "ACCOUNT_LOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((1..=60).contains(&retry), "{retry}");
+        // Unknown emails lock the same way (a 423 reveals nothing).
+        for _ in 0..5 {
+            app.login("ghost@example.com", "wrong-password").await.assert_error(401, "INVALID_CREDENTIALS");
+        }
+        app.login("ghost@example.com", "wrong-password").await.assert_error(423, "ACCOUNT_LOCKED");
+        // The second lock lasts 5 minutes.
+        expire_locks(&app).await;
+        app.login("lock@example.com", "right-password-1").await.assert_status(200);
+        for _ in 0..5 {
+            app.login("lock@example.com", "wrong-password").await.assert_error(401, "INVALID_CREDENTIALS");
+        }
+        let r = app.login("lock@example.com", "right-password-1").await;
+        r.assert_error(423, "ACCOUNT_LOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((61..=300).contains(&retry), "{retry}");
+        let (_, admin) = app.admin().await;
+        let log = app.get_as(&admin, "/api/admin/audit-log?action=account.lock").await;
+        assert_eq!(log.body["meta"]["total"], 3);
+    }
+
+    async fn twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request(app) {
+        // Rate limits stay off here: IP blocks hold regardless (§11.40).
+        let app = TestApp::builder(app.backend).env("TRUST_PROXY", "127.0.0.1").spawn().await;
+        for i in 0..20 {
+            login_from(&app, "203.0.113.20", &format!("u{i}@example.com"), "wrong-password").await
+                .assert_error(401, "INVALID_CREDENTIALS");
+        }
+        let r = get_from(&app, "203.0.113.20", "/api/user/profile").await;
+        r.assert_error(403, "IP_BLOCKED");
+        let retry = header_u64(&r, "retry-after");
+        assert!((840..=900).contains(&retry), "{retry}");
+        get_from(&app, "203.0.113.20", "/health").await.assert_status(200);
+        get_from(&app, "203.0.113.21", "/api/user/profile").await.assert_error(401, "UNAUTHORIZED");
+        let (_, admin) = app.admin().await;
+        let anon = app.request(Method::GET, "/api/admin/blocked-ips").send().await;
+        anon.assert_error(401, "UNAUTHORIZED");
+        let (_, user) = app.create_user(Role::User).await;
+        app.get_as(&user, "/api/admin/blocked-ips").await.assert_error(403, "FORBIDDEN");
+        let list = app.get_as(&admin, "/api/admin/blocked-ips?page=1&limit=10").await;
+        list.assert_status(200);
+        assert_eq!(list.data()[0]["ip"], "203.0.113.20");
+        assert_eq!(list.data()[0]["reason"], "login_failure");
+        app.delete_as(&admin, "/api/admin/blocked-ips/not-an-ip").await.assert_error(400, "VALIDATION_FAILED");
+        app.delete_as(&admin, "/api/admin/blocked-ips/203.0.113.99").await.assert_error(404, "NOT_FOUND");
+        app.delete_as(&admin, "/api/admin/blocked-ips/203.0.113.20").await.assert_status(200);
+        get_from(&app, "203.0.113.20", "/api/user/profile").await.assert_error(401, "UNAUTHORIZED");
+        let list = app.get_as(&admin, "/api/admin/blocked-ips").await;
+        assert_eq!(list.body["meta"]["total"], 0);
+        let log = app.get_as(&admin, "/api/admin/audit-log?targetType=ip").await;
+        let actions: Vec<_> = log.data().as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+        assert_eq!(actions, vec!["ip.unblock", "ip.block"]);
+    }
+
+    async fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(app) {
+        // No TRUST_PROXY: the header is ignored, so the block lands on the socket peer.
+        for i in 0..20 {
+            login_from(&app, &format!("203.0.113.{i}"), &format!("u{i}@example.com"), "wrong-password").await
+                .assert_error(401, "INVALID_CREDENTIALS");
+        }
+        get_from(&app, "203.0.113.200", "/api/user/profile").await.assert_error(403, "IP_BLOCKED");
+    }
+
+    async fn blocked_user_agents_are_refused(app) {
+        let app = TestApp::builder(app.backend).env("BLOCKED_USER_AGENTS", "sqlmap, BadBot").spawn().await;
+        let r = app.request(Method::GET, "/api/user/profile").header("user-agent", "Mozilla/5.0 (compatible; badbot/2.1)").send().await;
+        r.assert_error(403, "FORBIDDEN");
+        app.request(Method::GET, "/api/user/profile").header("user-agent", "Mozilla/5.0").send().await
+            .assert_error(401, "UNAUTHORIZED");
+    }
+}
+
+async fn expire_ip_blocks(app: &TestApp) {
+    // As if the block had just run out: it ended now, and only later rejections count.
+    let now = chrono::Utc::now();
+    let past = now - chrono::Duration::milliseconds(1);
+    let sql = "UPDATE ip_blocks SET blocked_until = $1, counted_since = $2";
+    match &app.state.store {
+        ticketmax::store::Store::Sqlite(p) => {
+            sqlx::query(sql)
+                .bind(past)
+                .bind(now)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+        ticketmax::store::Store::Postgres(p) => {
+            sqlx::query(sql)
+                .bind(past)
+                .bind(now)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+    }
+    // Let the 5-second block cache forget the old block.
+    for ip in ["203.0.113.50"] {
+        app.state.guard.blocks.invalidate(ip.parse().unwrap()).await;
+    }
+}
+
+async fn expire_locks(app: &TestApp) {
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    match &app.state.store {
+        ticketmax::store::Store::Sqlite(p) => {
+            sqlx::query("UPDATE account_locks SET locked_until = $1, counted_since = $1")
+                .bind(past)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+        ticketmax::store::Store::Postgres(p) => {
+            sqlx::query("UPDATE account_locks SET locked_until = $1, counted_since = $1")
+                .bind(past)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_rate_limit_counters_through_redis() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let a = limited(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .env("AUTH_THROTTLE_LIMIT", "3")
+        .spawn()
+        .await;
+    let b = limited(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .env("AUTH_THROTTLE_LIMIT", "3")
+        .spawn()
+        .await;
+    login_from(&a, "198.51.100.77", "x@example.com", "whatever-pass")
+        .await
+        .assert_status(401);
+    login_from(&b, "198.51.100.77", "x@example.com", "whatever-pass")
+        .await
+        .assert_status(401);
+    let r = login_from(&a, "198.51.100.77", "x@example.com", "whatever-pass").await;
+    r.assert_status(401);
+    assert_eq!(header_u64(&r, "ratelimit-remaining"), 0);
+    let r = login_from(&b, "198.51.100.77", "x@example.com", "whatever-pass").await;
+    r.assert_error(429, "RATE_LIMITED");
+    assert!(header_u64(&r, "retry-after") >= 1);
+    // Another prefix (another deployment) has its own counters.
+    let c = limited(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &format!("other-{prefix}"))
+        .spawn()
+        .await;
+    login_from(&c, "198.51.100.77", "x@example.com", "whatever-pass")
+        .await
+        .assert_status(401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_changes_reach_the_other_instance_through_redis() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let a = TestApp::builder(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let b = TestApp::builder(Backend::Sqlite)
+        .store(a.state.store.clone())
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let (_, admin) = a.admin().await;
+    let (id, token) = a.create_user(Role::User).await;
+    // b caches the account as an active USER.
+    b.get_as(&token, "/api/user/profile")
+        .await
+        .assert_status(200);
+    b.get_as(&token, "/api/user")
+        .await
+        .assert_error(403, "FORBIDDEN");
+    a.patch_as(
+        &admin,
+        &format!("/api/user/{id}/role"),
+        &json!({"role": "ADMIN"}),
+    )
+    .await
+    .assert_status(200);
+    let mut ok = false;
+    for _ in 0..50 {
+        if b.get_as(&token, "/api/user").await.status.as_u16() == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok, "the role change reached instance b");
+    a.patch_as(
+        &admin,
+        &format!("/api/user/{id}/status"),
+        &json!({"status": "SUSPENDED"}),
+    )
+    .await
+    .assert_status(200);
+    let mut refused = false;
+    for _ in 0..50 {
+        if b.get_as(&token, "/api/user/profile").await.status.as_u16() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the suspension reached instance b");
+}
