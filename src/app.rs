@@ -110,7 +110,9 @@ impl AppState {
 
 /// The API routes of every area, with their OpenAPI descriptions.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::users::admin_seed::router())
+    OpenApiRouter::new()
+        .merge(crate::users::admin_seed::router())
+        .merge(crate::notify::admin::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -211,6 +213,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = build_router(state.clone());
+    let outbox_worker = crate::notify::worker::spawn(&state)?;
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
@@ -240,6 +243,11 @@ pub async fn serve_on(
             }
         }
     };
+    // The outbox worker stops with the server: deliveries in flight finish, the rest is released.
+    state.begin_shutdown();
+    if tokio::time::timeout(deadline, outbox_worker).await.is_err() {
+        tracing::warn!("shutdown deadline passed with outbox deliveries still in flight");
+    }
     result
 }
 
