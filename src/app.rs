@@ -62,6 +62,7 @@ impl AppState {
     /// configured.
     pub async fn build(config: Config, store: Store) -> anyhow::Result<Self> {
         crate::telemetry::prometheus();
+        crate::notify::install_crypto_provider();
         let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_expires_in);
         let (shutdown_tx, _) = watch::channel(false);
         let (redis, bus) = match &config.redis_url {

@@ -164,7 +164,6 @@ fn html_formatter(
     state: &mut State,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
-    use std::fmt::Write;
     let plain = matches!(state.auto_escape(), minijinja::AutoEscape::Html)
         && !value.is_safe()
         && matches!(value.kind(), minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number);

@@ -51,14 +51,19 @@ pub struct Outbox {
 impl Outbox {
     /// Builds the transports of the application's settings.
     pub fn from_state(state: &AppState) -> anyhow::Result<Self> {
-        let c = &state.config;
+        Self::from_state_parts(&state.config, state.store.clone())
+    }
+
+    /// Builds a worker from settings and a store (tests run workers without a server).
+    pub fn from_state_parts(c: &crate::config::Config, store: Store) -> anyhow::Result<Self> {
         Ok(Self {
-            store: state.store.clone(),
+            store,
             mailer: Mailer::from_config(&c.email, c.outbox.send_timeout)?,
             sms: SmsSender::from_config(&c.sms, c.outbox.send_timeout)?,
             config: c.outbox,
             base_url: c.public_base_url.clone(),
-            shutdown_grace: c.shutdown_timeout,
+            // Half the server's deadline, so releasing what is left fits inside it.
+            shutdown_grace: c.shutdown_timeout / 2,
         })
     }
 
