@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -30,6 +30,8 @@ use crate::store::Store;
 /// still be in an uncommitted transaction.
 const EAGER_WINDOW: Duration = Duration::from_millis(300);
 const EAGER_INTERVAL: Duration = Duration::from_millis(10);
+/// How long finished deliveries may wait to be recorded together.
+const RECORD_WINDOW: Duration = Duration::from_millis(2);
 
 /// Everything a worker loop needs.
 #[derive(Debug, Clone)]
@@ -193,8 +195,11 @@ impl Outbox {
                 }
             };
             let Some(first) = first else { break };
+            // Outcomes that complete within a moment are recorded in one transaction: fast
+            // transports are not held back by one write per message.
             let mut done = vec![first];
-            while let Some(Some(outcome)) = deliveries.next().now_or_never() {
+            let window = Instant::now() + RECORD_WINDOW;
+            while let Ok(Some(outcome)) = tokio::time::timeout_at(window, deliveries.next()).await {
                 done.push(outcome);
             }
             for (id, _) in &done {
