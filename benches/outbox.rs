@@ -18,15 +18,22 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let dir = std::env::temp_dir().join(format!("ticketmax-bench-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("ticketmax-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
 
     let mut env: HashMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("OUTBOX_"))
         .collect();
     env.insert("EMAIL_TRANSPORT".into(), "file".into());
-    env.insert("EMAIL_FILE_DIR".into(), dir.join("mail").display().to_string());
-    env.insert("JWT_SECRET".into(), "bench-secret-bench-secret-bench-secret".into());
+    env.insert(
+        "EMAIL_FILE_DIR".into(),
+        dir.join("mail").display().to_string(),
+    );
+    env.insert(
+        "JWT_SECRET".into(),
+        "bench-secret-bench-secret-bench-secret".into(),
+    );
     env.insert("LOG_LEVEL".into(), "warn".into());
     let config = Config::from_map(&env)?;
 
@@ -86,6 +93,9 @@ async fn main() -> anyhow::Result<()> {
     );
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(files as u64 == total, "expected {total} files, found {files}");
+    anyhow::ensure!(
+        files as u64 == total,
+        "expected {total} files, found {files}"
+    );
     Ok(())
 }

@@ -50,7 +50,11 @@ pub fn wake_signal() -> watch::Receiver<u64> {
 /// `preferences.notifications.sms` set to `true`. (The phone verification code itself is sent
 /// whatever this says: it is how the phone becomes verified.)
 pub fn sms_allowed(user: &crate::users::model::UserRow) -> bool {
-    sms_allowed_for(user.phone.as_deref(), user.phone_verified, &user.preferences)
+    sms_allowed_for(
+        user.phone.as_deref(),
+        user.phone_verified,
+        &user.preferences,
+    )
 }
 
 /// [`sms_allowed`] on the three facts it reads (phone, whether verified, preferences JSON).
@@ -302,7 +306,12 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for s in [Status::Pending, Status::Processing, Status::Sent, Status::Failed] {
+        for s in [
+            Status::Pending,
+            Status::Processing,
+            Status::Sent,
+            Status::Failed,
+        ] {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert_eq!(Status::parse("pending"), None);

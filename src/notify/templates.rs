@@ -60,43 +60,104 @@ macro_rules! sms_template {
 
 /// Every template the server can send.
 pub const TEMPLATES: &[TemplateSpec] = &[
-    email_template!("verification_code", ["firstName", "code", "expiresInMinutes"]),
-    email_template!("password_reset_code", ["firstName", "code", "expiresInMinutes"]),
+    email_template!(
+        "verification_code",
+        ["firstName", "code", "expiresInMinutes"]
+    ),
+    email_template!(
+        "password_reset_code",
+        ["firstName", "code", "expiresInMinutes"]
+    ),
     email_template!("welcome", ["firstName"]),
     email_template!(
         "booking_pending",
-        ["customerName", "eventTitle", "reference", "bookingId", "totalAmount", "currency", "expiresAt"]
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "bookingId",
+            "totalAmount",
+            "currency",
+            "expiresAt"
+        ]
     ),
     email_template!(
         "booking_confirmed",
-        ["customerName", "eventTitle", "reference", "bookingId", "eventStartsAt", "tickets"]
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "bookingId",
+            "eventStartsAt",
+            "tickets"
+        ]
     ),
-    email_template!("booking_expired", ["customerName", "eventTitle", "reference"]),
-    email_template!("booking_cancelled", ["customerName", "eventTitle", "reference", "bookingId"]),
+    email_template!(
+        "booking_expired",
+        ["customerName", "eventTitle", "reference"]
+    ),
+    email_template!(
+        "booking_cancelled",
+        ["customerName", "eventTitle", "reference", "bookingId"]
+    ),
     email_template!(
         "refund_processed",
-        ["customerName", "eventTitle", "reference", "bookingId", "amount", "currency"]
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "bookingId",
+            "amount",
+            "currency"
+        ]
     ),
     email_template!(
         "event_cancelled",
-        ["customerName", "eventTitle", "reference", "bookingId", "eventStartsAt"]
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "bookingId",
+            "eventStartsAt"
+        ]
     ),
     email_template!(
         "event_reminder",
-        ["customerName", "eventTitle", "reference", "bookingId", "eventStartsAt"]
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "bookingId",
+            "eventStartsAt"
+        ]
     ),
-    email_template!("organizer_application_started", ["firstName", "applicationId"]),
-    email_template!("organizer_application_submitted", ["firstName", "applicationId"]),
+    email_template!(
+        "organizer_application_started",
+        ["firstName", "applicationId"]
+    ),
+    email_template!(
+        "organizer_application_submitted",
+        ["firstName", "applicationId"]
+    ),
     email_template!(
         "organizer_application_submitted_admin",
         ["applicantName", "applicantEmail", "applicationId"]
     ),
     email_template!("organizer_application_approved", ["firstName"]),
     email_template!("organizer_application_rejected", ["firstName", "reason"]),
-    email_template!("organizer_application_info_requested", ["firstName", "message", "applicationId"]),
+    email_template!(
+        "organizer_application_info_requested",
+        ["firstName", "message", "applicationId"]
+    ),
     sms_template!("sms_password_reset_code", ["code", "expiresInMinutes"]),
-    sms_template!("sms_booking_confirmed", ["eventTitle", "reference", "eventStartsAt"]),
-    sms_template!("sms_event_reminder", ["eventTitle", "reference", "eventStartsAt"]),
+    sms_template!(
+        "sms_booking_confirmed",
+        ["eventTitle", "reference", "eventStartsAt"]
+    ),
+    sms_template!(
+        "sms_event_reminder",
+        ["eventTitle", "reference", "eventStartsAt"]
+    ),
     sms_template!("sms_phone_verification_code", ["code"]),
 ];
 
@@ -166,7 +227,10 @@ fn html_formatter(
 ) -> Result<(), minijinja::Error> {
     let plain = matches!(state.auto_escape(), minijinja::AutoEscape::Html)
         && !value.is_safe()
-        && matches!(value.kind(), minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number);
+        && matches!(
+            value.kind(),
+            minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number
+        );
     if !plain {
         return minijinja::escape_formatter(out, state, value);
     }
@@ -448,7 +512,10 @@ mod tests {
         assert!(!r.html.contains("<script>"), "{}", r.html);
         assert!(r.html.contains("&lt;script&gt;"));
         assert!(r.text.contains("<script>alert('x')</script> & Co"));
-        assert!(r.subject.contains("<script>"), "the subject is a header, not HTML");
+        assert!(
+            r.subject.contains("<script>"),
+            "the subject is a header, not HTML"
+        );
     }
 
     #[test]

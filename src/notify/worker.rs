@@ -230,7 +230,8 @@ impl Outbox {
                 Ok(()) => sent.push(id),
                 Err(err) => {
                     let give_up = err.permanent || attempt.attempts >= self.config.max_attempts;
-                    let retry_at = (!give_up).then(|| now + backoff(&self.config, attempt.attempts));
+                    let retry_at =
+                        (!give_up).then(|| now + backoff(&self.config, attempt.attempts));
                     if give_up {
                         tracing::warn!(%id, error = %err.message, attempts = attempt.attempts, "outbox: message FAILED");
                     } else {
@@ -258,18 +259,16 @@ impl Outbox {
         } else {
             Channel::Email
         };
-        let result = match tokio::time::timeout(
-            self.config.send_timeout,
-            self.deliver_inner(channel, &m),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(DeliveryError::transient(format!(
-                "delivery timed out after {} ms",
-                self.config.send_timeout.as_millis()
-            ))),
-        };
+        let result =
+            match tokio::time::timeout(self.config.send_timeout, self.deliver_inner(channel, &m))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(DeliveryError::transient(format!(
+                    "delivery timed out after {} ms",
+                    self.config.send_timeout.as_millis()
+                ))),
+            };
         if result.is_ok() {
             metrics::counter!("outbox_delivered_total", "channel" => channel.as_str()).increment(1);
         }
@@ -283,7 +282,11 @@ impl Outbox {
         )
     }
 
-    async fn deliver_inner(&self, channel: Channel, m: &ClaimedMessage) -> Result<(), DeliveryError> {
+    async fn deliver_inner(
+        &self,
+        channel: Channel,
+        m: &ClaimedMessage,
+    ) -> Result<(), DeliveryError> {
         let payload: serde_json::Value = serde_json::from_str(&m.payload)
             .map_err(|e| DeliveryError::permanent(format!("payload is not JSON: {e}")))?;
         match channel {
@@ -343,7 +346,9 @@ impl DeliveryError {
 
 /// Delay before the attempt after `attempts` failed ones: base × 2^(attempts−1), capped.
 pub fn backoff(config: &OutboxConfig, attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
     config
         .backoff_base
         .saturating_mul(1u32 << exp)

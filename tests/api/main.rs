@@ -5,6 +5,6 @@ mod helpers;
 
 mod envelope;
 mod health;
+mod notify;
 mod openapi;
 mod users_seed;
-mod notify;

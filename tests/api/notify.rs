@@ -81,9 +81,7 @@ impl SmtpSink {
 
     fn unavailable(why: String) -> Option<Self> {
         if in_ci() {
-            panic!(
-                "a real SMTP server is required in CI (python3 -m pip install aiosmtpd): {why}"
-            );
+            panic!("a real SMTP server is required in CI (python3 -m pip install aiosmtpd): {why}");
         }
         eprintln!("SMTP sink unavailable, test not run: {why}");
         None
@@ -192,7 +190,10 @@ async fn twilio_handler(
         .push((uri.path().to_string(), headers, body));
     let status = StatusCode::from_u16(*fake.status.lock().unwrap()).unwrap();
     if status.is_success() {
-        (status, json!({"sid": "SM123", "status": "queued"}).to_string())
+        (
+            status,
+            json!({"sid": "SM123", "status": "queued"}).to_string(),
+        )
     } else {
         (
             status,
