@@ -58,7 +58,8 @@ macro_rules! sms_template {
     };
 }
 
-/// Every template the server can send.
+/// Every template the server can send. Only the keys a message cannot make sense without are
+/// required; the rest render when present (see `templates/README.md`).
 pub const TEMPLATES: &[TemplateSpec] = &[
     email_template!(
         "verification_code",
@@ -75,7 +76,6 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             "customerName",
             "eventTitle",
             "reference",
-            "bookingId",
             "totalAmount",
             "currency",
             "expiresAt"
@@ -83,14 +83,7 @@ pub const TEMPLATES: &[TemplateSpec] = &[
     ),
     email_template!(
         "booking_confirmed",
-        [
-            "customerName",
-            "eventTitle",
-            "reference",
-            "bookingId",
-            "eventStartsAt",
-            "tickets"
-        ]
+        ["customerName", "eventTitle", "reference", "tickets"]
     ),
     email_template!(
         "booking_expired",
@@ -98,66 +91,32 @@ pub const TEMPLATES: &[TemplateSpec] = &[
     ),
     email_template!(
         "booking_cancelled",
-        ["customerName", "eventTitle", "reference", "bookingId"]
+        ["customerName", "eventTitle", "reference"]
     ),
     email_template!(
         "refund_processed",
-        [
-            "customerName",
-            "eventTitle",
-            "reference",
-            "bookingId",
-            "amount",
-            "currency"
-        ]
+        ["customerName", "reference", "amount", "currency"]
     ),
-    email_template!(
-        "event_cancelled",
-        [
-            "customerName",
-            "eventTitle",
-            "reference",
-            "bookingId",
-            "eventStartsAt"
-        ]
-    ),
+    email_template!("event_cancelled", ["customerName", "eventTitle"]),
     email_template!(
         "event_reminder",
-        [
-            "customerName",
-            "eventTitle",
-            "reference",
-            "bookingId",
-            "eventStartsAt"
-        ]
+        ["customerName", "eventTitle", "eventStartsAt"]
     ),
-    email_template!(
-        "organizer_application_started",
-        ["firstName", "applicationId"]
-    ),
-    email_template!(
-        "organizer_application_submitted",
-        ["firstName", "applicationId"]
-    ),
+    email_template!("organizer_application_started", ["firstName"]),
+    email_template!("organizer_application_submitted", ["firstName"]),
     email_template!(
         "organizer_application_submitted_admin",
-        ["applicantName", "applicantEmail", "applicationId"]
+        ["applicantName", "applicantEmail"]
     ),
     email_template!("organizer_application_approved", ["firstName"]),
-    email_template!("organizer_application_rejected", ["firstName", "reason"]),
+    email_template!("organizer_application_rejected", ["firstName"]),
     email_template!(
         "organizer_application_info_requested",
-        ["firstName", "message", "applicationId"]
+        ["firstName", "message"]
     ),
-    sms_template!("sms_password_reset_code", ["code", "expiresInMinutes"]),
-    sms_template!(
-        "sms_booking_confirmed",
-        ["eventTitle", "reference", "eventStartsAt"]
-    ),
-    sms_template!(
-        "sms_event_reminder",
-        ["eventTitle", "reference", "eventStartsAt"]
-    ),
+    sms_template!("sms_password_reset_code", ["code"]),
+    sms_template!("sms_booking_confirmed", ["eventTitle", "reference"]),
+    sms_template!("sms_event_reminder", ["eventTitle", "eventStartsAt"]),
     sms_template!("sms_phone_verification_code", ["code"]),
 ];
 
@@ -308,6 +267,52 @@ pub fn datetime(value: String) -> String {
     }
 }
 
+/// Links the templates show, when the payload allows them.
+struct Links {
+    booking: Option<String>,
+    pay: Option<String>,
+    application: Option<String>,
+}
+
+/// `bookingUrl` / `payUrl` / `applicationUrl` as given (made absolute), else built from
+/// `bookingId` (+ `guestToken`) and `applicationId`.
+fn links(payload: &serde_json::Map<String, serde_json::Value>, base: &str) -> Links {
+    let text = |key: &str| match payload.get(key) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let absolute = |link: String| {
+        if link.starts_with("http://") || link.starts_with("https://") {
+            link
+        } else if link.starts_with('/') {
+            format!("{base}{link}")
+        } else {
+            format!("{base}/{link}")
+        }
+    };
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let booking = text("bookingUrl").map(absolute).or_else(|| {
+        text("bookingId").map(|id| {
+            let mut link = format!("{base}/api/bookings/{}", encode(&id));
+            if let Some(token) = text("guestToken") {
+                link.push_str("?guestToken=");
+                link.push_str(&encode(&token));
+            }
+            link
+        })
+    });
+    let pay = text("payUrl").map(absolute).or_else(|| booking.clone());
+    let application = text("applicationUrl").map(absolute).or_else(|| {
+        text("applicationId").map(|id| format!("{base}/api/organizer/{}", encode(&id)))
+    });
+    Links {
+        booking,
+        pay,
+        application,
+    }
+}
+
 fn context(
     spec: &TemplateSpec,
     payload: &serde_json::Value,
@@ -332,9 +337,20 @@ fn context(
             missing.join(", ")
         )));
     }
+    let base = base_url.trim_end_matches('/');
     let mut ctx = object.clone();
     ctx.insert("product".into(), PRODUCT.into());
-    ctx.insert("base_url".into(), base_url.trim_end_matches('/').into());
+    ctx.insert("base_url".into(), base.into());
+    let links = links(object, base);
+    for (key, link) in [
+        ("booking_link", links.booking),
+        ("pay_link", links.pay),
+        ("application_link", links.application),
+    ] {
+        if let Some(link) = link {
+            ctx.insert(key.into(), link.into());
+        }
+    }
     Ok(Value::from(minijinja::value::Serde(ctx)))
 }
 
@@ -546,6 +562,70 @@ mod tests {
         });
         let r = render_email("booking_confirmed", &p, BASE).unwrap();
         assert!(!r.text.contains("Where:"));
+    }
+
+    #[test]
+    fn payloads_with_only_the_required_keys_render() {
+        for t in TEMPLATES {
+            let p: serde_json::Map<String, serde_json::Value> = sample()
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| t.required.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let p = serde_json::Value::Object(p);
+            let ok = match t.channel {
+                Channel::Email => render_email(t.name, &p, BASE).map(|_| ()),
+                Channel::Sms => render_sms(t.name, &p, BASE).map(|_| ()),
+            };
+            ok.unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        }
+    }
+
+    #[test]
+    fn a_given_absolute_link_is_kept_and_a_path_is_made_absolute() {
+        let mut p = sample();
+        p["payUrl"] = json!("https://pay.example.com/checkout/1");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains("Pay now: https://pay.example.com/checkout/1"),
+            "{}",
+            r.text
+        );
+        p["payUrl"] = json!("/bookings/1/pay?guestToken=a&b");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&b"))
+        );
+        assert!(
+            r.html
+                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&amp;b"))
+        );
+    }
+
+    #[test]
+    fn booking_flow_payloads_without_ids_or_currency_render() {
+        let confirmed = json!({
+            "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
+            "tickets": [{"code": "TK-1", "qrUrl": "https://t.example.com/api/bookings/b/tickets/t/qr"}],
+        });
+        let r = render_email("booking_confirmed", &confirmed, BASE).unwrap();
+        assert!(
+            r.html
+                .contains("src=\"https://t.example.com/api/bookings/b/tickets/t/qr\"")
+        );
+        let cancelled = json!({
+            "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
+            "reason": null, "refundAmount": 2500, "quantity": 1,
+        });
+        let r = render_email("booking_cancelled", &cancelled, BASE).unwrap();
+        assert!(r.text.contains("A refund of what you paid"), "{}", r.text);
+        let event = json!({"customerName": "Ada", "eventTitle": "Show", "reason": "Rain", "refundAmount": 0});
+        let r = render_email("event_cancelled", &event, BASE).unwrap();
+        assert!(r.text.contains("The organizer says: Rain"));
     }
 
     #[test]

@@ -299,7 +299,10 @@ both_backends! {
             r.last_error.is_some()
         })
         .await;
-        assert_eq!(failed_once.status, "PENDING", "a failed attempt is retried later");
+        assert!(
+            matches!(failed_once.status.as_str(), "PENDING" | "PROCESSING"),
+            "a failed attempt is retried later: {failed_once:?}"
+        );
 
         let sink = SmtpSink::start("accept", port).expect("sink on the same port");
         let row = wait_for(&app.state.store, "dan@example.com", WAIT, |r| r.status == "SENT").await;
@@ -369,6 +372,8 @@ both_backends! {
 
 both_backends! {
     async fn a_rolled_back_change_leaves_no_message_and_a_committed_one_is_delivered(app) {
+        // A long poll interval: delivery within it proves the insert woke the worker.
+        let app = TestApp::builder(app.backend).env("OUTBOX_POLL_MS", "10000").spawn().await;
         let message = verification("eve@example.com", "444444");
         match &app.state.store {
             Store::Sqlite(pools) => {
@@ -400,7 +405,7 @@ both_backends! {
         // The log transport (the default) delivers at once: the insert woke the worker.
         let started = std::time::Instant::now();
         wait_for(&app.state.store, "eve@example.com", WAIT, |r| r.status == "SENT").await;
-        assert!(started.elapsed() < Duration::from_millis(900), "woken, not polled: {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_millis(5000), "woken, not polled: {:?}", started.elapsed());
     }
 
     async fn a_worker_killed_mid_delivery_leaves_the_message_to_be_delivered_later(app) {
