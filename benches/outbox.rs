@@ -103,5 +103,10 @@ async fn main() -> anyhow::Result<()> {
         files as u64 == total,
         "expected {total} files, found {files}"
     );
+    let rate = total as f64 / secs;
+    anyhow::ensure!(
+        !bench_mode || rate >= TARGET,
+        "{rate:.0} messages/s is below the target of {TARGET} messages/s"
+    );
     Ok(())
 }
