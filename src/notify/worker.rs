@@ -379,6 +379,38 @@ mod tests {
         }
     }
 
+    fn env(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn outbox_settings_have_defaults_and_refuse_unsafe_values() {
+        let c = crate::config::Config::from_map(&env(&[])).unwrap().outbox;
+        assert_eq!(c.max_attempts, 8);
+        assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert!(c.lease > c.send_timeout);
+        let err = |pairs: &[(&str, &str)]| {
+            crate::config::Config::from_map(&env(pairs))
+                .unwrap_err()
+                .var
+        };
+        assert_eq!(err(&[("OUTBOX_MAX_ATTEMPTS", "0")]), "OUTBOX_MAX_ATTEMPTS");
+        assert_eq!(err(&[("OUTBOX_WORKERS", "0")]), "OUTBOX_WORKERS");
+        assert_eq!(err(&[("OUTBOX_BATCH_SIZE", "5000")]), "OUTBOX_BATCH_SIZE");
+        assert_eq!(err(&[("OUTBOX_POLL_MS", "0")]), "OUTBOX_POLL_MS");
+        assert_eq!(
+            err(&[
+                ("OUTBOX_LEASE_MS", "1000"),
+                ("OUTBOX_SEND_TIMEOUT_MS", "5000")
+            ]),
+            "OUTBOX_LEASE_MS",
+            "a lease shorter than a delivery could let two workers send one message"
+        );
+    }
+
     #[test]
     fn backoff_doubles_and_stops_at_the_cap() {
         let c = config(2_000, 60_000);
