@@ -629,6 +629,14 @@ mod tests {
     }
 
     #[test]
+    fn codes_stay_out_of_subjects_so_the_log_transport_never_shows_them() {
+        for t in TEMPLATES.iter().filter(|t| t.channel == Channel::Email) {
+            let r = render_email(t.name, &sample(), BASE).unwrap();
+            assert!(!r.subject.contains("482913"), "{}: {}", t.name, r.subject);
+        }
+    }
+
+    #[test]
     fn money_formats_minor_units() {
         assert_eq!(money(500000, "NGN".into()), "NGN 5,000.00");
         assert_eq!(money(5, "usd".into()), "USD 0.05");
