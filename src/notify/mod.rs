@@ -250,19 +250,20 @@ impl crate::store::Store {
         crate::dispatch!(self, crate::notify => fail_abandoned(now, max_attempts))
     }
 
-    /// Records delivered and failed messages.
+    /// Records delivered and failed messages claimed under `lease`.
     pub async fn record_deliveries(
         &self,
         now: DateTime<Utc>,
+        lease: DateTime<Utc>,
         sent: &[Uuid],
         failed: &[Failure],
     ) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::notify => record_outcomes(now, sent, failed))
+        crate::dispatch!(self, crate::notify => record_outcomes(now, lease, sent, failed))
     }
 
-    /// Gives claimed messages back without counting an attempt.
-    pub async fn release_messages(&self, ids: &[Uuid]) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::notify => release(ids))
+    /// Gives messages claimed under `lease` back without counting an attempt.
+    pub async fn release_messages(&self, lease: DateTime<Utc>, ids: &[Uuid]) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::notify => release(lease, ids))
     }
 
     /// A page of the outbox, newest first, and the total.

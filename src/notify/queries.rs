@@ -99,11 +99,13 @@ pub async fn fail_abandoned(
 }
 
 /// Records the outcome of a batch of deliveries in one transaction: delivered ones become SENT,
-/// failed ones PENDING again (at their next attempt time) or FAILED. Only rows still PROCESSING
-/// are touched.
+/// failed ones PENDING again (at their next attempt time) or FAILED. Only rows still held under
+/// this worker's `lease` are touched: a worker that lost its claim cannot overwrite the outcome
+/// of the one that took the message over.
 pub async fn record_outcomes(
     pools: &crate::store::Pools<Db>,
     now: chrono::DateTime<chrono::Utc>,
+    lease: chrono::DateTime<chrono::Utc>,
     sent: &[uuid::Uuid],
     failed: &[crate::notify::Failure],
 ) -> sqlx::Result<()> {
@@ -111,10 +113,10 @@ pub async fn record_outcomes(
     for chunk in sent.chunks(500) {
         let sql = format!(
             "UPDATE outbox SET status = 'SENT', sent_at = $1, locked_until = NULL, last_error = NULL
-             WHERE status = 'PROCESSING' AND id IN ({})",
-            placeholders(2, chunk.len())
+             WHERE status = 'PROCESSING' AND locked_until = $2 AND id IN ({})",
+            placeholders(3, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(lease);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -127,12 +129,13 @@ pub async fn record_outcomes(
         };
         sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3, locked_until = NULL
-             WHERE id = $4 AND status = 'PROCESSING'",
+             WHERE id = $4 AND status = 'PROCESSING' AND locked_until = $5",
         )
         .bind(status)
         .bind(next)
         .bind(&failure.error)
         .bind(failure.id)
+        .bind(lease)
         .execute(&mut *tx)
         .await?;
     }
@@ -141,14 +144,18 @@ pub async fn record_outcomes(
 
 /// Gives claimed messages back untouched (shutdown before they were attempted): PENDING, due
 /// now, and the claim's attempt not counted.
-pub async fn release(pools: &crate::store::Pools<Db>, ids: &[uuid::Uuid]) -> sqlx::Result<()> {
+pub async fn release(
+    pools: &crate::store::Pools<Db>,
+    lease: chrono::DateTime<chrono::Utc>,
+    ids: &[uuid::Uuid],
+) -> sqlx::Result<()> {
     for chunk in ids.chunks(500) {
         let sql = format!(
             "UPDATE outbox SET status = 'PENDING', locked_until = NULL, attempts = attempts - 1
-             WHERE status = 'PROCESSING' AND id IN ({})",
-            placeholders(1, chunk.len())
+             WHERE status = 'PROCESSING' AND locked_until = $1 AND id IN ({})",
+            placeholders(2, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease);
         for id in chunk {
             query = query.bind(*id);
         }

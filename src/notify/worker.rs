@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, DurationRound, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -94,7 +94,11 @@ impl Outbox {
                 break;
             }
             let now = Utc::now();
-            let lease_until = now + self.config.lease;
+            // Millisecond precision: the lease is compared for equality later (it identifies
+            // this claim), so it must survive the round trip through either database exactly.
+            let lease_until = (now + self.config.lease)
+                .duration_trunc(chrono::TimeDelta::milliseconds(1))
+                .unwrap_or(now + self.config.lease);
             let claimed = self
                 .store
                 .claim_messages(
@@ -107,7 +111,7 @@ impl Outbox {
             let wait = match claimed {
                 Ok(batch) if !batch.is_empty() => {
                     failures = 0;
-                    self.process(batch, &mut shutdown).await;
+                    self.process(batch, lease_until, &mut shutdown).await;
                     continue;
                 }
                 Ok(_) => {
@@ -165,7 +169,12 @@ impl Outbox {
 
     /// Delivers a claimed batch and records each outcome as soon as it is known (outcomes that
     /// complete together are recorded in one transaction).
-    async fn process(&self, batch: Vec<ClaimedMessage>, shutdown: &mut watch::Receiver<bool>) {
+    async fn process(
+        &self,
+        batch: Vec<ClaimedMessage>,
+        lease: DateTime<Utc>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
         let mut unfinished: HashSet<Uuid> = batch.iter().map(|m| m.id).collect();
         let mut deliveries = futures_util::stream::iter(batch)
             .map(|m| self.deliver(m))
@@ -205,7 +214,7 @@ impl Outbox {
             for (id, _) in &done {
                 unfinished.remove(id);
             }
-            self.record(done).await;
+            self.record(lease, done).await;
         }
         drop(deliveries);
         if !unfinished.is_empty() {
@@ -214,14 +223,14 @@ impl Outbox {
                 count = ids.len(),
                 "outbox: releasing unfinished messages at shutdown"
             );
-            if let Err(e) = self.store.release_messages(&ids).await {
+            if let Err(e) = self.store.release_messages(lease, &ids).await {
                 tracing::warn!(error = %e, "outbox: cannot release messages; their lease will expire");
             }
         }
     }
 
     /// Writes the outcomes of finished deliveries.
-    async fn record(&self, done: Vec<(Uuid, Attempt)>) {
+    async fn record(&self, lease: DateTime<Utc>, done: Vec<(Uuid, Attempt)>) {
         let now = Utc::now();
         let mut sent = Vec::new();
         let mut failed = Vec::new();
@@ -247,7 +256,11 @@ impl Outbox {
                 }
             }
         }
-        if let Err(e) = self.store.record_deliveries(now, &sent, &failed).await {
+        if let Err(e) = self
+            .store
+            .record_deliveries(now, lease, &sent, &failed)
+            .await
+        {
             tracing::error!(error = %e, "outbox: cannot record delivery outcomes; their lease will expire");
         }
     }

@@ -493,6 +493,57 @@ both_backends! {
         assert!(busy >= 1);
     }
 
+    async fn concurrent_claims_never_return_the_same_message(app) {
+        let dir = TempDir::new();
+        let store = fresh_store(app.backend, &dir).await;
+        for i in 0..60 {
+            store.enqueue_message(&verification(&format!("c{i}@example.com"), "1")).await.unwrap();
+        }
+        let now = chrono::Utc::now();
+        let lease = now + chrono::TimeDelta::seconds(60);
+        let claims = (0..6).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_messages(now, lease, 5, 15).await.unwrap() })
+        });
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for claim in claims {
+            for m in claim.await.unwrap() {
+                total += 1;
+                assert!(seen.insert(m.id), "{} claimed twice", m.id);
+                assert_eq!(m.attempts, 1);
+            }
+        }
+        assert_eq!(total, 60, "every due message claimed once");
+        assert!(store.claim_messages(now, lease, 5, 15).await.unwrap().is_empty(), "leased messages are not due");
+    }
+
+    async fn an_outcome_from_a_worker_that_lost_its_claim_is_ignored(app) {
+        let dir = TempDir::new();
+        let store = fresh_store(app.backend, &dir).await;
+        store.enqueue_message(&verification("kip@example.com", "1")).await.unwrap();
+        use chrono::DurationRound;
+        let t0 = chrono::Utc::now().duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap();
+        let old_lease = t0 + chrono::TimeDelta::milliseconds(1);
+        let first = store.claim_messages(t0, old_lease, 5, 10).await.unwrap();
+        // The first worker stalls past its lease; a second one takes the message over.
+        let t1 = t0 + chrono::TimeDelta::seconds(1);
+        let new_lease = t1 + chrono::TimeDelta::seconds(60);
+        let second = store.claim_messages(t1, new_lease, 5, 10).await.unwrap();
+        assert_eq!(first[0].id, second[0].id);
+        assert_eq!(second[0].attempts, 2);
+
+        let late = ticketmax::notify::Failure { id: first[0].id, error: "late".into(), retry_at: Some(t1) };
+        store.record_deliveries(t1, old_lease, &[], &[late]).await.unwrap();
+        let row = &store.messages_for("kip@example.com").await.unwrap()[0];
+        assert_eq!(row.status, "PROCESSING", "the stale worker's outcome is ignored");
+        assert!(row.last_error.is_none());
+
+        store.record_deliveries(t1, new_lease, &[second[0].id], &[]).await.unwrap();
+        let row = &store.messages_for("kip@example.com").await.unwrap()[0];
+        assert_eq!(row.status, "SENT");
+    }
+
     async fn shutdown_gives_back_messages_it_has_not_delivered(app) {
         let Some(stuck) = SmtpSink::start("hang", 0) else { return };
         let dir = TempDir::new();
