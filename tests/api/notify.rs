@@ -523,7 +523,7 @@ both_backends! {
         let store = fresh_store(app.backend, &dir).await;
         store.enqueue_message(&verification("kip@example.com", "1")).await.unwrap();
         use chrono::DurationRound;
-        let t0 = chrono::Utc::now().duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap();
+        let t0 = (chrono::Utc::now() + chrono::TimeDelta::milliseconds(10)).duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap();
         let old_lease = t0 + chrono::TimeDelta::milliseconds(1);
         let first = store.claim_messages(t0, old_lease, 5, 10).await.unwrap();
         // The first worker stalls past its lease; a second one takes the message over.
