@@ -26,10 +26,11 @@ use crate::app::AppState;
 use crate::config::OutboxConfig;
 use crate::store::Store;
 
-/// After a wake-up, keep looking this long at short intervals: the message that caused it may
-/// still be in an uncommitted transaction.
-const EAGER_WINDOW: Duration = Duration::from_millis(300);
-const EAGER_INTERVAL: Duration = Duration::from_millis(10);
+/// After a wake-up, look again after 5, 10, 20 … 320 ms when nothing was found: the message
+/// that caused it may still be in an uncommitted transaction. (Doubling keeps the cost low when
+/// many instances share a process, as in tests: a wake-up reaches every worker of the process.)
+const EAGER_FIRST: Duration = Duration::from_millis(5);
+const EAGER_LAST: Duration = Duration::from_millis(320);
 /// How long finished deliveries may wait to be recorded together.
 const RECORD_WINDOW: Duration = Duration::from_millis(2);
 
@@ -86,7 +87,7 @@ impl Outbox {
     /// One worker loop.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut wake = super::wake_signal();
-        let mut eager_until: Option<Instant> = None;
+        let mut eager: Option<Duration> = None;
         let mut last_sweep: Option<Instant> = None;
         let mut failures: u32 = 0;
         loop {
@@ -120,9 +121,12 @@ impl Outbox {
                         last_sweep = Some(Instant::now());
                         self.sweep().await;
                     }
-                    match eager_until {
-                        Some(t) if Instant::now() < t => EAGER_INTERVAL,
-                        _ => self.config.poll_interval,
+                    match eager {
+                        Some(delay) => {
+                            eager = (delay < EAGER_LAST).then(|| delay * 2);
+                            delay.min(self.config.poll_interval)
+                        }
+                        None => self.config.poll_interval,
                     }
                 }
                 Err(e) => {
@@ -137,7 +141,7 @@ impl Outbox {
                 _ = shutdown.changed() => {}
                 changed = wake.changed() => {
                     if changed.is_ok() {
-                        eager_until = Some(Instant::now() + EAGER_WINDOW);
+                        eager = Some(EAGER_FIRST);
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
