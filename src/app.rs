@@ -64,6 +64,7 @@ impl AppState {
     /// configured.
     pub async fn build(config: Config, store: Store) -> anyhow::Result<Self> {
         crate::telemetry::prometheus();
+        crate::notify::install_crypto_provider();
         let jwt = JwtKeys::new(&config.jwt_secret, config.jwt_expires_in);
         let (shutdown_tx, _) = watch::channel(false);
         let (redis, bus) = match &config.redis_url {
@@ -116,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::users::admin_seed::router())
         .merge(crate::users::router())
+        .merge(crate::notify::admin::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -221,6 +223,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let router = build_router(state.clone());
     crate::users::sessions::start_background(&state);
+    let outbox_worker = crate::notify::worker::spawn(&state)?;
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
@@ -250,6 +253,11 @@ pub async fn serve_on(
             }
         }
     };
+    // The outbox worker stops with the server: deliveries in flight finish, the rest is released.
+    state.begin_shutdown();
+    if tokio::time::timeout(deadline, outbox_worker).await.is_err() {
+        tracing::warn!("shutdown deadline passed with outbox deliveries still in flight");
+    }
     result
 }
 

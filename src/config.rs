@@ -154,6 +154,29 @@ pub struct SmsConfig {
     pub base_url: String,
 }
 
+/// Outbox worker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxConfig {
+    /// Delivery attempts before a message is FAILED.
+    pub max_attempts: i32,
+    /// Fallback poll interval when nothing wakes the worker.
+    pub poll_interval: Duration,
+    /// Worker loops per instance (each claims its own batches).
+    pub workers: usize,
+    /// Messages claimed at once by one loop.
+    pub batch_size: i64,
+    /// Deliveries in flight at once per loop.
+    pub concurrency: usize,
+    /// Delay before the first retry; doubles with each attempt.
+    pub backoff_base: Duration,
+    /// Longest delay between attempts.
+    pub backoff_max: Duration,
+    /// How long a claim lasts before another worker may take the message (crashed worker).
+    pub lease: Duration,
+    /// Deadline of one SMTP or Twilio delivery.
+    pub send_timeout: Duration,
+}
+
 /// Cache lifetimes.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheTtls {
@@ -240,6 +263,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Deadline for in-flight requests at shutdown.
     pub shutdown_timeout: Duration,
+    /// Outbox worker settings.
+    pub outbox: OutboxConfig,
 }
 
 /// Reads variables from a map: the process environment plus `.env`, or a test's own map.
@@ -575,7 +600,40 @@ impl Config {
             admin_notify_email: v.get("ADMIN_NOTIFY_EMAIL").map(str::to_string),
             request_timeout: v.secs("REQUEST_TIMEOUT_SECS", 30)?,
             shutdown_timeout: v.secs("SHUTDOWN_TIMEOUT_SECS", 20)?,
+            outbox: OutboxConfig {
+                max_attempts: v.parse("OUTBOX_MAX_ATTEMPTS", 8)?,
+                poll_interval: v.millis("OUTBOX_POLL_MS", 1_000)?,
+                workers: v.parse("OUTBOX_WORKERS", 2)?,
+                batch_size: v.parse("OUTBOX_BATCH_SIZE", 100)?,
+                concurrency: v.parse("OUTBOX_CONCURRENCY", 8)?,
+                backoff_base: v.millis("OUTBOX_BACKOFF_BASE_MS", 2_000)?,
+                backoff_max: v.millis("OUTBOX_BACKOFF_MAX_MS", 3_600_000)?,
+                lease: v.millis("OUTBOX_LEASE_MS", 300_000)?,
+                send_timeout: v.millis("OUTBOX_SEND_TIMEOUT_MS", 30_000)?,
+            },
         };
+        let o = &config.outbox;
+        if o.max_attempts < 1 {
+            return Err(bad("OUTBOX_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if o.workers < 1 {
+            return Err(bad("OUTBOX_WORKERS", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&o.batch_size) {
+            return Err(bad("OUTBOX_BATCH_SIZE", "must be from 1 to 1000"));
+        }
+        if o.concurrency < 1 {
+            return Err(bad("OUTBOX_CONCURRENCY", "must be at least 1"));
+        }
+        if o.poll_interval.is_zero() {
+            return Err(bad("OUTBOX_POLL_MS", "must be greater than zero"));
+        }
+        if o.lease <= o.send_timeout {
+            return Err(bad(
+                "OUTBOX_LEASE_MS",
+                "must be longer than OUTBOX_SEND_TIMEOUT_MS, or a slow delivery could be taken twice",
+            ));
+        }
         if config.email.transport == EmailTransport::Smtp && v.get("EMAIL_HOST").is_none() {
             return Err(bad("EMAIL_HOST", "is required when EMAIL_TRANSPORT=smtp"));
         }

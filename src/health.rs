@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::config::{EmailTransport, SmsTransport};
 use crate::http::{ApiError, ApiResponse, ApiResult, ErrorCode};
 
 /// The health routes.
@@ -119,24 +118,8 @@ async fn health_services(State(state): State<AppState>) -> Response {
         },
     });
     services.push(redis_health(&state).await);
-    services.push(ServiceHealth {
-        name: "email".into(),
-        status: match state.config.email.transport {
-            EmailTransport::Log => "disabled",
-            EmailTransport::Smtp | EmailTransport::File => "up",
-        },
-        latency_ms: None,
-        required: false,
-    });
-    services.push(ServiceHealth {
-        name: "sms".into(),
-        status: match state.config.sms.transport {
-            SmsTransport::Log => "disabled",
-            SmsTransport::Twilio => "up",
-        },
-        latency_ms: None,
-        required: false,
-    });
+    services.push(crate::notify::email::health(&state.config.email).await);
+    services.push(crate::notify::sms::health(&state.config.sms));
     let down: Vec<_> = services
         .iter()
         .filter(|s| s.required && s.status == "down")

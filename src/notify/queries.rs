@@ -20,6 +20,9 @@ pub async fn insert_message(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    // The worker may look before this transaction commits; it keeps looking briefly after a
+    // wake-up, so the message still goes out at once.
+    crate::notify::wake();
     Ok(())
 }
 
@@ -35,4 +38,173 @@ pub async fn messages_for(
     .bind(recipient)
     .fetch_all(&pools.read)
     .await
+}
+
+/// Placeholders `$from, $from+1, …` for `n` bound values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Claims up to `limit` due messages for one worker: PENDING ones whose time has come, and
+/// PROCESSING ones whose lease ran out (their worker died). Each claimed row turns PROCESSING
+/// with a new lease and one more attempt. PostgreSQL skips rows other workers are claiming;
+/// SQLite's single writer connection makes the statement atomic.
+pub async fn claim_due(
+    pools: &crate::store::Pools<Db>,
+    now: chrono::DateTime<chrono::Utc>,
+    lease_until: chrono::DateTime<chrono::Utc>,
+    max_attempts: i32,
+    limit: i64,
+) -> sqlx::Result<Vec<crate::notify::ClaimedMessage>> {
+    let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE outbox SET status = 'PROCESSING', locked_until = $1, attempts = attempts + 1
+         WHERE id IN (
+             SELECT id FROM outbox
+             WHERE ((status = 'PENDING' AND next_attempt_at <= $2)
+                 OR (status = 'PROCESSING' AND locked_until <= $2))
+               AND attempts < $3
+             ORDER BY next_attempt_at
+             LIMIT $4 {lock})
+         RETURNING id, channel, recipient, template, payload, attempts"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(lease_until)
+        .bind(now)
+        .bind(max_attempts)
+        .bind(limit)
+        .fetch_all(&pools.write)
+        .await
+}
+
+/// Marks as FAILED the messages whose worker died during their last allowed attempt.
+pub async fn fail_abandoned(
+    pools: &crate::store::Pools<Db>,
+    now: chrono::DateTime<chrono::Utc>,
+    max_attempts: i32,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'FAILED', locked_until = NULL,
+             last_error = 'delivery was interrupted on the last allowed attempt'
+         WHERE status = 'PROCESSING' AND locked_until <= $1 AND attempts >= $2",
+    )
+    .bind(now)
+    .bind(max_attempts)
+    .execute(&pools.write)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Records the outcome of a batch of deliveries in one transaction: delivered ones become SENT,
+/// failed ones PENDING again (at their next attempt time) or FAILED. Only rows still held under
+/// this worker's `lease` are touched: a worker that lost its claim cannot overwrite the outcome
+/// of the one that took the message over.
+pub async fn record_outcomes(
+    pools: &crate::store::Pools<Db>,
+    now: chrono::DateTime<chrono::Utc>,
+    lease: chrono::DateTime<chrono::Utc>,
+    sent: &[uuid::Uuid],
+    failed: &[crate::notify::Failure],
+) -> sqlx::Result<()> {
+    let mut tx = pools.write.begin().await?;
+    for chunk in sent.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'SENT', sent_at = $1, locked_until = NULL, last_error = NULL
+             WHERE status = 'PROCESSING' AND locked_until = $2 AND id IN ({})",
+            placeholders(3, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(lease);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for failure in failed {
+        let (status, next) = match failure.retry_at {
+            Some(at) => ("PENDING", at),
+            None => ("FAILED", now),
+        };
+        sqlx::query(
+            "UPDATE outbox SET status = $1, next_attempt_at = $2, last_error = $3, locked_until = NULL
+             WHERE id = $4 AND status = 'PROCESSING' AND locked_until = $5",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(&failure.error)
+        .bind(failure.id)
+        .bind(lease)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Gives claimed messages back untouched (shutdown before they were attempted): PENDING, due
+/// now, and the claim's attempt not counted.
+pub async fn release(
+    pools: &crate::store::Pools<Db>,
+    lease: chrono::DateTime<chrono::Utc>,
+    ids: &[uuid::Uuid],
+) -> sqlx::Result<()> {
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'PENDING', locked_until = NULL, attempts = attempts - 1
+             WHERE status = 'PROCESSING' AND locked_until = $1 AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(lease);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&pools.write).await?;
+    }
+    Ok(())
+}
+
+/// A page of the outbox for the admin console, newest first, with the total count.
+pub async fn list_messages(
+    pools: &crate::store::Pools<Db>,
+    status: Option<&'static str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<crate::notify::OutboxRow>, i64)> {
+    let filter = "WHERE ($1 IS NULL OR status = $1)";
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM outbox {filter}"
+    )))
+    .bind(status)
+    .fetch_one(&pools.read)
+    .await?;
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, channel, recipient, template, payload, status, attempts, next_attempt_at, last_error, created_at, sent_at
+         FROM outbox {filter} ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    )))
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&pools.read)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Writes a message in its own transaction (callers with no change of their own to commit).
+pub async fn enqueue(
+    pools: &crate::store::Pools<Db>,
+    message: &crate::notify::NewMessage,
+) -> sqlx::Result<()> {
+    let mut tx = pools.write.begin().await?;
+    insert_message(&mut tx, message).await?;
+    tx.commit().await
+}
+
+/// Messages per status, for the backlog gauge.
+pub async fn count_by_status(
+    pools: &crate::store::Pools<Db>,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        .fetch_all(&pools.read)
+        .await
 }

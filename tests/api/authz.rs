@@ -53,6 +53,7 @@ const TABLE: &[(&str, &str, [Want; 5])] = &[
     ("GET", "/api/admin/blocked-ips", [U, F, F, A, F]),
     ("DELETE", "/api/admin/blocked-ips/{ip}", [U, F, F, A, F]),
     ("GET", "/api/admin/audit-log", [U, F, F, A, F]),
+    ("GET", "/api/admin/notifications", [U, F, F, A, F]),
 ];
 
 const CALLERS: [&str; 5] = ["anonymous", "USER", "ORGANIZER", "ADMIN", "other owner"];

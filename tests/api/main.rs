@@ -6,6 +6,7 @@ mod helpers;
 mod authz;
 mod envelope;
 mod health;
+mod notify;
 mod openapi;
 mod rate_limit;
 mod users;

@@ -1,0 +1,655 @@
+//! Message templates: files under `src/notify/templates/`, embedded in the binary and rendered
+//! with minijinja. An email template has a subject (`name.subject.txt`), an HTML part
+//! (`name.html`, auto-escaped, on the shared `_layout.html`) and a plain-text part (`name.txt`);
+//! an SMS template is one `name.txt`. `templates/README.md` lists the payload keys of each.
+//!
+//! Every template sees the payload's keys plus `product` and `base_url`, the function
+//! `url(path)` (absolute link from `PUBLIC_BASE_URL`) and the filters `money(currency)` (minor
+//! units → `NGN 5,000.00`) and `datetime` (RFC 3339 → `Thu, 31 Dec 2026 19:30 UTC`). A missing
+//! required key, or an unknown template, is a [`RenderError`] (the worker fails the message).
+
+use std::sync::OnceLock;
+
+use minijinja::value::Value;
+use minijinja::{Environment, State, UndefinedBehavior};
+
+use super::Channel;
+
+/// The product name shown in every message.
+pub const PRODUCT: &str = "TicketMax";
+
+/// One template: its name, channel and the payload keys it cannot do without.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateSpec {
+    /// Name used in `NewMessage`.
+    pub name: &'static str,
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Payload keys that must be present.
+    pub required: &'static [&'static str],
+    subject: &'static str,
+    html: &'static str,
+    text: &'static str,
+}
+
+macro_rules! email_template {
+    ($name:literal, [$($key:literal),* $(,)?]) => {
+        TemplateSpec {
+            name: $name,
+            channel: Channel::Email,
+            required: &[$($key),*],
+            subject: include_str!(concat!("templates/", $name, ".subject.txt")),
+            html: include_str!(concat!("templates/", $name, ".html")),
+            text: include_str!(concat!("templates/", $name, ".txt")),
+        }
+    };
+}
+
+macro_rules! sms_template {
+    ($name:literal, [$($key:literal),* $(,)?]) => {
+        TemplateSpec {
+            name: $name,
+            channel: Channel::Sms,
+            required: &[$($key),*],
+            subject: "",
+            html: "",
+            text: include_str!(concat!("templates/", $name, ".txt")),
+        }
+    };
+}
+
+/// Every template the server can send. Only the keys a message cannot make sense without are
+/// required; the rest render when present (see `templates/README.md`).
+pub const TEMPLATES: &[TemplateSpec] = &[
+    email_template!(
+        "verification_code",
+        ["firstName", "code", "expiresInMinutes"]
+    ),
+    email_template!(
+        "password_reset_code",
+        ["firstName", "code", "expiresInMinutes"]
+    ),
+    email_template!("welcome", ["firstName"]),
+    email_template!(
+        "booking_pending",
+        [
+            "customerName",
+            "eventTitle",
+            "reference",
+            "totalAmount",
+            "currency",
+            "expiresAt"
+        ]
+    ),
+    email_template!(
+        "booking_confirmed",
+        ["customerName", "eventTitle", "reference", "tickets"]
+    ),
+    email_template!(
+        "booking_expired",
+        ["customerName", "eventTitle", "reference"]
+    ),
+    email_template!(
+        "booking_cancelled",
+        ["customerName", "eventTitle", "reference"]
+    ),
+    email_template!(
+        "refund_processed",
+        ["customerName", "reference", "amount", "currency"]
+    ),
+    email_template!("event_cancelled", ["customerName", "eventTitle"]),
+    email_template!(
+        "event_reminder",
+        ["customerName", "eventTitle", "eventStartsAt"]
+    ),
+    email_template!("organizer_application_started", ["firstName"]),
+    email_template!("organizer_application_submitted", ["firstName"]),
+    email_template!(
+        "organizer_application_submitted_admin",
+        ["applicantName", "applicantEmail"]
+    ),
+    email_template!("organizer_application_approved", ["firstName"]),
+    email_template!("organizer_application_rejected", ["firstName"]),
+    email_template!(
+        "organizer_application_info_requested",
+        ["firstName", "message"]
+    ),
+    sms_template!("sms_password_reset_code", ["code"]),
+    sms_template!("sms_booking_confirmed", ["eventTitle", "reference"]),
+    sms_template!("sms_event_reminder", ["eventTitle", "eventStartsAt"]),
+    sms_template!("sms_phone_verification_code", ["code"]),
+];
+
+/// Why a message could not be rendered (a permanent failure: retrying cannot help).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// One-line subject.
+    pub subject: String,
+    /// HTML part.
+    pub html: String,
+    /// Plain-text part.
+    pub text: String,
+}
+
+/// The template of this name.
+pub fn spec(name: &str) -> Option<&'static TemplateSpec> {
+    TEMPLATES.iter().find(|t| t.name == name)
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // Optional keys may be tested with `{% if key %}`; printing a missing one is an error.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_formatter(html_formatter);
+        env.add_function("url", url);
+        env.add_filter("money", money);
+        env.add_filter("datetime", datetime);
+        let shared = [
+            ("_layout.html", include_str!("templates/_layout.html")),
+            ("_footer.txt", include_str!("templates/_footer.txt")),
+        ];
+        for (name, source) in shared {
+            env.add_template(name, source)
+                .expect("shared templates are valid (checked by tests)");
+        }
+        for t in TEMPLATES {
+            let files = [
+                (format!("{}.subject.txt", t.name), t.subject),
+                (format!("{}.html", t.name), t.html),
+                (format!("{}.txt", t.name), t.text),
+            ];
+            for (name, source) in files {
+                if !source.is_empty() {
+                    env.add_template_owned(name, source)
+                        .expect("embedded templates are valid (checked by tests)");
+                }
+            }
+        }
+        env
+    })
+}
+
+/// HTML-escapes `& < > " '` in HTML templates (minijinja's default also escapes `/`, which
+/// turns every link into `https:&#x2f;&#x2f;…`: valid, but unreadable in the source and in
+/// tests); everything else goes to the default formatter.
+fn html_formatter(
+    out: &mut minijinja::Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let plain = matches!(state.auto_escape(), minijinja::AutoEscape::Html)
+        && !value.is_safe()
+        && matches!(
+            value.kind(),
+            minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number
+        );
+    if !plain {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+}
+
+/// `url("/api/events")` → `{base_url}/api/events`; absolute URLs pass through.
+fn url(state: &State, path: String) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return path;
+    }
+    let base = state
+        .lookup("base_url")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}
+
+/// Currencies whose minor unit is the unit itself.
+const ZERO_DECIMAL: &[&str] = &[
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
+];
+
+/// `500000 | money("NGN")` → `NGN 5,000.00`.
+pub fn money(amount: i64, currency: String) -> String {
+    let currency = currency.to_ascii_uppercase();
+    let negative = amount < 0;
+    let abs = amount.unsigned_abs();
+    let (units, cents) = if ZERO_DECIMAL.contains(&currency.as_str()) {
+        (abs, None)
+    } else {
+        (abs / 100, Some(abs % 100))
+    };
+    let digits = units.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if negative { "-" } else { "" };
+    match cents {
+        Some(c) => format!("{currency} {sign}{grouped}.{c:02}"),
+        None => format!("{currency} {sign}{grouped}"),
+    }
+}
+
+/// `"2026-12-31T19:30:00Z" | datetime` → `Thu, 31 Dec 2026 19:30 UTC`; other text unchanged.
+pub fn datetime(value: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&value) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%a, %d %b %Y %H:%M UTC")
+            .to_string(),
+        Err(_) => value,
+    }
+}
+
+/// Links the templates show, when the payload allows them.
+struct Links {
+    booking: Option<String>,
+    pay: Option<String>,
+    application: Option<String>,
+}
+
+/// `bookingUrl` / `payUrl` / `applicationUrl` as given (made absolute), else built from
+/// `bookingId` (+ `guestToken`) and `applicationId`.
+fn links(payload: &serde_json::Map<String, serde_json::Value>, base: &str) -> Links {
+    let text = |key: &str| match payload.get(key) {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let absolute = |link: String| {
+        if link.starts_with("http://") || link.starts_with("https://") {
+            link
+        } else if link.starts_with('/') {
+            format!("{base}{link}")
+        } else {
+            format!("{base}/{link}")
+        }
+    };
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let booking = text("bookingUrl").map(absolute).or_else(|| {
+        text("bookingId").map(|id| {
+            let mut link = format!("{base}/api/bookings/{}", encode(&id));
+            if let Some(token) = text("guestToken") {
+                link.push_str("?guestToken=");
+                link.push_str(&encode(&token));
+            }
+            link
+        })
+    });
+    let pay = text("payUrl").map(absolute).or_else(|| booking.clone());
+    let application = text("applicationUrl").map(absolute).or_else(|| {
+        text("applicationId").map(|id| format!("{base}/api/organizer/{}", encode(&id)))
+    });
+    Links {
+        booking,
+        pay,
+        application,
+    }
+}
+
+fn context(
+    spec: &TemplateSpec,
+    payload: &serde_json::Value,
+    base_url: &str,
+) -> Result<Value, RenderError> {
+    let Some(object) = payload.as_object() else {
+        return Err(RenderError(format!(
+            "template {}: the payload must be a JSON object",
+            spec.name
+        )));
+    };
+    let missing: Vec<&str> = spec
+        .required
+        .iter()
+        .copied()
+        .filter(|k| object.get(*k).is_none_or(serde_json::Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(RenderError(format!(
+            "template {}: missing payload key(s) {}",
+            spec.name,
+            missing.join(", ")
+        )));
+    }
+    let base = base_url.trim_end_matches('/');
+    let mut ctx = object.clone();
+    ctx.insert("product".into(), PRODUCT.into());
+    ctx.insert("base_url".into(), base.into());
+    let links = links(object, base);
+    for (key, link) in [
+        ("booking_link", links.booking),
+        ("pay_link", links.pay),
+        ("application_link", links.application),
+    ] {
+        if let Some(link) = link {
+            ctx.insert(key.into(), link.into());
+        }
+    }
+    Ok(Value::from(minijinja::value::Serde(ctx)))
+}
+
+fn render_one(name: &str, ctx: &Value) -> Result<String, RenderError> {
+    let template = environment()
+        .get_template(name)
+        .map_err(|e| RenderError(format!("template {name}: {e}")))?;
+    template
+        .render(ctx)
+        .map_err(|e| RenderError(format!("template {name}: {e}")))
+}
+
+fn lookup(name: &str, channel: Channel) -> Result<&'static TemplateSpec, RenderError> {
+    let spec = spec(name).ok_or_else(|| RenderError(format!("unknown template {name:?}")))?;
+    if spec.channel != channel {
+        return Err(RenderError(format!(
+            "template {name} is not an {} template",
+            channel.as_str()
+        )));
+    }
+    Ok(spec)
+}
+
+/// Renders an email template: subject, HTML part and text part.
+pub fn render_email(
+    name: &str,
+    payload: &serde_json::Value,
+    base_url: &str,
+) -> Result<RenderedEmail, RenderError> {
+    let spec = lookup(name, Channel::Email)?;
+    let ctx = context(spec, payload, base_url)?;
+    let subject = render_one(&format!("{name}.subject.txt"), &ctx)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(RenderedEmail {
+        subject,
+        html: render_one(&format!("{name}.html"), &ctx)?,
+        text: render_one(&format!("{name}.txt"), &ctx)?,
+    })
+}
+
+/// Renders an SMS template to its one-line body.
+pub fn render_sms(
+    name: &str,
+    payload: &serde_json::Value,
+    base_url: &str,
+) -> Result<String, RenderError> {
+    let spec = lookup(name, Channel::Sms)?;
+    let ctx = context(spec, payload, base_url)?;
+    Ok(render_one(&format!("{name}.txt"), &ctx)?.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BASE: &str = "https://tickets.example.com";
+
+    /// Sample data covering every key any template reads.
+    fn sample() -> serde_json::Value {
+        json!({
+            "firstName": "Ada",
+            "customerName": "Ada Obi",
+            "code": "482913",
+            "expiresInMinutes": 15,
+            "eventTitle": "Lagos Jazz Night",
+            "eventStartsAt": "2026-12-31T19:30:00Z",
+            "venue": "Muri Okunola Park",
+            "reference": "TM-7F3K2Q",
+            "bookingId": "0190a3b2-0000-7000-8000-000000000001",
+            "totalAmount": 1050000,
+            "amount": 500000,
+            "refundAmount": 500000,
+            "currency": "NGN",
+            "expiresAt": "2026-12-01T10:10:00Z",
+            "payUrl": "/api/payments/test/checkout/PAY-123",
+            "tickets": [
+                {"code": "TK-1", "ticketTypeName": "VIP", "qrUrl": "/api/tickets/TK-1/qr"},
+                {"code": "TK-2", "ticketTypeName": "Regular"}
+            ],
+            "reason": "The venue flooded",
+            "message": "Please upload a clearer ID.",
+            "applicationId": "0190a3b2-0000-7000-8000-0000000000aa",
+            "applicantName": "Ada Obi",
+            "applicantEmail": "ada@example.com",
+            "organizationName": "Obi Events",
+        })
+    }
+
+    #[test]
+    fn every_template_renders_with_sample_data() {
+        for t in TEMPLATES {
+            match t.channel {
+                Channel::Email => {
+                    let r = render_email(t.name, &sample(), BASE)
+                        .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+                    assert!(!r.subject.is_empty(), "{}", t.name);
+                    assert!(!r.subject.contains('\n'), "{}", t.name);
+                    assert!(r.html.contains("<html"), "{}", t.name);
+                    assert!(r.html.contains(PRODUCT), "{}", t.name);
+                    assert!(r.text.contains(PRODUCT), "{}", t.name);
+                    assert!(!r.text.contains('<'), "{}: text part has markup", t.name);
+                }
+                Channel::Sms => {
+                    let body = render_sms(t.name, &sample(), BASE)
+                        .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+                    assert!(body.starts_with(PRODUCT), "{}", t.name);
+                    assert!(body.len() <= 320, "{}: {} chars", t.name, body.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_named_in_the_contract_exists() {
+        let names = [
+            "verification_code",
+            "password_reset_code",
+            "welcome",
+            "booking_pending",
+            "booking_confirmed",
+            "booking_expired",
+            "booking_cancelled",
+            "refund_processed",
+            "event_cancelled",
+            "event_reminder",
+            "organizer_application_started",
+            "organizer_application_submitted",
+            "organizer_application_submitted_admin",
+            "organizer_application_approved",
+            "organizer_application_rejected",
+            "organizer_application_info_requested",
+            "sms_password_reset_code",
+            "sms_booking_confirmed",
+            "sms_event_reminder",
+            "sms_phone_verification_code",
+        ];
+        for n in names {
+            assert!(spec(n).is_some(), "{n} missing");
+        }
+        assert_eq!(TEMPLATES.len(), names.len());
+    }
+
+    #[test]
+    fn links_are_built_from_the_public_base_url() {
+        let r = render_email("booking_confirmed", &sample(), BASE).unwrap();
+        let link = format!("{BASE}/api/bookings/0190a3b2-0000-7000-8000-000000000001");
+        assert!(r.html.contains(&link), "{}", r.html);
+        assert!(r.text.contains(&link), "{}", r.text);
+        assert!(r.html.contains(&format!("{BASE}/api/tickets/TK-1/qr")));
+        let pending = render_email("booking_pending", &sample(), BASE).unwrap();
+        assert!(
+            pending
+                .html
+                .contains(&format!("{BASE}/api/payments/test/checkout/PAY-123"))
+        );
+        assert!(pending.text.contains("NGN 10,500.00"), "{}", pending.text);
+    }
+
+    #[test]
+    fn guest_bookings_link_with_their_token() {
+        let mut p = sample();
+        p["guestToken"] = json!("gt_abc123");
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(r.text.contains("?guestToken=gt_abc123"), "{}", r.text);
+    }
+
+    #[test]
+    fn user_text_is_escaped_in_html_but_not_in_text() {
+        let mut p = sample();
+        p["eventTitle"] = json!("<script>alert('x')</script> & Co");
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(!r.html.contains("<script>"), "{}", r.html);
+        assert!(r.html.contains("&lt;script&gt;"));
+        assert!(r.text.contains("<script>alert('x')</script> & Co"));
+        assert!(
+            r.subject.contains("<script>"),
+            "the subject is a header, not HTML"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_a_clear_error() {
+        let mut p = sample();
+        p.as_object_mut().unwrap().remove("code");
+        let err = render_email("verification_code", &p, BASE).unwrap_err();
+        assert_eq!(
+            err.0,
+            "template verification_code: missing payload key(s) code"
+        );
+    }
+
+    #[test]
+    fn an_unknown_template_or_wrong_channel_is_an_error() {
+        let err = render_email("no_such_template", &sample(), BASE).unwrap_err();
+        assert!(err.0.contains("unknown template"), "{err}");
+        assert!(render_email("sms_booking_confirmed", &sample(), BASE).is_err());
+        assert!(render_sms("welcome", &sample(), BASE).is_err());
+        assert!(render_email("welcome", &json!([1, 2]), BASE).is_err());
+    }
+
+    #[test]
+    fn optional_keys_may_be_left_out() {
+        let p = json!({
+            "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
+            "bookingId": "b1", "eventStartsAt": "2026-12-31T19:30:00Z", "tickets": []
+        });
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(!r.text.contains("Where:"));
+    }
+
+    #[test]
+    fn payloads_with_only_the_required_keys_render() {
+        for t in TEMPLATES {
+            let p: serde_json::Map<String, serde_json::Value> = sample()
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| t.required.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let p = serde_json::Value::Object(p);
+            let ok = match t.channel {
+                Channel::Email => render_email(t.name, &p, BASE).map(|_| ()),
+                Channel::Sms => render_sms(t.name, &p, BASE).map(|_| ()),
+            };
+            ok.unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        }
+    }
+
+    #[test]
+    fn a_given_absolute_link_is_kept_and_a_path_is_made_absolute() {
+        let mut p = sample();
+        p["payUrl"] = json!("https://pay.example.com/checkout/1");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains("Pay now: https://pay.example.com/checkout/1"),
+            "{}",
+            r.text
+        );
+        p["payUrl"] = json!("/bookings/1/pay?guestToken=a&b");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&b"))
+        );
+        assert!(
+            r.html
+                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&amp;b"))
+        );
+    }
+
+    #[test]
+    fn booking_flow_payloads_without_ids_or_currency_render() {
+        let confirmed = json!({
+            "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
+            "tickets": [{"code": "TK-1", "qrUrl": "https://t.example.com/api/bookings/b/tickets/t/qr"}],
+        });
+        let r = render_email("booking_confirmed", &confirmed, BASE).unwrap();
+        assert!(
+            r.html
+                .contains("src=\"https://t.example.com/api/bookings/b/tickets/t/qr\"")
+        );
+        let cancelled = json!({
+            "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
+            "reason": null, "refundAmount": 2500, "quantity": 1,
+        });
+        let r = render_email("booking_cancelled", &cancelled, BASE).unwrap();
+        assert!(r.text.contains("A refund of what you paid"), "{}", r.text);
+        let event = json!({"customerName": "Ada", "eventTitle": "Show", "reason": "Rain", "refundAmount": 0});
+        let r = render_email("event_cancelled", &event, BASE).unwrap();
+        assert!(r.text.contains("The organizer says: Rain"));
+    }
+
+    #[test]
+    fn codes_stay_out_of_subjects_so_the_log_transport_never_shows_them() {
+        for t in TEMPLATES.iter().filter(|t| t.channel == Channel::Email) {
+            let r = render_email(t.name, &sample(), BASE).unwrap();
+            assert!(!r.subject.contains("482913"), "{}: {}", t.name, r.subject);
+        }
+    }
+
+    #[test]
+    fn money_formats_minor_units() {
+        assert_eq!(money(500000, "NGN".into()), "NGN 5,000.00");
+        assert_eq!(money(5, "usd".into()), "USD 0.05");
+        assert_eq!(money(1234567, "JPY".into()), "JPY 1,234,567");
+        assert_eq!(money(-150, "EUR".into()), "EUR -1.50");
+    }
+
+    #[test]
+    fn datetime_formats_rfc3339_and_leaves_other_text() {
+        assert_eq!(
+            datetime("2026-12-31T19:30:00Z".into()),
+            "Thu, 31 Dec 2026 19:30 UTC"
+        );
+        assert_eq!(datetime("tomorrow".into()), "tomorrow");
+    }
+}

@@ -1,0 +1,441 @@
+//! The outbox worker: `OUTBOX_WORKERS` loops per instance, each claiming up to
+//! `OUTBOX_BATCH_SIZE` due messages at a time and delivering up to `OUTBOX_CONCURRENCY` of them
+//! at once. A delivered message becomes SENT; a failed one is retried after
+//! `OUTBOX_BACKOFF_BASE_MS × 2^(attempt−1)` (capped at `OUTBOX_BACKOFF_MAX_MS`) until
+//! `OUTBOX_MAX_ATTEMPTS`, then FAILED with the last error. A message that cannot be rendered fails
+//! at once. New messages wake the loops; `OUTBOX_POLL_MS` is the fallback (other instances).
+//!
+//! At shutdown a loop claims nothing more, lets the deliveries in flight finish within
+//! `SHUTDOWN_TIMEOUT_SECS`, and gives back what it did not attempt.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::email::Mailer;
+use super::sms::SmsSender;
+use super::{Channel, ClaimedMessage, Failure, templates};
+use crate::app::AppState;
+use crate::config::OutboxConfig;
+use crate::store::Store;
+
+/// After a wake-up, look again after 5, 10, 20 … 320 ms when nothing was found: the message
+/// that caused it may still be in an uncommitted transaction. (Doubling keeps the cost low when
+/// many instances share a process, as in tests: a wake-up reaches every worker of the process.)
+const EAGER_FIRST: Duration = Duration::from_millis(5);
+const EAGER_LAST: Duration = Duration::from_millis(320);
+/// How long finished deliveries may wait to be recorded together.
+const RECORD_WINDOW: Duration = Duration::from_millis(2);
+
+/// Everything a worker loop needs.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    /// Storage.
+    pub store: Store,
+    /// Email transport.
+    pub mailer: Mailer,
+    /// SMS transport.
+    pub sms: SmsSender,
+    /// Worker settings.
+    pub config: OutboxConfig,
+    /// Base of links in messages.
+    pub base_url: String,
+    /// Grace period for in-flight deliveries at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Outbox {
+    /// Builds the transports of the application's settings.
+    pub fn from_state(state: &AppState) -> anyhow::Result<Self> {
+        Self::from_state_parts(&state.config, state.store.clone())
+    }
+
+    /// Builds a worker from settings and a store (tests run workers without a server).
+    pub fn from_state_parts(c: &crate::config::Config, store: Store) -> anyhow::Result<Self> {
+        Ok(Self {
+            store,
+            mailer: Mailer::from_config(&c.email, c.outbox.send_timeout)?,
+            sms: SmsSender::from_config(&c.sms, c.outbox.send_timeout)?,
+            config: c.outbox,
+            base_url: c.public_base_url.clone(),
+            // Half the server's deadline, so releasing what is left fits inside it.
+            shutdown_grace: c.shutdown_timeout / 2,
+        })
+    }
+
+    /// Starts the worker loops; they stop when `shutdown` turns true. The handle resolves once
+    /// every loop has finished or released its messages.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let outbox = Arc::new(self);
+        let loops: Vec<_> = (0..outbox.config.workers)
+            .map(|_| tokio::spawn(outbox.clone().run(shutdown.clone())))
+            .collect();
+        tokio::spawn(async move {
+            for l in loops {
+                let _ = l.await;
+            }
+        })
+    }
+
+    /// One worker loop.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut wake = super::wake_signal();
+        let mut eager: Option<Duration> = None;
+        let mut last_sweep: Option<Instant> = None;
+        let mut failures: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let now = Utc::now();
+            // Millisecond precision: the lease is compared for equality later (it identifies
+            // this claim), so it must survive the round trip through either database exactly.
+            let lease_until = (now + self.config.lease)
+                .duration_trunc(chrono::TimeDelta::milliseconds(1))
+                .unwrap_or(now + self.config.lease);
+            let claimed = self
+                .store
+                .claim_messages(
+                    now,
+                    lease_until,
+                    self.config.max_attempts,
+                    self.config.batch_size,
+                )
+                .await;
+            let wait = match claimed {
+                Ok(batch) if !batch.is_empty() => {
+                    failures = 0;
+                    self.process(batch, lease_until, &mut shutdown).await;
+                    continue;
+                }
+                Ok(_) => {
+                    failures = 0;
+                    if last_sweep.is_none_or(|t| t.elapsed() >= self.config.poll_interval) {
+                        last_sweep = Some(Instant::now());
+                        self.sweep().await;
+                    }
+                    match eager {
+                        Some(delay) => {
+                            eager = (delay < EAGER_LAST).then(|| delay * 2);
+                            delay.min(self.config.poll_interval)
+                        }
+                        None => self.config.poll_interval,
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures, "outbox: cannot claim messages");
+                    }
+                    self.config.poll_interval * failures.min(10)
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                changed = wake.changed() => {
+                    if changed.is_ok() {
+                        eager = Some(EAGER_FIRST);
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Fails messages a dead worker left on their last attempt, and updates the backlog gauge.
+    async fn sweep(&self) {
+        match self
+            .store
+            .fail_abandoned_messages(Utc::now(), self.config.max_attempts)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::warn!(count = n, "outbox: abandoned messages failed"),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "outbox: sweep failed"),
+        }
+        if let Ok(counts) = self.store.outbox_counts().await {
+            for status in ["PENDING", "PROCESSING", "FAILED"] {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("outbox_messages", "status" => status).set(n as f64);
+            }
+        }
+    }
+
+    /// Delivers a claimed batch and records each outcome as soon as it is known (outcomes that
+    /// complete together are recorded in one transaction).
+    async fn process(
+        &self,
+        batch: Vec<ClaimedMessage>,
+        lease: DateTime<Utc>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let mut unfinished: HashSet<Uuid> = batch.iter().map(|m| m.id).collect();
+        let mut deliveries = futures_util::stream::iter(batch)
+            .map(|m| self.deliver(m))
+            .buffer_unordered(self.config.concurrency);
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let stop = async {
+                match deadline {
+                    Some(d) => {
+                        tokio::time::sleep_until(d).await;
+                        true
+                    }
+                    None => {
+                        let _ = shutdown.wait_for(|s| *s).await;
+                        false
+                    }
+                }
+            };
+            let first = tokio::select! {
+                outcome = deliveries.next() => outcome,
+                expired = stop => {
+                    if expired {
+                        break;
+                    }
+                    deadline = Some(Instant::now() + self.shutdown_grace);
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            // Outcomes that complete within a moment are recorded in one transaction: fast
+            // transports are not held back by one write per message.
+            let mut done = vec![first];
+            let window = Instant::now() + RECORD_WINDOW;
+            while let Ok(Some(outcome)) = tokio::time::timeout_at(window, deliveries.next()).await {
+                done.push(outcome);
+            }
+            for (id, _) in &done {
+                unfinished.remove(id);
+            }
+            self.record(lease, done).await;
+        }
+        drop(deliveries);
+        if !unfinished.is_empty() {
+            let ids: Vec<Uuid> = unfinished.into_iter().collect();
+            tracing::info!(
+                count = ids.len(),
+                "outbox: releasing unfinished messages at shutdown"
+            );
+            if let Err(e) = self.store.release_messages(lease, &ids).await {
+                tracing::warn!(error = %e, "outbox: cannot release messages; their lease will expire");
+            }
+        }
+    }
+
+    /// Writes the outcomes of finished deliveries.
+    async fn record(&self, lease: DateTime<Utc>, done: Vec<(Uuid, Attempt)>) {
+        let now = Utc::now();
+        let mut sent = Vec::new();
+        let mut failed = Vec::new();
+        for (id, attempt) in done {
+            match attempt.result {
+                Ok(()) => sent.push(id),
+                Err(err) => {
+                    let give_up = err.permanent || attempt.attempts >= self.config.max_attempts;
+                    let retry_at =
+                        (!give_up).then(|| now + backoff(&self.config, attempt.attempts));
+                    if give_up {
+                        tracing::warn!(%id, error = %err.message, attempts = attempt.attempts, "outbox: message FAILED");
+                    } else {
+                        tracing::info!(%id, error = %err.message, attempts = attempt.attempts, "outbox: delivery failed, will retry");
+                    }
+                    metrics::counter!("outbox_delivery_failures_total", "channel" => attempt.channel.as_str())
+                        .increment(1);
+                    failed.push(Failure {
+                        id,
+                        error: err.message,
+                        retry_at,
+                    });
+                }
+            }
+        }
+        if let Err(e) = self
+            .store
+            .record_deliveries(now, lease, &sent, &failed)
+            .await
+        {
+            tracing::error!(error = %e, "outbox: cannot record delivery outcomes; their lease will expire");
+        }
+    }
+
+    /// Renders and sends one message.
+    async fn deliver(&self, m: ClaimedMessage) -> (Uuid, Attempt) {
+        let channel = if m.channel == "sms" {
+            Channel::Sms
+        } else {
+            Channel::Email
+        };
+        let result =
+            match tokio::time::timeout(self.config.send_timeout, self.deliver_inner(channel, &m))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(DeliveryError::transient(format!(
+                    "delivery timed out after {} ms",
+                    self.config.send_timeout.as_millis()
+                ))),
+            };
+        if result.is_ok() {
+            metrics::counter!("outbox_delivered_total", "channel" => channel.as_str()).increment(1);
+        }
+        (
+            m.id,
+            Attempt {
+                channel,
+                attempts: m.attempts,
+                result,
+            },
+        )
+    }
+
+    async fn deliver_inner(
+        &self,
+        channel: Channel,
+        m: &ClaimedMessage,
+    ) -> Result<(), DeliveryError> {
+        let payload: serde_json::Value = serde_json::from_str(&m.payload)
+            .map_err(|e| DeliveryError::permanent(format!("payload is not JSON: {e}")))?;
+        match channel {
+            Channel::Email => {
+                let rendered = templates::render_email(&m.template, &payload, &self.base_url)
+                    .map_err(|e| DeliveryError::permanent(e.0))?;
+                let message = self
+                    .mailer
+                    .build(m.id, &m.recipient, &rendered)
+                    .map_err(DeliveryError::permanent)?;
+                self.mailer
+                    .send(m.id, message)
+                    .await
+                    .map_err(DeliveryError::transient)
+            }
+            Channel::Sms => {
+                let body = templates::render_sms(&m.template, &payload, &self.base_url)
+                    .map_err(|e| DeliveryError::permanent(e.0))?;
+                self.sms
+                    .send(m.id, &m.recipient, &body)
+                    .await
+                    .map_err(DeliveryError::transient)
+            }
+        }
+    }
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug)]
+struct Attempt {
+    channel: Channel,
+    attempts: i32,
+    result: Result<(), DeliveryError>,
+}
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug)]
+struct DeliveryError {
+    message: String,
+    permanent: bool,
+}
+
+impl DeliveryError {
+    fn permanent(message: String) -> Self {
+        Self {
+            message,
+            permanent: true,
+        }
+    }
+    fn transient(message: String) -> Self {
+        Self {
+            message,
+            permanent: false,
+        }
+    }
+}
+
+/// Delay before the attempt after `attempts` failed ones: base × 2^(attempts−1), capped.
+pub fn backoff(config: &OutboxConfig, attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    config
+        .backoff_base
+        .saturating_mul(1u32 << exp)
+        .min(config.backoff_max)
+}
+
+/// Starts the outbox worker of an application (from `serve_on`); it stops with the server.
+pub fn spawn(state: &AppState) -> anyhow::Result<JoinHandle<()>> {
+    let outbox = Outbox::from_state(state)?;
+    Ok(outbox.spawn(state.shutdown_signal()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base_ms: u64, max_ms: u64) -> OutboxConfig {
+        OutboxConfig {
+            max_attempts: 5,
+            poll_interval: Duration::from_secs(1),
+            workers: 1,
+            batch_size: 10,
+            concurrency: 1,
+            backoff_base: Duration::from_millis(base_ms),
+            backoff_max: Duration::from_millis(max_ms),
+            lease: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn outbox_settings_have_defaults_and_refuse_unsafe_values() {
+        let c = crate::config::Config::from_map(&env(&[])).unwrap().outbox;
+        assert_eq!(c.max_attempts, 8);
+        assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert!(c.lease > c.send_timeout);
+        let err = |pairs: &[(&str, &str)]| {
+            crate::config::Config::from_map(&env(pairs))
+                .unwrap_err()
+                .var
+        };
+        assert_eq!(err(&[("OUTBOX_MAX_ATTEMPTS", "0")]), "OUTBOX_MAX_ATTEMPTS");
+        assert_eq!(err(&[("OUTBOX_WORKERS", "0")]), "OUTBOX_WORKERS");
+        assert_eq!(err(&[("OUTBOX_BATCH_SIZE", "5000")]), "OUTBOX_BATCH_SIZE");
+        assert_eq!(err(&[("OUTBOX_POLL_MS", "0")]), "OUTBOX_POLL_MS");
+        assert_eq!(
+            err(&[
+                ("OUTBOX_LEASE_MS", "1000"),
+                ("OUTBOX_SEND_TIMEOUT_MS", "5000")
+            ]),
+            "OUTBOX_LEASE_MS",
+            "a lease shorter than a delivery could let two workers send one message"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_stops_at_the_cap() {
+        let c = config(2_000, 60_000);
+        assert_eq!(backoff(&c, 1), Duration::from_secs(2));
+        assert_eq!(backoff(&c, 2), Duration::from_secs(4));
+        assert_eq!(backoff(&c, 3), Duration::from_secs(8));
+        assert_eq!(backoff(&c, 5), Duration::from_secs(32));
+        assert_eq!(backoff(&c, 6), Duration::from_secs(60));
+        assert_eq!(backoff(&c, 1_000), Duration::from_secs(60));
+    }
+}
