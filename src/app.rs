@@ -110,7 +110,9 @@ impl AppState {
 
 /// The API routes of every area, with their OpenAPI descriptions.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::users::admin_seed::router())
+    OpenApiRouter::new()
+        .merge(crate::users::admin_seed::router())
+        .merge(crate::bookings::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -211,6 +213,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = build_router(state.clone());
+    crate::bookings::spawn_sweeper(state.clone());
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

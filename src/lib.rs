@@ -3,6 +3,8 @@
 
 /// Application state, router assembly and the server loop with graceful shutdown.
 pub mod app;
+/// Bookings, the inventory engine, tickets and check-in.
+pub mod bookings;
 /// Cross-instance fan-out over Redis pub/sub, or in-process.
 pub mod bus;
 /// Settings read from the environment and `.env`, validated at start-up.

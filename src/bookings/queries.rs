@@ -1,0 +1,856 @@
+// Booking and inventory SQL, compiled once per backend by `dual_backend!` (an included file
+// cannot carry `//!`).
+//
+// Lock order, the same on every path so PostgreSQL never deadlocks: booking rows, then ticket
+// types (ascending id), then events (ascending id). Every counter change is a conditional UPDATE
+// inside one transaction on `pools.write`; the CHECK constraints back the invariant.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::bookings::{
+    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter,
+    NewHold, Released, TicketRow, TypeFacts,
+};
+use crate::notify::NewMessage;
+use crate::store::Pools;
+
+const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.unit_price, \
+     b.total_amount, b.currency, b.status, b.expires_at, b.customer_email, b.customer_name, b.customer_phone, \
+     b.special_requests, b.guest_token_hash, b.refund_due, b.refund_amount, b.confirmed_at, b.cancelled_at, \
+     b.cancellation_reason, b.created_at, b.updated_at, e.title AS event_title, t.name AS ticket_type_name, \
+     e.starts_at AS event_starts_at, e.organizer_id AS organizer_id \
+     FROM bookings b JOIN events e ON e.id = b.event_id JOIN ticket_types t ON t.id = b.ticket_type_id";
+
+const RELEASED_COLUMNS: &str =
+    "id, reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+
+/// The event row facts a booking needs.
+pub async fn event_facts(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<EventFacts>> {
+    sqlx::query_as(
+        "SELECT id, organizer_id, title, status, starts_at, ends_at, published_at, currency, total_tickets, sold, held
+         FROM events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&pools.read)
+    .await
+}
+
+/// The ticket types of an event, in display order.
+pub async fn type_facts(pools: &Pools<Db>, event_id: Uuid) -> sqlx::Result<Vec<TypeFacts>> {
+    sqlx::query_as(
+        "SELECT id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, max_per_order
+         FROM ticket_types WHERE event_id = $1 ORDER BY position, created_at, id",
+    )
+    .bind(event_id)
+    .fetch_all(&pools.read)
+    .await
+}
+
+/// Seats of a ticket type in PENDING bookings whose hold has lapsed but that no sweep has
+/// released yet.
+async fn expired_unswept(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+         WHERE ticket_type_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+    )
+    .bind(type_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Live availability of a ticket type: capacity − sold − held + lapsed holds, capped by the
+/// event's own remaining seats when the event has a cap.
+pub async fn live_available(
+    pools: &Pools<Db>,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let mut conn = pools.read.acquire().await?;
+    live_available_on(&mut conn, type_id, now).await
+}
+
+async fn live_available_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64, i64, i64, Uuid)> = sqlx::query_as(
+        "SELECT capacity, sold, held, event_id FROM ticket_types WHERE id = $1",
+    )
+    .bind(type_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((capacity, sold, held, event_id)) = row else {
+        return Ok(None);
+    };
+    let lapsed = expired_unswept(&mut *conn, type_id, now).await?;
+    let mut available = capacity - sold - held + lapsed;
+    let cap: Option<(Option<i64>, i64, i64)> =
+        sqlx::query_as("SELECT total_tickets, sold, held FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((Some(total), esold, eheld)) = cap {
+        let event_lapsed: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE event_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+        )
+        .bind(event_id)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        available = available.min(total - esold - eheld + event_lapsed);
+    }
+    Ok(Some(available.max(0)))
+}
+
+/// Seats a buyer already holds of a type in unexpired PENDING bookings (user id, or guest email).
+async fn holding(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    hold: &NewHold,
+    type_id: Uuid,
+) -> sqlx::Result<i64> {
+    let q = match hold.user_id {
+        Some(user) => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE user_id = $1 AND ticket_type_id = $2 AND status = 'PENDING' AND expires_at > $3",
+        )
+        .bind(user),
+        None => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE customer_email = $1 AND user_id IS NULL AND ticket_type_id = $2 AND status = 'PENDING' AND expires_at > $3",
+        )
+        .bind(hold.customer_email.clone()),
+    };
+    q.bind(type_id).bind(hold.now).fetch_one(conn).await
+}
+
+/// Marks lapsed PENDING bookings EXPIRED (of one type, of one event, or the oldest `limit` of
+/// all), releases their seats and writes `booking_expired` messages, inside `tx`.
+pub async fn release_expired_tx(
+    tx: &mut Transaction<'static, Db>,
+    type_id: Option<Uuid>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    let released: Vec<Released> = match type_id {
+        Some(type_id) => {
+            let sql = format!(
+                "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
+                 WHERE status = 'PENDING' AND expires_at <= $1 AND ticket_type_id = $2
+                 RETURNING {RELEASED_COLUMNS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(type_id)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        None => {
+            let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
+            let sql = format!(
+                "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
+                 WHERE id IN (SELECT id FROM bookings WHERE status = 'PENDING' AND expires_at <= $1
+                              ORDER BY expires_at LIMIT $2 {lock})
+                   AND status = 'PENDING' AND expires_at <= $1
+                 RETURNING {RELEASED_COLUMNS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    if released.is_empty() {
+        return Ok(released);
+    }
+    release_counters(tx, released.iter().map(|r| (r.ticket_type_id, r.event_id, r.quantity, 0))).await?;
+    let mut titles: BTreeMap<Uuid, String> = BTreeMap::new();
+    for r in &released {
+        if !titles.contains_key(&r.event_id) {
+            let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+                .bind(r.event_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            titles.insert(r.event_id, title);
+        }
+        let msg = NewMessage::email(
+            r.customer_email.clone(),
+            "booking_expired",
+            json!({
+                "customerName": r.customer_name,
+                "eventTitle": titles[&r.event_id],
+                "reference": r.reference,
+                "quantity": r.quantity,
+            }),
+        );
+        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    }
+    Ok(released)
+}
+
+/// Gives seats back: `(type, event, held seats, sold seats)` per booking; types then events in
+/// ascending id order (the lock order).
+async fn release_counters(
+    tx: &mut Transaction<'static, Db>,
+    items: impl Iterator<Item = (Uuid, Uuid, i64, i64)>,
+) -> sqlx::Result<()> {
+    let mut types: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    let mut events: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    for (t, e, held, sold) in items {
+        let ty = types.entry(t).or_default();
+        ty.0 += held;
+        ty.1 += sold;
+        let ev = events.entry(e).or_default();
+        ev.0 += held;
+        ev.1 += sold;
+    }
+    for (id, (held, sold)) in types {
+        sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold - $2 WHERE id = $3")
+            .bind(held)
+            .bind(sold)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (id, (held, sold)) in events {
+        sqlx::query(
+            "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END,
+                               sold = CASE WHEN sold >= $2 THEN sold - $2 ELSE 0 END
+             WHERE id = $3 AND total_tickets IS NOT NULL",
+        )
+        .bind(held)
+        .bind(sold)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes the seats with conditional updates (type, then the event's cap). `true` when taken.
+async fn take_seats(
+    tx: &mut Transaction<'static, Db>,
+    ty: &TypeFacts,
+    capped: bool,
+    quantity: i64,
+    confirm_now: bool,
+) -> sqlx::Result<bool> {
+    let (held, sold) = if confirm_now { (0, quantity) } else { (quantity, 0) };
+    let r = sqlx::query(
+        "UPDATE ticket_types SET held = held + $1, sold = sold + $2
+         WHERE id = $3 AND sold + held + $4 <= capacity",
+    )
+    .bind(held)
+    .bind(sold)
+    .bind(ty.id)
+    .bind(quantity)
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if capped {
+        let r = sqlx::query(
+            "UPDATE events SET held = held + $1, sold = sold + $2
+             WHERE id = $3 AND total_tickets IS NOT NULL AND sold + held + $4 <= total_tickets",
+        )
+        .bind(held)
+        .bind(sold)
+        .bind(ty.event_id)
+        .bind(quantity)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            // Give the type's seats back within this transaction.
+            sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold - $2 WHERE id = $3")
+                .bind(held)
+                .bind(sold)
+                .bind(ty.id)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Releases lapsed holds of a whole event (used when the event cap is the blocker).
+async fn release_expired_event_tx(
+    tx: &mut Transaction<'static, Db>,
+    event_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<usize> {
+    let type_ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT ticket_type_id FROM bookings WHERE event_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+    )
+    .bind(event_id)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    let mut sorted = type_ids;
+    sorted.sort();
+    for t in sorted {
+        n += release_expired_tx(tx, Some(t), 0, now).await?.len();
+    }
+    Ok(n)
+}
+
+/// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
+/// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
+pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+    let Some(event) = event_facts(pools, req.event_id).await? else {
+        return Ok(HoldOutcome::NotFound);
+    };
+    if event.status == "DRAFT" {
+        return Ok(HoldOutcome::NotFound);
+    }
+    let types = type_facts(pools, req.event_id).await?;
+    let ty = match req.ticket_type_id {
+        Some(id) => match types.into_iter().find(|t| t.id == id) {
+            Some(t) => t,
+            None => return Ok(HoldOutcome::NotFound),
+        },
+        None => {
+            if types.len() == 1 {
+                types.into_iter().next().expect("one type")
+            } else if let Some(t) = types.iter().find(|t| t.kind == "general") {
+                t.clone()
+            } else if types.is_empty() {
+                return Ok(HoldOutcome::NotFound);
+            } else {
+                return Ok(HoldOutcome::NeedType);
+            }
+        }
+    };
+    if req.quantity > i64::from(ty.max_per_order) {
+        return Ok(HoldOutcome::TooMany {
+            max: i64::from(ty.max_per_order),
+        });
+    }
+    if !crate::bookings::on_sale(&event, &ty, req.now) {
+        return Ok(HoldOutcome::SalesClosed);
+    }
+    let free = ty.price == 0;
+    let capped = event.total_tickets.is_some();
+    let mut tx = pools.write.begin().await?;
+    let max = i64::from(ty.max_per_order);
+    let mut taken = take_seats(&mut tx, &ty, capped, req.quantity, free).await?;
+    if !taken {
+        // Lapsed holds still counted in `held` may be what blocks us: release them and retry.
+        let mut released = release_expired_tx(&mut tx, Some(ty.id), 0, req.now).await?.len();
+        if capped {
+            released += release_expired_event_tx(&mut tx, event.id, req.now).await?;
+        }
+        if released > 0 {
+            taken = take_seats(&mut tx, &ty, capped, req.quantity, free).await?;
+        }
+        if !taken {
+            let holding_now = if free { 0 } else { holding(&mut tx, req, ty.id).await? };
+            let available = live_available_on(&mut tx, ty.id, req.now).await?.unwrap_or(0);
+            if released > 0 {
+                tx.commit().await?;
+            }
+            if holding_now + req.quantity > max {
+                return Ok(HoldOutcome::HoldingLimit { max, holding: holding_now });
+            }
+            return Ok(HoldOutcome::SoldOut { available });
+        }
+    }
+    // The type's row lock (PostgreSQL) or the single writer (SQLite) serializes this check with
+    // every other hold of the type.
+    if !free {
+        let holding_now = holding(&mut tx, req, ty.id).await?;
+        if holding_now + req.quantity > max {
+            tx.rollback().await?;
+            return Ok(HoldOutcome::HoldingLimit { max, holding: holding_now });
+        }
+    }
+    let id = Uuid::now_v7();
+    let total = ty.price * req.quantity;
+    let status = if free { "CONFIRMED" } else { "PENDING" };
+    let expires_at = (!free).then(|| req.now + req.hold);
+    let confirmed_at = free.then_some(req.now);
+    let mut reference = crate::bookings::codes::new_reference();
+    loop {
+        let r = sqlx::query(
+            "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                 currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
+                 guest_token_hash, confirmed_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
+             ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&reference)
+        .bind(req.user_id)
+        .bind(event.id)
+        .bind(ty.id)
+        .bind(req.quantity)
+        .bind(ty.price)
+        .bind(total)
+        .bind(&event.currency)
+        .bind(status)
+        .bind(expires_at)
+        .bind(&req.customer_email)
+        .bind(&req.customer_name)
+        .bind(&req.customer_phone)
+        .bind(&req.special_requests)
+        .bind(&req.guest_token_hash)
+        .bind(confirmed_at)
+        .bind(req.now)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            break;
+        }
+        reference = crate::bookings::codes::new_reference();
+    }
+    let msg = if free {
+        let tickets = issue_tickets(&mut tx, id, req.quantity, req.now, links).await?;
+        confirmed_message(&req.customer_email, &req.customer_name, &event.title, &reference, id, &tickets, links)
+    } else {
+        let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+        if let Some(token) = &req.guest_token {
+            pay_url.push_str("?guestToken=");
+            pay_url.push_str(token);
+        }
+        NewMessage::email(
+            req.customer_email.clone(),
+            "booking_pending",
+            json!({
+                "customerName": req.customer_name,
+                "eventTitle": event.title,
+                "reference": reference,
+                "quantity": req.quantity,
+                "totalAmount": total,
+                "currency": event.currency,
+                "expiresAt": expires_at,
+                "payUrl": pay_url,
+            }),
+        )
+    };
+    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    tx.commit().await?;
+    Ok(HoldOutcome::Held { id, event_id: event.id })
+}
+
+fn confirmed_message(
+    email: &str,
+    name: &str,
+    title: &str,
+    reference: &str,
+    booking_id: Uuid,
+    tickets: &[TicketRow],
+    links: &Links,
+) -> NewMessage {
+    let tickets: Vec<_> = tickets
+        .iter()
+        .map(|t| {
+            json!({
+                "code": t.code,
+                "qrUrl": format!("{}/bookings/{booking_id}/tickets/{}/qr", links.api_base, t.id),
+            })
+        })
+        .collect();
+    NewMessage::email(
+        email.to_string(),
+        "booking_confirmed",
+        json!({
+            "customerName": name,
+            "eventTitle": title,
+            "reference": reference,
+            "tickets": tickets,
+        }),
+    )
+}
+
+async fn issue_tickets(
+    tx: &mut Transaction<'static, Db>,
+    booking_id: Uuid,
+    quantity: i64,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<Vec<TicketRow>> {
+    let mut out = Vec::with_capacity(quantity as usize);
+    for seat in 1..=quantity {
+        let id = Uuid::new_v4();
+        let code = crate::bookings::codes::ticket_code(&links.signing_key, id);
+        sqlx::query(
+            "INSERT INTO tickets (id, booking_id, code, seat, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(booking_id)
+        .bind(&code)
+        .bind(seat as i32)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        out.push(TicketRow {
+            id,
+            booking_id,
+            code,
+            seat: seat as i32,
+            checked_in_at: None,
+            checked_in_by: None,
+            created_at: now,
+        });
+    }
+    Ok(out)
+}
+
+/// One booking with its event title and type name.
+pub async fn booking_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<BookingRow>> {
+    let sql = format!("{BOOKING_SELECT} WHERE b.id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&pools.read)
+        .await
+}
+
+/// Tickets of a booking, by seat.
+pub async fn tickets_of(pools: &Pools<Db>, booking_id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(
+        "SELECT id, booking_id, code, seat, checked_in_at, checked_in_by, created_at FROM tickets
+         WHERE booking_id = $1 ORDER BY seat",
+    )
+    .bind(booking_id)
+    .fetch_all(&pools.read)
+    .await
+}
+
+/// Tickets of several bookings.
+pub async fn tickets_of_many(pools: &Pools<Db>, ids: &[Uuid]) -> sqlx::Result<Vec<TicketRow>> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(tickets_of(pools, *id).await?);
+    }
+    Ok(out)
+}
+
+/// One ticket.
+pub async fn ticket_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<TicketRow>> {
+    sqlx::query_as(
+        "SELECT id, booking_id, code, seat, checked_in_at, checked_in_by, created_at FROM tickets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&pools.read)
+    .await
+}
+
+fn where_filter(filter: &ListFilter) -> String {
+    let mut sql = String::from(" WHERE b.user_id = $1 AND ($2 IS NULL OR b.event_id = $2)
+        AND ($3 IS NULL OR b.created_at >= $3) AND ($4 IS NULL OR b.created_at < $4)");
+    match filter.status.as_deref() {
+        Some("PENDING") => sql.push_str(" AND b.status = 'PENDING' AND b.expires_at > $5"),
+        Some("EXPIRED") => sql.push_str(
+            " AND (b.status = 'EXPIRED' OR (b.status = 'PENDING' AND b.expires_at <= $5))",
+        ),
+        Some("CONFIRMED") => sql.push_str(" AND b.status = 'CONFIRMED' AND $5 IS NOT NULL"),
+        Some("CANCELLED") => sql.push_str(" AND b.status = 'CANCELLED' AND $5 IS NOT NULL"),
+        Some("REFUNDED") => sql.push_str(" AND b.status = 'REFUNDED' AND $5 IS NOT NULL"),
+        _ => sql.push_str(" AND $5 IS NOT NULL"),
+    }
+    sql
+}
+
+/// A page of a user's bookings (newest first) and the total count.
+pub async fn list_bookings(
+    pools: &Pools<Db>,
+    filter: &ListFilter,
+) -> sqlx::Result<(Vec<BookingRow>, u64)> {
+    let filter_sql = where_filter(filter);
+    let count_sql = format!("SELECT COUNT(*) FROM bookings b{filter_sql}");
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(filter.user_id)
+        .bind(filter.event_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.now)
+        .fetch_one(&pools.read)
+        .await?;
+    let sql = format!("{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7");
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.user_id)
+        .bind(filter.event_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.now)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(&pools.read)
+        .await?;
+    Ok((rows, total as u64))
+}
+
+/// Counts by effective status and net money paid by currency of one user.
+pub async fn booking_stats(
+    pools: &Pools<Db>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN status = 'PENDING' AND expires_at <= $2 THEN 'EXPIRED' ELSE status END AS s,
+                COUNT(*) FROM bookings WHERE user_id = $1 GROUP BY 1",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&pools.read)
+    .await?;
+    let spent: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT currency, CAST(COALESCE(SUM(total_amount - COALESCE(refund_amount, refund_due, 0)), 0) AS BIGINT)
+         FROM bookings WHERE user_id = $1 AND confirmed_at IS NOT NULL AND total_amount > 0
+           AND status IN ('CONFIRMED', 'CANCELLED', 'REFUNDED')
+         GROUP BY currency",
+    )
+    .bind(user_id)
+    .fetch_all(&pools.read)
+    .await?;
+    Ok((counts, spent))
+}
+
+/// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
+pub async fn confirm(
+    pools: &Pools<Db>,
+    id: Uuid,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<ConfirmOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let sql = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+               WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
+               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+    let row = sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(ConfirmOutcome::NotPending);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+        .bind(quantity)
+        .bind(type_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
+         WHERE id = $2 AND total_tickets IS NOT NULL",
+    )
+    .bind(quantity)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    let tickets = issue_tickets(&mut tx, id, quantity, now, links).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
+    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    tx.commit().await?;
+    Ok(ConfirmOutcome::Confirmed { event_id })
+}
+
+/// Cancels a booking that is still in `expected` state (a live PENDING hold, or CONFIRMED),
+/// releasing its seats at once and recording `refund_due` for a paid confirmed one.
+pub async fn cancel(
+    pools: &Pools<Db>,
+    id: Uuid,
+    expected: &str,
+    reason: Option<&str>,
+    refund_due: Option<i64>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<CancelOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let row = sqlx::query(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = $3
+         WHERE id = $4 AND status = $5 AND (status <> 'PENDING' OR expires_at > $1)
+         RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(refund_due)
+    .bind(id)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(CancelOutcome::Changed);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    let (held, sold) = if expected == "PENDING" { (quantity, 0) } else { (0, quantity) };
+    release_counters(&mut tx, std::iter::once((type_id, event_id, held, sold))).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let msg = NewMessage::email(
+        email,
+        "booking_cancelled",
+        json!({
+            "customerName": name,
+            "eventTitle": title,
+            "reference": reference,
+            "quantity": quantity,
+            "reason": reason,
+            "refundAmount": refund_due,
+        }),
+    );
+    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    tx.commit().await?;
+    Ok(CancelOutcome::Cancelled { event_id })
+}
+
+/// One sweep: expires up to `limit` lapsed holds. Returns what was released.
+pub async fn sweep_expired(
+    pools: &Pools<Db>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    let mut tx = pools.write.begin().await?;
+    let released = release_expired_tx(&mut tx, None, limit, now).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// Inside the caller's transaction (the event's cancellation): cancels PENDING bookings,
+/// releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
+/// full refund the payments work executes; 0 for free ones); releases the counters and writes an
+/// `event_cancelled` message to every booker. Returns the number of bookings changed.
+pub async fn cascade_event_cancel(
+    tx: &mut Transaction<'static, Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let pending: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2
+         WHERE event_id = $3 AND status = 'PENDING'
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, CAST(0 AS BIGINT)",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let confirmed: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = total_amount
+         WHERE event_id = $3 AND status = 'CONFIRMED'
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, total_amount",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let items = pending
+        .iter()
+        .map(|p| (p.0, event_id, p.1, 0))
+        .chain(confirmed.iter().map(|c| (c.0, event_id, 0, c.1)));
+    release_counters(tx, items).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    for (_, _, email, name, refund) in pending.iter().chain(confirmed.iter()) {
+        let msg = NewMessage::email(
+            email.clone(),
+            "event_cancelled",
+            json!({
+                "customerName": name,
+                "eventTitle": title,
+                "reason": reason,
+                "refundAmount": refund,
+            }),
+        );
+        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    }
+    Ok((pending.len() + confirmed.len()) as u64)
+}
+
+/// Cancels an event and cascades to its bookings in one transaction (tests and the events
+/// area's cancel route).
+pub async fn cancel_event_cascade(
+    pools: &Pools<Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let mut tx = pools.write.begin().await?;
+    sqlx::query("UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3")
+        .bind(reason)
+        .bind(now)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Marks a ticket checked in, only if it was not: `None` when someone else was first.
+pub async fn check_in(
+    pools: &Pools<Db>,
+    ticket_id: Uuid,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE tickets SET checked_in_at = $1, checked_in_by = $2 WHERE id = $3 AND checked_in_at IS NULL",
+    )
+    .bind(now)
+    .bind(by)
+    .bind(ticket_id)
+    .execute(&pools.write)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Counter check for tests and the property test: per type `(capacity, sold, held, sum of
+/// PENDING quantities, sum of CONFIRMED quantities)`.
+pub async fn type_counters(
+    pools: &Pools<Db>,
+    type_id: Uuid,
+) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+    let (capacity, sold, held): (i64, i64, i64) =
+        sqlx::query_as("SELECT capacity, sold, held FROM ticket_types WHERE id = $1")
+            .bind(type_id)
+            .fetch_one(&pools.write)
+            .await?;
+    let (pending, confirmed): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'PENDING' THEN quantity ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN status = 'CONFIRMED' THEN quantity ELSE 0 END), 0) AS BIGINT)
+         FROM bookings WHERE ticket_type_id = $1",
+    )
+    .bind(type_id)
+    .fetch_one(&pools.write)
+    .await?;
+    Ok((capacity, sold, held, pending, confirmed))
+}
