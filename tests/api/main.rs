@@ -7,3 +7,4 @@ mod envelope;
 mod health;
 mod openapi;
 mod users_seed;
+mod bookings;
