@@ -8,3 +8,5 @@ mod health;
 mod openapi;
 mod users_seed;
 mod bookings;
+mod checkin;
+mod inventory;
