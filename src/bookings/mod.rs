@@ -18,6 +18,8 @@
 
 pub mod checkin;
 pub mod codes;
+#[cfg(test)]
+mod proptests;
 pub mod qr;
 pub mod routes;
 
