@@ -18,6 +18,7 @@
 
 pub mod checkin;
 pub mod codes;
+pub mod engine;
 #[cfg(test)]
 mod proptests;
 pub mod qr;
@@ -349,9 +350,33 @@ pub struct ListFilter {
 }
 
 impl Store {
-    /// Takes a hold (or confirms a free booking) atomically.
+    /// Takes a hold (or confirms a free booking) atomically, batched with concurrent holds of
+    /// the same type (see [`engine`]).
     pub async fn hold_booking(&self, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+        engine::hold(self, req, links).await
+    }
+    /// Takes a hold in its own transaction (no batching).
+    pub async fn hold_booking_unbatched(
+        &self,
+        req: &NewHold,
+        links: &Links,
+    ) -> sqlx::Result<HoldOutcome> {
         crate::dispatch!(self, crate::bookings => hold(req, links))
+    }
+    /// The lock-free checks of a hold: `Err` is the refusal.
+    pub async fn resolve_hold(
+        &self,
+        req: &NewHold,
+    ) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
+        crate::dispatch!(self, crate::bookings => resolve(req))
+    }
+    /// Several resolved holds in one transaction.
+    pub async fn hold_batch(
+        &self,
+        items: &[(NewHold, EventFacts, TypeFacts)],
+        links: &Links,
+    ) -> sqlx::Result<Vec<HoldOutcome>> {
+        crate::dispatch!(self, crate::bookings => hold_batch(items, links))
     }
     /// One booking.
     pub async fn booking_by_id(&self, id: Uuid) -> sqlx::Result<Option<BookingRow>> {

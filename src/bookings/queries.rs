@@ -308,74 +308,106 @@ async fn release_expired_event_tx(
     Ok(n)
 }
 
-/// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
-/// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
-pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+/// The checks before any lock: event and type lookup (404, DRAFT → 404), quantity against
+/// `maxPerOrder` (400) and the sales window (409 `SALES_CLOSED`). `Err(outcome)` is the refusal.
+pub async fn resolve(
+    pools: &Pools<Db>,
+    req: &NewHold,
+) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
     let Some(event) = event_facts(pools, req.event_id).await? else {
-        return Ok(HoldOutcome::NotFound);
+        return Ok(Err(HoldOutcome::NotFound));
     };
     if event.status == "DRAFT" {
-        return Ok(HoldOutcome::NotFound);
+        return Ok(Err(HoldOutcome::NotFound));
     }
-    let types = type_facts(pools, req.event_id).await?;
     let ty = match req.ticket_type_id {
-        Some(id) => match types.into_iter().find(|t| t.id == id) {
-            Some(t) => t,
-            None => return Ok(HoldOutcome::NotFound),
-        },
+        Some(id) => {
+            let ty: Option<TypeFacts> = sqlx::query_as(
+                "SELECT id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, max_per_order
+                 FROM ticket_types WHERE id = $1 AND event_id = $2",
+            )
+            .bind(id)
+            .bind(event.id)
+            .fetch_optional(&pools.read)
+            .await?;
+            match ty {
+                Some(t) => t,
+                None => return Ok(Err(HoldOutcome::NotFound)),
+            }
+        }
         None => {
+            let types = type_facts(pools, req.event_id).await?;
             if types.len() == 1 {
                 types.into_iter().next().expect("one type")
             } else if let Some(t) = types.iter().find(|t| t.kind == "general") {
                 t.clone()
             } else if types.is_empty() {
-                return Ok(HoldOutcome::NotFound);
+                return Ok(Err(HoldOutcome::NotFound));
             } else {
-                return Ok(HoldOutcome::NeedType);
+                return Ok(Err(HoldOutcome::NeedType));
             }
         }
     };
     if req.quantity > i64::from(ty.max_per_order) {
-        return Ok(HoldOutcome::TooMany {
+        return Ok(Err(HoldOutcome::TooMany {
             max: i64::from(ty.max_per_order),
-        });
+        }));
     }
     if !crate::bookings::on_sale(&event, &ty, req.now) {
-        return Ok(HoldOutcome::SalesClosed);
+        return Ok(Err(HoldOutcome::SalesClosed));
     }
+    Ok(Ok((event, ty)))
+}
+
+/// The locked part of a hold, inside the caller's transaction: conditional counter updates
+/// (after releasing lapsed holds of the type once per transaction when they are in the way),
+/// the holding limit, the row and the outbox message. A refused request leaves no change.
+async fn hold_in_tx(
+    tx: &mut Transaction<'static, Db>,
+    req: &NewHold,
+    event: &EventFacts,
+    ty: &TypeFacts,
+    links: &Links,
+    released_once: &mut bool,
+) -> sqlx::Result<HoldOutcome> {
     let free = ty.price == 0;
     let capped = event.total_tickets.is_some();
-    let mut tx = pools.write.begin().await?;
     let max = i64::from(ty.max_per_order);
-    let mut taken = take_seats(&mut tx, &ty, capped, req.quantity, free).await?;
-    if !taken {
+    let mut taken = take_seats(tx, ty, capped, req.quantity, free).await?;
+    if !taken && !*released_once {
         // Lapsed holds still counted in `held` may be what blocks us: release them and retry.
-        let mut released = release_expired_tx(&mut tx, Some(ty.id), 0, req.now).await?.len();
+        *released_once = true;
+        let mut released = release_expired_tx(tx, Some(ty.id), 0, req.now).await?.len();
         if capped {
-            released += release_expired_event_tx(&mut tx, event.id, req.now).await?;
+            released += release_expired_event_tx(tx, event.id, req.now).await?;
         }
         if released > 0 {
-            taken = take_seats(&mut tx, &ty, capped, req.quantity, free).await?;
+            taken = take_seats(tx, ty, capped, req.quantity, free).await?;
         }
-        if !taken {
-            let holding_now = if free { 0 } else { holding(&mut tx, req, ty.id).await? };
-            let available = live_available_on(&mut tx, ty.id, req.now).await?.unwrap_or(0);
-            if released > 0 {
-                tx.commit().await?;
-            }
-            if holding_now + req.quantity > max {
-                return Ok(HoldOutcome::HoldingLimit { max, holding: holding_now });
-            }
-            return Ok(HoldOutcome::SoldOut { available });
+    }
+    if !taken {
+        let holding_now = if free { 0 } else { holding(tx, req, ty.id).await? };
+        if holding_now + req.quantity > max {
+            return Ok(HoldOutcome::HoldingLimit {
+                max,
+                holding: holding_now,
+            });
         }
+        let available = live_available_on(tx, ty.id, req.now).await?.unwrap_or(0);
+        return Ok(HoldOutcome::SoldOut { available });
     }
     // The type's row lock (PostgreSQL) or the single writer (SQLite) serializes this check with
     // every other hold of the type.
     if !free {
-        let holding_now = holding(&mut tx, req, ty.id).await?;
+        let holding_now = holding(tx, req, ty.id).await?;
         if holding_now + req.quantity > max {
-            tx.rollback().await?;
-            return Ok(HoldOutcome::HoldingLimit { max, holding: holding_now });
+            // Give the seats back (we still hold the lock).
+            release_counters(tx, std::iter::once((ty.id, event.id, req.quantity, 0)))
+                .await?;
+            return Ok(HoldOutcome::HoldingLimit {
+                max,
+                holding: holding_now,
+            });
         }
     }
     let id = Uuid::now_v7();
@@ -410,7 +442,7 @@ pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Resu
         .bind(&req.guest_token_hash)
         .bind(confirmed_at)
         .bind(req.now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if r.rows_affected() == 1 {
             break;
@@ -418,8 +450,16 @@ pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Resu
         reference = crate::bookings::codes::new_reference();
     }
     let msg = if free {
-        let tickets = issue_tickets(&mut tx, id, req.quantity, req.now, links).await?;
-        confirmed_message(&req.customer_email, &req.customer_name, &event.title, &reference, id, &tickets, links)
+        let tickets = issue_tickets(tx, id, req.quantity, req.now, links).await?;
+        confirmed_message(
+            &req.customer_email,
+            &req.customer_name,
+            &event.title,
+            &reference,
+            id,
+            &tickets,
+            links,
+        )
     } else {
         let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
         if let Some(token) = &req.guest_token {
@@ -441,9 +481,40 @@ pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Resu
             }),
         )
     };
-    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    Ok(HoldOutcome::Held {
+        id,
+        event_id: event.id,
+    })
+}
+
+/// Runs several resolved hold requests (usually of one ticket type) in ONE transaction, in
+/// order: each is still its own conditional update, so the invariant holds request by request,
+/// but they share one commit. An error fails the whole batch (nothing is written).
+pub async fn hold_batch(
+    pools: &Pools<Db>,
+    items: &[(NewHold, EventFacts, TypeFacts)],
+    links: &Links,
+) -> sqlx::Result<Vec<HoldOutcome>> {
+    let mut tx = pools.write.begin().await?;
+    let mut released_once = false;
+    let mut out = Vec::with_capacity(items.len());
+    for (req, event, ty) in items {
+        out.push(hold_in_tx(&mut tx, req, event, ty, links, &mut released_once).await?);
+    }
     tx.commit().await?;
-    Ok(HoldOutcome::Held { id, event_id: event.id })
+    Ok(out)
+}
+
+/// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
+/// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
+pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+    let (event, ty) = match resolve(pools, req).await? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(refusal),
+    };
+    let mut out = hold_batch(pools, &[(req.clone(), event, ty)], links).await?;
+    Ok(out.pop().expect("one outcome"))
 }
 
 fn confirmed_message(

@@ -1,0 +1,107 @@
+//! The hold engine: combines concurrent holds of the same ticket type into one transaction.
+//!
+//! One hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
+//! writer), so its throughput is one commit per hold at best. Here every hold request first runs
+//! its lock-free checks, then joins its type's queue; one worker per busy type drains the queue
+//! in batches (up to [`MAX_BATCH`]) and runs each batch in one transaction
+//! ([`hold_batch`](super::sqlite::hold_batch)). Inside the batch every request is still its own
+//! conditional `UPDATE … WHERE sold + held + q <= capacity`, in arrival order, so the invariant
+//! is kept request by request exactly as without batching; only the commit is shared. Across
+//! instances nothing changes: each instance's batch is an ordinary transaction holding the
+//! type's row lock. If a batch fails as a whole, its requests are retried one by one.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{EventFacts, HoldOutcome, Links, NewHold, TypeFacts};
+use crate::store::Store;
+
+/// Most requests in one transaction.
+pub const MAX_BATCH: usize = 128;
+
+type Reply = oneshot::Sender<sqlx::Result<HoldOutcome>>;
+
+struct Waiting {
+    item: (NewHold, EventFacts, TypeFacts),
+    reply: Reply,
+}
+
+/// Queues by ticket type id; a type has an entry while its worker runs.
+static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Waiting>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Takes a hold through the type's queue.
+pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+    let (event, ty) = match store.resolve_hold(req).await? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(refusal),
+    };
+    let type_id = ty.id;
+    let (tx, rx) = oneshot::channel();
+    let start_worker = {
+        let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+        match queues.get_mut(&type_id) {
+            Some(queue) => {
+                queue.push(Waiting {
+                    item: (req.clone(), event, ty),
+                    reply: tx,
+                });
+                false
+            }
+            None => {
+                queues.insert(
+                    type_id,
+                    vec![Waiting {
+                        item: (req.clone(), event, ty),
+                        reply: tx,
+                    }],
+                );
+                true
+            }
+        }
+    };
+    if start_worker {
+        tokio::spawn(worker(store.clone(), type_id, links.clone()));
+    }
+    rx.await
+        .unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed))
+}
+
+async fn worker(store: Store, type_id: Uuid, links: Links) {
+    loop {
+        let batch: Vec<Waiting> = {
+            let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(queue) = queues.get_mut(&type_id) else {
+                return;
+            };
+            if queue.is_empty() {
+                queues.remove(&type_id);
+                return;
+            }
+            let n = queue.len().min(MAX_BATCH);
+            queue.drain(..n).collect()
+        };
+        let (items, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|w| (w.item, w.reply)).unzip();
+        match store.hold_batch(&items, &links).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) if items.len() == 1 => {
+                let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
+            }
+            Err(_) => {
+                // One bad request must not fail the others: run them one by one.
+                for (item, reply) in items.into_iter().zip(replies) {
+                    let r = store.hold_batch(std::slice::from_ref(&item), &links).await;
+                    let _ = reply.send(r.map(|mut o| o.pop().expect("one outcome")));
+                }
+            }
+        }
+    }
+}
