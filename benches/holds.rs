@@ -16,7 +16,10 @@ use ticketmax::users::model::{NewUser, Role, UserStatus};
 use uuid::Uuid;
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn exec(store: &Store, sql: &'static str, binds: Vec<BindValue>) {
@@ -112,7 +115,8 @@ impl Report {
             if self.latencies.is_empty() {
                 return Duration::ZERO;
             }
-            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
+            let i =
+                ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
             self.latencies[i - 1]
         };
         println!(
@@ -146,7 +150,13 @@ fn request(event: Uuid, ty: Uuid, n: usize) -> NewHold {
 
 /// `buyers` tasks buying one ticket at a time, spreading attempts over `types`, until every
 /// seat is held.
-async fn run(store: &Store, event: Uuid, types: Arc<Vec<Uuid>>, total: i64, buyers: usize) -> Report {
+async fn run(
+    store: &Store,
+    event: Uuid,
+    types: Arc<Vec<Uuid>>,
+    total: i64,
+    buyers: usize,
+) -> Report {
     let links = Arc::new(Links {
         public_base: "http://localhost:3000".into(),
         api_base: "http://localhost:3000/api".into(),
@@ -199,9 +209,17 @@ async fn run(store: &Store, event: Uuid, types: Arc<Vec<Uuid>>, total: i64, buye
     // Zero oversell, and counters equal to the rows.
     let mut sum = 0;
     for ty in types.iter() {
-        let (capacity, sold, held_counter, pending, confirmed) = store.type_counters(*ty).await.expect("counters");
-        assert!(sold + held_counter <= capacity, "OVERSOLD: {sold} + {held_counter} > {capacity}");
-        assert_eq!((sold, held_counter), (confirmed, pending), "counters differ from the rows");
+        let (capacity, sold, held_counter, pending, confirmed) =
+            store.type_counters(*ty).await.expect("counters");
+        assert!(
+            sold + held_counter <= capacity,
+            "OVERSOLD: {sold} + {held_counter} > {capacity}"
+        );
+        assert_eq!(
+            (sold, held_counter),
+            (confirmed, pending),
+            "counters differ from the rows"
+        );
         sum += held_counter;
     }
     assert_eq!(sum, total, "every seat held exactly once");
@@ -218,12 +236,16 @@ async fn bench(label: &str, store: Store) {
     let (event, ids) = setup(&store, 1, tickets).await;
     run(&store, event, Arc::new(ids), tickets, buyers)
         .await
-        .print(&format!("{label}: 1 hot type, {tickets} tickets, {buyers} buyers"));
+        .print(&format!(
+            "{label}: 1 hot type, {tickets} tickets, {buyers} buyers"
+        ));
     let per_type = (tickets / 1000).max(1);
     let (event, ids) = setup(&store, 1000, per_type).await;
     run(&store, event, Arc::new(ids), per_type * 1000, buyers)
         .await
-        .print(&format!("{label}: 1000 types x {per_type}, {buyers} buyers"));
+        .print(&format!(
+            "{label}: 1000 types x {per_type}, {buyers} buyers"
+        ));
     println!("{label}: zero oversell, counters equal the bookings");
 }
 
@@ -235,7 +257,9 @@ fn main() {
     rt.block_on(async {
         let dir = std::env::temp_dir().join(format!("ticketmax-bench-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let sqlite = Store::open_sqlite_file(&dir.join("bench.db")).await.expect("sqlite");
+        let sqlite = Store::open_sqlite_file(&dir.join("bench.db"))
+            .await
+            .expect("sqlite");
         sqlite.migrate().await.expect("migrate");
         bench("sqlite", sqlite.clone()).await;
         sqlite.close().await;
@@ -253,16 +277,18 @@ fn main() {
                 }
                 let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
                 let options = options.options([("search_path", schema.as_str())]);
-                let pg = Store::connect_postgres(options, env_num("BENCH_PG_CONNECTIONS", 64) as u32)
-                    .await
-                    .expect("postgres");
+                let pg =
+                    Store::connect_postgres(options, env_num("BENCH_PG_CONNECTIONS", 64) as u32)
+                        .await
+                        .expect("postgres");
                 pg.migrate().await.expect("migrate");
                 bench("postgres", pg.clone()).await;
                 pg.close().await;
                 if let Store::Postgres(p) = &admin {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                        .execute(&p.write)
-                        .await;
+                    let _ =
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                            .execute(&p.write)
+                            .await;
                 }
                 admin.close().await;
             }

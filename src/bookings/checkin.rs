@@ -36,8 +36,8 @@ async fn lookup(
     code: &str,
 ) -> ApiResult<(TicketRow, BookingRow)> {
     let key = state.config.ticket_signing_key.expose();
-    let id = super::codes::verify_ticket_code(key, code)
-        .ok_or_else(|| ApiError::not_found("Ticket"))?;
+    let id =
+        super::codes::verify_ticket_code(key, code).ok_or_else(|| ApiError::not_found("Ticket"))?;
     let ticket = state
         .store
         .ticket_by_id(id)

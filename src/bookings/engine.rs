@@ -66,8 +66,7 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
     if start_worker {
         tokio::spawn(worker(store.clone(), type_id, links.clone()));
     }
-    rx.await
-        .unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed))
+    rx.await.unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed))
 }
 
 async fn worker(store: Store, type_id: Uuid, links: Links) {

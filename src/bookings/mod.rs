@@ -99,7 +99,10 @@ pub fn on_sale(event: &EventFacts, ty: &TypeFacts, now: DateTime<Utc>) -> bool {
         return false;
     }
     let end = ty.sales_end_at.unwrap_or(event.starts_at);
-    let over = event.ends_at.unwrap_or(event.starts_at).max(event.starts_at);
+    let over = event
+        .ends_at
+        .unwrap_or(event.starts_at)
+        .max(event.starts_at);
     if now >= end || now >= over {
         return false;
     }
@@ -598,7 +601,11 @@ impl BookingView {
             unit_price: row.unit_price,
             total_amount: row.total_amount,
             currency: row.currency.clone(),
-            expires_at: if status == "PENDING" { row.expires_at } else { None },
+            expires_at: if status == "PENDING" {
+                row.expires_at
+            } else {
+                None
+            },
             status,
             customer_email: row.customer_email.clone(),
             customer_name: row.customer_name.clone(),
@@ -627,7 +634,10 @@ impl BookingView {
 
 /// Tells availability subscribers (SSE streams on every instance) that an event changed.
 pub async fn announce(state: &AppState, event_id: Uuid) {
-    state.bus.publish("availability", event_id.to_string()).await;
+    state
+        .bus
+        .publish("availability", event_id.to_string())
+        .await;
 }
 
 /// Starts the background sweeper: about every second it marks lapsed PENDING bookings EXPIRED,

@@ -53,7 +53,8 @@ fn world(capped: bool) -> &'static World {
             .enable_all()
             .build()
             .unwrap();
-        let dir = std::env::temp_dir().join(format!("ticketmax-proptest-{}", Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("ticketmax-proptest-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let (store, organizer, users) = rt.block_on(async {
             let store = Store::open_sqlite_file(&dir.join("p.db")).await.unwrap();
@@ -76,12 +77,20 @@ fn world(capped: bool) -> &'static World {
             }
             (store, ids[0], ids[1..].to_vec())
         });
-        World { rt, store, organizer, users, _dir: dir }
+        World {
+            rt,
+            store,
+            organizer,
+            users,
+            _dir: dir,
+        }
     })
 }
 
 async fn setup_event(w: &World, t0: DateTime<Utc>, cap: Option<i64>) -> (Uuid, [Uuid; 2]) {
-    let Store::Sqlite(p) = &w.store else { unreachable!() };
+    let Store::Sqlite(p) = &w.store else {
+        unreachable!()
+    };
     let event = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO events (id, organizer_id, title, description, category, location, starts_at, status, currency,
@@ -116,12 +125,17 @@ async fn setup_event(w: &World, t0: DateTime<Utc>, cap: Option<i64>) -> (Uuid, [
 }
 
 async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
-    let Store::Sqlite(p) = &w.store else { unreachable!() };
+    let Store::Sqlite(p) = &w.store else {
+        unreachable!()
+    };
     let mut event_sum = 0;
     for ty in types {
         let (capacity, sold, held, pending, confirmed) = w.store.type_counters(*ty).await.unwrap();
         assert!(sold >= 0 && held >= 0);
-        assert!(sold + held <= capacity, "oversold: {sold} + {held} > {capacity}");
+        assert!(
+            sold + held <= capacity,
+            "oversold: {sold} + {held} > {capacity}"
+        );
         assert_eq!(sold, confirmed, "sold equals the confirmed seats");
         assert_eq!(held, pending, "held equals the pending seats");
         let live_pending: i64 = sqlx::query_scalar(
@@ -135,7 +149,10 @@ async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
         .unwrap();
         let own = capacity - sold - live_pending;
         let live = w.store.live_available(*ty, now).await.unwrap().unwrap();
-        assert!(live <= own.max(0), "live availability counts lapsed holds as free");
+        assert!(
+            live <= own.max(0),
+            "live availability counts lapsed holds as free"
+        );
         event_sum += sold + held;
     }
     let (total, esold, eheld): (Option<i64>, i64, i64) =
@@ -146,7 +163,11 @@ async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
             .unwrap();
     if let Some(total) = total {
         assert!(esold + eheld <= total, "event cap exceeded");
-        assert_eq!(esold + eheld, event_sum, "event counters equal the sum of its types");
+        assert_eq!(
+            esold + eheld,
+            event_sum,
+            "event counters equal the sum of its types"
+        );
     }
 }
 
@@ -162,7 +183,11 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
     let mut bookings: Vec<Uuid> = Vec::new();
     for op in ops {
         match op {
-            Op::Hold { buyer, ty, quantity } => {
+            Op::Hold {
+                buyer,
+                ty,
+                quantity,
+            } => {
                 let req = NewHold {
                     event_id: event,
                     ticket_type_id: Some(types[ty as usize]),
@@ -177,7 +202,12 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
                     now,
                     hold: Duration::minutes(3),
                 };
-                let before = w.store.live_available(types[ty as usize], now).await.unwrap().unwrap();
+                let before = w
+                    .store
+                    .live_available(types[ty as usize], now)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 match w.store.hold_booking(&req, &links).await.unwrap() {
                     HoldOutcome::Held { id, .. } => bookings.push(id),
                     HoldOutcome::SoldOut { available } => {
@@ -198,7 +228,11 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
                     let row = w.store.booking_by_id(*id).await.unwrap().unwrap();
                     let state = row.effective_status(now).to_string();
                     if state == "PENDING" || state == "CONFIRMED" {
-                        let r = w.store.cancel_booking(*id, &state, None, None, now).await.unwrap();
+                        let r = w
+                            .store
+                            .cancel_booking(*id, &state, None, None, now)
+                            .await
+                            .unwrap();
                         assert!(matches!(r, CancelOutcome::Cancelled { .. }));
                     }
                 }
@@ -209,13 +243,17 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
             }
             Op::Capacity { ty, capacity } => {
                 // What the events area's PATCH does: a conditional update, never below sold + held.
-                let Store::Sqlite(p) = &w.store else { unreachable!() };
-                sqlx::query("UPDATE ticket_types SET capacity = $1 WHERE id = $2 AND sold + held <= $1")
-                    .bind(capacity)
-                    .bind(types[ty as usize])
-                    .execute(&p.write)
-                    .await
-                    .unwrap();
+                let Store::Sqlite(p) = &w.store else {
+                    unreachable!()
+                };
+                sqlx::query(
+                    "UPDATE ticket_types SET capacity = $1 WHERE id = $2 AND sold + held <= $1",
+                )
+                .bind(capacity)
+                .bind(types[ty as usize])
+                .execute(&p.write)
+                .await
+                .unwrap();
             }
         }
         check(w, event, &types, now).await;

@@ -178,12 +178,12 @@ pub async fn release_expired_tx(
     release_counters(tx, released.iter().map(|r| (r.ticket_type_id, r.event_id, r.quantity, 0))).await?;
     let mut titles: BTreeMap<Uuid, String> = BTreeMap::new();
     for r in &released {
-        if !titles.contains_key(&r.event_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = titles.entry(r.event_id) {
             let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
                 .bind(r.event_id)
                 .fetch_one(&mut **tx)
                 .await?;
-            titles.insert(r.event_id, title);
+            slot.insert(title);
         }
         let msg = NewMessage::email(
             r.customer_email.clone(),

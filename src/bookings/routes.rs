@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::{BOOKING_FIELDS, BookingRow, BookingView, HoldOutcome, Links, ListFilter, NewHold};
 use crate::app::AppState;
 use crate::http::{
-    ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page,
-    Validator, idempotency,
+    ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page, Validator,
+    idempotency,
 };
 use crate::users::extract::{AuthUser, bearer};
 
@@ -367,7 +367,11 @@ async fn create_guest_booking(
                 let bytes = serde_json::to_vec(&raw).map_err(anyhow::Error::from)?;
                 let body: CreateBookingBody = crate::http::extract::parse_json(&bytes)?;
                 let mut v = Validator::new();
-                v.check(body.customer_email.is_some(), "customerEmail", "is required");
+                v.check(
+                    body.customer_email.is_some(),
+                    "customerEmail",
+                    "is required",
+                );
                 v.check(body.customer_name.is_some(), "customerName", "is required");
                 validate_contact(&mut v, &body);
                 v.finish()?;
@@ -424,8 +428,15 @@ async fn list_bookings(
         );
     }
     v.finish()?;
-    let from = q.from.as_deref().map(|r| parse_day_or_time("from", r)).transpose()?;
-    let to = q.to.as_deref().map(|r| parse_day_or_time("to", r)).transpose()?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|r| parse_day_or_time("from", r))
+        .transpose()?;
+    let to =
+        q.to.as_deref()
+            .map(|r| parse_day_or_time("to", r))
+            .transpose()?;
     let now = Utc::now();
     let filter = ListFilter {
         user_id: user.id,
@@ -462,10 +473,11 @@ async fn get_booking_stats(
     user: AuthUser,
 ) -> ApiResult<ApiResponse<Value>> {
     let (counts, spent) = state.store.booking_stats(user.id, Utc::now()).await?;
-    let mut by_status: BTreeMap<&str, i64> = ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
+    let mut by_status: BTreeMap<&str, i64> =
+        ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
     let mut total = 0;
     for (s, n) in &counts {
         total += n;
@@ -554,7 +566,9 @@ async fn confirm_booking(
             return Ok(ApiResponse::ok(view).message("Booking confirmed"));
         }
     }
-    Err(ApiError::conflict("The booking changed meanwhile, try again"))
+    Err(ApiError::conflict(
+        "The booking changed meanwhile, try again",
+    ))
 }
 
 async fn cancel(
@@ -565,7 +579,11 @@ async fn cancel(
 ) -> ApiResult<ApiResponse<BookingView>> {
     let mut v = Validator::new();
     if let Some(r) = &reason {
-        v.check(r.chars().count() <= 500, "reason", "must be at most 500 characters");
+        v.check(
+            r.chars().count() <= 500,
+            "reason",
+            "must be at most 500 characters",
+        );
     }
     v.finish()?;
     for _ in 0..3 {
@@ -611,7 +629,9 @@ async fn cancel(
             return Ok(ApiResponse::ok(view).message("Booking cancelled"));
         }
     }
-    Err(ApiError::conflict("The booking changed meanwhile, try again"))
+    Err(ApiError::conflict(
+        "The booking changed meanwhile, try again",
+    ))
 }
 
 /// Cancels a booking (owner, ADMIN, or its guest token).

@@ -28,7 +28,12 @@ pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let bad = || ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    let bad = || {
+        ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        )
+    };
     let key = raw.to_str().map_err(|_| bad())?;
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err(bad());
@@ -86,7 +91,13 @@ impl Store {
     ) -> sqlx::Result<Option<(String, Option<i32>, Option<String>)>> {
         crate::dispatch!(self, crate::http::idempotency => lookup(scope, key))
     }
-    async fn idem_complete(&self, scope: &str, key: &str, status: i32, body: &str) -> sqlx::Result<()> {
+    async fn idem_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        status: i32,
+        body: &str,
+    ) -> sqlx::Result<()> {
         crate::dispatch!(self, crate::http::idempotency => complete(scope, key, status, body))
     }
     async fn idem_release(&self, scope: &str, key: &str) -> sqlx::Result<()> {

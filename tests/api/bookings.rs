@@ -37,10 +37,18 @@ pub struct TypeSpec {
 
 impl TypeSpec {
     pub fn paid(capacity: i64) -> Self {
-        Self { price: 500_000, capacity, max_per_order: 10 }
+        Self {
+            price: 500_000,
+            capacity,
+            max_per_order: 10,
+        }
     }
     pub fn free(capacity: i64) -> Self {
-        Self { price: 0, capacity, max_per_order: 10 }
+        Self {
+            price: 0,
+            capacity,
+            max_per_order: 10,
+        }
     }
 }
 
@@ -103,17 +111,38 @@ pub async fn lapse_hold(app: &TestApp, booking: &str) {
 
 /// `(capacity, sold, held, pending seats, confirmed seats)` of a type.
 pub async fn counters(app: &TestApp, type_id: Uuid) -> (i64, i64, i64, i64, i64) {
-    app.state.store.type_counters(type_id).await.expect("counters")
+    app.state
+        .store
+        .type_counters(type_id)
+        .await
+        .expect("counters")
 }
 
 /// Books `quantity` of a type as `token`.
-pub async fn book(app: &TestApp, token: &str, event: Uuid, ty: Uuid, quantity: i64) -> crate::helpers::TestResponse {
-    app.post_as(token, "/api/bookings", &json!({"eventId": event, "ticketTypeId": ty, "quantity": quantity})).await
+pub async fn book(
+    app: &TestApp,
+    token: &str,
+    event: Uuid,
+    ty: Uuid,
+    quantity: i64,
+) -> crate::helpers::TestResponse {
+    app.post_as(
+        token,
+        "/api/bookings",
+        &json!({"eventId": event, "ticketTypeId": ty, "quantity": quantity}),
+    )
+    .await
 }
 
 async fn templates_for(app: &TestApp, email: &str) -> Vec<(String, Value)> {
-    app.state.store.messages_for(email).await.unwrap().into_iter()
-        .map(|m| (m.template, serde_json::from_str(&m.payload).unwrap())).collect()
+    app.state
+        .store
+        .messages_for(email)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.template, serde_json::from_str(&m.payload).unwrap()))
+        .collect()
 }
 
 both_backends! {

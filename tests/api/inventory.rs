@@ -19,7 +19,10 @@ async fn thousand_attempts(apps: &[TestApp]) {
         tokens.push(app.create_user(Role::User).await.1);
     }
     let addresses: Vec<String> = apps.iter().map(|a| a.address.clone()).collect();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
     let start = Arc::new(tokio::sync::Barrier::new(1000));
     let mut tasks = Vec::with_capacity(1000);
     for i in 0..1000 {
@@ -30,12 +33,19 @@ async fn thousand_attempts(apps: &[TestApp]) {
         let ty = types[0];
         tasks.push(tokio::spawn(async move {
             start.wait().await;
-            let r = client.post(url).bearer_auth(token)
+            let r = client
+                .post(url)
+                .bearer_auth(token)
                 .json(&json!({"eventId": event, "ticketTypeId": ty, "quantity": 1}))
-                .send().await.unwrap();
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             let body: serde_json::Value = r.json().await.unwrap_or_default();
-            (status, body["error"]["code"].as_str().unwrap_or("").to_string())
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
         }));
     }
     let mut held = 0;
@@ -48,12 +58,20 @@ async fn thousand_attempts(apps: &[TestApp]) {
             x => other.push(x),
         }
     }
-    assert!(other.is_empty(), "unexpected answers: {:?}", &other[..other.len().min(5)]);
+    assert!(
+        other.is_empty(),
+        "unexpected answers: {:?}",
+        &other[..other.len().min(5)]
+    );
     assert_eq!(held, 100);
     assert_eq!(sold_out, 900);
     let (capacity, sold, held_counter, pending, confirmed) = counters(app, types[0]).await;
     assert_eq!((capacity, sold, held_counter), (100, 0, 100));
-    assert_eq!((pending, confirmed), (100, 0), "counters equal the sum of the bookings");
+    assert_eq!(
+        (pending, confirmed),
+        (100, 0),
+        "counters equal the sum of the bookings"
+    );
     let _ = Uuid::nil();
 }
 
@@ -79,7 +97,13 @@ async fn three_instances_sharing_postgres_never_oversell() {
     }
     let first = TestApp::spawn(Backend::Postgres).await;
     let store = first.state.store.clone();
-    let second = TestApp::builder(Backend::Postgres).store(store.clone()).spawn().await;
-    let third = TestApp::builder(Backend::Postgres).store(store).spawn().await;
+    let second = TestApp::builder(Backend::Postgres)
+        .store(store.clone())
+        .spawn()
+        .await;
+    let third = TestApp::builder(Backend::Postgres)
+        .store(store)
+        .spawn()
+        .await;
     thousand_attempts(&[first, second, third]).await;
 }

@@ -3,10 +3,10 @@
 
 mod helpers;
 
-mod envelope;
-mod health;
-mod openapi;
-mod users_seed;
 mod bookings;
 mod checkin;
+mod envelope;
+mod health;
 mod inventory;
+mod openapi;
+mod users_seed;
