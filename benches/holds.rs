@@ -3,7 +3,7 @@
 //! `BENCH_DATABASE_URL` is set. Prints holds/s, p50/p99 latency, and checks zero oversell.
 //!
 //! Run: `cargo bench --bench holds` (release). `BENCH_TICKETS` and `BENCH_BUYERS` override the
-//! sizes.
+//! sizes. Under `cargo test --all-targets` (no `--bench` argument) it runs a small smoke size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -231,8 +231,9 @@ async fn run(
 }
 
 async fn bench(label: &str, store: Store) {
-    let tickets = env_num("BENCH_TICKETS", 10_000) as i64;
-    let buyers = env_num("BENCH_BUYERS", 256);
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let tickets = env_num("BENCH_TICKETS", if smoke { 1_000 } else { 10_000 }) as i64;
+    let buyers = env_num("BENCH_BUYERS", if smoke { 64 } else { 256 });
     let (event, ids) = setup(&store, 1, tickets).await;
     run(&store, event, Arc::new(ids), tickets, buyers)
         .await

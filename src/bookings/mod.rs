@@ -641,13 +641,15 @@ pub async fn announce(state: &AppState, event_id: Uuid) {
 }
 
 /// Starts the background sweeper: about every second it marks lapsed PENDING bookings EXPIRED,
-/// releases their seats, notifies their buyers and announces availability. Stops on shutdown.
+/// releases their seats, notifies their buyers and announces availability; every ten minutes it
+/// purges idempotency keys older than 24 h. Stops on shutdown.
 /// Safe with several instances (conditional updates; `SKIP LOCKED` on PostgreSQL).
 pub fn spawn_sweeper(state: AppState) {
     let mut shutdown = state.shutdown_signal();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -655,6 +657,13 @@ pub fn spawn_sweeper(state: AppState) {
             }
             if *shutdown.borrow() {
                 break;
+            }
+            ticks += 1;
+            // Idempotency keys older than 24 h, every ten minutes.
+            if ticks % 600 == 1
+                && let Err(e) = state.store.purge_idempotency_keys().await
+            {
+                tracing::warn!(error = %e, "idempotency key purge failed");
             }
             loop {
                 match state.store.sweep_expired_holds(500, Utc::now()).await {

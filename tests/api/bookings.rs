@@ -556,6 +556,23 @@ both_backends! {
             .assert_error(409, "IDEMPOTENCY_IN_FLIGHT");
     }
 
+    async fn an_idempotency_key_older_than_a_day_is_forgotten(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let (user, token) = app.create_user(Role::User).await;
+        with_pool!(app, pool => {
+            sqlx::query("INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at)
+                         VALUES ($1, 'old', 'other-hash', 201, '{}', $2)")
+                .bind(format!("user:{user}"))
+                .bind(Utc::now() - Duration::hours(25))
+                .execute(pool).await.unwrap();
+        });
+        let r = app.request(reqwest::Method::POST, "/api/bookings").token(&token).header("Idempotency-Key", "old")
+            .json(&json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1})).send().await;
+        r.assert_status(201);
+        assert!(r.header("idempotent-replayed").is_none());
+        assert_eq!(app.state.store.purge_idempotency_keys().await.unwrap(), 0);
+    }
+
     async fn cancelling_an_event_cancels_and_refunds_every_booking(app) {
         let (_, org_token, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::free(10)]).await;
         let (_, a) = app.create_user(Role::User).await;
