@@ -447,6 +447,13 @@ impl Store {
     ) -> sqlx::Result<u64> {
         crate::dispatch!(self, crate::bookings => cancel_event_cascade(event_id, reason, now))
     }
+    /// Cascades cancelled events that still have live bookings (sweeper safety net).
+    pub async fn cascade_cancelled_stragglers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<Uuid>> {
+        crate::dispatch!(self, crate::bookings => cascade_stragglers(now))
+    }
     /// Live seats left of a type (lapsed holds count as free).
     pub async fn live_available(
         &self,
@@ -641,7 +648,8 @@ pub async fn announce(state: &AppState, event_id: Uuid) {
 }
 
 /// Starts the background sweeper: about every second it marks lapsed PENDING bookings EXPIRED,
-/// releases their seats, notifies their buyers and announces availability; every ten minutes it
+/// releases their seats, notifies their buyers and announces availability; it also cascades any
+/// CANCELLED event that still has live bookings; every ten minutes it
 /// purges idempotency keys older than 24 h. Stops on shutdown.
 /// Safe with several instances (conditional updates; `SKIP LOCKED` on PostgreSQL).
 pub fn spawn_sweeper(state: AppState) {
@@ -664,6 +672,14 @@ pub fn spawn_sweeper(state: AppState) {
                 && let Err(e) = state.store.purge_idempotency_keys().await
             {
                 tracing::warn!(error = %e, "idempotency key purge failed");
+            }
+            match state.store.cascade_cancelled_stragglers(Utc::now()).await {
+                Ok(events) => {
+                    for e in events {
+                        announce(&state, e).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event-cancel cascade sweep failed"),
             }
             loop {
                 match state.store.sweep_expired_holds(500, Utc::now()).await {

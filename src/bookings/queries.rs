@@ -143,11 +143,17 @@ pub async fn release_expired_tx(
     limit: i64,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Released>> {
+    // SKIP LOCKED (PostgreSQL): a lapsed booking another transaction is already expiring,
+    // confirming or cancelling is left to it, so this never waits on booking rows while holding
+    // a ticket type's lock (the lock order is bookings → types → events).
+    let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
     let released: Vec<Released> = match type_id {
         Some(type_id) => {
             let sql = format!(
                 "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
-                 WHERE status = 'PENDING' AND expires_at <= $1 AND ticket_type_id = $2
+                 WHERE id IN (SELECT id FROM bookings WHERE ticket_type_id = $2 AND status = 'PENDING'
+                              AND expires_at <= $1 {lock})
+                   AND status = 'PENDING' AND expires_at <= $1
                  RETURNING {RELEASED_COLUMNS}"
             );
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -157,7 +163,6 @@ pub async fn release_expired_tx(
                 .await?
         }
         None => {
-            let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
             let sql = format!(
                 "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
                  WHERE id IN (SELECT id FROM bookings WHERE status = 'PENDING' AND expires_at <= $1
@@ -497,9 +502,25 @@ pub async fn hold_batch(
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut tx = pools.write.begin().await?;
+    // Re-read each event's status inside the transaction: an event cancelled since the request
+    // was checked gets no new holds (the sweeper's straggler pass covers the last instant).
+    let mut statuses: BTreeMap<Uuid, String> = BTreeMap::new();
+    for (_, event, _) in items {
+        if let std::collections::btree_map::Entry::Vacant(slot) = statuses.entry(event.id) {
+            let status: String = sqlx::query_scalar("SELECT status FROM events WHERE id = $1")
+                .bind(event.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            slot.insert(status);
+        }
+    }
     let mut released_once = false;
     let mut out = Vec::with_capacity(items.len());
     for (req, event, ty) in items {
+        if statuses[&event.id] != "PUBLISHED" {
+            out.push(HoldOutcome::SalesClosed);
+            continue;
+        }
         out.push(hold_in_tx(&mut tx, req, event, ty, links, &mut released_once).await?);
     }
     tx.commit().await?;
@@ -864,6 +885,30 @@ pub async fn cascade_event_cancel(
         same_backend!(crate::notify => insert_message(tx, &msg)).await?;
     }
     Ok((pending.len() + confirmed.len()) as u64)
+}
+
+/// Safety net run by the sweeper: cascades the cancellation of events that are CANCELLED but
+/// still have PENDING or CONFIRMED bookings (a hold that raced the cancellation, or a cancel
+/// path that did not cascade). Returns the events handled.
+pub async fn cascade_stragglers(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::Result<Vec<Uuid>> {
+    let events: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT e.id, e.cancel_reason FROM events e
+         WHERE e.status = 'CANCELLED'
+           AND EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status IN ('PENDING', 'CONFIRMED'))
+         LIMIT 20",
+    )
+    .fetch_all(&pools.read)
+    .await?;
+    let mut done = Vec::new();
+    for (id, reason) in events {
+        let mut tx = pools.write.begin().await?;
+        let reason = reason.unwrap_or_else(|| "The event was cancelled".to_string());
+        if cascade_event_cancel(&mut tx, id, &reason, now).await? > 0 {
+            done.push(id);
+        }
+        tx.commit().await?;
+    }
+    Ok(done)
 }
 
 /// Cancels an event and cascades to its bookings in one transaction (tests and the events

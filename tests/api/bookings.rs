@@ -573,6 +573,31 @@ both_backends! {
         assert_eq!(app.state.store.purge_idempotency_keys().await.unwrap(), 0);
     }
 
+    async fn a_cancelled_event_with_live_bookings_is_cascaded_by_the_sweeper(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let (_, a) = app.create_user(Role::User).await;
+        let r = book(&app, &a, event, types[0], 2).await;
+        r.assert_status(201);
+        // A cancel path that did not cascade (or a hold that raced it).
+        with_pool!(app, pool => {
+            sqlx::query("UPDATE events SET status = 'CANCELLED', cancel_reason = 'Storm' WHERE id = $1")
+                .bind(event).execute(pool).await.unwrap();
+        });
+        let id = r.data()["id"].as_str().unwrap();
+        let mut status = String::new();
+        for _ in 0..40 {
+            status = app.get_as(&a, &format!("/api/bookings/{id}")).await.data()["status"].as_str().unwrap().to_string();
+            if status == "CANCELLED" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "CANCELLED");
+        assert_eq!(counters(&app, types[0]).await, (10, 0, 0, 0, 0));
+        let msgs = templates_for(&app, r.data()["customerEmail"].as_str().unwrap()).await;
+        assert!(msgs.iter().any(|(t, p)| t == "event_cancelled" && p["reason"] == "Storm"));
+    }
+
     async fn cancelling_an_event_cancels_and_refunds_every_booking(app) {
         let (_, org_token, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::free(10)]).await;
         let (_, a) = app.create_user(Role::User).await;
