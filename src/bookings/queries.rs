@@ -319,49 +319,88 @@ pub async fn resolve(
     pools: &Pools<Db>,
     req: &NewHold,
 ) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
+    if let Some(type_id) = req.ticket_type_id {
+        // One read for both rows on the hot path.
+        let row = sqlx::query(
+            "SELECT e.id, e.organizer_id, e.title, e.status, e.starts_at, e.ends_at, e.published_at, e.currency,
+                    e.total_tickets, e.sold, e.held,
+                    t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.held, t.sales_start_at,
+                    t.sales_end_at, t.max_per_order
+             FROM ticket_types t JOIN events e ON e.id = t.event_id
+             WHERE t.id = $1 AND t.event_id = $2",
+        )
+        .bind(type_id)
+        .bind(req.event_id)
+        .fetch_optional(&pools.read)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(HoldOutcome::NotFound));
+        };
+        let event = EventFacts {
+            id: row.try_get(0)?,
+            organizer_id: row.try_get(1)?,
+            title: row.try_get(2)?,
+            status: row.try_get(3)?,
+            starts_at: row.try_get(4)?,
+            ends_at: row.try_get(5)?,
+            published_at: row.try_get(6)?,
+            currency: row.try_get(7)?,
+            total_tickets: row.try_get(8)?,
+            sold: row.try_get(9)?,
+            held: row.try_get(10)?,
+        };
+        let ty = TypeFacts {
+            id: row.try_get(11)?,
+            event_id: row.try_get(12)?,
+            name: row.try_get(13)?,
+            kind: row.try_get(14)?,
+            price: row.try_get(15)?,
+            capacity: row.try_get(16)?,
+            sold: row.try_get(17)?,
+            held: row.try_get(18)?,
+            sales_start_at: row.try_get(19)?,
+            sales_end_at: row.try_get(20)?,
+            max_per_order: row.try_get(21)?,
+        };
+        return Ok(check_sale(req, event, ty));
+    }
     let Some(event) = event_facts(pools, req.event_id).await? else {
         return Ok(Err(HoldOutcome::NotFound));
     };
     if event.status == "DRAFT" {
         return Ok(Err(HoldOutcome::NotFound));
     }
-    let ty = match req.ticket_type_id {
-        Some(id) => {
-            let ty: Option<TypeFacts> = sqlx::query_as(
-                "SELECT id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, max_per_order
-                 FROM ticket_types WHERE id = $1 AND event_id = $2",
-            )
-            .bind(id)
-            .bind(event.id)
-            .fetch_optional(&pools.read)
-            .await?;
-            match ty {
-                Some(t) => t,
-                None => return Ok(Err(HoldOutcome::NotFound)),
-            }
-        }
-        None => {
-            let types = type_facts(pools, req.event_id).await?;
-            if types.len() == 1 {
-                types.into_iter().next().expect("one type")
-            } else if let Some(t) = types.iter().find(|t| t.kind == "general") {
-                t.clone()
-            } else if types.is_empty() {
-                return Ok(Err(HoldOutcome::NotFound));
-            } else {
-                return Ok(Err(HoldOutcome::NeedType));
-            }
-        }
+    let types = type_facts(pools, req.event_id).await?;
+    let ty = if types.len() == 1 {
+        types.into_iter().next().expect("one type")
+    } else if let Some(t) = types.iter().find(|t| t.kind == "general") {
+        t.clone()
+    } else if types.is_empty() {
+        return Ok(Err(HoldOutcome::NotFound));
+    } else {
+        return Ok(Err(HoldOutcome::NeedType));
     };
+    Ok(check_sale(req, event, ty))
+}
+
+/// DRAFT → 404, quantity against `maxPerOrder`, then the sales window.
+fn check_sale(
+    req: &NewHold,
+    event: EventFacts,
+    ty: TypeFacts,
+) -> Result<(EventFacts, TypeFacts), HoldOutcome> {
+    if event.status == "DRAFT" {
+        return Err(HoldOutcome::NotFound);
+    }
     if req.quantity > i64::from(ty.max_per_order) {
-        return Ok(Err(HoldOutcome::TooMany {
+        return Err(HoldOutcome::TooMany {
             max: i64::from(ty.max_per_order),
-        }));
+        });
     }
     if !crate::bookings::on_sale(&event, &ty, req.now) {
-        return Ok(Err(HoldOutcome::SalesClosed));
+        return Err(HoldOutcome::SalesClosed);
     }
-    Ok(Ok((event, ty)))
+    Ok((event, ty))
 }
 
 /// The locked part of a hold, inside the caller's transaction: conditional counter updates
