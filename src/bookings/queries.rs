@@ -120,16 +120,21 @@ async fn holding(
     hold: &NewHold,
     type_id: Uuid,
 ) -> sqlx::Result<i64> {
+    // `+expires_at` keeps SQLite's planner off the (type, status, expires_at) index, which would
+    // scan every pending booking of a hot type; PostgreSQL has statistics and no unary plus on
+    // timestamps.
+    let expiry = if PG { "expires_at" } else { "+expires_at" };
     let q = match hold.user_id {
-        Some(user) => sqlx::query_scalar(
+        Some(user) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
-             WHERE user_id = $1 AND ticket_type_id = $2 AND status = 'PENDING' AND expires_at > $3",
-        )
+             WHERE user_id = $1 AND ticket_type_id = $2 AND status = 'PENDING' AND {expiry} > $3"
+        )))
         .bind(user),
-        None => sqlx::query_scalar(
+        None => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
-             WHERE customer_email = $1 AND user_id IS NULL AND ticket_type_id = $2 AND status = 'PENDING' AND expires_at > $3",
-        )
+             WHERE customer_email = $1 AND user_id IS NULL AND ticket_type_id = $2 AND status = 'PENDING'
+               AND {expiry} > $3"
+        )))
         .bind(hold.customer_email.clone()),
     };
     q.bind(type_id).bind(hold.now).fetch_one(conn).await
