@@ -558,17 +558,344 @@ pub async fn hold_batch(
             slot.insert(status);
         }
     }
-    let mut released_once = false;
-    let mut out = Vec::with_capacity(items.len());
-    for (req, event, ty) in items {
-        if statuses[&event.id] != "PUBLISHED" {
-            out.push(HoldOutcome::SalesClosed);
-            continue;
+    let closed: Vec<bool> = items
+        .iter()
+        .map(|(_, event, _)| statuses[&event.id] != "PUBLISHED")
+        .collect();
+    let combinable = items.len() > 1
+        && items
+            .iter()
+            .all(|(_, _, ty)| ty.id == items[0].2.id && ty.price > 0);
+    let out = if combinable {
+        hold_combined(&mut tx, items, &closed, links).await?
+    } else {
+        let mut released_once = false;
+        let mut out = Vec::with_capacity(items.len());
+        for ((req, event, ty), closed) in items.iter().zip(&closed) {
+            if *closed {
+                out.push(HoldOutcome::SalesClosed);
+                continue;
+            }
+            out.push(hold_in_tx(&mut tx, req, event, ty, links, &mut released_once).await?);
         }
-        out.push(hold_in_tx(&mut tx, req, event, ty, links, &mut released_once).await?);
-    }
+        out
+    };
     tx.commit().await?;
     Ok(out)
+}
+
+/// Seats left of a type (and of its event when capped), read under the rows' locks.
+async fn locked_remaining(
+    tx: &mut Transaction<'static, Db>,
+    type_id: Uuid,
+    event_id: Uuid,
+    capped: bool,
+) -> sqlx::Result<i64> {
+    let lock = if PG { " FOR UPDATE" } else { "" };
+    let (capacity, sold, held): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT capacity, sold, held FROM ticket_types WHERE id = $1{lock}"
+    )))
+    .bind(type_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut remaining = capacity - sold - held;
+    if capped {
+        let (total, esold, eheld): (Option<i64>, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT total_tickets, sold, held FROM events WHERE id = $1{lock}"),
+        ))
+        .bind(event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if let Some(total) = total {
+            remaining = remaining.min(total - esold - eheld);
+        }
+    }
+    Ok(remaining.max(0))
+}
+
+/// Who the holding limit counts: the account, or the guest's email.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Buyer {
+    User(Uuid),
+    Guest(String),
+}
+
+fn buyer_of(req: &NewHold) -> Buyer {
+    match req.user_id {
+        Some(u) => Buyer::User(u),
+        None => Buyer::Guest(req.customer_email.clone()),
+    }
+}
+
+/// Paid holds of ONE ticket type combined set-wise: the type's row (and the event's, when
+/// capped) is locked and read, requests are decided in arrival order against the seats left
+/// and each buyer's holding limit, then ONE conditional `UPDATE … WHERE sold + held + total <=
+/// capacity` takes the accepted seats, and the rows and messages go in with multi-row inserts.
+/// Should the conditional update ever refuse (it cannot while the lock is held), the accepted
+/// requests are run one by one instead, so the invariant never rests on the arithmetic here.
+async fn hold_combined(
+    tx: &mut Transaction<'static, Db>,
+    items: &[(NewHold, EventFacts, TypeFacts)],
+    closed: &[bool],
+    links: &Links,
+) -> sqlx::Result<Vec<HoldOutcome>> {
+    let (_, event, ty) = &items[0];
+    let capped = event.total_tickets.is_some();
+    let max = i64::from(ty.max_per_order);
+    let now = items.iter().map(|(r, _, _)| r.now).max().unwrap_or_else(Utc::now);
+    let mut out: Vec<Option<HoldOutcome>> = closed
+        .iter()
+        .map(|c| c.then_some(HoldOutcome::SalesClosed))
+        .collect();
+    let wanted: i64 = items
+        .iter()
+        .zip(closed)
+        .filter(|(_, c)| !**c)
+        .map(|((r, _, _), _)| r.quantity)
+        .sum();
+    let mut remaining = locked_remaining(tx, ty.id, event.id, capped).await?;
+    if wanted > remaining {
+        let mut released = release_expired_tx(tx, Some(ty.id), 0, now).await?.len();
+        if capped {
+            released += release_expired_event_tx(tx, event.id, now).await?;
+        }
+        if released > 0 {
+            remaining = locked_remaining(tx, ty.id, event.id, capped).await?;
+        }
+    }
+    // Current holdings of every buyer in the batch, in one query.
+    let mut holdings: BTreeMap<Buyer, i64> = BTreeMap::new();
+    {
+        let users: Vec<Uuid> = {
+            let mut v: Vec<Uuid> = items.iter().filter_map(|(r, _, _)| r.user_id).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let emails: Vec<String> = {
+            let mut v: Vec<String> = items
+                .iter()
+                .filter(|(r, _, _)| r.user_id.is_none())
+                .map(|(r, _, _)| r.customer_email.clone())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let placeholders = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let user_clause = if users.is_empty() {
+            "FALSE".to_string()
+        } else {
+            format!("user_id IN ({})", placeholders(3, users.len()))
+        };
+        let guest_clause = if emails.is_empty() {
+            "FALSE".to_string()
+        } else {
+            format!(
+                "(user_id IS NULL AND customer_email IN ({}))",
+                placeholders(3 + users.len(), emails.len())
+            )
+        };
+        let expiry = if PG { "expires_at" } else { "+expires_at" };
+        let sql = format!(
+            "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE ticket_type_id = $1 AND status = 'PENDING' AND {expiry} > $2 AND ({user_clause} OR {guest_clause})
+             GROUP BY user_id, customer_email"
+        );
+        let mut q = sqlx::query_as::<_, (Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(ty.id)
+            .bind(now);
+        for u in &users {
+            q = q.bind(*u);
+        }
+        for e in &emails {
+            q = q.bind(e.clone());
+        }
+        for (user, email, n) in q.fetch_all(&mut **tx).await? {
+            let key = match user {
+                Some(u) => Buyer::User(u),
+                None => Buyer::Guest(email),
+            };
+            *holdings.entry(key).or_default() += n;
+        }
+    }
+    let mut accepted: Vec<usize> = Vec::new();
+    for (i, (req, _, _)) in items.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let key = buyer_of(req);
+        let have = holdings.get(&key).copied().unwrap_or(0);
+        if have + req.quantity > max {
+            out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
+        } else if req.quantity > remaining {
+            out[i] = Some(HoldOutcome::SoldOut {
+                available: remaining,
+            });
+        } else {
+            remaining -= req.quantity;
+            *holdings.entry(key).or_default() += req.quantity;
+            accepted.push(i);
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
+    }
+    let total: i64 = accepted.iter().map(|&i| items[i].0.quantity).sum();
+    let took = sqlx::query(
+        "UPDATE ticket_types SET held = held + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
+    )
+    .bind(total)
+    .bind(ty.id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let mut took_event = true;
+    if took && capped {
+        took_event = sqlx::query(
+            "UPDATE events SET held = held + $1
+             WHERE id = $2 AND total_tickets IS NOT NULL AND sold + held + $1 <= total_tickets",
+        )
+        .bind(total)
+        .bind(event.id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !took_event {
+            sqlx::query("UPDATE ticket_types SET held = held - $1 WHERE id = $2")
+                .bind(total)
+                .bind(ty.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    if !took || !took_event {
+        let mut released_once = true;
+        for &i in &accepted {
+            let (req, event, ty) = &items[i];
+            out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released_once).await?);
+        }
+        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
+    }
+    // The rows, in one statement (a reference collision retries just that row).
+    let mut rows: Vec<(Uuid, String, usize)> = accepted
+        .iter()
+        .map(|&i| (Uuid::now_v7(), crate::bookings::codes::new_reference(), i))
+        .collect();
+    let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
+    while !pending_rows.is_empty() {
+        let mut sql = String::from(
+            "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                 currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
+                 guest_token_hash, created_at, updated_at) VALUES ",
+        );
+        const COLS: usize = 17;
+        for (n, _) in pending_rows.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            let b = n * COLS;
+            sql.push('(');
+            for c in 1..=COLS {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                // `status` is a literal between `currency` and `expires_at`.
+                if c == 10 {
+                    sql.push_str("'PENDING', ");
+                }
+                sql.push_str(&format!("${}", b + c));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
+        let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
+        for &r in &pending_rows {
+            let (id, reference, i) = &rows[r];
+            let req = &items[*i].0;
+            q = q
+                .bind(*id)
+                .bind(reference.clone())
+                .bind(req.user_id)
+                .bind(event.id)
+                .bind(ty.id)
+                .bind(req.quantity)
+                .bind(ty.price)
+                .bind(ty.price * req.quantity)
+                .bind(event.currency.clone())
+                .bind(req.now + req.hold)
+                .bind(req.customer_email.clone())
+                .bind(req.customer_name.clone())
+                .bind(req.customer_phone.clone())
+                .bind(req.special_requests.clone())
+                .bind(req.guest_token_hash.clone())
+                .bind(req.now)
+                .bind(req.now);
+        }
+        let inserted: Vec<Uuid> = q.fetch_all(&mut **tx).await?;
+        pending_rows.retain(|&r| !inserted.contains(&rows[r].0));
+        for &r in &pending_rows {
+            rows[r].1 = crate::bookings::codes::new_reference();
+        }
+    }
+    // The `booking_pending` messages, in one statement (same columns as `notify::insert_message`).
+    let mut sql = String::from(
+        "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
+    );
+    for n in 0..rows.len() {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        let b = n * 4;
+        sql.push_str(&format!(
+            "(${}, 'email', ${}, 'booking_pending', ${}, 'PENDING', 0, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 4
+        ));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let written = Utc::now();
+    for (id, reference, i) in &rows {
+        let req = &items[*i].0;
+        let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+        if let Some(token) = &req.guest_token {
+            pay_url.push_str("?guestToken=");
+            pay_url.push_str(token);
+        }
+        let payload = json!({
+            "customerName": req.customer_name,
+            "eventTitle": event.title,
+            "reference": reference,
+            "quantity": req.quantity,
+            "totalAmount": ty.price * req.quantity,
+            "currency": event.currency,
+            "expiresAt": req.now + req.hold,
+            "payUrl": pay_url,
+        });
+        q = q
+            .bind(Uuid::now_v7())
+            .bind(req.customer_email.clone())
+            .bind(payload.to_string())
+            .bind(written);
+    }
+    q.execute(&mut **tx).await?;
+    for (id, _, i) in rows {
+        out[i] = Some(HoldOutcome::Held {
+            id,
+            event_id: event.id,
+        });
+    }
+    Ok(out.into_iter().map(|o| o.expect("decided")).collect())
 }
 
 /// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
