@@ -2,12 +2,15 @@
 //!
 //! One hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
 //! writer), so its throughput is one commit per hold at best. Here every hold request first runs
-//! its lock-free checks, then joins its type's queue; one worker per busy type drains the queue
+//! its lock-free checks, then joins its type's queue (on SQLite, its event's: one writer serves
+//! all types anyway); one worker per busy queue drains it
 //! in batches (up to [`MAX_BATCH`]) and runs each batch in one transaction
-//! ([`hold_batch`](super::sqlite::hold_batch)). Inside the batch every request is still its own
-//! conditional `UPDATE … WHERE sold + held + q <= capacity`, in arrival order, so the invariant
-//! is kept request by request exactly as without batching; only the commit is shared. Across
-//! instances nothing changes: each instance's batch is an ordinary transaction holding the
+//! ([`hold_batch`](super::sqlite::hold_batch)). Paid holds of one type in a batch are combined:
+//! the type's row is locked and read, the requests are decided in arrival order against the
+//! seats left and each buyer's holding limit, and ONE conditional `UPDATE … WHERE sold + held +
+//! total <= capacity` takes the accepted seats (CHECK-backed; if it ever refused, the requests
+//! would run one by one). Other requests each run their own conditional update. Across instances
+//! nothing changes: each instance's batch is an ordinary transaction holding the
 //! type's row lock. If a batch fails as a whole, its requests are retried one by one.
 
 use std::collections::HashMap;
@@ -29,7 +32,8 @@ struct Waiting {
     reply: Reply,
 }
 
-/// Queues by ticket type id; a type has an entry while its worker runs.
+/// Queues by ticket type id (PostgreSQL) or event id (SQLite); an entry exists while its worker
+/// runs.
 static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Waiting>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -39,7 +43,13 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
         Ok(found) => found,
         Err(refusal) => return Ok(refusal),
     };
-    let type_id = ty.id;
+    // PostgreSQL: one queue per ticket type (types of one event sell in parallel, each batch
+    // locks one type row). SQLite has a single writer anyway, so all types of an event share a
+    // queue and a commit.
+    let type_id = match store {
+        Store::Postgres(_) => ty.id,
+        Store::Sqlite(_) => event.id,
+    };
     let (tx, rx) = oneshot::channel();
     let start_worker = {
         let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());

@@ -417,20 +417,20 @@ async fn hold_in_tx(
     event: &EventFacts,
     ty: &TypeFacts,
     links: &Links,
-    released_once: &mut bool,
+    released: &mut std::collections::BTreeSet<Uuid>,
 ) -> sqlx::Result<HoldOutcome> {
     let free = ty.price == 0;
     let capped = event.total_tickets.is_some();
     let max = i64::from(ty.max_per_order);
     let mut taken = take_seats(tx, ty, capped, req.quantity, free).await?;
-    if !taken && !*released_once {
-        // Lapsed holds still counted in `held` may be what blocks us: release them and retry.
-        *released_once = true;
-        let mut released = release_expired_tx(tx, Some(ty.id), 0, req.now).await?.len();
+    if !taken && released.insert(ty.id) {
+        // Lapsed holds still counted in `held` may be what blocks us: release them (once per
+        // type and transaction) and retry.
+        let mut freed = release_expired_tx(tx, Some(ty.id), 0, req.now).await?.len();
         if capped {
-            released += release_expired_event_tx(tx, event.id, req.now).await?;
+            freed += release_expired_event_tx(tx, event.id, req.now).await?;
         }
-        if released > 0 {
+        if freed > 0 {
             taken = take_seats(tx, ty, capped, req.quantity, free).await?;
         }
     }
@@ -562,24 +562,35 @@ pub async fn hold_batch(
         .iter()
         .map(|(_, event, _)| statuses[&event.id] != "PUBLISHED")
         .collect();
-    let combinable = items.len() > 1
-        && items
-            .iter()
-            .all(|(_, _, ty)| ty.id == items[0].2.id && ty.price > 0);
-    let out = if combinable {
-        hold_combined(&mut tx, items, &closed, links).await?
-    } else {
-        let mut released_once = false;
-        let mut out = Vec::with_capacity(items.len());
-        for ((req, event, ty), closed) in items.iter().zip(&closed) {
-            if *closed {
-                out.push(HoldOutcome::SalesClosed);
-                continue;
+    // Group by ticket type (ascending id: the lock order); a group of several paid holds is
+    // combined set-wise, anything else runs request by request. All share this transaction.
+    let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for (i, (_, _, ty)) in items.iter().enumerate() {
+        groups.entry(ty.id).or_default().push(i);
+    }
+    let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
+    let mut released = std::collections::BTreeSet::new();
+    for idxs in groups.into_values() {
+        if idxs.len() > 1 && items[idxs[0]].2.price > 0 {
+            let sub: Vec<(NewHold, EventFacts, TypeFacts)> =
+                idxs.iter().map(|&i| items[i].clone()).collect();
+            let sub_closed: Vec<bool> = idxs.iter().map(|&i| closed[i]).collect();
+            let outcomes = hold_combined(&mut tx, &sub, &sub_closed, links).await?;
+            for (i, o) in idxs.into_iter().zip(outcomes) {
+                out[i] = Some(o);
             }
-            out.push(hold_in_tx(&mut tx, req, event, ty, links, &mut released_once).await?);
+        } else {
+            for i in idxs {
+                let (req, event, ty) = &items[i];
+                out[i] = Some(if closed[i] {
+                    HoldOutcome::SalesClosed
+                } else {
+                    hold_in_tx(&mut tx, req, event, ty, links, &mut released).await?
+                });
+            }
         }
-        out
-    };
+    }
+    let out: Vec<HoldOutcome> = out.into_iter().map(|o| o.expect("decided")).collect();
     tx.commit().await?;
     Ok(out)
 }
@@ -777,10 +788,10 @@ async fn hold_combined(
         }
     }
     if !took || !took_event {
-        let mut released_once = true;
+        let mut released = std::collections::BTreeSet::from([ty.id]);
         for &i in &accepted {
             let (req, event, ty) = &items[i];
-            out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released_once).await?);
+            out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released).await?);
         }
         return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
     }
