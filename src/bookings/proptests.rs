@@ -14,17 +14,27 @@ use crate::users::model::{NewUser, Role, UserStatus};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Hold { buyer: u8, ty: u8, quantity: i64 },
+    Hold {
+        buyer: u8,
+        ty: u8,
+        quantity: i64,
+    },
+    /// Several holds combined in one transaction (the engine's batches).
+    Batch(Vec<(u8, u8, i64)>),
     Confirm(usize),
     Cancel(usize),
     Advance(i64),
     Sweep,
-    Capacity { ty: u8, capacity: i64 },
+    Capacity {
+        ty: u8,
+        capacity: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..4, 0u8..2, 1i64..5).prop_map(|(buyer, ty, quantity)| Op::Hold { buyer, ty, quantity }),
+        2 => proptest::collection::vec((0u8..5, 0u8..2, 1i64..5), 2..8).prop_map(Op::Batch),
         2 => (0usize..64).prop_map(Op::Confirm),
         2 => (0usize..64).prop_map(Op::Cancel),
         1 => (1i64..6).prop_map(Op::Advance),
@@ -147,6 +157,17 @@ async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
         .fetch_one(&p.read)
         .await
         .unwrap();
+        let most_held: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(s) FROM (SELECT SUM(quantity) AS s FROM bookings
+             WHERE ticket_type_id = $1 AND status = 'PENDING' AND expires_at > $2
+             GROUP BY user_id, customer_email) AS per_buyer",
+        )
+        .bind(ty)
+        .bind(now)
+        .fetch_one(&p.read)
+        .await
+        .unwrap();
+        assert!(most_held.unwrap_or(0) <= 6, "a buyer holds more than maxPerOrder");
         let own = capacity - sold - live_pending;
         let live = w.store.live_available(*ty, now).await.unwrap().unwrap();
         assert!(
@@ -171,6 +192,31 @@ async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
     }
 }
 
+/// A hold request; buyer 4 is a guest (no account).
+fn hold_request(
+    w: &World,
+    event: Uuid,
+    ty: Uuid,
+    buyer: u8,
+    quantity: i64,
+    now: DateTime<Utc>,
+) -> NewHold {
+    NewHold {
+        event_id: event,
+        ticket_type_id: Some(ty),
+        quantity,
+        user_id: w.users.get(buyer as usize).copied(),
+        customer_email: format!("buyer{buyer}@example.com"),
+        customer_name: "Buyer".into(),
+        customer_phone: None,
+        special_requests: None,
+        guest_token_hash: None,
+        guest_token: None,
+        now,
+        hold: Duration::minutes(3),
+    }
+}
+
 async fn run(ops: Vec<Op>, cap: Option<i64>) {
     let w = world(cap.is_some());
     let links = Links {
@@ -188,20 +234,7 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
                 ty,
                 quantity,
             } => {
-                let req = NewHold {
-                    event_id: event,
-                    ticket_type_id: Some(types[ty as usize]),
-                    quantity,
-                    user_id: w.users.get(buyer as usize).copied(),
-                    customer_email: format!("buyer{buyer}@example.com"),
-                    customer_name: "Buyer".into(),
-                    customer_phone: None,
-                    special_requests: None,
-                    guest_token_hash: None,
-                    guest_token: None,
-                    now,
-                    hold: Duration::minutes(3),
-                };
+                let req = hold_request(w, event, types[ty as usize], buyer, quantity, now);
                 let before = w
                     .store
                     .live_available(types[ty as usize], now)
@@ -216,6 +249,24 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
                     }
                     HoldOutcome::HoldingLimit { .. } => {}
                     other => panic!("unexpected {other:?}"),
+                }
+            }
+            Op::Batch(requests) => {
+                let mut items = Vec::new();
+                for (buyer, ty, quantity) in requests {
+                    let req = hold_request(w, event, types[ty as usize], buyer, quantity, now);
+                    if let Ok((e, t)) = w.store.resolve_hold(&req).await.unwrap() {
+                        items.push((req, e, t));
+                    }
+                }
+                if !items.is_empty() {
+                    for outcome in w.store.hold_batch(&items, &links).await.unwrap() {
+                        match outcome {
+                            HoldOutcome::Held { id, .. } => bookings.push(id),
+                            HoldOutcome::SoldOut { .. } | HoldOutcome::HoldingLimit { .. } => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
                 }
             }
             Op::Confirm(i) => {
