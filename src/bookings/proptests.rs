@@ -167,7 +167,10 @@ async fn check(w: &World, event: Uuid, types: &[Uuid; 2], now: DateTime<Utc>) {
         .fetch_one(&p.read)
         .await
         .unwrap();
-        assert!(most_held.unwrap_or(0) <= 6, "a buyer holds more than maxPerOrder");
+        assert!(
+            most_held.unwrap_or(0) <= 6,
+            "a buyer holds more than maxPerOrder"
+        );
         let own = capacity - sold - live_pending;
         let live = w.store.live_available(*ty, now).await.unwrap().unwrap();
         assert!(

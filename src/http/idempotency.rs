@@ -1,7 +1,8 @@
 //! `Idempotency-Key` handling (API.md §1, §11.54), reusable by any POST route: the first answer
 //! (2xx or 4xx) is stored with a hash of the parsed JSON body and replayed for the same key and
 //! body with `Idempotent-Replayed: true`; another body → 422 `IDEMPOTENCY_MISMATCH`; a request
-//! still running → 409 `IDEMPOTENCY_IN_FLIGHT`; a 5xx is not stored. Keys live 24 h.
+//! still running → 409 `IDEMPOTENCY_IN_FLIGHT` (a request that died unfinished frees its key after
+//! twice `REQUEST_TIMEOUT`); a 5xx is not stored. Keys live 24 h.
 //!
 //! Use: `idempotency::run(&state, &headers, scope, &body_json, async { … handler … }).await`.
 
@@ -78,10 +79,18 @@ pub fn body_hash(body: &Value) -> String {
 }
 
 impl Store {
-    async fn idem_claim(&self, scope: &str, key: &str, hash: &str) -> sqlx::Result<bool> {
+    async fn idem_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        hash: &str,
+        abandon_after: std::time::Duration,
+    ) -> sqlx::Result<bool> {
         let now = Utc::now();
         let stale = now - chrono::Duration::hours(KEY_TTL_HOURS);
-        crate::dispatch!(self, crate::http::idempotency => claim(scope, key, hash, now, stale))
+        let abandoned =
+            now - chrono::Duration::from_std(abandon_after).unwrap_or(chrono::Duration::minutes(1));
+        crate::dispatch!(self, crate::http::idempotency => claim(scope, key, hash, now, stale, abandoned))
     }
     #[allow(clippy::type_complexity)]
     async fn idem_lookup(
@@ -151,7 +160,10 @@ where
     };
     let hash = body_hash(body);
     let store = &state.store;
-    match store.idem_claim(scope, &key, &hash).await {
+    // A request that never finished (its client hung up and the handler was dropped) frees its
+    // key after twice the request timeout.
+    let abandon_after = state.config.request_timeout * 2;
+    match store.idem_claim(scope, &key, &hash, abandon_after).await {
         Ok(true) => {}
         Ok(false) => {
             return match store.idem_lookup(scope, &key).await {

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use crate::store::Pools;
 
 /// Claims `(scope, key)` for a new request; `false` when a live row exists. Rows older than
-/// `stale_before` are replaced.
+/// `stale_before`, and unfinished rows older than `abandoned_before` (the request died, e.g. its
+/// client hung up), are replaced.
 pub async fn claim(
     pools: &Pools<Db>,
     scope: &str,
@@ -14,13 +15,18 @@ pub async fn claim(
     hash: &str,
     now: DateTime<Utc>,
     stale_before: DateTime<Utc>,
+    abandoned_before: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
-        .bind(scope)
-        .bind(key)
-        .bind(stale_before)
-        .execute(&pools.write)
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2
+           AND (created_at < $3 OR (status_code IS NULL AND created_at < $4))",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(stale_before)
+    .bind(abandoned_before)
+    .execute(&pools.write)
+    .await?;
     let r = sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (scope, key) DO NOTHING",

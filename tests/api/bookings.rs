@@ -556,6 +556,22 @@ both_backends! {
             .assert_error(409, "IDEMPOTENCY_IN_FLIGHT");
     }
 
+    async fn an_idempotency_key_whose_request_died_is_freed(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let (user, token) = app.create_user(Role::User).await;
+        let body = json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1});
+        with_pool!(app, pool => {
+            sqlx::query("INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, 'dead', $2, $3)")
+                .bind(format!("user:{user}"))
+                .bind(ticketmax::http::idempotency::body_hash(&body))
+                .bind(Utc::now() - Duration::minutes(30))
+                .execute(pool).await.unwrap();
+        });
+        let r = app.request(reqwest::Method::POST, "/api/bookings").token(&token).header("Idempotency-Key", "dead")
+            .json(&body).send().await;
+        r.assert_status(201);
+    }
+
     async fn an_idempotency_key_older_than_a_day_is_forgotten(app) {
         let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
         let (user, token) = app.create_user(Role::User).await;
