@@ -101,16 +101,38 @@ async fn worker(store: Store, type_id: Uuid, links: Links) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(e) if items.len() == 1 => {
+            Err(e) if items.len() == 1 && !is_retryable(&e) => {
                 let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
             }
             Err(_) => {
                 // One bad request must not fail the others: run them one by one.
                 for (item, reply) in items.into_iter().zip(replies) {
-                    let r = store.hold_batch(std::slice::from_ref(&item), &links).await;
-                    let _ = reply.send(r.map(|mut o| o.pop().expect("one outcome")));
+                    let r = hold_alone(&store, &item, &links).await;
+                    let _ = reply.send(r);
                 }
             }
+        }
+    }
+}
+
+/// A PostgreSQL deadlock or serialization failure: the transaction may simply be run again.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("40P01") | Some("40001")))
+}
+
+/// One request in its own transaction, run again (up to 3 times) after a deadlock.
+async fn hold_alone(
+    store: &Store,
+    item: &(NewHold, EventFacts, TypeFacts),
+    links: &Links,
+) -> sqlx::Result<HoldOutcome> {
+    let mut attempt = 0;
+    loop {
+        match store.hold_batch(std::slice::from_ref(item), links).await {
+            Ok(mut o) => return Ok(o.pop().expect("one outcome")),
+            Err(e) if is_retryable(&e) && attempt < 3 => attempt += 1,
+            Err(e) => return Err(e),
         }
     }
 }
