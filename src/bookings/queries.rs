@@ -1213,7 +1213,8 @@ pub async fn sweep_expired(
     Ok(released)
 }
 
-/// Inside the caller's transaction (the event's cancellation): cancels PENDING bookings,
+/// Inside the caller's transaction (the event's cancellation; call it BEFORE updating the event
+/// row, to keep the lock order bookings → types → events): cancels PENDING bookings,
 /// releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
 /// full refund the payments work executes; 0 for free ones); releases the counters and writes an
 /// `event_cancelled` message to every booker. Returns the number of bookings changed.
@@ -1302,13 +1303,15 @@ pub async fn cancel_event_cascade(
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
     let mut tx = pools.write.begin().await?;
+    // Cascade first, then the event row: the lock order (bookings → types → events) of every
+    // other path, so a concurrent hold on a capped event cannot deadlock with the cancellation.
+    let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
     sqlx::query("UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3")
         .bind(reason)
         .bind(now)
         .bind(event_id)
         .execute(&mut *tx)
         .await?;
-    let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
     tx.commit().await?;
     Ok(n)
 }
