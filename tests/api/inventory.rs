@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::json;
 use ticketmax::users::model::Role;
-use uuid::Uuid;
 
 use crate::bookings::{TypeSpec, counters, published_event};
 use crate::helpers::{Backend, TestApp, postgres_available};
@@ -72,7 +71,6 @@ async fn thousand_attempts(apps: &[TestApp]) {
         (100, 0),
         "counters equal the sum of the bookings"
     );
-    let _ = Uuid::nil();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
