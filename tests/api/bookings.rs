@@ -504,6 +504,21 @@ both_backends! {
         assert_eq!(c.data()["status"], "CANCELLED");
     }
 
+    async fn a_guest_token_ends_thirty_days_after_the_event_starts(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let r = app.post("/api/bookings/guest", &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+            "customerEmail": "late@example.com", "customerName": "Late Guest"})).await;
+        r.assert_status(201);
+        let token = r.data()["guestToken"].as_str().unwrap();
+        let path = format!("/api/bookings/{}", r.data()["id"].as_str().unwrap());
+        app.get_as(token, &path).await.assert_status(200);
+        let long_ago = Utc::now() - Duration::days(31);
+        with_pool!(app, pool => {
+            sqlx::query("UPDATE events SET starts_at = $1 WHERE id = $2").bind(long_ago).bind(event).execute(pool).await.unwrap();
+        });
+        app.get_as(token, &path).await.assert_error(401, "UNAUTHORIZED");
+    }
+
     async fn idempotency_keys_replay_the_first_answer(app) {
         let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
         let (_, token) = app.create_user(Role::User).await;
