@@ -221,7 +221,7 @@ fn validate_contact(v: &mut Validator, body: &CreateBookingBody) {
     v.check(
         (1..=1_000_000).contains(&body.quantity),
         "quantity",
-        "must be at least 1",
+        "must be from 1 to the ticket type's maxPerOrder",
     );
 }
 
