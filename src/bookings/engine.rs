@@ -79,15 +79,37 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
     rx.await.unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed))
 }
 
+/// Removes the queue if its worker dies abnormally (panic, runtime shutdown), so the waiters get
+/// an error instead of waiting forever and the next request starts a new worker.
+struct WorkerGuard {
+    key: Uuid,
+    armed: bool,
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+            queues.remove(&self.key);
+        }
+    }
+}
+
 async fn worker(store: Store, type_id: Uuid, links: Links) {
+    let mut guard = WorkerGuard {
+        key: type_id,
+        armed: true,
+    };
     loop {
         let batch: Vec<Waiting> = {
             let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
             let Some(queue) = queues.get_mut(&type_id) else {
+                guard.armed = false;
                 return;
             };
             if queue.is_empty() {
                 queues.remove(&type_id);
+                guard.armed = false;
                 return;
             }
             let n = queue.len().min(MAX_BATCH);
