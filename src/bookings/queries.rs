@@ -699,25 +699,28 @@ async fn hold_combined(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let user_clause = if users.is_empty() {
-            "FALSE".to_string()
-        } else {
-            format!("user_id IN ({})", placeholders(3, users.len()))
-        };
-        let guest_clause = if emails.is_empty() {
-            "FALSE".to_string()
-        } else {
-            format!(
-                "(user_id IS NULL AND customer_email IN ({}))",
-                placeholders(3 + users.len(), emails.len())
-            )
-        };
+        // Two indexed branches (accounts, guests); one `OR` would make SQLite scan every pending
+        // booking of the type.
         let expiry = if PG { "expires_at" } else { "+expires_at" };
-        let sql = format!(
-            "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
-             WHERE ticket_type_id = $1 AND status = 'PENDING' AND {expiry} > $2 AND ({user_clause} OR {guest_clause})
-             GROUP BY user_id, customer_email"
-        );
+        let mut branches = Vec::new();
+        if !users.is_empty() {
+            branches.push(format!(
+                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+                 WHERE user_id IN ({}) AND ticket_type_id = $1 AND status = 'PENDING' AND {expiry} > $2
+                 GROUP BY user_id, customer_email",
+                placeholders(3, users.len())
+            ));
+        }
+        if !emails.is_empty() {
+            branches.push(format!(
+                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+                 WHERE customer_email IN ({}) AND user_id IS NULL AND ticket_type_id = $1 AND status = 'PENDING'
+                   AND {expiry} > $2
+                 GROUP BY user_id, customer_email",
+                placeholders(3 + users.len(), emails.len())
+            ));
+        }
+        let sql = branches.join(" UNION ALL ");
         let mut q = sqlx::query_as::<_, (Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql))
             .bind(ty.id)
             .bind(now);
