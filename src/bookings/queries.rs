@@ -260,7 +260,8 @@ async fn take_seats(
     let (held, sold) = if confirm_now { (0, quantity) } else { (quantity, 0) };
     let r = sqlx::query(
         "UPDATE ticket_types SET held = held + $1, sold = sold + $2
-         WHERE id = $3 AND sold + held + $4 <= capacity",
+         WHERE id = $3 AND sold + held + $4 <= capacity
+           AND EXISTS (SELECT 1 FROM events e WHERE e.id = ticket_types.event_id AND e.status = 'PUBLISHED')",
     )
     .bind(held)
     .bind(sold)
@@ -423,6 +424,16 @@ async fn hold_in_tx(
     let capped = event.total_tickets.is_some();
     let max = i64::from(ty.max_per_order);
     let mut taken = take_seats(tx, ty, capped, req.quantity, free).await?;
+    if !taken {
+        // The event may have been cancelled since the request was checked.
+        let status: String = sqlx::query_scalar("SELECT status FROM events WHERE id = $1")
+            .bind(event.id)
+            .fetch_one(&mut **tx)
+            .await?;
+        if status != "PUBLISHED" {
+            return Ok(HoldOutcome::SalesClosed);
+        }
+    }
     if !taken && released.insert(ty.id) {
         // Lapsed holds still counted in `held` may be what blocks us: release them (once per
         // type and transaction) and retry.
@@ -546,22 +557,10 @@ pub async fn hold_batch(
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut tx = pools.write.begin().await?;
-    // Re-read each event's status inside the transaction: an event cancelled since the request
-    // was checked gets no new holds (the sweeper's straggler pass covers the last instant).
-    let mut statuses: BTreeMap<Uuid, String> = BTreeMap::new();
-    for (_, event, _) in items {
-        if let std::collections::btree_map::Entry::Vacant(slot) = statuses.entry(event.id) {
-            let status: String = sqlx::query_scalar("SELECT status FROM events WHERE id = $1")
-                .bind(event.id)
-                .fetch_one(&mut *tx)
-                .await?;
-            slot.insert(status);
-        }
-    }
-    let closed: Vec<bool> = items
-        .iter()
-        .map(|(_, event, _)| statuses[&event.id] != "PUBLISHED")
-        .collect();
+    // Every path re-checks the event's status under the type's lock, so an event cancelled
+    // since the request was checked gets no new holds (the sweeper's straggler pass covers the
+    // last instant).
+    let closed = vec![false; items.len()];
     // Group by ticket type (ascending id: the lock order); a group of several paid holds is
     // combined set-wise, anything else runs request by request. All share this transaction.
     let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
@@ -595,20 +594,26 @@ pub async fn hold_batch(
     Ok(out)
 }
 
-/// Seats left of a type (and of its event when capped), read under the rows' locks.
+/// Seats left of a type (and of its event when capped), read under the rows' locks; `None` when
+/// the event is no longer on sale (cancelled meanwhile).
 async fn locked_remaining(
     tx: &mut Transaction<'static, Db>,
     type_id: Uuid,
     event_id: Uuid,
     capped: bool,
-) -> sqlx::Result<i64> {
-    let lock = if PG { " FOR UPDATE" } else { "" };
-    let (capacity, sold, held): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT capacity, sold, held FROM ticket_types WHERE id = $1{lock}"
-    )))
-    .bind(type_id)
-    .fetch_one(&mut **tx)
-    .await?;
+) -> sqlx::Result<Option<i64>> {
+    let lock = if PG { " FOR UPDATE OF t" } else { "" };
+    let (capacity, sold, held, status): (i64, i64, i64, String) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT t.capacity, t.sold, t.held, e.status FROM ticket_types t JOIN events e ON e.id = t.event_id
+             WHERE t.id = $1{lock}"
+        )))
+        .bind(type_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if status != "PUBLISHED" {
+        return Ok(None);
+    }
     let mut remaining = capacity - sold - held;
     if capped {
         let (total, esold, eheld): (Option<i64>, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(
@@ -621,7 +626,7 @@ async fn locked_remaining(
             remaining = remaining.min(total - esold - eheld);
         }
     }
-    Ok(remaining.max(0))
+    Ok(Some(remaining.max(0)))
 }
 
 /// Who the holding limit counts: the account, or the guest's email.
@@ -664,14 +669,18 @@ async fn hold_combined(
         .filter(|(_, c)| !**c)
         .map(|((r, _, _), _)| r.quantity)
         .sum();
-    let mut remaining = locked_remaining(tx, ty.id, event.id, capped).await?;
+    let Some(mut remaining) = locked_remaining(tx, ty.id, event.id, capped).await? else {
+        return Ok(vec![HoldOutcome::SalesClosed; items.len()]);
+    };
     if wanted > remaining {
         let mut released = release_expired_tx(tx, Some(ty.id), 0, now).await?.len();
         if capped {
             released += release_expired_event_tx(tx, event.id, now).await?;
         }
         if released > 0 {
-            remaining = locked_remaining(tx, ty.id, event.id, capped).await?;
+            remaining = locked_remaining(tx, ty.id, event.id, capped)
+                .await?
+                .unwrap_or(0);
         }
     }
     // Current holdings of every buyer in the batch, in one query.

@@ -629,6 +629,41 @@ both_backends! {
         assert!(msgs.iter().any(|(t, p)| t == "event_cancelled" && p["reason"] == "Storm"));
     }
 
+    async fn a_hold_checked_before_the_event_was_cancelled_is_refused(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let links = ticketmax::bookings::Links::from_config(&app.state.config);
+        let request = |n: u32| ticketmax::bookings::NewHold {
+            event_id: event,
+            ticket_type_id: Some(types[0]),
+            quantity: 1,
+            user_id: None,
+            customer_email: format!("racer{n}@example.com"),
+            customer_name: "Racer".into(),
+            customer_phone: None,
+            special_requests: None,
+            guest_token_hash: None,
+            guest_token: None,
+            now: Utc::now(),
+            hold: Duration::minutes(10),
+        };
+        let mut items = Vec::new();
+        for n in 0..3 {
+            let req = request(n);
+            let (e, t) = app.state.store.resolve_hold(&req).await.unwrap().unwrap();
+            items.push((req, e, t));
+        }
+        with_pool!(app, pool => {
+            sqlx::query("UPDATE events SET status = 'CANCELLED' WHERE id = $1").bind(event).execute(pool).await.unwrap();
+        });
+        use ticketmax::bookings::HoldOutcome;
+        // Alone (per-request path) and combined (batch path).
+        let alone = app.state.store.hold_batch(&items[..1], &links).await.unwrap();
+        assert_eq!(alone, vec![HoldOutcome::SalesClosed]);
+        let combined = app.state.store.hold_batch(&items[1..], &links).await.unwrap();
+        assert_eq!(combined, vec![HoldOutcome::SalesClosed, HoldOutcome::SalesClosed]);
+        assert_eq!(counters(&app, types[0]).await, (10, 0, 0, 0, 0));
+    }
+
     async fn cancelling_an_event_cancels_and_refunds_every_booking(app) {
         let (_, org_token, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::free(10)]).await;
         let (_, a) = app.create_user(Role::User).await;
