@@ -118,6 +118,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::users::admin_seed::router())
         .merge(crate::users::router())
         .merge(crate::notify::admin::router())
+        .merge(crate::bookings::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -224,6 +225,7 @@ pub async fn serve_on(
     let router = build_router(state.clone());
     crate::users::sessions::start_background(&state);
     let outbox_worker = crate::notify::worker::spawn(&state)?;
+    crate::bookings::spawn_sweeper(state.clone());
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

@@ -5,6 +5,8 @@
 pub mod app;
 /// The audit log of security-relevant actions.
 pub mod audit;
+/// Bookings, the inventory engine, tickets and check-in.
+pub mod bookings;
 /// Cross-instance fan-out over Redis pub/sub, or in-process.
 pub mod bus;
 /// Settings read from the environment and `.env`, validated at start-up.

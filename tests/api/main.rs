@@ -4,8 +4,11 @@
 mod helpers;
 
 mod authz;
+mod bookings;
+mod checkin;
 mod envelope;
 mod health;
+mod inventory;
 mod notify;
 mod openapi;
 mod rate_limit;

@@ -1,0 +1,135 @@
+//! Check-in (API.md §4 "Tickets and check-in", §11.86): the signed code is checked without a
+//! database read, then the scan is one conditional update, so two scanners racing on one ticket
+//! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`.
+
+use axum::extract::State;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{BookingRow, BookingView, TicketRow};
+use crate::app::AppState;
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode};
+use crate::users::extract::AuthUser;
+
+/// Routes under `/checkin`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check_in))
+        .routes(routes!(verify_ticket))
+}
+
+/// Body of a scan.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CodeBody {
+    /// The ticket code (what the QR encodes).
+    pub code: String,
+}
+
+/// Finds the ticket and its booking, checking the caller may scan it.
+async fn lookup(
+    state: &AppState,
+    user: &AuthUser,
+    code: &str,
+) -> ApiResult<(TicketRow, BookingRow)> {
+    let key = state.config.ticket_signing_key.expose();
+    let id =
+        super::codes::verify_ticket_code(key, code).ok_or_else(|| ApiError::not_found("Ticket"))?;
+    let ticket = state
+        .store
+        .ticket_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Ticket"))?;
+    let booking = state
+        .store
+        .booking_by_id(ticket.booking_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Ticket"))?;
+    if !(user.is_admin() || booking.organizer_id == user.id) {
+        return Err(ApiError::forbidden());
+    }
+    if booking.status != "CONFIRMED" {
+        return Err(ApiError::invalid_state(format!(
+            "This ticket belongs to a {} booking",
+            booking.status
+        )));
+    }
+    Ok((ticket, booking))
+}
+
+fn answer(ticket: &TicketRow, booking: &BookingRow, tickets: &[TicketRow]) -> Value {
+    let view = BookingView::new(booking, tickets, Utc::now());
+    json!({
+        "ticket": {
+            "id": ticket.id,
+            "code": ticket.code,
+            "seat": ticket.seat,
+            "checkedInAt": ticket.checked_in_at,
+        },
+        "booking": view,
+        "checkedInAt": ticket.checked_in_at,
+    })
+}
+
+/// Checks a ticket in (event owner or ADMIN).
+#[utoipa::path(post, path = "/checkin", tag = "checkin",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "{ticket, booking, checkedInAt}"),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Not the event's owner"),
+        (status = 404, description = "Forged or unknown code"),
+        (status = 409, description = "ALREADY_CHECKED_IN, or INVALID_STATE for a cancelled booking"),
+    ))]
+async fn check_in(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> ApiResult<ApiResponse<Value>> {
+    let (ticket, booking) = lookup(&state, &user, &body.code).await?;
+    let now = Utc::now();
+    if !state.store.check_in_ticket(ticket.id, user.id, now).await? {
+        let current = state.store.ticket_by_id(ticket.id).await?.unwrap_or(ticket);
+        return Err(ApiError::new(
+            ErrorCode::AlreadyCheckedIn,
+            "This ticket was already checked in",
+        )
+        .with_details(vec![json!({
+            "field": "code",
+            "message": "already checked in",
+            "checkedInAt": current.checked_in_at,
+        })]));
+    }
+    let tickets = state.store.tickets_of(booking.id).await?;
+    let ticket = tickets
+        .iter()
+        .find(|t| t.id == ticket.id)
+        .cloned()
+        .unwrap_or(ticket);
+    Ok(ApiResponse::ok(answer(&ticket, &booking, &tickets)).message("Checked in"))
+}
+
+/// Verifies a ticket without checking it in (event owner or ADMIN).
+#[utoipa::path(post, path = "/checkin/verify", tag = "checkin",
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "{ticket, booking, checkedInAt} (checkedInAt null when not scanned)"),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Not the event's owner"),
+        (status = 404, description = "Forged or unknown code"),
+        (status = 409, description = "INVALID_STATE for a cancelled booking"),
+    ))]
+async fn verify_ticket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> ApiResult<ApiResponse<Value>> {
+    let (ticket, booking) = lookup(&state, &user, &body.code).await?;
+    let tickets = state.store.tickets_of(booking.id).await?;
+    Ok(ApiResponse::ok(answer(&ticket, &booking, &tickets)))
+}

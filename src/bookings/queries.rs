@@ -1,0 +1,1369 @@
+// Booking and inventory SQL, compiled once per backend by `dual_backend!` (an included file
+// cannot carry `//!`).
+//
+// Lock order, the same on every path so PostgreSQL never deadlocks: booking rows, then ticket
+// types (ascending id), then events (ascending id). Every counter change is a conditional UPDATE
+// inside one transaction on `pools.write`; the CHECK constraints back the invariant.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::bookings::{
+    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter,
+    NewHold, Released, TicketRow, TypeFacts,
+};
+use crate::notify::NewMessage;
+use crate::store::Pools;
+
+const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.unit_price, \
+     b.total_amount, b.currency, b.status, b.expires_at, b.customer_email, b.customer_name, b.customer_phone, \
+     b.special_requests, b.guest_token_hash, b.refund_due, b.refund_amount, b.confirmed_at, b.cancelled_at, \
+     b.cancellation_reason, b.created_at, b.updated_at, e.title AS event_title, t.name AS ticket_type_name, \
+     e.starts_at AS event_starts_at, e.organizer_id AS organizer_id \
+     FROM bookings b JOIN events e ON e.id = b.event_id JOIN ticket_types t ON t.id = b.ticket_type_id";
+
+const RELEASED_COLUMNS: &str =
+    "id, reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+
+/// The event row facts a booking needs.
+pub async fn event_facts(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<EventFacts>> {
+    sqlx::query_as(
+        "SELECT id, organizer_id, title, status, starts_at, ends_at, published_at, currency, total_tickets, sold, held
+         FROM events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&pools.read)
+    .await
+}
+
+/// The ticket types of an event, in display order.
+pub async fn type_facts(pools: &Pools<Db>, event_id: Uuid) -> sqlx::Result<Vec<TypeFacts>> {
+    sqlx::query_as(
+        "SELECT id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, max_per_order
+         FROM ticket_types WHERE event_id = $1 ORDER BY position, created_at, id",
+    )
+    .bind(event_id)
+    .fetch_all(&pools.read)
+    .await
+}
+
+/// Seats of a ticket type in PENDING bookings whose hold has lapsed but that no sweep has
+/// released yet.
+async fn expired_unswept(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+         WHERE ticket_type_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+    )
+    .bind(type_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// Live availability of a ticket type: capacity − sold − held + lapsed holds, capped by the
+/// event's own remaining seats when the event has a cap.
+pub async fn live_available(
+    pools: &Pools<Db>,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let mut conn = pools.read.acquire().await?;
+    live_available_on(&mut conn, type_id, now).await
+}
+
+async fn live_available_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    type_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let row: Option<(i64, i64, i64, Uuid)> = sqlx::query_as(
+        "SELECT capacity, sold, held, event_id FROM ticket_types WHERE id = $1",
+    )
+    .bind(type_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((capacity, sold, held, event_id)) = row else {
+        return Ok(None);
+    };
+    let lapsed = expired_unswept(&mut *conn, type_id, now).await?;
+    let mut available = capacity - sold - held + lapsed;
+    let cap: Option<(Option<i64>, i64, i64)> =
+        sqlx::query_as("SELECT total_tickets, sold, held FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((Some(total), esold, eheld)) = cap {
+        let event_lapsed: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE event_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+        )
+        .bind(event_id)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        available = available.min(total - esold - eheld + event_lapsed);
+    }
+    Ok(Some(available.max(0)))
+}
+
+/// Seats a buyer already holds of a type in unexpired PENDING bookings (user id, or guest email).
+async fn holding(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    hold: &NewHold,
+    type_id: Uuid,
+) -> sqlx::Result<i64> {
+    // `+expires_at` keeps SQLite's planner off the (type, status, expires_at) index, which would
+    // scan every pending booking of a hot type; PostgreSQL has statistics and no unary plus on
+    // timestamps.
+    let expiry = if PG { "expires_at" } else { "+expires_at" };
+    let q = match hold.user_id {
+        Some(user) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE user_id = $1 AND ticket_type_id = $2 AND status = 'PENDING' AND {expiry} > $3"
+        )))
+        .bind(user),
+        None => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE customer_email = $1 AND user_id IS NULL AND ticket_type_id = $2 AND status = 'PENDING'
+               AND {expiry} > $3"
+        )))
+        .bind(hold.customer_email.clone()),
+    };
+    q.bind(type_id).bind(hold.now).fetch_one(conn).await
+}
+
+/// Marks lapsed PENDING bookings EXPIRED (of one type, of one event, or the oldest `limit` of
+/// all), releases their seats and writes `booking_expired` messages, inside `tx`.
+pub async fn release_expired_tx(
+    tx: &mut Transaction<'static, Db>,
+    type_id: Option<Uuid>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    // SKIP LOCKED (PostgreSQL): a lapsed booking another transaction is already expiring,
+    // confirming or cancelling is left to it, so this never waits on booking rows while holding
+    // a ticket type's lock (the lock order is bookings → types → events).
+    let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let released: Vec<Released> = match type_id {
+        Some(type_id) => {
+            let sql = format!(
+                "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
+                 WHERE id IN (SELECT id FROM bookings WHERE ticket_type_id = $2 AND status = 'PENDING'
+                              AND expires_at <= $1 {lock})
+                   AND status = 'PENDING' AND expires_at <= $1
+                 RETURNING {RELEASED_COLUMNS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(type_id)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        None => {
+            let sql = format!(
+                "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
+                 WHERE id IN (SELECT id FROM bookings WHERE status = 'PENDING' AND expires_at <= $1
+                              ORDER BY expires_at LIMIT $2 {lock})
+                   AND status = 'PENDING' AND expires_at <= $1
+                 RETURNING {RELEASED_COLUMNS}"
+            );
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    if released.is_empty() {
+        return Ok(released);
+    }
+    release_counters(tx, released.iter().map(|r| (r.ticket_type_id, r.event_id, r.quantity, 0))).await?;
+    let mut titles: BTreeMap<Uuid, String> = BTreeMap::new();
+    for r in &released {
+        if let std::collections::btree_map::Entry::Vacant(slot) = titles.entry(r.event_id) {
+            let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+                .bind(r.event_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            slot.insert(title);
+        }
+        let msg = NewMessage::email(
+            r.customer_email.clone(),
+            "booking_expired",
+            json!({
+                "customerName": r.customer_name,
+                "eventTitle": titles[&r.event_id],
+                "reference": r.reference,
+                "quantity": r.quantity,
+            }),
+        );
+        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    }
+    Ok(released)
+}
+
+/// Gives seats back: `(type, event, held seats, sold seats)` per booking; types then events in
+/// ascending id order (the lock order).
+async fn release_counters(
+    tx: &mut Transaction<'static, Db>,
+    items: impl Iterator<Item = (Uuid, Uuid, i64, i64)>,
+) -> sqlx::Result<()> {
+    let mut types: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    let mut events: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    for (t, e, held, sold) in items {
+        let ty = types.entry(t).or_default();
+        ty.0 += held;
+        ty.1 += sold;
+        let ev = events.entry(e).or_default();
+        ev.0 += held;
+        ev.1 += sold;
+    }
+    for (id, (held, sold)) in types {
+        sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold - $2 WHERE id = $3")
+            .bind(held)
+            .bind(sold)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (id, (held, sold)) in events {
+        sqlx::query(
+            "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END,
+                               sold = CASE WHEN sold >= $2 THEN sold - $2 ELSE 0 END
+             WHERE id = $3 AND total_tickets IS NOT NULL",
+        )
+        .bind(held)
+        .bind(sold)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes the seats with conditional updates (type, then the event's cap). `true` when taken.
+async fn take_seats(
+    tx: &mut Transaction<'static, Db>,
+    ty: &TypeFacts,
+    capped: bool,
+    quantity: i64,
+    confirm_now: bool,
+) -> sqlx::Result<bool> {
+    let (held, sold) = if confirm_now { (0, quantity) } else { (quantity, 0) };
+    let r = sqlx::query(
+        "UPDATE ticket_types SET held = held + $1, sold = sold + $2
+         WHERE id = $3 AND sold + held + $4 <= capacity
+           AND EXISTS (SELECT 1 FROM events e WHERE e.id = ticket_types.event_id AND e.status = 'PUBLISHED')",
+    )
+    .bind(held)
+    .bind(sold)
+    .bind(ty.id)
+    .bind(quantity)
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if capped {
+        let r = sqlx::query(
+            "UPDATE events SET held = held + $1, sold = sold + $2
+             WHERE id = $3 AND total_tickets IS NOT NULL AND sold + held + $4 <= total_tickets",
+        )
+        .bind(held)
+        .bind(sold)
+        .bind(ty.event_id)
+        .bind(quantity)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            // Give the type's seats back within this transaction.
+            sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold - $2 WHERE id = $3")
+                .bind(held)
+                .bind(sold)
+                .bind(ty.id)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Releases lapsed holds of a whole event (used when the event cap is the blocker).
+async fn release_expired_event_tx(
+    tx: &mut Transaction<'static, Db>,
+    event_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<usize> {
+    let type_ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT ticket_type_id FROM bookings WHERE event_id = $1 AND status = 'PENDING' AND expires_at <= $2",
+    )
+    .bind(event_id)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    let mut sorted = type_ids;
+    sorted.sort();
+    for t in sorted {
+        n += release_expired_tx(tx, Some(t), 0, now).await?.len();
+    }
+    Ok(n)
+}
+
+/// The checks before any lock: event and type lookup (404, DRAFT → 404), quantity against
+/// `maxPerOrder` (400) and the sales window (409 `SALES_CLOSED`). `Err(outcome)` is the refusal.
+pub async fn resolve(
+    pools: &Pools<Db>,
+    req: &NewHold,
+) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
+    if let Some(type_id) = req.ticket_type_id {
+        // One read for both rows on the hot path.
+        let row = sqlx::query(
+            "SELECT e.id, e.organizer_id, e.title, e.status, e.starts_at, e.ends_at, e.published_at, e.currency,
+                    e.total_tickets, e.sold, e.held,
+                    t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.held, t.sales_start_at,
+                    t.sales_end_at, t.max_per_order
+             FROM ticket_types t JOIN events e ON e.id = t.event_id
+             WHERE t.id = $1 AND t.event_id = $2",
+        )
+        .bind(type_id)
+        .bind(req.event_id)
+        .fetch_optional(&pools.read)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(HoldOutcome::NotFound));
+        };
+        let event = EventFacts {
+            id: row.try_get(0)?,
+            organizer_id: row.try_get(1)?,
+            title: row.try_get(2)?,
+            status: row.try_get(3)?,
+            starts_at: row.try_get(4)?,
+            ends_at: row.try_get(5)?,
+            published_at: row.try_get(6)?,
+            currency: row.try_get(7)?,
+            total_tickets: row.try_get(8)?,
+            sold: row.try_get(9)?,
+            held: row.try_get(10)?,
+        };
+        let ty = TypeFacts {
+            id: row.try_get(11)?,
+            event_id: row.try_get(12)?,
+            name: row.try_get(13)?,
+            kind: row.try_get(14)?,
+            price: row.try_get(15)?,
+            capacity: row.try_get(16)?,
+            sold: row.try_get(17)?,
+            held: row.try_get(18)?,
+            sales_start_at: row.try_get(19)?,
+            sales_end_at: row.try_get(20)?,
+            max_per_order: row.try_get(21)?,
+        };
+        return Ok(check_sale(req, event, ty));
+    }
+    let Some(event) = event_facts(pools, req.event_id).await? else {
+        return Ok(Err(HoldOutcome::NotFound));
+    };
+    if event.status == "DRAFT" {
+        return Ok(Err(HoldOutcome::NotFound));
+    }
+    let types = type_facts(pools, req.event_id).await?;
+    let ty = if types.len() == 1 {
+        types.into_iter().next().expect("one type")
+    } else if let Some(t) = types.iter().find(|t| t.kind == "general") {
+        t.clone()
+    } else if types.is_empty() {
+        return Ok(Err(HoldOutcome::NotFound));
+    } else {
+        return Ok(Err(HoldOutcome::NeedType));
+    };
+    Ok(check_sale(req, event, ty))
+}
+
+/// DRAFT → 404, quantity against `maxPerOrder`, then the sales window.
+fn check_sale(
+    req: &NewHold,
+    event: EventFacts,
+    ty: TypeFacts,
+) -> Result<(EventFacts, TypeFacts), HoldOutcome> {
+    if event.status == "DRAFT" {
+        return Err(HoldOutcome::NotFound);
+    }
+    if req.quantity > i64::from(ty.max_per_order) {
+        return Err(HoldOutcome::TooMany {
+            max: i64::from(ty.max_per_order),
+        });
+    }
+    if !crate::bookings::on_sale(&event, &ty, req.now) {
+        return Err(HoldOutcome::SalesClosed);
+    }
+    Ok((event, ty))
+}
+
+/// The locked part of a hold, inside the caller's transaction: conditional counter updates
+/// (after releasing lapsed holds of the type once per transaction when they are in the way),
+/// the holding limit, the row and the outbox message. A refused request leaves no change.
+async fn hold_in_tx(
+    tx: &mut Transaction<'static, Db>,
+    req: &NewHold,
+    event: &EventFacts,
+    ty: &TypeFacts,
+    links: &Links,
+    released: &mut std::collections::BTreeSet<Uuid>,
+) -> sqlx::Result<HoldOutcome> {
+    let free = ty.price == 0;
+    let capped = event.total_tickets.is_some();
+    let max = i64::from(ty.max_per_order);
+    let mut taken = take_seats(tx, ty, capped, req.quantity, free).await?;
+    if !taken {
+        // The event may have been cancelled since the request was checked.
+        let status: String = sqlx::query_scalar("SELECT status FROM events WHERE id = $1")
+            .bind(event.id)
+            .fetch_one(&mut **tx)
+            .await?;
+        if status != "PUBLISHED" {
+            return Ok(HoldOutcome::SalesClosed);
+        }
+    }
+    if !taken && released.insert(ty.id) {
+        // Lapsed holds still counted in `held` may be what blocks us: release them (once per
+        // type and transaction) and retry.
+        let mut freed = release_expired_tx(tx, Some(ty.id), 0, req.now).await?.len();
+        if capped {
+            freed += release_expired_event_tx(tx, event.id, req.now).await?;
+        }
+        if freed > 0 {
+            taken = take_seats(tx, ty, capped, req.quantity, free).await?;
+        }
+    }
+    if !taken {
+        let holding_now = if free { 0 } else { holding(tx, req, ty.id).await? };
+        if holding_now + req.quantity > max {
+            return Ok(HoldOutcome::HoldingLimit {
+                max,
+                holding: holding_now,
+            });
+        }
+        let available = live_available_on(tx, ty.id, req.now).await?.unwrap_or(0);
+        return Ok(HoldOutcome::SoldOut { available });
+    }
+    // The type's row lock (PostgreSQL) or the single writer (SQLite) serializes this check with
+    // every other hold of the type.
+    if !free {
+        let holding_now = holding(tx, req, ty.id).await?;
+        if holding_now + req.quantity > max {
+            // Give the seats back (we still hold the lock).
+            release_counters(tx, std::iter::once((ty.id, event.id, req.quantity, 0)))
+                .await?;
+            return Ok(HoldOutcome::HoldingLimit {
+                max,
+                holding: holding_now,
+            });
+        }
+    }
+    let id = Uuid::now_v7();
+    let total = ty.price * req.quantity;
+    let status = if free { "CONFIRMED" } else { "PENDING" };
+    let expires_at = (!free).then(|| req.now + req.hold);
+    let confirmed_at = free.then_some(req.now);
+    let mut reference = crate::bookings::codes::new_reference();
+    loop {
+        let r = sqlx::query(
+            "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                 currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
+                 guest_token_hash, confirmed_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)
+             ON CONFLICT (reference) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&reference)
+        .bind(req.user_id)
+        .bind(event.id)
+        .bind(ty.id)
+        .bind(req.quantity)
+        .bind(ty.price)
+        .bind(total)
+        .bind(&event.currency)
+        .bind(status)
+        .bind(expires_at)
+        .bind(&req.customer_email)
+        .bind(&req.customer_name)
+        .bind(&req.customer_phone)
+        .bind(&req.special_requests)
+        .bind(&req.guest_token_hash)
+        .bind(confirmed_at)
+        .bind(req.now)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            break;
+        }
+        reference = crate::bookings::codes::new_reference();
+    }
+    let msg = if free {
+        let tickets = issue_tickets(tx, id, req.quantity, req.now, links).await?;
+        confirmed_message(
+            &req.customer_email,
+            &req.customer_name,
+            &event.title,
+            &reference,
+            id,
+            &tickets,
+            links,
+        )
+    } else {
+        let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+        if let Some(token) = &req.guest_token {
+            pay_url.push_str("?guestToken=");
+            pay_url.push_str(token);
+        }
+        NewMessage::email(
+            req.customer_email.clone(),
+            "booking_pending",
+            json!({
+                "customerName": req.customer_name,
+                "eventTitle": event.title,
+                "reference": reference,
+                "quantity": req.quantity,
+                "totalAmount": total,
+                "currency": event.currency,
+                "expiresAt": expires_at,
+                "payUrl": pay_url,
+            }),
+        )
+    };
+    same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    Ok(HoldOutcome::Held {
+        id,
+        event_id: event.id,
+    })
+}
+
+/// Runs several resolved hold requests (usually of one ticket type) in ONE transaction, in
+/// order: each is still its own conditional update, so the invariant holds request by request,
+/// but they share one commit. An error fails the whole batch (nothing is written).
+pub async fn hold_batch(
+    pools: &Pools<Db>,
+    items: &[(NewHold, EventFacts, TypeFacts)],
+    links: &Links,
+) -> sqlx::Result<Vec<HoldOutcome>> {
+    let mut tx = pools.write.begin().await?;
+    // Every path re-checks the event's status under the type's lock, so an event cancelled
+    // since the request was checked gets no new holds (the sweeper's straggler pass covers the
+    // last instant).
+    let closed = vec![false; items.len()];
+    // Group by ticket type (ascending id: the lock order); a group of several paid holds is
+    // combined set-wise, anything else runs request by request. All share this transaction.
+    let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
+    for (i, (_, _, ty)) in items.iter().enumerate() {
+        groups.entry(ty.id).or_default().push(i);
+    }
+    let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
+    let mut released = std::collections::BTreeSet::new();
+    for idxs in groups.into_values() {
+        if idxs.len() > 1 && items[idxs[0]].2.price > 0 {
+            let sub: Vec<(NewHold, EventFacts, TypeFacts)> =
+                idxs.iter().map(|&i| items[i].clone()).collect();
+            let sub_closed: Vec<bool> = idxs.iter().map(|&i| closed[i]).collect();
+            let outcomes = hold_combined(&mut tx, &sub, &sub_closed, links).await?;
+            for (i, o) in idxs.into_iter().zip(outcomes) {
+                out[i] = Some(o);
+            }
+        } else {
+            for i in idxs {
+                let (req, event, ty) = &items[i];
+                out[i] = Some(if closed[i] {
+                    HoldOutcome::SalesClosed
+                } else {
+                    hold_in_tx(&mut tx, req, event, ty, links, &mut released).await?
+                });
+            }
+        }
+    }
+    let out: Vec<HoldOutcome> = out.into_iter().map(|o| o.expect("decided")).collect();
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Seats left of a type (and of its event when capped), read under the rows' locks; `None` when
+/// the event is no longer on sale (cancelled meanwhile).
+async fn locked_remaining(
+    tx: &mut Transaction<'static, Db>,
+    type_id: Uuid,
+    event_id: Uuid,
+    capped: bool,
+) -> sqlx::Result<Option<i64>> {
+    let lock = if PG { " FOR UPDATE OF t" } else { "" };
+    let (capacity, sold, held, status): (i64, i64, i64, String) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT t.capacity, t.sold, t.held, e.status FROM ticket_types t JOIN events e ON e.id = t.event_id
+             WHERE t.id = $1{lock}"
+        )))
+        .bind(type_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if status != "PUBLISHED" {
+        return Ok(None);
+    }
+    let mut remaining = capacity - sold - held;
+    if capped {
+        let (total, esold, eheld): (Option<i64>, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(
+            format!("SELECT total_tickets, sold, held FROM events WHERE id = $1{lock}"),
+        ))
+        .bind(event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if let Some(total) = total {
+            remaining = remaining.min(total - esold - eheld);
+        }
+    }
+    Ok(Some(remaining.max(0)))
+}
+
+/// Who the holding limit counts: the account, or the guest's email.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Buyer {
+    User(Uuid),
+    Guest(String),
+}
+
+fn buyer_of(req: &NewHold) -> Buyer {
+    match req.user_id {
+        Some(u) => Buyer::User(u),
+        None => Buyer::Guest(req.customer_email.clone()),
+    }
+}
+
+/// Paid holds of ONE ticket type combined set-wise: the type's row (and the event's, when
+/// capped) is locked and read, requests are decided in arrival order against the seats left
+/// and each buyer's holding limit, then ONE conditional `UPDATE … WHERE sold + held + total <=
+/// capacity` takes the accepted seats, and the rows and messages go in with multi-row inserts.
+/// Should the conditional update ever refuse (it cannot while the lock is held), the accepted
+/// requests are run one by one instead, so the invariant never rests on the arithmetic here.
+async fn hold_combined(
+    tx: &mut Transaction<'static, Db>,
+    items: &[(NewHold, EventFacts, TypeFacts)],
+    closed: &[bool],
+    links: &Links,
+) -> sqlx::Result<Vec<HoldOutcome>> {
+    let (_, event, ty) = &items[0];
+    let capped = event.total_tickets.is_some();
+    let max = i64::from(ty.max_per_order);
+    let now = items.iter().map(|(r, _, _)| r.now).max().unwrap_or_else(Utc::now);
+    let mut out: Vec<Option<HoldOutcome>> = closed
+        .iter()
+        .map(|c| c.then_some(HoldOutcome::SalesClosed))
+        .collect();
+    let wanted: i64 = items
+        .iter()
+        .zip(closed)
+        .filter(|(_, c)| !**c)
+        .map(|((r, _, _), _)| r.quantity)
+        .sum();
+    let Some(mut remaining) = locked_remaining(tx, ty.id, event.id, capped).await? else {
+        return Ok(vec![HoldOutcome::SalesClosed; items.len()]);
+    };
+    if wanted > remaining {
+        let mut released = release_expired_tx(tx, Some(ty.id), 0, now).await?.len();
+        if capped {
+            released += release_expired_event_tx(tx, event.id, now).await?;
+        }
+        if released > 0 {
+            remaining = locked_remaining(tx, ty.id, event.id, capped)
+                .await?
+                .unwrap_or(0);
+        }
+    }
+    // Current holdings of every buyer in the batch, in one query.
+    let mut holdings: BTreeMap<Buyer, i64> = BTreeMap::new();
+    {
+        let users: Vec<Uuid> = {
+            let mut v: Vec<Uuid> = items.iter().filter_map(|(r, _, _)| r.user_id).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let emails: Vec<String> = {
+            let mut v: Vec<String> = items
+                .iter()
+                .filter(|(r, _, _)| r.user_id.is_none())
+                .map(|(r, _, _)| r.customer_email.clone())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let placeholders = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Two indexed branches (accounts, guests); one `OR` would make SQLite scan every pending
+        // booking of the type.
+        let expiry = if PG { "expires_at" } else { "+expires_at" };
+        let mut branches = Vec::new();
+        if !users.is_empty() {
+            branches.push(format!(
+                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+                 WHERE user_id IN ({}) AND ticket_type_id = $1 AND status = 'PENDING' AND {expiry} > $2
+                 GROUP BY user_id, customer_email",
+                placeholders(3, users.len())
+            ));
+        }
+        if !emails.is_empty() {
+            branches.push(format!(
+                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+                 WHERE customer_email IN ({}) AND user_id IS NULL AND ticket_type_id = $1 AND status = 'PENDING'
+                   AND {expiry} > $2
+                 GROUP BY user_id, customer_email",
+                placeholders(3 + users.len(), emails.len())
+            ));
+        }
+        let sql = branches.join(" UNION ALL ");
+        let mut q = sqlx::query_as::<_, (Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(ty.id)
+            .bind(now);
+        for u in &users {
+            q = q.bind(*u);
+        }
+        for e in &emails {
+            q = q.bind(e.clone());
+        }
+        for (user, email, n) in q.fetch_all(&mut **tx).await? {
+            let key = match user {
+                Some(u) => Buyer::User(u),
+                None => Buyer::Guest(email),
+            };
+            *holdings.entry(key).or_default() += n;
+        }
+    }
+    let mut accepted: Vec<usize> = Vec::new();
+    for (i, (req, _, _)) in items.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        let key = buyer_of(req);
+        let have = holdings.get(&key).copied().unwrap_or(0);
+        if have + req.quantity > max {
+            out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
+        } else if req.quantity > remaining {
+            out[i] = Some(HoldOutcome::SoldOut {
+                available: remaining,
+            });
+        } else {
+            remaining -= req.quantity;
+            *holdings.entry(key).or_default() += req.quantity;
+            accepted.push(i);
+        }
+    }
+    if accepted.is_empty() {
+        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
+    }
+    let total: i64 = accepted.iter().map(|&i| items[i].0.quantity).sum();
+    let took = sqlx::query(
+        "UPDATE ticket_types SET held = held + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
+    )
+    .bind(total)
+    .bind(ty.id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let mut took_event = true;
+    if took && capped {
+        took_event = sqlx::query(
+            "UPDATE events SET held = held + $1
+             WHERE id = $2 AND total_tickets IS NOT NULL AND sold + held + $1 <= total_tickets",
+        )
+        .bind(total)
+        .bind(event.id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !took_event {
+            sqlx::query("UPDATE ticket_types SET held = held - $1 WHERE id = $2")
+                .bind(total)
+                .bind(ty.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    if !took || !took_event {
+        let mut released = std::collections::BTreeSet::from([ty.id]);
+        for &i in &accepted {
+            let (req, event, ty) = &items[i];
+            out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released).await?);
+        }
+        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
+    }
+    // The rows, in one statement (a reference collision retries just that row).
+    let mut rows: Vec<(Uuid, String, usize)> = accepted
+        .iter()
+        .map(|&i| (Uuid::now_v7(), crate::bookings::codes::new_reference(), i))
+        .collect();
+    let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
+    while !pending_rows.is_empty() {
+        let mut sql = String::from(
+            "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                 currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
+                 guest_token_hash, created_at, updated_at) VALUES ",
+        );
+        const COLS: usize = 17;
+        for (n, _) in pending_rows.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            let b = n * COLS;
+            sql.push('(');
+            for c in 1..=COLS {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                // `status` is a literal between `currency` and `expires_at`.
+                if c == 10 {
+                    sql.push_str("'PENDING', ");
+                }
+                sql.push_str(&format!("${}", b + c));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
+        let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
+        for &r in &pending_rows {
+            let (id, reference, i) = &rows[r];
+            let req = &items[*i].0;
+            q = q
+                .bind(*id)
+                .bind(reference.clone())
+                .bind(req.user_id)
+                .bind(event.id)
+                .bind(ty.id)
+                .bind(req.quantity)
+                .bind(ty.price)
+                .bind(ty.price * req.quantity)
+                .bind(event.currency.clone())
+                .bind(req.now + req.hold)
+                .bind(req.customer_email.clone())
+                .bind(req.customer_name.clone())
+                .bind(req.customer_phone.clone())
+                .bind(req.special_requests.clone())
+                .bind(req.guest_token_hash.clone())
+                .bind(req.now)
+                .bind(req.now);
+        }
+        let inserted: Vec<Uuid> = q.fetch_all(&mut **tx).await?;
+        pending_rows.retain(|&r| !inserted.contains(&rows[r].0));
+        for &r in &pending_rows {
+            rows[r].1 = crate::bookings::codes::new_reference();
+        }
+    }
+    // The `booking_pending` messages, in one statement (same columns as `notify::insert_message`).
+    let mut sql = String::from(
+        "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
+    );
+    for n in 0..rows.len() {
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        let b = n * 4;
+        sql.push_str(&format!(
+            "(${}, 'email', ${}, 'booking_pending', ${}, 'PENDING', 0, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 4
+        ));
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let written = Utc::now();
+    for (id, reference, i) in &rows {
+        let req = &items[*i].0;
+        let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+        if let Some(token) = &req.guest_token {
+            pay_url.push_str("?guestToken=");
+            pay_url.push_str(token);
+        }
+        let payload = json!({
+            "customerName": req.customer_name,
+            "eventTitle": event.title,
+            "reference": reference,
+            "quantity": req.quantity,
+            "totalAmount": ty.price * req.quantity,
+            "currency": event.currency,
+            "expiresAt": req.now + req.hold,
+            "payUrl": pay_url,
+        });
+        q = q
+            .bind(Uuid::now_v7())
+            .bind(req.customer_email.clone())
+            .bind(payload.to_string())
+            .bind(written);
+    }
+    q.execute(&mut **tx).await?;
+    for (id, _, i) in rows {
+        out[i] = Some(HoldOutcome::Held {
+            id,
+            event_id: event.id,
+        });
+    }
+    Ok(out.into_iter().map(|o| o.expect("decided")).collect())
+}
+
+/// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
+/// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
+pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
+    let (event, ty) = match resolve(pools, req).await? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(refusal),
+    };
+    let mut out = hold_batch(pools, &[(req.clone(), event, ty)], links).await?;
+    Ok(out.pop().expect("one outcome"))
+}
+
+fn confirmed_message(
+    email: &str,
+    name: &str,
+    title: &str,
+    reference: &str,
+    booking_id: Uuid,
+    tickets: &[TicketRow],
+    links: &Links,
+) -> NewMessage {
+    let tickets: Vec<_> = tickets
+        .iter()
+        .map(|t| {
+            json!({
+                "code": t.code,
+                "qrUrl": format!("{}/bookings/{booking_id}/tickets/{}/qr", links.api_base, t.id),
+            })
+        })
+        .collect();
+    NewMessage::email(
+        email.to_string(),
+        "booking_confirmed",
+        json!({
+            "customerName": name,
+            "eventTitle": title,
+            "reference": reference,
+            "tickets": tickets,
+        }),
+    )
+}
+
+async fn issue_tickets(
+    tx: &mut Transaction<'static, Db>,
+    booking_id: Uuid,
+    quantity: i64,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<Vec<TicketRow>> {
+    let mut out = Vec::with_capacity(quantity as usize);
+    for seat in 1..=quantity {
+        let id = Uuid::new_v4();
+        let code = crate::bookings::codes::ticket_code(&links.signing_key, id);
+        sqlx::query(
+            "INSERT INTO tickets (id, booking_id, code, seat, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(booking_id)
+        .bind(&code)
+        .bind(seat as i32)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        out.push(TicketRow {
+            id,
+            booking_id,
+            code,
+            seat: seat as i32,
+            checked_in_at: None,
+            checked_in_by: None,
+            created_at: now,
+        });
+    }
+    Ok(out)
+}
+
+/// One booking with its event title and type name.
+pub async fn booking_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<BookingRow>> {
+    let sql = format!("{BOOKING_SELECT} WHERE b.id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&pools.read)
+        .await
+}
+
+/// Tickets of a booking, by seat.
+pub async fn tickets_of(pools: &Pools<Db>, booking_id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(
+        "SELECT id, booking_id, code, seat, checked_in_at, checked_in_by, created_at FROM tickets
+         WHERE booking_id = $1 ORDER BY seat",
+    )
+    .bind(booking_id)
+    .fetch_all(&pools.read)
+    .await
+}
+
+/// Tickets of several bookings.
+pub async fn tickets_of_many(pools: &Pools<Db>, ids: &[Uuid]) -> sqlx::Result<Vec<TicketRow>> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(tickets_of(pools, *id).await?);
+    }
+    Ok(out)
+}
+
+/// One ticket.
+pub async fn ticket_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<TicketRow>> {
+    sqlx::query_as(
+        "SELECT id, booking_id, code, seat, checked_in_at, checked_in_by, created_at FROM tickets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&pools.read)
+    .await
+}
+
+fn where_filter(filter: &ListFilter) -> String {
+    let mut sql = String::from(" WHERE b.user_id = $1 AND ($2 IS NULL OR b.event_id = $2)
+        AND ($3 IS NULL OR b.created_at >= $3) AND ($4 IS NULL OR b.created_at < $4)");
+    match filter.status.as_deref() {
+        Some("PENDING") => sql.push_str(" AND b.status = 'PENDING' AND b.expires_at > $5"),
+        Some("EXPIRED") => sql.push_str(
+            " AND (b.status = 'EXPIRED' OR (b.status = 'PENDING' AND b.expires_at <= $5))",
+        ),
+        Some("CONFIRMED") => sql.push_str(" AND b.status = 'CONFIRMED' AND $5 IS NOT NULL"),
+        Some("CANCELLED") => sql.push_str(" AND b.status = 'CANCELLED' AND $5 IS NOT NULL"),
+        Some("REFUNDED") => sql.push_str(" AND b.status = 'REFUNDED' AND $5 IS NOT NULL"),
+        _ => sql.push_str(" AND $5 IS NOT NULL"),
+    }
+    sql
+}
+
+/// A page of a user's bookings (newest first) and the total count.
+pub async fn list_bookings(
+    pools: &Pools<Db>,
+    filter: &ListFilter,
+) -> sqlx::Result<(Vec<BookingRow>, u64)> {
+    let filter_sql = where_filter(filter);
+    let count_sql = format!("SELECT COUNT(*) FROM bookings b{filter_sql}");
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+        .bind(filter.user_id)
+        .bind(filter.event_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.now)
+        .fetch_one(&pools.read)
+        .await?;
+    let sql = format!("{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7");
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.user_id)
+        .bind(filter.event_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.now)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(&pools.read)
+        .await?;
+    Ok((rows, total as u64))
+}
+
+/// Counts by effective status and net money paid by currency of one user.
+pub async fn booking_stats(
+    pools: &Pools<Db>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN status = 'PENDING' AND expires_at <= $2 THEN 'EXPIRED' ELSE status END AS s,
+                COUNT(*) FROM bookings WHERE user_id = $1 GROUP BY 1",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&pools.read)
+    .await?;
+    let spent: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT currency, CAST(COALESCE(SUM(total_amount - COALESCE(refund_amount, refund_due, 0)), 0) AS BIGINT)
+         FROM bookings WHERE user_id = $1 AND confirmed_at IS NOT NULL AND total_amount > 0
+           AND status IN ('CONFIRMED', 'CANCELLED', 'REFUNDED')
+         GROUP BY currency",
+    )
+    .bind(user_id)
+    .fetch_all(&pools.read)
+    .await?;
+    Ok((counts, spent))
+}
+
+/// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
+pub async fn confirm(
+    pools: &Pools<Db>,
+    id: Uuid,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<ConfirmOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let sql = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+               WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
+               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+    let row = sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(ConfirmOutcome::NotPending);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+        .bind(quantity)
+        .bind(type_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
+         WHERE id = $2 AND total_tickets IS NOT NULL",
+    )
+    .bind(quantity)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    let tickets = issue_tickets(&mut tx, id, quantity, now, links).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
+    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    tx.commit().await?;
+    Ok(ConfirmOutcome::Confirmed { event_id })
+}
+
+/// Cancels a booking that is still in `expected` state (a live PENDING hold, or CONFIRMED),
+/// releasing its seats at once and recording `refund_due` for a paid confirmed one.
+pub async fn cancel(
+    pools: &Pools<Db>,
+    id: Uuid,
+    expected: &str,
+    reason: Option<&str>,
+    refund_due: Option<i64>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<CancelOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let row = sqlx::query(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = $3
+         WHERE id = $4 AND status = $5 AND (status <> 'PENDING' OR expires_at > $1)
+         RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(refund_due)
+    .bind(id)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(CancelOutcome::Changed);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    let (held, sold) = if expected == "PENDING" { (quantity, 0) } else { (0, quantity) };
+    release_counters(&mut tx, std::iter::once((type_id, event_id, held, sold))).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let msg = NewMessage::email(
+        email,
+        "booking_cancelled",
+        json!({
+            "customerName": name,
+            "eventTitle": title,
+            "reference": reference,
+            "quantity": quantity,
+            "reason": reason,
+            "refundAmount": refund_due,
+        }),
+    );
+    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    tx.commit().await?;
+    Ok(CancelOutcome::Cancelled { event_id })
+}
+
+/// One sweep: expires up to `limit` lapsed holds. Returns what was released.
+pub async fn sweep_expired(
+    pools: &Pools<Db>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    let mut tx = pools.write.begin().await?;
+    let released = release_expired_tx(&mut tx, None, limit, now).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// Inside the caller's transaction (the event's cancellation; call it BEFORE updating the event
+/// row, to keep the lock order bookings → types → events): cancels PENDING bookings,
+/// releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
+/// full refund the payments work executes; 0 for free ones); releases the counters and writes an
+/// `event_cancelled` message to every booker. Returns the number of bookings changed.
+pub async fn cascade_event_cancel(
+    tx: &mut Transaction<'static, Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let pending: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2
+         WHERE event_id = $3 AND status = 'PENDING'
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, CAST(0 AS BIGINT)",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let confirmed: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = total_amount
+         WHERE event_id = $3 AND status = 'CONFIRMED'
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, total_amount",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let items = pending
+        .iter()
+        .map(|p| (p.0, event_id, p.1, 0))
+        .chain(confirmed.iter().map(|c| (c.0, event_id, 0, c.1)));
+    release_counters(tx, items).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    for (_, _, email, name, refund) in pending.iter().chain(confirmed.iter()) {
+        let msg = NewMessage::email(
+            email.clone(),
+            "event_cancelled",
+            json!({
+                "customerName": name,
+                "eventTitle": title,
+                "reason": reason,
+                "refundAmount": refund,
+            }),
+        );
+        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    }
+    Ok((pending.len() + confirmed.len()) as u64)
+}
+
+/// Safety net run by the sweeper: cascades the cancellation of events that are CANCELLED but
+/// still have PENDING or CONFIRMED bookings (a hold that raced the cancellation, or a cancel
+/// path that did not cascade). Returns the events handled.
+pub async fn cascade_stragglers(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::Result<Vec<Uuid>> {
+    let events: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT e.id, e.cancel_reason FROM events e
+         WHERE e.status = 'CANCELLED'
+           AND EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status IN ('PENDING', 'CONFIRMED'))
+         LIMIT 20",
+    )
+    .fetch_all(&pools.read)
+    .await?;
+    let mut done = Vec::new();
+    for (id, reason) in events {
+        let mut tx = pools.write.begin().await?;
+        let reason = reason.unwrap_or_else(|| "The event was cancelled".to_string());
+        if cascade_event_cancel(&mut tx, id, &reason, now).await? > 0 {
+            done.push(id);
+        }
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// Cancels an event and cascades to its bookings in one transaction (tests and the events
+/// area's cancel route).
+pub async fn cancel_event_cascade(
+    pools: &Pools<Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let mut tx = pools.write.begin().await?;
+    // Cascade first, then the event row: the lock order (bookings → types → events) of every
+    // other path, so a concurrent hold on a capped event cannot deadlock with the cancellation.
+    let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
+    sqlx::query("UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3")
+        .bind(reason)
+        .bind(now)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Marks a ticket checked in, only if it was not: `None` when someone else was first.
+pub async fn check_in(
+    pools: &Pools<Db>,
+    ticket_id: Uuid,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE tickets SET checked_in_at = $1, checked_in_by = $2 WHERE id = $3 AND checked_in_at IS NULL",
+    )
+    .bind(now)
+    .bind(by)
+    .bind(ticket_id)
+    .execute(&pools.write)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Counter check for tests and the property test: per type `(capacity, sold, held, sum of
+/// PENDING quantities, sum of CONFIRMED quantities)`.
+pub async fn type_counters(
+    pools: &Pools<Db>,
+    type_id: Uuid,
+) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
+    let (capacity, sold, held): (i64, i64, i64) =
+        sqlx::query_as("SELECT capacity, sold, held FROM ticket_types WHERE id = $1")
+            .bind(type_id)
+            .fetch_one(&pools.write)
+            .await?;
+    let (pending, confirmed): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'PENDING' THEN quantity ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN status = 'CONFIRMED' THEN quantity ELSE 0 END), 0) AS BIGINT)
+         FROM bookings WHERE ticket_type_id = $1",
+    )
+    .bind(type_id)
+    .fetch_one(&pools.write)
+    .await?;
+    Ok((capacity, sold, held, pending, confirmed))
+}

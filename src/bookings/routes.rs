@@ -1,0 +1,727 @@
+//! Booking routes (API.md §4): create (hold), guest create, list, stats, read, confirm, cancel
+//! and QR codes.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{BOOKING_FIELDS, BookingRow, BookingView, HoldOutcome, Links, ListFilter, NewHold};
+use crate::app::AppState;
+use crate::http::{
+    ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page, Validator,
+    idempotency,
+};
+use crate::users::extract::{AuthUser, bearer};
+
+/// Routes under `/bookings` and `/checkin`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_booking, list_bookings))
+        .routes(routes!(create_guest_booking))
+        .routes(routes!(get_booking_stats))
+        .routes(routes!(get_booking, delete_booking))
+        .routes(routes!(confirm_booking))
+        .routes(routes!(cancel_booking))
+        .routes(routes!(get_ticket_qr))
+        .merge(super::checkin::router())
+}
+
+/// Body of a booking request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBookingBody {
+    /// Event.
+    pub event_id: Uuid,
+    /// Ticket type (default: the event's only, or first general, type).
+    pub ticket_type_id: Option<Uuid>,
+    /// Seats, 1..maxPerOrder.
+    pub quantity: i64,
+    /// Contact email (default: the account's; required for guests).
+    pub customer_email: Option<String>,
+    /// Contact name (default: the account's full name; required for guests).
+    pub customer_name: Option<String>,
+    /// Contact phone.
+    pub customer_phone: Option<String>,
+    /// Notes for the organizer, up to 1000 characters.
+    pub special_requests: Option<String>,
+}
+
+/// Body of a cancellation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why, up to 500 characters.
+    pub reason: Option<String>,
+}
+
+/// Query of the booking list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// PENDING, CONFIRMED, CANCELLED, EXPIRED or REFUNDED.
+    pub status: Option<String>,
+    /// Only this event.
+    pub event_id: Option<Uuid>,
+    /// Created at or after (RFC 3339 or YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Created before (RFC 3339 or YYYY-MM-DD).
+    pub to: Option<String>,
+    /// Page, from 1.
+    pub page: Option<i64>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+    /// Fields to return.
+    pub fields: Option<String>,
+}
+
+/// Query of a single booking.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FieldsQuery {
+    /// Fields to return.
+    pub fields: Option<String>,
+}
+
+/// Query of a QR image.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QrQuery {
+    /// `png` (default) or `svg`.
+    pub format: Option<String>,
+}
+
+/// Who is calling a booking route that also accepts guest tokens.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A signed-in account.
+    User(AuthUser),
+    /// A guest token (stored form).
+    Guest(String),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            Some(token) if token.starts_with("gt_") => {
+                Ok(Caller::Guest(super::codes::hash_guest_token(token)))
+            }
+            _ => Ok(Caller::User(
+                AuthUser::from_request_parts(parts, state).await?,
+            )),
+        }
+    }
+}
+
+/// How a caller relates to a booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Owner,
+    Staff,
+}
+
+/// The caller's access to a booking: 404 for strangers, 401 for a guest token of another one.
+fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Access> {
+    match caller {
+        Caller::User(user) => {
+            if row.user_id == Some(user.id) {
+                Ok(Access::Owner)
+            } else if user.is_admin() || row.organizer_id == user.id {
+                Ok(Access::Staff)
+            } else {
+                Err(ApiError::not_found("Booking"))
+            }
+        }
+        Caller::Guest(hash) => {
+            let valid_until = row.event_starts_at + chrono::Duration::days(30);
+            let matches = row
+                .guest_token_hash
+                .as_deref()
+                .is_some_and(|h| crate::health::constant_time_eq(h.as_bytes(), hash.as_bytes()));
+            if matches && now < valid_until {
+                Ok(Access::Owner)
+            } else {
+                Err(ApiError::unauthorized())
+            }
+        }
+    }
+}
+
+fn parse_day_or_time(field: &str, raw: &str) -> ApiResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    Err(ApiError::field(
+        field,
+        "must be an RFC 3339 time or a YYYY-MM-DD date",
+    ))
+}
+
+async fn view_of(state: &AppState, id: Uuid) -> ApiResult<(BookingRow, BookingView)> {
+    let row = state
+        .store
+        .booking_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Booking"))?;
+    let tickets = if row.status == "CONFIRMED" {
+        state.store.tickets_of(id).await?
+    } else {
+        Vec::new()
+    };
+    let view = BookingView::new(&row, &tickets, Utc::now());
+    Ok((row, view))
+}
+
+fn validate_contact(v: &mut Validator, body: &CreateBookingBody) {
+    if let Some(email) = &body.customer_email {
+        v.check(
+            crate::users::parse_email(email).is_some(),
+            "customerEmail",
+            "must be a valid email address",
+        );
+    }
+    if let Some(name) = &body.customer_name {
+        let n = name.trim().chars().count();
+        v.check(
+            (2..=100).contains(&n),
+            "customerName",
+            "must be 2 to 100 characters",
+        );
+    }
+    if let Some(phone) = &body.customer_phone {
+        let digits = phone.strip_prefix('+').unwrap_or(phone);
+        v.check(
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
+            "customerPhone",
+            "must be a phone number in E.164 form (+2348012345678)",
+        );
+    }
+    if let Some(s) = &body.special_requests {
+        v.check(
+            s.chars().count() <= 1000,
+            "specialRequests",
+            "must be at most 1000 characters",
+        );
+    }
+    v.check(
+        (1..=1_000_000).contains(&body.quantity),
+        "quantity",
+        "must be from 1 to the ticket type's maxPerOrder",
+    );
+}
+
+/// Runs a validated hold and turns its outcome into the answer.
+async fn place(state: &AppState, req: NewHold, guest_token: Option<String>) -> ApiResult<Response> {
+    let links = Links::from_config(&state.config);
+    let outcome = match state.store.hold_booking(&req, &links).await {
+        Ok(o) => o,
+        // Defence in depth: a CHECK constraint refusing the counters means no seats.
+        Err(e) if crate::store::is_check_violation(&e) => HoldOutcome::SoldOut {
+            available: state
+                .store
+                .live_available(req.ticket_type_id.unwrap_or_default(), Utc::now())
+                .await?
+                .unwrap_or(0),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    match outcome {
+        HoldOutcome::Held { id, event_id } => {
+            super::announce(state, event_id).await;
+            let (_, mut view) = view_of(state, id).await?;
+            view.guest_token = guest_token;
+            Ok(ApiResponse::created(view).into_response())
+        }
+        HoldOutcome::NotFound => Err(ApiError::not_found("Event or ticket type")),
+        HoldOutcome::NeedType => Err(ApiError::field(
+            "ticketTypeId",
+            "is required: this event has several ticket types",
+        )),
+        HoldOutcome::TooMany { max } => Err(ApiError::field(
+            "quantity",
+            format!("must be from 1 to {max} (the ticket type's maxPerOrder)"),
+        )),
+        HoldOutcome::SalesClosed => Err(ApiError::new(
+            ErrorCode::SalesClosed,
+            "Tickets of this type are not on sale",
+        )),
+        HoldOutcome::HoldingLimit { max, holding } => Err(ApiError::conflict(format!(
+            "You already hold {holding} of at most {max} tickets of this type in pending bookings"
+        ))),
+        HoldOutcome::SoldOut { available } => Err(ApiError::new(
+            ErrorCode::SoldOut,
+            "Not enough tickets left",
+        )
+        .with_details(vec![json!({
+            "field": "quantity",
+            "message": format!("only {available} left"),
+            "available": available,
+        })])),
+    }
+}
+
+fn into_response(r: ApiResult<Response>) -> Response {
+    match r {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Books tickets: holds them until `expiresAt` (free tickets are confirmed at once).
+#[utoipa::path(post, path = "/bookings", tag = "bookings",
+    request_body = CreateBookingBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    responses(
+        (status = 201, description = "PENDING booking holding its tickets, or CONFIRMED when free", body = BookingView),
+        (status = 400, description = "Invalid body or Idempotency-Key"),
+        (status = 401, description = "Not signed in"),
+        (status = 404, description = "Unknown or draft event, unknown ticket type"),
+        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
+        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
+    ))]
+async fn create_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(raw): ApiJson<Value>,
+) -> Response {
+    let scope = format!("user:{}", user.id);
+    idempotency::run(&state, &headers, &scope, &raw, async {
+        into_response(
+            async {
+                let bytes = serde_json::to_vec(&raw).map_err(anyhow::Error::from)?;
+                let body: CreateBookingBody = crate::http::extract::parse_json(&bytes)?;
+                let mut v = Validator::new();
+                validate_contact(&mut v, &body);
+                v.finish()?;
+                let account = state
+                    .store
+                    .user_by_id(user.id)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                let req = NewHold {
+                    event_id: body.event_id,
+                    ticket_type_id: body.ticket_type_id,
+                    quantity: body.quantity,
+                    user_id: Some(user.id),
+                    customer_email: body
+                        .customer_email
+                        .as_deref()
+                        .and_then(crate::users::parse_email)
+                        .unwrap_or(account.email),
+                    customer_name: body
+                        .customer_name
+                        .map(|n| n.trim().to_string())
+                        .unwrap_or_else(|| format!("{} {}", account.first_name, account.last_name)),
+                    customer_phone: body.customer_phone,
+                    special_requests: body.special_requests,
+                    guest_token_hash: None,
+                    guest_token: None,
+                    now: Utc::now(),
+                    hold: chrono::Duration::from_std(state.config.booking_hold)
+                        .unwrap_or(chrono::Duration::minutes(10)),
+                };
+                place(&state, req, None).await
+            }
+            .await,
+        )
+    })
+    .await
+}
+
+/// Books tickets without an account; answers the booking plus a `guestToken`.
+#[utoipa::path(post, path = "/bookings/guest", tag = "bookings",
+    request_body = CreateBookingBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    responses(
+        (status = 201, description = "Booking with its guestToken", body = BookingView),
+        (status = 400, description = "Invalid body (customerEmail and customerName are required)"),
+        (status = 404, description = "Unknown or draft event, unknown ticket type"),
+        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
+        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
+        (status = 429, description = "Rate limited"),
+    ))]
+async fn create_guest_booking(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(raw): ApiJson<Value>,
+) -> Response {
+    idempotency::run(&state, &headers, "anon:POST /bookings/guest", &raw, async {
+        into_response(
+            async {
+                let bytes = serde_json::to_vec(&raw).map_err(anyhow::Error::from)?;
+                let body: CreateBookingBody = crate::http::extract::parse_json(&bytes)?;
+                let mut v = Validator::new();
+                v.check(
+                    body.customer_email.is_some(),
+                    "customerEmail",
+                    "is required",
+                );
+                v.check(body.customer_name.is_some(), "customerName", "is required");
+                validate_contact(&mut v, &body);
+                v.finish()?;
+                let (token, hash) = super::codes::new_guest_token();
+                let req = NewHold {
+                    event_id: body.event_id,
+                    ticket_type_id: body.ticket_type_id,
+                    quantity: body.quantity,
+                    user_id: None,
+                    customer_email: body
+                        .customer_email
+                        .as_deref()
+                        .and_then(crate::users::parse_email)
+                        .unwrap_or_default(),
+                    customer_name: body.customer_name.unwrap_or_default().trim().to_string(),
+                    customer_phone: body.customer_phone,
+                    special_requests: body.special_requests,
+                    guest_token_hash: Some(hash),
+                    guest_token: Some(token.clone()),
+                    now: Utc::now(),
+                    hold: chrono::Duration::from_std(state.config.booking_hold)
+                        .unwrap_or(chrono::Duration::minutes(10)),
+                };
+                place(&state, req, Some(token)).await
+            }
+            .await,
+        )
+    })
+    .await
+}
+
+/// Lists the caller's bookings, newest first.
+#[utoipa::path(get, path = "/bookings", tag = "bookings",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of bookings", body = [BookingView]),
+        (status = 400, description = "Invalid query"),
+        (status = 401, description = "Not signed in"),
+    ))]
+async fn list_bookings(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiResponse<Vec<Value>>> {
+    let page = Page::parse(q.page, q.limit, 20)?;
+    let fields = crate::http::parse_fields(q.fields.as_deref(), BOOKING_FIELDS)?;
+    let mut v = Validator::new();
+    let status = q.status.map(|s| s.to_uppercase());
+    if let Some(s) = &status {
+        v.check(
+            ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"].contains(&s.as_str()),
+            "status",
+            "must be PENDING, CONFIRMED, CANCELLED, EXPIRED or REFUNDED",
+        );
+    }
+    v.finish()?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|r| parse_day_or_time("from", r))
+        .transpose()?;
+    let to =
+        q.to.as_deref()
+            .map(|r| parse_day_or_time("to", r))
+            .transpose()?;
+    let now = Utc::now();
+    let filter = ListFilter {
+        user_id: user.id,
+        status,
+        event_id: q.event_id,
+        from,
+        to,
+        now,
+        limit: i64::from(page.limit),
+        offset: page.offset(),
+    };
+    let (rows, total) = state.store.list_bookings(&filter).await?;
+    let confirmed: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.status == "CONFIRMED")
+        .map(|r| r.id)
+        .collect();
+    let tickets = state.store.tickets_of_many(&confirmed).await?;
+    let data = rows
+        .iter()
+        .map(|r| BookingView::new(r, &tickets, now).to_json(fields.as_deref()))
+        .collect();
+    Ok(ApiResponse::page(data, Meta::new(page, total)))
+}
+
+/// The caller's booking statistics.
+#[utoipa::path(get, path = "/bookings/stats", tag = "bookings",
+    responses(
+        (status = 200, description = "{totalBookings, totalSpent, byStatus}"),
+        (status = 401, description = "Not signed in"),
+    ))]
+async fn get_booking_stats(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<ApiResponse<Value>> {
+    let (counts, spent) = state.store.booking_stats(user.id, Utc::now()).await?;
+    let mut by_status: BTreeMap<&str, i64> =
+        ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
+    let mut total = 0;
+    for (s, n) in &counts {
+        total += n;
+        if let Some(slot) = by_status.get_mut(s.as_str()) {
+            *slot += n;
+        }
+    }
+    let total_spent: BTreeMap<String, i64> = spent.into_iter().filter(|(_, v)| *v > 0).collect();
+    Ok(ApiResponse::ok(json!({
+        "totalBookings": total,
+        "totalSpent": total_spent,
+        "byStatus": by_status,
+    })))
+}
+
+/// One booking (owner, event owner, ADMIN, or its guest token).
+#[utoipa::path(get, path = "/bookings/{id}", tag = "bookings",
+    params(("id" = Uuid, Path, description = "Booking id"), FieldsQuery),
+    responses(
+        (status = 200, description = "The booking", body = BookingView),
+        (status = 400, description = "Invalid id or fields"),
+        (status = 401, description = "Not signed in"),
+        (status = 404, description = "No such booking, or not yours"),
+    ))]
+async fn get_booking(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<FieldsQuery>,
+) -> ApiResult<ApiResponse<Value>> {
+    let fields = crate::http::parse_fields(q.fields.as_deref(), BOOKING_FIELDS)?;
+    let (row, view) = view_of(&state, id).await?;
+    access(&caller, &row, Utc::now())?;
+    Ok(ApiResponse::ok(view.to_json(fields.as_deref())))
+}
+
+/// Confirms a PENDING booking and issues its tickets.
+#[utoipa::path(post, path = "/bookings/{id}/confirm", tag = "bookings",
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The CONFIRMED booking with its tickets", body = BookingView),
+        (status = 401, description = "Not signed in"),
+        (status = 402, description = "Paid booking without payment"),
+        (status = 404, description = "No such booking, or not yours"),
+        (status = 409, description = "Cancelled or refunded"),
+        (status = 410, description = "The hold has expired"),
+    ))]
+async fn confirm_booking(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<BookingView>> {
+    let links = Links::from_config(&state.config);
+    for _ in 0..3 {
+        let (row, view) = view_of(&state, id).await?;
+        let role = access(&Caller::User(user), &row, Utc::now())?;
+        match view.status.as_str() {
+            "CONFIRMED" => return Ok(ApiResponse::ok(view).message("Booking already confirmed")),
+            "EXPIRED" => {
+                return Err(ApiError::new(
+                    ErrorCode::HoldExpired,
+                    "The hold on this booking has expired",
+                ));
+            }
+            "PENDING" => {}
+            _ => {
+                return Err(ApiError::invalid_state(format!(
+                    "A {} booking cannot be confirmed",
+                    view.status
+                )));
+            }
+        }
+        // The owner confirms only free bookings; staff confirm offline payments.
+        let staff = user.is_admin() || row.organizer_id == user.id;
+        if role == Access::Owner && !staff && row.total_amount > 0 {
+            return Err(ApiError::new(
+                ErrorCode::PaymentRequired,
+                "This booking must be paid before it is confirmed",
+            ));
+        }
+        if let super::ConfirmOutcome::Confirmed { event_id } =
+            state.store.confirm_booking(id, Utc::now(), &links).await?
+        {
+            super::announce(&state, event_id).await;
+            let (_, view) = view_of(&state, id).await?;
+            return Ok(ApiResponse::ok(view).message("Booking confirmed"));
+        }
+    }
+    Err(ApiError::conflict(
+        "The booking changed meanwhile, try again",
+    ))
+}
+
+async fn cancel(
+    state: &AppState,
+    caller: Caller,
+    id: Uuid,
+    reason: Option<String>,
+) -> ApiResult<ApiResponse<BookingView>> {
+    let mut v = Validator::new();
+    if let Some(r) = &reason {
+        v.check(
+            r.chars().count() <= 500,
+            "reason",
+            "must be at most 500 characters",
+        );
+    }
+    v.finish()?;
+    for _ in 0..3 {
+        let now = Utc::now();
+        let (row, view) = view_of(state, id).await?;
+        if access(&caller, &row, now)? == Access::Staff {
+            let is_admin = matches!(&caller, Caller::User(u) if u.is_admin());
+            if !is_admin {
+                return Err(ApiError::forbidden());
+            }
+        }
+        let (expected, refund_due) = match view.status.as_str() {
+            "PENDING" => ("PENDING", None),
+            "CONFIRMED" => {
+                let cutoff = chrono::Duration::from_std(state.config.cancellation_cutoff)
+                    .unwrap_or(chrono::Duration::hours(24));
+                if now > row.event_starts_at - cutoff {
+                    return Err(ApiError::invalid_state(
+                        "Too late to cancel: the cancellation cutoff before the event has passed",
+                    ));
+                }
+                let fee = (row.total_amount / 10).min(state.config.cancellation_fee_cap);
+                let refund = if row.total_amount > 0 {
+                    Some(row.total_amount - fee)
+                } else {
+                    None
+                };
+                ("CONFIRMED", refund)
+            }
+            other => {
+                return Err(ApiError::invalid_state(format!(
+                    "A {other} booking cannot be cancelled"
+                )));
+            }
+        };
+        if let super::CancelOutcome::Cancelled { event_id } = state
+            .store
+            .cancel_booking(id, expected, reason.as_deref(), refund_due, now)
+            .await?
+        {
+            super::announce(state, event_id).await;
+            let (_, view) = view_of(state, id).await?;
+            return Ok(ApiResponse::ok(view).message("Booking cancelled"));
+        }
+    }
+    Err(ApiError::conflict(
+        "The booking changed meanwhile, try again",
+    ))
+}
+
+/// Cancels a booking (owner, ADMIN, or its guest token).
+#[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
+    params(("id" = Uuid, Path, description = "Booking id")),
+    request_body(content = Option<CancelBody>, description = "Optional reason"),
+    responses(
+        (status = 200, description = "The CANCELLED booking", body = BookingView),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
+        (status = 404, description = "No such booking, or not yours"),
+        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+    ))]
+async fn cancel_booking(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiResponse<BookingView>> {
+    let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelBody::default()
+    } else {
+        crate::http::extract::parse_json(&body)?
+    };
+    cancel(&state, caller, id, body.reason).await
+}
+
+/// Cancels a booking, like `POST /bookings/{id}/cancel` (any body is ignored).
+#[utoipa::path(delete, path = "/bookings/{id}", tag = "bookings",
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The CANCELLED booking", body = BookingView),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
+        (status = 404, description = "No such booking, or not yours"),
+        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+    ))]
+async fn delete_booking(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiResponse<BookingView>> {
+    cancel(&state, caller, id, None).await
+}
+
+/// A ticket's QR code (owner only), PNG or `?format=svg`.
+#[utoipa::path(get, path = "/bookings/{id}/tickets/{ticketId}/qr", tag = "bookings",
+    params(
+        ("id" = Uuid, Path, description = "Booking id"),
+        ("ticketId" = Uuid, Path, description = "Ticket id"),
+        QrQuery,
+    ),
+    responses(
+        (status = 200, description = "image/png or image/svg+xml"),
+        (status = 400, description = "Unknown format"),
+        (status = 401, description = "Not signed in"),
+        (status = 404, description = "No such ticket, or not yours"),
+    ))]
+async fn get_ticket_qr(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, ticket_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> ApiResult<Response> {
+    let svg = match q.format.as_deref() {
+        None | Some("png") => false,
+        Some("svg") => true,
+        Some(_) => return Err(ApiError::field("format", "must be png or svg")),
+    };
+    let (row, view) = view_of(&state, id).await?;
+    if access(&caller, &row, Utc::now())? != Access::Owner {
+        return Err(ApiError::not_found("Ticket"));
+    }
+    let ticket = view
+        .tickets
+        .iter()
+        .find(|t| t.id == ticket_id)
+        .ok_or_else(|| ApiError::not_found("Ticket"))?;
+    let not_encodable = || ApiError::internal(anyhow::anyhow!("QR encoding failed"));
+    let headers = |ct: &'static str| {
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ]
+    };
+    if svg {
+        let image = super::qr::svg(&ticket.code).ok_or_else(not_encodable)?;
+        Ok((StatusCode::OK, headers("image/svg+xml"), image).into_response())
+    } else {
+        let image = super::qr::png(&ticket.code).ok_or_else(not_encodable)?;
+        Ok((StatusCode::OK, headers("image/png"), image).into_response())
+    }
+}

@@ -1,0 +1,241 @@
+//! `Idempotency-Key` handling (API.md §1, §11.54), reusable by any POST route: the first answer
+//! (2xx or 4xx) is stored with a hash of the parsed JSON body and replayed for the same key and
+//! body with `Idempotent-Replayed: true`; another body → 422 `IDEMPOTENCY_MISMATCH`; a request
+//! still running → 409 `IDEMPOTENCY_IN_FLIGHT` (a request that died unfinished frees its key after
+//! twice `REQUEST_TIMEOUT`); a 5xx is not stored. Keys live 24 h.
+//!
+//! Use: `idempotency::run(&state, &headers, scope, &body_json, async { … handler … }).await`.
+
+use std::future::Future;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, ErrorCode};
+use crate::app::AppState;
+use crate::store::Store;
+
+crate::dual_backend!("http/idempotency_queries.rs");
+
+/// How long a key is remembered.
+pub const KEY_TTL_HOURS: i64 = 24;
+
+/// The validated `Idempotency-Key` of a request: `None` when absent, 400 when malformed.
+pub fn key_from(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        )
+    };
+    let key = raw.to_str().map_err(|_| bad())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Hash of a parsed JSON body, independent of key order and whitespace.
+pub fn body_hash(body: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canonical(body, &mut s);
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+impl Store {
+    async fn idem_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        hash: &str,
+        abandon_after: std::time::Duration,
+    ) -> sqlx::Result<bool> {
+        let now = Utc::now();
+        let stale = now - chrono::Duration::hours(KEY_TTL_HOURS);
+        let abandoned =
+            now - chrono::Duration::from_std(abandon_after).unwrap_or(chrono::Duration::minutes(1));
+        crate::dispatch!(self, crate::http::idempotency => claim(scope, key, hash, now, stale, abandoned))
+    }
+    #[allow(clippy::type_complexity)]
+    async fn idem_lookup(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<(String, Option<i32>, Option<String>)>> {
+        crate::dispatch!(self, crate::http::idempotency => lookup(scope, key))
+    }
+    async fn idem_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        status: i32,
+        body: &str,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::http::idempotency => complete(scope, key, status, body))
+    }
+    async fn idem_release(&self, scope: &str, key: &str) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::http::idempotency => release(scope, key))
+    }
+    /// Deletes idempotency keys older than 24 h.
+    pub async fn purge_idempotency_keys(&self) -> sqlx::Result<u64> {
+        let before = Utc::now() - chrono::Duration::hours(KEY_TTL_HOURS);
+        crate::dispatch!(self, crate::http::idempotency => purge(before))
+    }
+}
+
+fn replay(status: i32, stored: &str) -> Response {
+    let mut body: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        map.insert("timestamp".into(), Value::String(super::now_rfc3339()));
+        if map.contains_key("requestId") {
+            map.insert(
+                "requestId".into(),
+                Value::String(super::request_id::current()),
+            );
+        }
+    }
+    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    resp
+}
+
+/// Runs `handler` under the request's `Idempotency-Key` (if any) in `scope`.
+pub async fn run<F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: &str,
+    body: &Value,
+    handler: F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
+    let key = match key_from(headers) {
+        Ok(Some(k)) => k,
+        Ok(None) => return handler.await,
+        Err(e) => return e.into_response(),
+    };
+    let hash = body_hash(body);
+    let store = &state.store;
+    // A request that never finished (its client hung up and the handler was dropped) frees its
+    // key after twice the request timeout.
+    let abandon_after = state.config.request_timeout * 2;
+    match store.idem_claim(scope, &key, &hash, abandon_after).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return match store.idem_lookup(scope, &key).await {
+                Ok(Some((stored_hash, _, _))) if stored_hash != hash => ApiError::new(
+                    ErrorCode::IdempotencyMismatch,
+                    "This Idempotency-Key was used with a different request body",
+                )
+                .into_response(),
+                Ok(Some((_, Some(status), Some(resp)))) => replay(status, &resp),
+                Ok(Some(_)) => ApiError::new(
+                    ErrorCode::IdempotencyInFlight,
+                    "A request with this Idempotency-Key is still being processed",
+                )
+                .into_response(),
+                // Deleted meanwhile (a 5xx released it): ask the client to retry.
+                Ok(None) => ApiError::new(
+                    ErrorCode::IdempotencyInFlight,
+                    "A request with this Idempotency-Key is still being processed",
+                )
+                .into_response(),
+                Err(e) => ApiError::from(e).into_response(),
+            };
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let response = handler.await;
+    let status = response.status();
+    if status.is_server_error() {
+        let _ = store.idem_release(scope, &key).await;
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::app::JSON_BODY_LIMIT * 4).await {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = store.idem_release(scope, &key).await;
+            return ApiError::internal(anyhow::anyhow!("unreadable response")).into_response();
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    if let Err(e) = store
+        .idem_complete(scope, &key, i32::from(status.as_u16()), &text)
+        .await
+    {
+        tracing::warn!(error = %e, "could not store the idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_hash_ignores_key_order() {
+        let a: Value = serde_json::from_str(r#"{"a":1,"b":{"x":[1,2],"y":null}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{ "b":{"y":null,"x":[1,2]}, "a":1 }"#).unwrap();
+        let c: Value = serde_json::from_str(r#"{"a":2,"b":{"x":[1,2],"y":null}}"#).unwrap();
+        assert_eq!(body_hash(&a), body_hash(&b));
+        assert_ne!(body_hash(&a), body_hash(&c));
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        let mut h = HeaderMap::new();
+        assert_eq!(key_from(&h).unwrap(), None);
+        h.insert("idempotency-key", HeaderValue::from_static("abc-123"));
+        assert_eq!(key_from(&h).unwrap().as_deref(), Some("abc-123"));
+        h.insert(
+            "idempotency-key",
+            HeaderValue::from_str(&"x".repeat(256)).unwrap(),
+        );
+        assert!(key_from(&h).is_err());
+    }
+}
