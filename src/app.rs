@@ -40,6 +40,8 @@ pub struct Inner {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// Cross-instance fan-out.
     pub bus: Bus,
+    /// Shared response cache (catalogue).
+    pub cache: crate::cache::Cache,
     /// Process start, for `uptimeSeconds`.
     pub started_at: Instant,
     shutting_down: AtomicBool,
@@ -78,7 +80,15 @@ impl AppState {
                 (Some(conn), bus)
             }
         };
+        let cache = crate::cache::Cache::new(
+            config.cache_ttl,
+            redis.clone(),
+            &config.redis_prefix,
+            bus.clone(),
+        )
+        .await;
         Ok(Self(Arc::new(Inner {
+            cache,
             config,
             store,
             jwt,
@@ -110,7 +120,9 @@ impl AppState {
 
 /// The API routes of every area, with their OpenAPI descriptions.
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::users::admin_seed::router())
+    OpenApiRouter::new()
+        .merge(crate::users::admin_seed::router())
+        .merge(crate::events::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -126,6 +138,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(openapi::docs_router(&prefix, doc))
+        .merge(crate::events::image::uploads_router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -211,6 +224,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = build_router(state.clone());
+    crate::events::spawn_workers(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
