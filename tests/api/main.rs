@@ -4,6 +4,8 @@
 mod helpers;
 
 mod envelope;
+mod events;
+mod events_catalogue;
 mod health;
 mod openapi;
 mod users_seed;
