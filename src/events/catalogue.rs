@@ -313,6 +313,28 @@ where
     Ok(rendered.respond(headers))
 }
 
+/// A finished answer kept in level two, if any.
+pub async fn lookup(state: &AppState, label: &'static str, key: &str) -> Option<Rendered> {
+    let bytes = state
+        .cache
+        .get(label, Tier::Live, &format!("answer:{key}"))
+        .await?;
+    Rendered::from_bytes(bytes)
+}
+
+/// Keeps a finished answer in level two (dropped when a write happened after `generation`).
+pub async fn remember(state: &AppState, key: &str, generation: u64, rendered: &Rendered) {
+    state
+        .cache
+        .put(
+            Tier::Live,
+            &format!("answer:{key}"),
+            generation,
+            rendered.bytes(),
+        )
+        .await;
+}
+
 /// Live counts of one event keyed for [`view`].
 pub async fn counts_of(state: &AppState, id: Uuid) -> ApiResult<HashMap<Uuid, LiveCounts>> {
     Ok(state.store.live_counts(&[id], Utc::now()).await?)

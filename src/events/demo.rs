@@ -165,7 +165,7 @@ fn event(
         starts_at,
         ends_at: Some(starts_at + Duration::hours(4)),
         image_url: None,
-        featured: i % 4 == 0,
+        featured: i.is_multiple_of(4),
         status: PUBLISHED.to_string(),
         currency: "NGN".to_string(),
         total_tickets: None,

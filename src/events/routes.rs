@@ -523,18 +523,24 @@ async fn get_event(
     ApiQuery(q): ApiQuery<FieldsQuery>,
 ) -> ApiResult<Response> {
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
+    // Only answers about non-drafts are kept, and those are the same for every caller, so a
+    // kept answer is served before any visibility check.
+    let key = format!("event:{id}:{}", cache_key(&fields));
+    if let Some(hit) = catalogue::lookup(&state, "event_detail", &key).await {
+        return Ok(hit.respond(&headers));
+    }
+    let generation = state.cache.generation();
     let record = catalogue::record(&state, id)
         .await?
         .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let key = (record.event.status != DRAFT).then(|| format!("event:{id}:{}", cache_key(&fields)));
-    let st = state.clone();
-    catalogue::cached_answer(&state, "event_detail", key, &headers, || async move {
-        let counts = catalogue::counts_of(&st, id).await?;
-        let view = catalogue::view(&record, counts.get(&id), &st.config.public_base_url);
-        Rendered::new(&catalogue::to_value(&view, fields.as_deref()), None)
-    })
-    .await
+    let counts = catalogue::counts_of(&state, id).await?;
+    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let rendered = Rendered::new(&catalogue::to_value(&view, fields.as_deref()), None)?;
+    if record.event.status != DRAFT {
+        catalogue::remember(&state, &key, generation, &rendered).await;
+    }
+    Ok(rendered.respond(&headers))
 }
 
 /// Live availability of an event (never more than 1 s stale).
@@ -551,18 +557,22 @@ async fn get_event_availability(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
+    let key = format!("availability:{id}");
+    if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
+        return Ok(hit.respond(&headers));
+    }
+    let generation = state.cache.generation();
     let record = catalogue::record(&state, id)
         .await?
         .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let key = (record.event.status != DRAFT).then(|| format!("availability:{id}"));
-    let st = state.clone();
-    catalogue::cached_answer(&state, "event_availability", key, &headers, || async move {
-        let counts = catalogue::counts_of(&st, id).await?;
-        let view = catalogue::view(&record, counts.get(&id), &st.config.public_base_url);
-        Rendered::new(&catalogue::availability(&view), None)
-    })
-    .await
+    let counts = catalogue::counts_of(&state, id).await?;
+    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let rendered = Rendered::new(&catalogue::availability(&view), None)?;
+    if record.event.status != DRAFT {
+        catalogue::remember(&state, &key, generation, &rendered).await;
+    }
+    Ok(rendered.respond(&headers))
 }
 
 fn check_text(v: &mut Validator, field: &str, value: &str, min: usize, max: usize) {

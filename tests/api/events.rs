@@ -63,12 +63,14 @@ pub async fn hold(app: &TestApp, event_id: Uuid, type_id: Uuid, qty: i64, expire
             .execute(pool)
             .await
             .unwrap();
-        sqlx::query("UPDATE events SET held = held + $1 WHERE id = $2 AND total_tickets IS NOT NULL")
-            .bind(qty)
-            .bind(event_id)
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE events SET held = held + $1 WHERE id = $2 AND total_tickets IS NOT NULL",
+        )
+        .bind(qty)
+        .bind(event_id)
+        .execute(pool)
+        .await
+        .unwrap();
         sqlx::query(
             "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
                  currency, status, expires_at, customer_email, customer_name, created_at, updated_at)
@@ -487,7 +489,11 @@ both_backends! {
 }
 
 /// A published event for seeding through the store.
-pub fn seeded_event(organizer: Uuid, i: usize, now: chrono::DateTime<Utc>) -> ticketmax::events::model::EventRow {
+pub fn seeded_event(
+    organizer: Uuid,
+    i: usize,
+    now: chrono::DateTime<Utc>,
+) -> ticketmax::events::model::EventRow {
     ticketmax::events::model::EventRow {
         id: Uuid::now_v7(),
         organizer_id: organizer,

@@ -33,19 +33,38 @@ async fn seed_catalogue(app: &TestApp, n: usize) -> Seeded {
         let mut e = seeded_event(if i % 3 == 0 { a } else { b }, i, now);
         e.category = CATEGORIES[i % CATEGORIES.len()].to_string();
         e.location = LOCATIONS[i % LOCATIONS.len()].to_string();
-        e.title = if i % 7 == 0 { format!("Jazz evening {i}") } else { format!("Gathering {i}") };
-        e.description = if i % 11 == 0 { "Live saxophone all night".into() } else { "An ordinary event".into() };
+        e.title = if i % 7 == 0 {
+            format!("Jazz evening {i}")
+        } else {
+            format!("Gathering {i}")
+        };
+        e.description = if i % 11 == 0 {
+            "Live saxophone all night".into()
+        } else {
+            "An ordinary event".into()
+        };
         e.starts_at = now + Duration::days((i % 90) as i64 + 1) + Duration::minutes(i as i64);
         e.featured = i % 10 == 0;
         let price = (i % 10) as i64 * 100_000;
-        rows.push((e.clone(), vec![NewTicketType {
-            name: "General".into(), kind: "general".into(), price, capacity: 100,
-            sales_start_at: None, sales_end_at: None, max_per_order: 10,
-        }]));
+        rows.push((
+            e.clone(),
+            vec![NewTicketType {
+                name: "General".into(),
+                kind: "general".into(),
+                price,
+                capacity: 100,
+                sales_start_at: None,
+                sales_end_at: None,
+                max_per_order: 10,
+            }],
+        ));
         events.push((e, price));
     }
     app.state.store.insert_events_bulk(&rows).await.unwrap();
-    Seeded { events, organizers: [a, b] }
+    Seeded {
+        events,
+        organizers: [a, b],
+    }
 }
 
 fn total(r: &crate::helpers::TestResponse) -> u64 {
@@ -194,7 +213,10 @@ fn sse_events(response: reqwest::Response) -> impl futures_util::Stream<Item = V
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
             if block.lines().any(|l| l == "event: availability") {
-                let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
                 out.push(serde_json::from_str(&data).unwrap());
             }
         }
@@ -238,7 +260,11 @@ async fn writes_on_one_instance_reach_the_cache_and_streams_of_another_through_r
         return;
     };
     let prefix = format!("test-{}:", Uuid::new_v4().simple());
-    let a = TestApp::builder(Backend::Sqlite).env("REDIS_URL", &redis).env("REDIS_PREFIX", &prefix).spawn().await;
+    let a = TestApp::builder(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
     let b = TestApp::builder(Backend::Sqlite)
         .store(a.state.store.clone())
         .env("REDIS_URL", &redis)
@@ -251,24 +277,42 @@ async fn writes_on_one_instance_reach_the_cache_and_streams_of_another_through_r
     let path = format!("/api/events/{id}");
     assert_eq!(b.get(&path).await.data()["title"], "Shared");
     assert_eq!(b.get("/api/events").await.data()[0]["title"], "Shared");
-    let stream = b.client.get(format!("{}{path}/availability/stream", b.address)).send().await.unwrap();
+    let stream = b
+        .client
+        .get(format!("{}{path}/availability/stream", b.address))
+        .send()
+        .await
+        .unwrap();
     let mut events = sse_events(stream);
-    tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+    tokio::time::timeout(StdDuration::from_secs(2), events.next())
+        .await
+        .unwrap()
+        .unwrap();
 
-    a.patch_as(&token, &path, &json!({"title": "Renamed"})).await.assert_status(200);
+    a.patch_as(&token, &path, &json!({"title": "Renamed"}))
+        .await
+        .assert_status(200);
     let mut seen = false;
     for _ in 0..20 {
-        if b.get("/api/events").await.data()[0]["title"] == "Renamed" && b.get(&path).await.data()["title"] == "Renamed" {
+        if b.get("/api/events").await.data()[0]["title"] == "Renamed"
+            && b.get(&path).await.data()["title"] == "Renamed"
+        {
             seen = true;
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     }
-    assert!(seen, "instance B dropped its cached answers within a second");
+    assert!(
+        seen,
+        "instance B dropped its cached answers within a second"
+    );
 
     let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
     hold(&a, id, type_id, 5, 600).await;
     a.state.bus.publish("availability", id.to_string()).await;
-    let next = tokio::time::timeout(StdDuration::from_secs(1), events.next()).await.expect("update within 1 s").unwrap();
+    let next = tokio::time::timeout(StdDuration::from_secs(1), events.next())
+        .await
+        .expect("update within 1 s")
+        .unwrap();
     assert_eq!(next["totalAvailable"], 105);
 }
