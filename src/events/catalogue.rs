@@ -130,12 +130,24 @@ pub async fn views(state: &AppState, records: &[EventRecord]) -> ApiResult<Vec<E
         .collect())
 }
 
-/// A view serialized, reduced to the `fields=` selection when given.
-pub fn to_value(view: &EventView, fields: Option<&[String]>) -> serde_json::Value {
-    let value = serde_json::to_value(view).unwrap_or_default();
+/// An event as sent: the whole view (fields in contract order), or the `fields=` selection.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Shaped {
+    /// Every field.
+    Full(Box<EventView>),
+    /// Only the selected top-level fields.
+    Selected(serde_json::Value),
+}
+
+/// A view reduced to the `fields=` selection when given.
+pub fn to_value(view: EventView, fields: Option<&[String]>) -> Shaped {
     match fields {
-        Some(f) => select_fields(value, f),
-        None => value,
+        Some(f) => Shaped::Selected(select_fields(
+            serde_json::to_value(&view).unwrap_or_default(),
+            f,
+        )),
+        None => Shaped::Full(Box::new(view)),
     }
 }
 

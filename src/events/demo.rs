@@ -2,7 +2,7 @@
 //! dozen published events across categories, dates and price tiers, so that a fresh server shows
 //! a living catalogue. `--events N` seeds N events instead (benchmarks).
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, DurationRound, Utc};
 use uuid::Uuid;
 
 use super::model::{EventRow, NewTicketType, PUBLISHED};
@@ -217,7 +217,9 @@ pub async fn seed(store: &Store, events: usize) -> anyhow::Result<Seeded> {
         ids.push(id);
     }
     let organizer = ids[1];
-    let now = Utc::now();
+    let now = Utc::now()
+        .duration_trunc(Duration::minutes(1))
+        .unwrap_or_else(|_| Utc::now());
     let all: Vec<_> = (0..events).map(|i| event(organizer, i, now)).collect();
     for batch in all.chunks(1000) {
         store.insert_events_bulk(batch).await?;

@@ -387,8 +387,8 @@ async fn answer_list(
         let (records, total) =
             catalogue::list_records(&st, &req.filter, req.page, key.as_deref()).await?;
         let views = catalogue::views(&st, &records).await?;
-        let data: Vec<serde_json::Value> = views
-            .iter()
+        let data: Vec<catalogue::Shaped> = views
+            .into_iter()
             .map(|v| catalogue::to_value(v, req.fields.as_deref()))
             .collect();
         Rendered::new(&data, Some(Meta::new(req.page, total)))
@@ -468,8 +468,8 @@ async fn list_featured_events(
         || async move {
             let (records, _) = catalogue::list_records(&st, &filter, page, Some(&list_key)).await?;
             let views = catalogue::views(&st, &records).await?;
-            let data: Vec<serde_json::Value> = views
-                .iter()
+            let data: Vec<catalogue::Shaped> = views
+                .into_iter()
                 .map(|v| catalogue::to_value(v, fields.as_deref()))
                 .collect();
             Rendered::new(&data, None)
@@ -536,7 +536,7 @@ async fn get_event(
         .ok_or_else(|| ApiError::not_found("Event"))?;
     let counts = catalogue::counts_of(&state, id).await?;
     let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
-    let rendered = Rendered::new(&catalogue::to_value(&view, fields.as_deref()), None)?;
+    let rendered = Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?;
     if record.event.status != DRAFT {
         catalogue::remember(&state, &key, generation, &rendered).await;
     }
