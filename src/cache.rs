@@ -29,7 +29,7 @@ pub enum Tier {
     Long,
     /// `CACHE_TTL_VERY_LONG` (3600 s).
     VeryLong,
-    /// One second, this instance only: answers carrying live counts.
+    /// 0.9 s, this instance only: answers carrying live counts.
     Live,
 }
 
@@ -54,6 +54,7 @@ struct Inner {
     prefix: String,
     bus: Bus,
     ttls: CacheTtls,
+    instance: String,
 }
 
 /// Handle to the cache (cheap to clone).
@@ -91,6 +92,7 @@ impl Cache {
             prefix: format!("{prefix}cache:"),
             bus,
             ttls,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }));
         if let Some(conn) = &cache.0.redis {
             let mut conn = conn.clone();
@@ -120,7 +122,8 @@ impl Cache {
             Tier::Medium => self.0.ttls.medium,
             Tier::Long => self.0.ttls.long,
             Tier::VeryLong => self.0.ttls.very_long,
-            Tier::Live => Duration::from_secs(1),
+            // Under a second, so that counts read just before rendering stay within 1 s.
+            Tier::Live => Duration::from_millis(900),
         }
     }
 
@@ -217,20 +220,31 @@ impl Cache {
             }
         }
         self.0.local.invalidate_all();
-        self.0.bus.publish("cache", next.to_string()).await;
+        self.0
+            .bus
+            .publish("cache", format!("{next} {}", self.0.instance))
+            .await;
     }
 
-    /// Applies an invalidation announced on the bus (by this or another instance).
+    /// Applies an invalidation announced on the bus (`"<generation> <instance>"`). Another
+    /// instance's announcement always drops this instance's entries and moves its generation
+    /// past anything it may have stored since; its own announcements are already applied.
     pub fn apply_remote(&self, payload: &str) {
-        let announced = payload.parse::<u64>().unwrap_or(u64::MAX);
-        let current = self.generation();
-        if announced == u64::MAX {
-            self.0.generation.fetch_add(1, Ordering::SeqCst);
-        } else if announced > current {
-            self.0.generation.fetch_max(announced, Ordering::SeqCst);
-        } else {
+        let mut parts = payload.split(' ');
+        let announced = parts
+            .next()
+            .and_then(|g| g.parse::<u64>().ok())
+            .unwrap_or(0);
+        if parts.next() == Some(self.0.instance.as_str()) {
             return;
         }
+        let current = self.generation();
+        let next = if announced > current {
+            announced
+        } else {
+            current + 1
+        };
+        self.0.generation.fetch_max(next, Ordering::SeqCst);
         self.0.local.invalidate_all();
     }
 

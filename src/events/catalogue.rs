@@ -347,6 +347,24 @@ pub async fn remember(state: &AppState, key: &str, generation: u64, rendered: &R
         .await;
 }
 
+/// Key of a kept detail answer.
+pub fn detail_key(id: Uuid, fields: &Option<Vec<String>>) -> String {
+    let text = serde_json::to_vec(fields).unwrap_or_default();
+    format!("event:{id}:{}", hex::encode(&Sha256::digest(&text)[..16]))
+}
+
+/// Key of a kept availability answer.
+pub fn availability_key(id: Uuid) -> String {
+    format!("availability:{id}")
+}
+
+/// Forgets the kept availability and full detail answers of an event on this instance.
+pub async fn forget_counts(state: &AppState, id: Uuid) {
+    for key in [availability_key(id), detail_key(id, &None)] {
+        state.cache.forget_local(&format!("answer:{key}")).await;
+    }
+}
+
 /// Live counts of one event keyed for [`view`].
 pub async fn counts_of(state: &AppState, id: Uuid) -> ApiResult<HashMap<Uuid, LiveCounts>> {
     Ok(state.store.live_counts(&[id], Utc::now()).await?)

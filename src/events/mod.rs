@@ -164,6 +164,7 @@ pub const COMPLETION_INTERVAL: Duration = Duration::from_secs(5);
 /// task that marks finished events COMPLETED (and invalidates the cache when it does).
 pub fn spawn_workers(state: &AppState) {
     state.cache.spawn_subscriber(state.shutdown_signal());
+    spawn_availability_listener(state);
     let state = state.clone();
     let mut shutdown = state.shutdown_signal();
     tokio::spawn(async move {
@@ -184,6 +185,30 @@ pub fn spawn_workers(state: &AppState) {
                     state.cache.invalidate().await;
                 }
                 Err(e) => tracing::warn!(error = %e, "completing finished events failed"),
+            }
+        }
+    });
+}
+
+/// Drops this instance's kept availability and detail answers of an event as soon as a booking
+/// changes its counts, so reads and streams see the change at once rather than within 1 s.
+fn spawn_availability_listener(state: &AppState) {
+    let state = state.clone();
+    let mut shutdown = state.shutdown_signal();
+    let mut rx = state.bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                msg = rx.recv() => match msg {
+                    Ok(m) if m.topic == "availability" => {
+                        if let Ok(id) = m.payload.parse::<Uuid>() {
+                            catalogue::forget_counts(&state, id).await;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
             }
         }
     });

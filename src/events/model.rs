@@ -322,8 +322,9 @@ pub struct ListFilter {
     pub statuses: Vec<String>,
     /// Only events not yet ended at `now`.
     pub only_unfinished: bool,
-    /// Search terms (letters and digits only, lower-cased).
-    pub terms: Vec<String>,
+    /// Search terms (letters and digits only, lower-cased); `Some(empty)` matches nothing
+    /// (a search made only of punctuation).
+    pub terms: Option<Vec<String>>,
     /// Lower-cased category.
     pub category: Option<String>,
     /// Lower-cased location substring.
@@ -354,7 +355,7 @@ impl ListFilter {
         Self {
             statuses: vec![PUBLISHED.into()],
             only_unfinished: true,
-            terms: Vec::new(),
+            terms: None,
             category: None,
             location: None,
             from: None,

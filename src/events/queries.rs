@@ -150,10 +150,12 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
         qb.push_bind(f.now);
         qb.push("))");
     }
-    if !f.terms.is_empty() {
+    if f.terms.as_ref().is_some_and(Vec::is_empty) {
+        qb.push(" AND 1 = 0");
+    }
+    if let Some(terms) = f.terms.as_ref().filter(|t| !t.is_empty()) {
         if PG {
-            let tsquery = f
-                .terms
+            let tsquery = terms
                 .iter()
                 .map(|t| format!("{t}:*"))
                 .collect::<Vec<_>>()
@@ -163,8 +165,7 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
             qb.push(")");
         } else {
             // Each term quoted (a string, never syntax) with a prefix star; terms are ANDed.
-            let matched = f
-                .terms
+            let matched = terms
                 .iter()
                 .map(|t| format!("\"{t}\"*"))
                 .collect::<Vec<_>>()

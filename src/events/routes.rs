@@ -275,7 +275,9 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
             "q",
             "must be at most 200 characters",
         );
-        filter.terms = search_terms(text);
+        if !text.trim().is_empty() {
+            filter.terms = Some(search_terms(text));
+        }
     }
     filter.category = q
         .category
@@ -525,7 +527,7 @@ async fn get_event(
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
     // Only answers about non-drafts are kept, and those are the same for every caller, so a
     // kept answer is served before any visibility check.
-    let key = format!("event:{id}:{}", cache_key(&fields));
+    let key = catalogue::detail_key(id, &fields);
     if let Some(hit) = catalogue::lookup(&state, "event_detail", &key).await {
         return Ok(hit.respond(&headers));
     }
@@ -557,7 +559,7 @@ async fn get_event_availability(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    let key = format!("availability:{id}");
+    let key = catalogue::availability_key(id);
     if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
         return Ok(hit.respond(&headers));
     }
