@@ -439,17 +439,30 @@ async fn upload_event_image(
         }
         let mut field = field;
         let mut buf = Vec::new();
+        // Past the limit the rest is read and discarded (up to four times the limit), so that
+        // a client still sending receives the 413 rather than a reset connection.
+        let mut seen = 0usize;
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
-                    if buf.len() + chunk.len() > max {
-                        return Err(too_large(max));
+                    seen += chunk.len();
+                    if seen <= max {
+                        buf.extend_from_slice(&chunk);
+                    } else if seen > max.saturating_mul(4) {
+                        break;
                     }
-                    buf.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
+                Err(_) if seen > max => break,
                 Err(_) => return Err(ApiError::field("image", "the upload was cut short")),
             }
+        }
+        drop(field);
+        if seen > max {
+            while let Ok(Some(mut rest)) = multipart.next_field().await {
+                while let Ok(Some(_)) = rest.chunk().await {}
+            }
+            return Err(too_large(max));
         }
         image = Some(buf);
         break;
