@@ -7,10 +7,13 @@ CREATE INDEX events_search ON events USING GIN (
     to_tsvector('simple', title || ' ' || description || ' ' || coalesce(venue, '') || ' ' || location)
 );
 
--- One index per filter and sort of the public list (status first: every public query has it).
-CREATE INDEX events_status_created_at ON events (status, created_at);
-CREATE INDEX events_status_min_price ON events (status, min_price);
+-- One index per filter and sort of the public list. Status leads (every public query has it);
+-- sorted lists end with `id` as the tie-breaker, so the planner can walk an index in order and
+-- stop after the page instead of sorting every match.
+CREATE INDEX events_status_starts_at_id ON events (status, starts_at, id);
+CREATE INDEX events_status_created_at_id ON events (status, created_at, id);
+CREATE INDEX events_status_min_price_id ON events (status, min_price, id);
 CREATE INDEX events_status_ends_at ON events (status, ends_at);
-CREATE INDEX events_organizer_starts_at ON events (organizer_id, starts_at);
+CREATE INDEX events_organizer_starts_at ON events (organizer_id, starts_at, id);
 CREATE INDEX events_status_location ON events (status, lower(location));
 CREATE INDEX event_favorites_user ON event_favorites (user_id, created_at);

@@ -309,8 +309,8 @@ impl Sort {
             Sort::StartsAtDesc => "e.starts_at DESC, e.id DESC",
             Sort::CreatedAt => "e.created_at ASC, e.id ASC",
             Sort::CreatedAtDesc => "e.created_at DESC, e.id DESC",
-            Sort::Price => "e.min_price IS NULL, e.min_price ASC, e.starts_at ASC, e.id ASC",
-            Sort::PriceDesc => "e.min_price IS NULL, e.min_price DESC, e.starts_at ASC, e.id ASC",
+            Sort::Price => "e.min_price ASC NULLS LAST, e.id ASC",
+            Sort::PriceDesc => "e.min_price DESC NULLS LAST, e.id DESC",
         }
     }
 }

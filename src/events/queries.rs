@@ -144,11 +144,10 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
     }
     qb.push(")");
     if f.only_unfinished {
-        qb.push(" AND (e.ends_at > ");
+        // One comparison (not an OR over two columns), so the planner can walk the
+        // (status, starts_at) index in order and stop after the page.
+        qb.push(" AND COALESCE(e.ends_at, e.starts_at) > ");
         qb.push_bind(f.now);
-        qb.push(" OR (e.ends_at IS NULL AND e.starts_at > ");
-        qb.push_bind(f.now);
-        qb.push("))");
     }
     if f.terms.as_ref().is_some_and(Vec::is_empty) {
         qb.push(" AND 1 = 0");
@@ -247,7 +246,7 @@ pub async fn list_events(
 pub async fn categories(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::Result<Vec<CategoryCount>> {
     sqlx::query_as(
         "SELECT MIN(e.category) AS category, COUNT(*) AS count FROM events e
-         WHERE e.status = 'PUBLISHED' AND (e.ends_at > $1 OR (e.ends_at IS NULL AND e.starts_at > $1))
+         WHERE e.status = 'PUBLISHED' AND COALESCE(e.ends_at, e.starts_at) > $1
          GROUP BY lower(e.category) ORDER BY COUNT(*) DESC, MIN(e.category) ASC",
     )
     .bind(now)
