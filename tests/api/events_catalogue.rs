@@ -159,6 +159,17 @@ both_backends! {
         app.get(&format!("/api/events/{}/availability/stream", Uuid::new_v4())).await.assert_error(404, "NOT_FOUND");
     }
 
+    async fn the_availability_stream_ends_when_the_server_shuts_down(app) {
+        let (_, token) = app.create_user(Role::Organizer).await;
+        let e = create(&app, &token, &event_body("Closing", 5)).await;
+        let url = format!("{}/api/events/{}/availability/stream", app.address, e["id"].as_str().unwrap());
+        let mut events = sse_events(app.client.get(url).send().await.unwrap());
+        tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+        app.state.begin_shutdown();
+        let end = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await;
+        assert!(matches!(end, Ok(None)), "the stream closes at shutdown");
+    }
+
     async fn images_are_checked_by_content_stripped_and_served_for_a_year(app) {
         let (_, token) = app.create_user(Role::Organizer).await;
         let (_, other) = app.create_user(Role::Organizer).await;
