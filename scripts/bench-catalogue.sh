@@ -14,7 +14,8 @@ threads=2
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk…" >&2
-  if [ "$(id -u)" -eq 0 ]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
 fi
 
 cargo build --release --quiet
@@ -57,17 +58,20 @@ curl -fs "$base/api/events" >/dev/null
 curl -fs "$base/api/events/$id" >/dev/null
 
 cat > "$work/uncached.lua" <<'LUA'
--- Each request asks a query no earlier request asked (a fresh maxPrice), so it misses the cache.
+-- Each request asks a query no earlier request asked (maxPrice = a per-thread range plus a
+-- counter; every seeded price is below it, so each answer is a full page), so it misses the cache.
 local categories = {"music", "technology", "comedy", "film", "food", "sports", "art", "business", "culture", "theatre"}
-local n = 0
-init = function(args)
-  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
 end
+local n = 0
 request = function()
   n = n + 1
-  local c = categories[math.random(#categories)]
-  local price = 1000000 + math.random(0, 50000000) * 100 + (n % 100)
-  return wrk.format("GET", "/api/events?category=" .. c .. "&maxPrice=" .. price .. "&limit=20")
+  local c = categories[(n % #categories) + 1]
+  local price = 10000000 + tid * 100000000 + n
+  return wrk.format("GET", "/api/events?category=" .. c .. "&maxPrice=" .. string.format("%d", price) .. "&limit=20")
 end
 LUA
 

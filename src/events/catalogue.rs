@@ -122,7 +122,12 @@ pub fn visible_to(record: &EventRecord, viewer: Option<&crate::users::AuthUser>)
 /// Views with live counts for a set of records.
 pub async fn views(state: &AppState, records: &[EventRecord]) -> ApiResult<Vec<EventView>> {
     let ids: Vec<Uuid> = records.iter().map(|r| r.event.id).collect();
-    let counts = state.store.live_counts(&ids, Utc::now()).await?;
+    let capped: Vec<Uuid> = records
+        .iter()
+        .filter(|r| r.event.total_tickets.is_some())
+        .map(|r| r.event.id)
+        .collect();
+    let counts = state.store.live_counts(&ids, &capped, Utc::now()).await?;
     let base = &state.config.public_base_url;
     Ok(records
         .iter()
@@ -366,8 +371,17 @@ pub async fn forget_counts(state: &AppState, id: Uuid) {
 }
 
 /// Live counts of one event keyed for [`view`].
-pub async fn counts_of(state: &AppState, id: Uuid) -> ApiResult<HashMap<Uuid, LiveCounts>> {
-    Ok(state.store.live_counts(&[id], Utc::now()).await?)
+pub async fn counts_of(
+    state: &AppState,
+    record: &EventRecord,
+) -> ApiResult<HashMap<Uuid, LiveCounts>> {
+    let id = record.event.id;
+    let capped: &[Uuid] = if record.event.total_tickets.is_some() {
+        &[id]
+    } else {
+        &[]
+    };
+    Ok(state.store.live_counts(&[id], capped, Utc::now()).await?)
 }
 
 #[cfg(test)]

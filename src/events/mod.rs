@@ -58,13 +58,15 @@ impl Store {
     pub async fn event_categories(&self, now: DateTime<Utc>) -> sqlx::Result<Vec<CategoryCount>> {
         crate::dispatch!(self, crate::events => categories(now))
     }
-    /// Live counts of the given events, by event id.
+    /// Live counts of the given events (`capped`: those with a `totalTickets` cap), by event id.
     pub async fn live_counts(
         &self,
         ids: &[Uuid],
+        capped: &[Uuid],
         now: DateTime<Utc>,
     ) -> sqlx::Result<HashMap<Uuid, LiveCounts>> {
-        let (types, events) = crate::dispatch!(self, crate::events => live_counts(ids, now))?;
+        let (types, events) =
+            crate::dispatch!(self, crate::events => live_counts(ids, capped, now))?;
         let mut out: HashMap<Uuid, LiveCounts> = HashMap::new();
         for (type_id, event_id, sold, held) in types {
             out.entry(event_id)

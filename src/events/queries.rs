@@ -256,9 +256,11 @@ pub async fn categories(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::Result<V
 
 /// Live sold and unexpired-held counts of the ticket types and (capped) event rows of `ids`.
 /// A PENDING booking past its expiry counts as free at once, before any sweep rewrites it.
+/// `capped` lists the events with a `total_tickets` cap (the only ones with event counters).
 pub async fn live_counts(
     pools: &Pools<Db>,
     ids: &[Uuid],
+    capped: &[Uuid],
     now: DateTime<Utc>,
 ) -> sqlx::Result<(Vec<(Uuid, Uuid, i64, i64)>, Vec<(Uuid, i64, i64)>)> {
     if ids.is_empty() {
@@ -276,7 +278,9 @@ pub async fn live_counts(
     }
     qb.push(")");
     let types: Vec<(Uuid, Uuid, i64, i64)> = qb.build_query_as().fetch_all(&pools.read).await?;
-
+    if capped.is_empty() {
+        return Ok((types, Vec::new()));
+    }
     let mut qb = QueryBuilder::<Db>::new(
         "SELECT e.id, e.sold, e.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM bookings b
            WHERE b.event_id = e.id AND b.status = 'PENDING' AND b.expires_at <= ",
@@ -284,7 +288,7 @@ pub async fn live_counts(
     qb.push_bind(now);
     qb.push("), 0) AS held FROM events e WHERE e.total_tickets IS NOT NULL AND e.id IN (");
     let mut sep = qb.separated(", ");
-    for id in ids {
+    for id in capped {
         sep.push_bind(*id);
     }
     qb.push(")");

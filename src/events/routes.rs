@@ -536,7 +536,7 @@ async fn get_event(
         .await?
         .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let counts = catalogue::counts_of(&state, id).await?;
+    let counts = catalogue::counts_of(&state, &record).await?;
     let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
     let rendered = Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?;
     if record.event.status != DRAFT {
@@ -568,7 +568,7 @@ async fn get_event_availability(
         .await?
         .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let counts = catalogue::counts_of(&state, id).await?;
+    let counts = catalogue::counts_of(&state, &record).await?;
     let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
     let rendered = Rendered::new(&catalogue::availability(&view), None)?;
     if record.event.status != DRAFT {
