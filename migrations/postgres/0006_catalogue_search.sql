@@ -9,10 +9,12 @@ CREATE INDEX events_search ON events USING GIN (
 
 -- One index per filter and sort of the public list. Status leads (every public query has it);
 -- sorted lists end with `id` as the tie-breaker, so the planner can walk an index in order and
--- stop after the page instead of sorting every match.
-CREATE INDEX events_status_starts_at_id ON events (status, starts_at, id);
+-- stop after the page instead of sorting every match. The trailing ends_at/min_price columns let
+-- the page counts (meta.total) be answered from the index alone.
+CREATE INDEX events_status_starts_at_id ON events (status, starts_at, id, ends_at);
 CREATE INDEX events_status_created_at_id ON events (status, created_at, id);
 CREATE INDEX events_status_min_price_id ON events (status, min_price, id);
+CREATE INDEX events_status_category ON events (status, lower(category), starts_at, id, ends_at, min_price);
 CREATE INDEX events_status_ends_at ON events (status, ends_at);
 CREATE INDEX events_organizer_starts_at ON events (organizer_id, starts_at, id);
 CREATE INDEX events_status_location ON events (status, lower(location));

@@ -153,6 +153,10 @@ impl Store {
     pub async fn complete_finished_events(&self, now: DateTime<Utc>) -> sqlx::Result<u64> {
         crate::dispatch!(self, crate::events => complete_finished(now))
     }
+    /// Refreshes planner statistics (SQLite).
+    pub async fn optimize_catalogue(&self) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::events => optimize())
+    }
     /// Number of events.
     pub async fn count_events(&self) -> sqlx::Result<i64> {
         crate::dispatch!(self, crate::events => count_events())
@@ -162,8 +166,12 @@ impl Store {
 /// How often finished events are marked COMPLETED.
 pub const COMPLETION_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often planner statistics are refreshed (and once at start).
+pub const OPTIMIZE_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Starts the catalogue's background work until shutdown: the cache's bus subscriber and the
-/// task that marks finished events COMPLETED (and invalidates the cache when it does).
+/// task that marks finished events COMPLETED (and invalidates the cache when it does), which also
+/// refreshes the planner statistics at start and hourly.
 pub fn spawn_workers(state: &AppState) {
     state.cache.spawn_subscriber(state.shutdown_signal());
     spawn_availability_listener(state);
@@ -172,6 +180,7 @@ pub fn spawn_workers(state: &AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(COMPLETION_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_optimized: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -179,6 +188,12 @@ pub fn spawn_workers(state: &AppState) {
             }
             if *shutdown.borrow() {
                 break;
+            }
+            if last_optimized.is_none_or(|t| t.elapsed() >= OPTIMIZE_INTERVAL) {
+                last_optimized = Some(std::time::Instant::now());
+                if let Err(e) = state.store.optimize_catalogue().await {
+                    tracing::warn!(error = %e, "refreshing planner statistics failed");
+                }
             }
             match state.store.complete_finished_events(Utc::now()).await {
                 Ok(0) => {}

@@ -581,6 +581,17 @@ pub async fn complete_finished(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::R
     .rows_affected())
 }
 
+/// Refreshes the query planner's statistics where they are missing or stale (SQLite keeps none
+/// until asked; PostgreSQL's autovacuum does this on its own).
+pub async fn optimize(pools: &Pools<Db>) -> sqlx::Result<()> {
+    if !PG {
+        let mut conn = pools.write.acquire().await?;
+        sqlx::query("PRAGMA analysis_limit = 1000").execute(&mut *conn).await?;
+        sqlx::query("PRAGMA optimize = 0x10002").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Number of events in storage.
 pub async fn count_events(pools: &Pools<Db>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&pools.read).await
