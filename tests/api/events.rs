@@ -478,6 +478,43 @@ both_backends! {
         app.get(&format!("/api/events/{}", Uuid::new_v4())).await.assert_error(404, "NOT_FOUND");
     }
 
+    async fn unknown_fields_and_missing_resources_are_refused(app) {
+        let (_, token) = app.create_user(Role::Organizer).await;
+        let e = create(&app, &token, &event_body("Edges", 5)).await;
+        let path = format!("/api/events/{}", e["id"].as_str().unwrap());
+        let r = app.patch_as(&token, &path, &json!({"status": "PUBLISHED"})).await;
+        r.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(r.body["error"]["details"][0]["field"], "status");
+        app.patch_as(&token, &path, &json!({"endsAt": (Utc::now() + Duration::days(1)).to_rfc3339()})).await
+            .assert_error(400, "VALIDATION_FAILED");
+        app.patch_as(&token, &format!("/api/events/{}", Uuid::new_v4()), &json!({"title": "Nobody"})).await
+            .assert_error(404, "NOT_FOUND");
+        app.patch_as(&token, &format!("{path}/ticket-types/{}", Uuid::new_v4()), &json!({"price": 1})).await
+            .assert_error(404, "NOT_FOUND");
+        app.patch_as(&token, &format!("{path}/ticket-types/{}", e["ticketTypes"][0]["id"].as_str().unwrap()), &json!({"capacity": -1})).await
+            .assert_error(400, "VALIDATION_FAILED");
+        let mut body = event_body("Both", 5);
+        body["price"] = json!(100);
+        app.post_as(&token, "/api/events", &body).await.assert_error(400, "VALIDATION_FAILED");
+        let mut body = event_body("Half", 5);
+        body.as_object_mut().unwrap().remove("ticketTypes");
+        body["price"] = json!(100);
+        let r = app.post_as(&token, "/api/events", &body).await;
+        r.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(r.body["error"]["details"][0]["field"], "totalTickets");
+    }
+
+    async fn an_organizer_listing_by_status_sees_only_their_own_events(app) {
+        let (_, a) = app.create_user(Role::Organizer).await;
+        let (_, b) = app.create_user(Role::Organizer).await;
+        create(&app, &a, &event_body("A's", 5)).await;
+        create(&app, &b, &event_body("B's", 5)).await;
+        let mine = app.get_as(&a, "/api/events?status=PUBLISHED").await;
+        assert_eq!(mine.body["meta"]["total"], 1);
+        assert_eq!(mine.data()[0]["title"], "A's");
+        assert_eq!(app.get("/api/events?status=published").await.body["meta"]["total"], 2);
+    }
+
     async fn cache_hits_and_misses_show_in_metrics(app) {
         let (_, token) = app.create_user(Role::Organizer).await;
         create(&app, &token, &event_body("Metrics", 5)).await;
