@@ -353,9 +353,16 @@ pub async fn remember(state: &AppState, key: &str, generation: u64, rendered: &R
 }
 
 /// Key of a kept detail answer.
-pub fn detail_key(id: Uuid, fields: &Option<Vec<String>>) -> String {
-    let text = serde_json::to_vec(fields).unwrap_or_default();
-    format!("event:{id}:{}", hex::encode(&Sha256::digest(&text)[..16]))
+/// (`raw` is the request's query string: the answer depends on nothing else.)
+pub fn detail_key(id: Uuid, raw: &str) -> String {
+    if raw.len() <= 200 {
+        format!("event:{id}?{raw}")
+    } else {
+        format!(
+            "event:{id}#{}",
+            hex::encode(&Sha256::digest(raw.as_bytes())[..16])
+        )
+    }
 }
 
 /// Key of a kept availability answer.
@@ -365,7 +372,7 @@ pub fn availability_key(id: Uuid) -> String {
 
 /// Forgets the kept availability and full detail answers of an event on this instance.
 pub async fn forget_counts(state: &AppState, id: Uuid) {
-    for key in [availability_key(id), detail_key(id, &None)] {
+    for key in [availability_key(id), detail_key(id, "")] {
         state.cache.forget_local(&format!("answer:{key}")).await;
     }
 }

@@ -1,7 +1,7 @@
 //! HTTP routes of the catalogue (`/api/events…`, `/api/user/favorites`): request bodies, their
 //! validation, ownership rules, and cache invalidation after every write.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,6 +18,7 @@ use super::model::{
 };
 use crate::app::AppState;
 use crate::cache::Tier;
+use crate::http::extract::parse_query;
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page, Validator,
     parse_fields,
@@ -378,11 +379,17 @@ async fn answer_list(
     headers: &HeaderMap,
     req: ListRequest,
     label: &'static str,
+    raw_key: Option<String>,
 ) -> ApiResult<Response> {
     let key = req.public.then(|| {
-        let mut f = req.filter.clone();
-        f.now = DateTime::<Utc>::UNIX_EPOCH;
-        cache_key(&(&f, req.page.page, req.page.limit, &req.fields))
+        raw_key.unwrap_or_else(|| {
+            let mut f = req.filter.clone();
+            f.now = DateTime::<Utc>::UNIX_EPOCH;
+            format!(
+                "list:{}",
+                cache_key(&(&f, req.page.page, req.page.limit, &req.fields))
+            )
+        })
     });
     let st = state.clone();
     catalogue::cached_answer(state, label, key.clone(), headers, || async move {
@@ -398,6 +405,29 @@ async fn answer_list(
     .await
 }
 
+/// The cache key of a list request that depends on its query string alone (no `status`, the
+/// only parameter whose answer depends on the caller); None otherwise.
+fn raw_list_key(scope: &str, raw: &str) -> Option<String> {
+    if raw.contains("status") {
+        return None;
+    }
+    Some(if scope.len() + raw.len() <= 200 {
+        format!("raw:{scope}?{raw}")
+    } else {
+        format!("raw:{}", cache_key(&(scope, raw)))
+    })
+}
+
+/// Serves a public list from the kept answer of the same query string, before any parsing.
+async fn kept_list(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: Option<&String>,
+) -> Option<Response> {
+    let hit = catalogue::lookup(state, "events_list", key?).await?;
+    Some(hit.respond(headers))
+}
+
 /// Lists events (published and upcoming for the public), with search, filters and sorting.
 #[utoipa::path(get, path = "/events", tag = "events", params(ListQuery),
     responses(
@@ -410,10 +440,16 @@ async fn list_events(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    let raw = raw.unwrap_or_default();
+    let key = raw_list_key("", &raw);
+    if let Some(hit) = kept_list(&state, &headers, key.as_ref()).await {
+        return Ok(hit);
+    }
+    let q: ListQuery = parse_query(&raw)?;
     let req = parse_list(&q, viewer.as_ref())?;
-    answer_list(&state, &headers, req, "events_list").await
+    answer_list(&state, &headers, req, "events_list", key).await
 }
 
 /// Lists published upcoming events of one category (case-insensitive).
@@ -429,11 +465,17 @@ async fn list_events_by_category(
     MaybeAuthUser(viewer): MaybeAuthUser,
     headers: HeaderMap,
     ApiPath(category): ApiPath<String>,
-    ApiQuery(mut q): ApiQuery<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    let raw = raw.unwrap_or_default();
+    let key = raw_list_key(&format!("category/{category}"), &raw);
+    if let Some(hit) = kept_list(&state, &headers, key.as_ref()).await {
+        return Ok(hit);
+    }
+    let mut q: ListQuery = parse_query(&raw)?;
     q.category = Some(category);
     let req = parse_list(&q, viewer.as_ref())?;
-    answer_list(&state, &headers, req, "events_list").await
+    answer_list(&state, &headers, req, "events_list", key).await
 }
 
 /// Featured, published, upcoming events (a bare array, no `meta`).
@@ -522,15 +564,17 @@ async fn get_event(
     MaybeAuthUser(viewer): MaybeAuthUser,
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
-    ApiQuery(q): ApiQuery<FieldsQuery>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
-    // Only answers about non-drafts are kept, and those are the same for every caller, so a
-    // kept answer is served before any visibility check.
-    let key = catalogue::detail_key(id, &fields);
+    // Only answers about non-drafts are kept, and those are the same for every caller (they
+    // depend on the query string alone), so a kept answer is served before anything else.
+    let raw = raw.unwrap_or_default();
+    let key = catalogue::detail_key(id, &raw);
     if let Some(hit) = catalogue::lookup(&state, "event_detail", &key).await {
         return Ok(hit.respond(&headers));
     }
+    let q: FieldsQuery = parse_query(&raw)?;
+    let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
     let generation = state.cache.generation();
     let record = catalogue::record(&state, id)
         .await?
@@ -1229,5 +1273,5 @@ async fn list_favorites(
         fields,
         public: false,
     };
-    answer_list(&state, &headers, req, "favorites").await
+    answer_list(&state, &headers, req, "favorites", None).await
 }
