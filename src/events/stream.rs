@@ -25,7 +25,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 pub const POLL: Duration = Duration::from_secs(2);
 
 async fn current(state: &AppState, id: Uuid) -> Option<Availability> {
-    let record = state.store.event_record(id).await.ok()??;
+    let record = catalogue::record(state, id).await.ok()??;
     let counts = catalogue::counts_of(state, &record).await.ok()?;
     let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
     Some(catalogue::availability(&view))
