@@ -300,4 +300,21 @@ mod tests {
             .await;
         assert!(cache.get("t", Tier::Long, "k").await.is_none());
     }
+
+    #[tokio::test]
+    async fn another_instances_announcement_drops_local_entries() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        let g = cache.generation();
+        cache
+            .put(Tier::Long, "k", g, Bytes::from_static(b"v"))
+            .await;
+        cache.apply_remote(&format!("{g} {}", cache.0.instance));
+        assert!(
+            cache.get("t", Tier::Long, "k").await.is_some(),
+            "own announcement"
+        );
+        cache.apply_remote(&format!("{g} someone-else"));
+        assert!(cache.get("t", Tier::Long, "k").await.is_none());
+        assert!(cache.generation() > g);
+    }
 }
