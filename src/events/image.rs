@@ -490,7 +490,7 @@ async fn upload_event_image(
     let mut event = record.event;
     event.image_url = Some(format!("/uploads/{name}"));
     event.updated_at = Utc::now();
-    state.store.update_event(&event).await?;
+    state.store.update_event(&event, None).await?;
     state.cache.invalidate().await;
     let record = state
         .store

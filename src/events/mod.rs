@@ -79,18 +79,13 @@ impl Store {
         }
         Ok(out)
     }
-    /// Writes an event's own fields.
-    pub async fn update_event(&self, event: &EventRow) -> sqlx::Result<u64> {
-        crate::dispatch!(self, crate::events => update_event(event))
-    }
-    /// Sets or lifts the event-wide cap.
-    pub async fn set_total_tickets(
+    /// Writes an event's own fields and, when given, its cap, in one transaction.
+    pub async fn update_event(
         &self,
-        id: Uuid,
-        total: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::events => set_total_tickets(id, total, now))
+        event: &EventRow,
+        total: Option<Option<i64>>,
+    ) -> sqlx::Result<u64> {
+        crate::dispatch!(self, crate::events => update_event(event, total))
     }
     /// DRAFT → PUBLISHED.
     pub async fn publish_event(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {

@@ -297,7 +297,13 @@ pub async fn live_counts(
 }
 
 /// Writes the event's own fields (everything the caller may edit) in one statement.
-pub async fn update_event(pools: &Pools<Db>, e: &EventRow) -> sqlx::Result<u64> {
+/// With `total` given, the event-wide cap changes in the same transaction (see
+/// [`set_total_tickets_tx`]), so a refused cap leaves every other field as it was.
+pub async fn update_event(
+    pools: &Pools<Db>,
+    e: &EventRow,
+    total: Option<Option<i64>>,
+) -> sqlx::Result<u64> {
     let mut tx = pools.write.begin().await?;
     let n = sqlx::query(
         "UPDATE events SET title = $2, description = $3, category = $4, tags = $5, venue = $6, location = $7,
@@ -320,6 +326,9 @@ pub async fn update_event(pools: &Pools<Db>, e: &EventRow) -> sqlx::Result<u64> 
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    if let Some(total) = total {
+        set_total_tickets_tx(&mut tx, e.id, total, e.updated_at).await?;
+    }
     tx.commit().await?;
     Ok(n)
 }
@@ -327,8 +336,8 @@ pub async fn update_event(pools: &Pools<Db>, e: &EventRow) -> sqlx::Result<u64> 
 /// Sets (or lifts) the event-wide cap. Setting one starts the event-level counters from the sum
 /// of its types' counters in the same statement; the CHECK `sold + held <= total_tickets`
 /// refuses a cap below what is already sold or held.
-pub async fn set_total_tickets(
-    pools: &Pools<Db>,
+pub async fn set_total_tickets_tx(
+    tx: &mut sqlx::Transaction<'static, Db>,
     id: Uuid,
     total: Option<i64>,
     now: DateTime<Utc>,
@@ -346,7 +355,7 @@ pub async fn set_total_tickets(
         .bind(id)
         .bind(total)
         .bind(now)
-        .execute(&pools.write)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }

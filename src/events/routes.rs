@@ -934,18 +934,14 @@ async fn update_event(
         ));
     }
     e.updated_at = Utc::now();
-    state.store.update_event(&e).await?;
-    if let Some(total) = body.total_tickets {
-        match state.store.set_total_tickets(id, total, e.updated_at).await {
-            Ok(()) => {}
-            Err(err) if is_check_violation(&err) => {
-                after_write(&state, id, false).await;
-                return Err(ApiError::conflict(
-                    "totalTickets cannot be below the tickets already sold and held",
-                ));
-            }
-            Err(err) => return Err(err.into()),
+    match state.store.update_event(&e, body.total_tickets).await {
+        Ok(_) => {}
+        Err(err) if is_check_violation(&err) => {
+            return Err(ApiError::conflict(
+                "totalTickets cannot be below the tickets already sold and held",
+            ));
         }
+        Err(err) => return Err(err.into()),
     }
     after_write(&state, id, body.total_tickets.is_some()).await;
     Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Event updated"))

@@ -264,7 +264,8 @@ both_backends! {
         assert_eq!(ok.data()["capacity"], 30);
         assert_eq!(ok.data()["available"], 0);
         let path = format!("/api/events/{id}");
-        app.patch_as(&token, &path, &json!({"totalTickets": 10})).await.assert_error(409, "CONFLICT");
+        app.patch_as(&token, &path, &json!({"totalTickets": 10, "title": "Not applied"})).await.assert_error(409, "CONFLICT");
+        assert_eq!(app.get(&path).await.data()["title"], "Capped", "a refused change changes nothing");
         let r = app.patch_as(&token, &path, &json!({"totalTickets": 35})).await;
         r.assert_status(200);
         assert_eq!(r.data()["totalTickets"], 35);
