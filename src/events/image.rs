@@ -487,10 +487,13 @@ async fn upload_event_image(
         .put(&name, Bytes::from(cleaned.bytes))
         .await
         .map_err(ApiError::internal)?;
-    let mut event = record.event;
+    let mut event = record.event.clone();
     event.image_url = Some(format!("/uploads/{name}"));
     event.updated_at = Utc::now();
-    state.store.update_event(&event, None).await?;
+    state
+        .store
+        .update_event(&record.event, &event, None)
+        .await?;
     state.cache.invalidate().await;
     let record = state
         .store

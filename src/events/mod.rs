@@ -79,13 +79,14 @@ impl Store {
         }
         Ok(out)
     }
-    /// Writes an event's own fields and, when given, its cap, in one transaction.
+    /// Writes the event fields that changed and, when given, its cap, in one transaction.
     pub async fn update_event(
         &self,
-        event: &EventRow,
+        before: &EventRow,
+        after: &EventRow,
         total: Option<Option<i64>>,
     ) -> sqlx::Result<u64> {
-        crate::dispatch!(self, crate::events => update_event(event, total))
+        crate::dispatch!(self, crate::events => update_event(before, after, total))
     }
     /// DRAFT → PUBLISHED.
     pub async fn publish_event(&self, id: Uuid, now: DateTime<Utc>) -> sqlx::Result<bool> {

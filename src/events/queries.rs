@@ -296,38 +296,36 @@ pub async fn live_counts(
     Ok((types, events))
 }
 
-/// Writes the event's own fields (everything the caller may edit) in one statement.
-/// With `total` given, the event-wide cap changes in the same transaction (see
-/// [`set_total_tickets_tx`]), so a refused cap leaves every other field as it was.
+/// Writes the event's own fields that differ between `before` and `after` (only those, so two
+/// concurrent edits of different fields both stand). With `total` given, the event-wide cap
+/// changes in the same transaction (see [`set_total_tickets_tx`]), so a refused cap leaves every
+/// other field as it was.
 pub async fn update_event(
     pools: &Pools<Db>,
-    e: &EventRow,
+    before: &EventRow,
+    after: &EventRow,
     total: Option<Option<i64>>,
 ) -> sqlx::Result<u64> {
+    let mut qb = QueryBuilder::<Db>::new("UPDATE events SET updated_at = ");
+    qb.push_bind(after.updated_at);
+    macro_rules! set_if_changed {
+        ($($field:ident),*) => {$(
+            if before.$field != after.$field {
+                qb.push(concat!(", ", stringify!($field), " = "));
+                qb.push_bind(after.$field.clone());
+            }
+        )*};
+    }
+    set_if_changed!(
+        title, description, category, tags, venue, location, starts_at, ends_at, featured,
+        currency, image_url
+    );
+    qb.push(" WHERE id = ");
+    qb.push_bind(after.id);
     let mut tx = pools.write.begin().await?;
-    let n = sqlx::query(
-        "UPDATE events SET title = $2, description = $3, category = $4, tags = $5, venue = $6, location = $7,
-             starts_at = $8, ends_at = $9, featured = $10, currency = $11, image_url = $12, updated_at = $13
-         WHERE id = $1",
-    )
-    .bind(e.id)
-    .bind(&e.title)
-    .bind(&e.description)
-    .bind(&e.category)
-    .bind(&e.tags)
-    .bind(&e.venue)
-    .bind(&e.location)
-    .bind(e.starts_at)
-    .bind(e.ends_at)
-    .bind(e.featured)
-    .bind(&e.currency)
-    .bind(&e.image_url)
-    .bind(e.updated_at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n = qb.build().execute(&mut *tx).await?.rows_affected();
     if let Some(total) = total {
-        set_total_tickets_tx(&mut tx, e.id, total, e.updated_at).await?;
+        set_total_tickets_tx(&mut tx, after.id, total, after.updated_at).await?;
     }
     tx.commit().await?;
     Ok(n)

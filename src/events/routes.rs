@@ -934,7 +934,11 @@ async fn update_event(
         ));
     }
     e.updated_at = Utc::now();
-    match state.store.update_event(&e, body.total_tickets).await {
+    match state
+        .store
+        .update_event(&record.event, &e, body.total_tickets)
+        .await
+    {
         Ok(_) => {}
         Err(err) if is_check_violation(&err) => {
             return Err(ApiError::conflict(
