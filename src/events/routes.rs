@@ -621,6 +621,11 @@ async fn get_event_availability(
     Ok(rendered.respond(&headers))
 }
 
+/// Largest price (minor units): keeps every sum far from overflow.
+const MAX_PRICE: i64 = 1_000_000_000_000;
+/// Largest capacity of a ticket type or an event.
+const MAX_SEATS: i64 = 10_000_000;
+
 fn check_text(v: &mut Validator, field: &str, value: &str, min: usize, max: usize) {
     let n = value.trim().chars().count();
     v.check(
@@ -663,14 +668,14 @@ fn check_type(v: &mut Validator, prefix: &str, t: &TicketTypeBody) -> NewTicketT
     check_text(v, &format!("{prefix}name"), &t.name, 1, 100);
     let kind = check_kind(v, &format!("{prefix}kind"), t.kind.as_deref());
     v.check(
-        t.price >= 0,
+        (0..=MAX_PRICE).contains(&t.price),
         &format!("{prefix}price"),
-        "must be at least 0",
+        "must be from 0 to 1000000000000",
     );
     v.check(
-        t.capacity >= 1,
+        (1..=MAX_SEATS).contains(&t.capacity),
         &format!("{prefix}capacity"),
-        "must be at least 1",
+        "must be from 1 to 10000000",
     );
     let max = t.max_per_order.unwrap_or(10);
     v.check(
@@ -792,14 +797,26 @@ async fn create_event(
                 "give either ticketTypes or price with totalTickets",
             );
             if let Some(total) = body.total_tickets {
-                v.check(total >= 1, "totalTickets", "must be at least 1");
+                v.check(
+                    (1..=MAX_SEATS).contains(&total),
+                    "totalTickets",
+                    "must be from 1 to 10000000",
+                );
                 cap = Some(total);
             }
         }
         None => match (body.price, body.total_tickets) {
             (Some(price), Some(total)) => {
-                v.check(price >= 0, "price", "must be at least 0");
-                v.check(total >= 1, "totalTickets", "must be at least 1");
+                v.check(
+                    (0..=MAX_PRICE).contains(&price),
+                    "price",
+                    "must be from 0 to 1000000000000",
+                );
+                v.check(
+                    (1..=MAX_SEATS).contains(&total),
+                    "totalTickets",
+                    "must be from 1 to 10000000",
+                );
                 types.push(NewTicketType {
                     name: "General Admission".into(),
                     kind: "general".into(),
@@ -925,7 +942,11 @@ async fn update_event(
         e.featured = f;
     }
     if let Some(Some(total)) = body.total_tickets {
-        v.check(total >= 0, "totalTickets", "must be at least 0");
+        v.check(
+            (0..=MAX_SEATS).contains(&total),
+            "totalTickets",
+            "must be from 0 to 10000000",
+        );
     }
     v.finish()?;
     if e.currency != record.event.currency && state.store.event_has_bookings(id).await? {
@@ -1115,11 +1136,19 @@ async fn update_ticket_type(
         t.kind = check_kind(&mut v, "kind", Some(kind));
     }
     if let Some(price) = body.price {
-        v.check(price >= 0, "price", "must be at least 0");
+        v.check(
+            (0..=MAX_PRICE).contains(&price),
+            "price",
+            "must be from 0 to 1000000000000",
+        );
         t.price = price;
     }
     if let Some(capacity) = body.capacity {
-        v.check(capacity >= 0, "capacity", "must be at least 0");
+        v.check(
+            (0..=MAX_SEATS).contains(&capacity),
+            "capacity",
+            "must be from 0 to 10000000",
+        );
         t.capacity = capacity;
     }
     if let Some(max) = body.max_per_order {

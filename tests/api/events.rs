@@ -494,6 +494,12 @@ both_backends! {
             .assert_error(404, "NOT_FOUND");
         app.patch_as(&token, &format!("{path}/ticket-types/{}", e["ticketTypes"][0]["id"].as_str().unwrap()), &json!({"capacity": -1})).await
             .assert_error(400, "VALIDATION_FAILED");
+        let mut body = event_body("Huge", 5);
+        body["ticketTypes"][0]["capacity"] = json!(i64::MAX);
+        body["ticketTypes"][1]["capacity"] = json!(i64::MAX);
+        let r = app.post_as(&token, "/api/events", &body).await;
+        r.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(r.body["error"]["details"][0]["field"], "ticketTypes.0.capacity");
         let mut body = event_body("Both", 5);
         body["price"] = json!(100);
         app.post_as(&token, "/api/events", &body).await.assert_error(400, "VALIDATION_FAILED");
