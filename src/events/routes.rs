@@ -925,6 +925,7 @@ async fn update_event(
         e.tags = check_tags(&mut v, tags);
     }
     if let Some(start) = body.starts_at {
+        v.check(start > Utc::now(), "startsAt", "must be in the future");
         e.starts_at = start;
     }
     if let Some(end) = body.ends_at {
