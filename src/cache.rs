@@ -195,6 +195,49 @@ impl Cache {
         }
     }
 
+    /// A live-tier value if present (counted as a hit; a miss is counted by the
+    /// [`Cache::live_get_or_insert`] that follows it).
+    pub async fn live_get(&self, label: &'static str, key: &str) -> Option<Bytes> {
+        let entry = self
+            .0
+            .local
+            .get(&Self::full_key(self.generation(), key))
+            .await?;
+        metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+        Some(entry.bytes)
+    }
+
+    /// A live-tier value (this instance, 0.9 s), computed by `init` when missing. Concurrent
+    /// callers for one key wait for a single `init`; `None` from it keeps nothing (and the
+    /// waiters get `None` too).
+    pub async fn live_get_or_insert<F>(
+        &self,
+        label: &'static str,
+        key: &str,
+        init: F,
+    ) -> Option<Bytes>
+    where
+        F: Future<Output = Option<Bytes>>,
+    {
+        let full = Self::full_key(self.generation(), key);
+        let ttl = self.ttl(Tier::Live);
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let got = self
+            .0
+            .local
+            .try_get_with(full, async {
+                ran.store(true, Ordering::Relaxed);
+                init.await.map(|bytes| Entry { bytes, ttl }).ok_or(())
+            })
+            .await;
+        if ran.load(Ordering::Relaxed) {
+            metrics::counter!("cache_misses_total", "cache" => label).increment(1);
+        } else {
+            metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+        }
+        got.ok().map(|e| e.bytes)
+    }
+
     /// Drops one key of the current generation on this instance.
     pub async fn forget_local(&self, key: &str) {
         let full = Self::full_key(self.generation(), key);

@@ -299,8 +299,28 @@ fn if_none_match(request: &HeaderMap, etag: &[u8]) -> bool {
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == etag)
 }
 
-/// Serves from level two (the finished answer, one second) or renders with `render` and keeps
-/// the result; `key` None means "do not cache" (a per-caller answer).
+/// A rendered answer and whether it may be kept for every caller (a draft's may not).
+#[derive(Debug)]
+pub struct Fresh {
+    /// The answer.
+    pub rendered: Rendered,
+    /// Whether every caller would get the same answer.
+    pub keep: bool,
+}
+
+impl Fresh {
+    /// An answer the same for everyone.
+    pub fn shared(rendered: Rendered) -> Self {
+        Self {
+            rendered,
+            keep: true,
+        }
+    }
+}
+
+/// Serves from level two (the finished answer, under a second) or renders with `render`; `key`
+/// None means "never kept" (a per-caller answer). Concurrent misses of one key render once: the
+/// others wait for that answer instead of all hitting the database when an entry expires.
 pub async fn cached_answer<F, Fut>(
     state: &AppState,
     label: &'static str,
@@ -309,47 +329,57 @@ pub async fn cached_answer<F, Fut>(
     render: F,
 ) -> ApiResult<Response>
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult<Rendered>>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ApiResult<Fresh>>,
 {
     let Some(key) = key else {
-        return Ok(render().await?.respond(headers));
+        return Ok(render().await?.rendered.respond(headers));
     };
-    let key = format!("answer:{key}");
-    if let Some(bytes) = state.cache.get(label, Tier::Live, &key).await
-        && let Some(rendered) = Rendered::from_bytes(bytes)
-    {
+    let own: std::sync::Mutex<Option<ApiResult<Rendered>>> = std::sync::Mutex::new(None);
+    let kept = state
+        .cache
+        .live_get_or_insert(label, &format!("answer:{key}"), async {
+            let outcome = render().await;
+            let mut slot = own
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match outcome {
+                Ok(Fresh {
+                    rendered,
+                    keep: true,
+                }) => Some(rendered.bytes()),
+                Ok(Fresh { rendered, .. }) => {
+                    *slot = Some(Ok(rendered));
+                    None
+                }
+                Err(e) => {
+                    *slot = Some(Err(e));
+                    None
+                }
+            }
+        })
+        .await;
+    if let Some(rendered) = kept.and_then(Rendered::from_bytes) {
         return Ok(rendered.respond(headers));
     }
-    let generation = state.cache.generation();
-    let rendered = render().await?;
-    state
-        .cache
-        .put(Tier::Live, &key, generation, rendered.bytes())
-        .await;
-    Ok(rendered.respond(headers))
+    let mine = own
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match mine {
+        Some(result) => Ok(result?.respond(headers)),
+        // The render this request waited for was not kept (an error, or a draft): its own.
+        None => Ok(render().await?.rendered.respond(headers)),
+    }
 }
 
 /// A finished answer kept in level two, if any.
 pub async fn lookup(state: &AppState, label: &'static str, key: &str) -> Option<Rendered> {
     let bytes = state
         .cache
-        .get(label, Tier::Live, &format!("answer:{key}"))
+        .live_get(label, &format!("answer:{key}"))
         .await?;
     Rendered::from_bytes(bytes)
-}
-
-/// Keeps a finished answer in level two (dropped when a write happened after `generation`).
-pub async fn remember(state: &AppState, key: &str, generation: u64, rendered: &Rendered) {
-    state
-        .cache
-        .put(
-            Tier::Live,
-            &format!("answer:{key}"),
-            generation,
-            rendered.bytes(),
-        )
-        .await;
 }
 
 /// Key of a kept detail answer.

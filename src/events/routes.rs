@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::catalogue::{self, Rendered};
+use super::catalogue::{self, Fresh, Rendered};
 use super::model::{
     CANCELLED, COMPLETED, CategoryCount, DRAFT, EVENT_FIELDS, EventRecord, EventRow, EventView,
     FavoriteState, KINDS, ListFilter, NewTicketType, PUBLISHED, Sort, TicketTypeView, search_terms,
@@ -391,16 +391,19 @@ async fn answer_list(
             )
         })
     });
-    let st = state.clone();
+    let (req, list_key) = (&req, key.as_deref());
     catalogue::cached_answer(state, label, key.clone(), headers, || async move {
         let (records, total) =
-            catalogue::list_records(&st, &req.filter, req.page, key.as_deref()).await?;
-        let views = catalogue::views(&st, &records).await?;
+            catalogue::list_records(state, &req.filter, req.page, list_key).await?;
+        let views = catalogue::views(state, &records).await?;
         let data: Vec<catalogue::Shaped> = views
             .into_iter()
             .map(|v| catalogue::to_value(v, req.fields.as_deref()))
             .collect();
-        Rendered::new(&data, Some(Meta::new(req.page, total)))
+        Ok(Fresh::shared(Rendered::new(
+            &data,
+            Some(Meta::new(req.page, total)),
+        )?))
     })
     .await
 }
@@ -502,21 +505,20 @@ async fn list_featured_events(
         limit: limit as u32,
     };
     let key = cache_key(&("featured", limit, &fields));
-    let st = state.clone();
-    let list_key = key.clone();
+    let (state, filter, fields, list_key) = (&state, &filter, &fields, key.as_str());
     catalogue::cached_answer(
-        &state,
+        state,
         "events_featured",
-        Some(key),
+        Some(key.clone()),
         &headers,
         || async move {
-            let (records, _) = catalogue::list_records(&st, &filter, page, Some(&list_key)).await?;
-            let views = catalogue::views(&st, &records).await?;
+            let (records, _) = catalogue::list_records(state, filter, page, Some(list_key)).await?;
+            let views = catalogue::views(state, &records).await?;
             let data: Vec<catalogue::Shaped> = views
                 .into_iter()
                 .map(|v| catalogue::to_value(v, fields.as_deref()))
                 .collect();
-            Rendered::new(&data, None)
+            Ok(Fresh::shared(Rendered::new(&data, None)?))
         },
     )
     .await
@@ -575,18 +577,20 @@ async fn get_event(
     }
     let q: FieldsQuery = parse_query(&raw)?;
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
-    let generation = state.cache.generation();
-    let record = catalogue::record(&state, id)
-        .await?
-        .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
-        .ok_or_else(|| ApiError::not_found("Event"))?;
-    let counts = catalogue::counts_of(&state, &record).await?;
-    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
-    let rendered = Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?;
-    if record.event.status != DRAFT {
-        catalogue::remember(&state, &key, generation, &rendered).await;
-    }
-    Ok(rendered.respond(&headers))
+    let (state, viewer, fields) = (&state, viewer.as_ref(), &fields);
+    catalogue::cached_answer(state, "event_detail", Some(key), &headers, || async move {
+        let record = catalogue::record(state, id)
+            .await?
+            .filter(|r| catalogue::visible_to(r, viewer))
+            .ok_or_else(|| ApiError::not_found("Event"))?;
+        let counts = catalogue::counts_of(state, &record).await?;
+        let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+        Ok(Fresh {
+            rendered: Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?,
+            keep: record.event.status != DRAFT,
+        })
+    })
+    .await
 }
 
 /// Live availability of an event (never more than 1 s stale).
@@ -607,18 +611,26 @@ async fn get_event_availability(
     if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
         return Ok(hit.respond(&headers));
     }
-    let generation = state.cache.generation();
-    let record = catalogue::record(&state, id)
-        .await?
-        .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
-        .ok_or_else(|| ApiError::not_found("Event"))?;
-    let counts = catalogue::counts_of(&state, &record).await?;
-    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
-    let rendered = Rendered::new(&catalogue::availability(&view), None)?;
-    if record.event.status != DRAFT {
-        catalogue::remember(&state, &key, generation, &rendered).await;
-    }
-    Ok(rendered.respond(&headers))
+    let (state, viewer) = (&state, viewer.as_ref());
+    catalogue::cached_answer(
+        state,
+        "event_availability",
+        Some(key),
+        &headers,
+        || async move {
+            let record = catalogue::record(state, id)
+                .await?
+                .filter(|r| catalogue::visible_to(r, viewer))
+                .ok_or_else(|| ApiError::not_found("Event"))?;
+            let counts = catalogue::counts_of(state, &record).await?;
+            let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+            Ok(Fresh {
+                rendered: Rendered::new(&catalogue::availability(&view), None)?,
+                keep: record.event.status != DRAFT,
+            })
+        },
+    )
+    .await
 }
 
 /// Largest price (minor units): keeps every sum far from overflow.
