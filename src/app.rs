@@ -42,6 +42,8 @@ pub struct Inner {
     pub bus: Bus,
     /// Rate limiter, IP-block cache and abuse thresholds.
     pub guard: crate::users::rate_limit::Guard,
+    /// Shared response cache (catalogue).
+    pub cache: crate::cache::Cache,
     /// Process start, for `uptimeSeconds`.
     pub started_at: Instant,
     shutting_down: AtomicBool,
@@ -81,7 +83,15 @@ impl AppState {
                 (Some(conn), bus)
             }
         };
+        let cache = crate::cache::Cache::new(
+            config.cache_ttl,
+            redis.clone(),
+            &config.redis_prefix,
+            bus.clone(),
+        )
+        .await;
         Ok(Self(Arc::new(Inner {
+            cache,
             config,
             store,
             jwt,
@@ -119,6 +129,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::users::router())
         .merge(crate::notify::admin::router())
         .merge(crate::bookings::router())
+        .merge(crate::events::router())
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
@@ -134,6 +145,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(openapi::docs_router(&prefix, doc))
+        .merge(crate::events::image::uploads_router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
@@ -226,6 +238,7 @@ pub async fn serve_on(
     crate::users::sessions::start_background(&state);
     let outbox_worker = crate::notify::worker::spawn(&state)?;
     crate::bookings::spawn_sweeper(state.clone());
+    crate::events::spawn_workers(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

@@ -9,8 +9,12 @@ pub mod audit;
 pub mod bookings;
 /// Cross-instance fan-out over Redis pub/sub, or in-process.
 pub mod bus;
+/// Shared response cache: in-process, or shared through Redis.
+pub mod cache;
 /// Settings read from the environment and `.env`, validated at start-up.
 pub mod config;
+/// Events, ticket types and the public catalogue.
+pub mod events;
 /// Health checks and the Prometheus endpoint.
 pub mod health;
 /// HTTP plumbing: envelope, errors, extractors, middleware, OpenAPI.

@@ -36,6 +36,12 @@ enum Command {
         #[arg(long, default_value = "Admin")]
         last_name: String,
     },
+    /// Fill an empty database with demo accounts and a dozen published events.
+    SeedDemo {
+        /// Number of events (a large number is for benchmarks).
+        #[arg(long, default_value_t = 12, hide = true)]
+        events: usize,
+    },
 }
 
 #[tokio::main]
@@ -64,6 +70,16 @@ async fn main() -> std::process::ExitCode {
                 .await
                 .map(|id| println!("admin created: {id}"))
                 .map_err(|e| anyhow::anyhow!("{}", e.message)),
+            Err(e) => Err(e),
+        },
+        Command::SeedDemo { events } => match app::open_store(&config).await {
+            Ok(store) => ticketmax::events::demo::seed(&store, events)
+                .await
+                .map(|s| {
+                    println!("demo catalogue created: {} published events", s.events);
+                    println!("  admin:     {} / {}", s.admin_email, s.password);
+                    println!("  organizer: {} / {}", s.organizer_email, s.password);
+                }),
             Err(e) => Err(e),
         },
     };

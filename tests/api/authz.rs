@@ -4,7 +4,8 @@
 //! so a new route cannot ship without deciding who may call it.
 //!
 //! `A` = allowed (the answer is neither 401 nor 403: the request reached the route's own rules,
-//! e.g. 200, 400 for the empty body, 404 for an unknown id), `U` = 401, `F` = 403, `N` = 404.
+//! e.g. 200, 400 for the empty body, 409 for a state conflict), `U` = 401, `F` = 403,
+//! `O` = 403 `ORGANIZER_NOT_APPROVED`, `N` = 404 (a resource the caller may not know about).
 
 use std::collections::BTreeSet;
 
@@ -19,13 +20,19 @@ enum Want {
     A,
     U,
     F,
-    // Another owner's booking, payment or application (§11.5): used by other areas' entries.
-    #[allow(dead_code)]
+    /// 403 `ORGANIZER_NOT_APPROVED`.
+    O,
     N,
 }
 use Want::*;
 
 /// (method, path, [anonymous, USER, ORGANIZER, ADMIN, other owner]).
+///
+/// The resources: the ORGANIZER owns a published event (with a booked ticket type); the USER owns
+/// a pending paid booking and a confirmed free one (with a ticket) on it; "other owner" is a
+/// second ORGANIZER who owns none of these. The event's organizer may read its bookings, so they
+/// get 403 (not 404) where only the buyer may act. Destructive entries come last so that earlier ones
+/// still find their resources.
 const TABLE: &[(&str, &str, [Want; 5])] = &[
     ("GET", "/health", [A, A, A, A, A]),
     ("GET", "/health/database", [A, A, A, A, A]),
@@ -37,26 +44,73 @@ const TABLE: &[(&str, &str, [Want; 5])] = &[
     ("POST", "/api/user/resend-verification", [A, A, A, A, A]),
     ("POST", "/api/user/login", [A, A, A, A, A]),
     ("POST", "/api/user/refresh", [A, A, A, A, A]),
-    ("POST", "/api/user/logout", [U, A, A, A, A]),
     ("POST", "/api/user/forgot-password", [A, A, A, A, A]),
     ("POST", "/api/user/reset-password", [A, A, A, A, A]),
     ("POST", "/api/user/change-password", [U, A, A, A, A]),
     ("GET", "/api/user/profile", [U, A, A, A, A]),
     ("PATCH", "/api/user/profile", [U, A, A, A, A]),
+    ("GET", "/api/user/favorites", [U, A, A, A, A]),
     ("POST", "/api/user/phone/send-code", [U, A, A, A, A]),
     ("POST", "/api/user/phone/verify", [U, A, A, A, A]),
     ("GET", "/api/user", [U, F, F, A, F]),
     ("GET", "/api/user/{id}", [U, A, A, A, F]),
-    ("DELETE", "/api/user/{id}", [U, F, F, A, F]),
     ("PATCH", "/api/user/{id}/role", [U, F, F, A, F]),
     ("PATCH", "/api/user/{id}/status", [U, F, F, A, F]),
     ("GET", "/api/admin/blocked-ips", [U, F, F, A, F]),
     ("DELETE", "/api/admin/blocked-ips/{ip}", [U, F, F, A, F]),
     ("GET", "/api/admin/audit-log", [U, F, F, A, F]),
     ("GET", "/api/admin/notifications", [U, F, F, A, F]),
+    ("GET", "/api/events", [A, A, A, A, A]),
+    ("GET", "/api/events/featured", [A, A, A, A, A]),
+    ("GET", "/api/events/categories", [A, A, A, A, A]),
+    ("GET", "/api/events/category/{category}", [A, A, A, A, A]),
+    ("GET", "/api/events/{id}", [A, A, A, A, A]),
+    ("GET", "/api/events/{id}/availability", [A, A, A, A, A]),
+    (
+        "GET",
+        "/api/events/{id}/availability/stream",
+        [A, A, A, A, A],
+    ),
+    ("POST", "/api/events", [U, O, A, A, A]),
+    ("PATCH", "/api/events/{id}", [U, F, A, A, F]),
+    ("POST", "/api/events/{id}/ticket-types", [U, F, A, A, F]),
+    (
+        "PATCH",
+        "/api/events/{id}/ticket-types/{typeId}",
+        [U, F, A, A, F],
+    ),
+    (
+        "DELETE",
+        "/api/events/{id}/ticket-types/{typeId}",
+        [U, F, A, A, F],
+    ),
+    ("POST", "/api/events/{id}/publish", [U, F, A, A, F]),
+    ("POST", "/api/events/{id}/image", [U, F, A, A, F]),
+    ("POST", "/api/events/{id}/favorite", [U, A, A, A, A]),
+    ("PUT", "/api/events/{id}/favorite", [U, A, A, A, A]),
+    ("DELETE", "/api/events/{id}/favorite", [U, A, A, A, A]),
+    ("GET", "/api/bookings", [U, A, A, A, A]),
+    ("POST", "/api/bookings", [U, A, A, A, A]),
+    ("POST", "/api/bookings/guest", [A, A, A, A, A]),
+    ("GET", "/api/bookings/stats", [U, A, A, A, A]),
+    ("GET", "/api/bookings/{id}", [U, A, A, A, N]),
+    (
+        "GET",
+        "/api/bookings/{id}/tickets/{ticketId}/qr",
+        [U, A, N, N, N],
+    ),
+    ("POST", "/api/checkin/verify", [U, F, A, A, F]),
+    ("POST", "/api/checkin", [U, F, A, A, F]),
+    ("POST", "/api/bookings/{id}/confirm", [U, A, A, A, N]),
+    ("POST", "/api/bookings/{id}/cancel", [U, A, F, A, N]),
+    ("DELETE", "/api/bookings/{id}", [U, A, F, A, N]),
+    ("DELETE", "/api/events/{id}", [U, F, A, A, F]),
+    ("POST", "/api/events/{id}/cancel", [U, F, A, A, F]),
+    ("POST", "/api/user/logout", [U, A, A, A, A]),
+    ("DELETE", "/api/user/{id}", [U, F, F, A, F]),
 ];
 
-const CALLERS: [&str; 5] = ["anonymous", "USER", "ORGANIZER", "ADMIN", "other owner"];
+const CALLERS: [&str; 5] = ["anonymous", "USER", "ORGANIZER", "ADMIN", "other organizer"];
 
 /// Every (method, path) the OpenAPI document describes.
 async fn documented_routes(app: &TestApp) -> BTreeSet<(String, String)> {
@@ -85,38 +139,95 @@ both_backends! {
         let (user_id, user) = app.create_user(Role::User).await;
         let (organizer_id, organizer) = app.create_user(Role::Organizer).await;
         let (_, admin) = app.create_user(Role::Admin).await;
+        let (_, other) = app.create_user(Role::Organizer).await;
         let (victim_id, _) = app.create_user(Role::User).await;
+        let r = app.post_as(&organizer, "/api/events", &json!({
+            "title": "Authz Night", "description": "d", "category": "Music", "location": "Lagos",
+            "startsAt": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+            "status": "PUBLISHED",
+            "ticketTypes": [{"name": "Paid", "price": 1000, "capacity": 10}, {"name": "Free", "price": 0, "capacity": 10}]
+        })).await;
+        r.assert_status(201);
+        let event_id = r.data()["id"].as_str().unwrap().to_string();
+        let paid_type = r.data()["ticketTypes"][0]["id"].as_str().unwrap().to_string();
+        let free_type = r.data()["ticketTypes"][1]["id"].as_str().unwrap().to_string();
+        let pending = app.post_as(&user, "/api/bookings",
+            &json!({"eventId": event_id, "ticketTypeId": paid_type, "quantity": 1})).await;
+        pending.assert_status(201);
+        let booking_id = pending.data()["id"].as_str().unwrap().to_string();
+        let free = app.post_as(&user, "/api/bookings",
+            &json!({"eventId": event_id, "ticketTypeId": free_type, "quantity": 1})).await;
+        free.assert_status(201);
+        let free_id = free.data()["id"].as_str().unwrap().to_string();
+        let ticket_id = free.data()["tickets"][0]["id"].as_str().unwrap().to_string();
+        let code = free.data()["tickets"][0]["code"].as_str().unwrap().to_string();
+
         let mut failures = Vec::new();
         for (method, path, wants) in TABLE {
             for (i, want) in wants.iter().enumerate() {
-                // The id each caller puts in `{id}`: its own, or someone else's for the admin
-                // (so erasure does not remove the admin) and for "other owner".
-                let (token, id) = match i {
+                // The id each caller puts in a user `{id}`: its own, or someone else's for the
+                // admin (so erasure does not remove the admin) and for "other owner".
+                let (token, own_id) = match i {
                     0 => (None, victim_id),
                     1 => (Some(&user), user_id),
                     2 => (Some(&organizer), organizer_id),
                     3 => (Some(&admin), victim_id),
-                    _ => (Some(&user), victim_id),
+                    _ => (Some(&other), victim_id),
                 };
-                let url = path.replace("{id}", &id.to_string()).replace("{ip}", "203.0.113.1");
-                let mut req = app.request(Method::from_bytes(method.as_bytes()).unwrap(), &url)
-                    .header("user-agent", "authz-table");
-                if let Some(t) = token {
-                    req = req.token(t);
-                }
-                if *method != "GET" && *method != "DELETE" {
-                    req = req.json(&json!({}));
-                }
-                let r = req.send().await;
-                let status = r.status.as_u16();
+                let id = if path.starts_with("/api/user/") {
+                    own_id.to_string()
+                } else if path.starts_with("/api/events/") {
+                    event_id.clone()
+                } else if path.contains("{ticketId}") {
+                    free_id.clone()
+                } else {
+                    booking_id.clone()
+                };
+                let url = path
+                    .replace("{id}", &id)
+                    .replace("{typeId}", &paid_type)
+                    .replace("{ticketId}", &ticket_id)
+                    .replace("{category}", "music")
+                    .replace("{ip}", "203.0.113.1");
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                let status = if path.ends_with("/stream") {
+                    // A live stream never ends: only its status line is read.
+                    let mut req = app.client.get(format!("{}{url}", app.address));
+                    if let Some(t) = token {
+                        req = req.bearer_auth(t);
+                    }
+                    req.send().await.expect("stream request").status().as_u16()
+                } else {
+                    let mut req = app.request(method.clone(), &url).header("user-agent", "authz-table");
+                    if let Some(t) = token {
+                        req = req.token(t);
+                    }
+                    // A valid body where one is needed, so that the role and ownership rules
+                    // (not body validation) decide the answer.
+                    if path.starts_with("/api/checkin") {
+                        req = req.json(&json!({"code": code}));
+                    } else if path.ends_with("/ticket-types") {
+                        req = req.json(&json!({"name": "Extra", "price": 100, "capacity": 5}));
+                    } else if *path == "/api/events/{id}/cancel" {
+                        req = req.json(&json!({"reason": "authz"}));
+                    } else if method != Method::GET && method != Method::DELETE {
+                        req = req.json(&json!({}));
+                    }
+                    let r = req.send().await;
+                    let status = r.status.as_u16();
+                    if *want == O && r.code() != "ORGANIZER_NOT_APPROVED" {
+                        failures.push(format!("{method} {path} as {}: want ORGANIZER_NOT_APPROVED, got {}", CALLERS[i], r.text));
+                    }
+                    status
+                };
                 let ok = match want {
                     A => status != 401 && status != 403,
                     U => status == 401,
-                    F => status == 403,
+                    F | O => status == 403,
                     N => status == 404,
                 };
                 if !ok {
-                    failures.push(format!("{method} {path} as {}: want {want:?}, got {status} {}", CALLERS[i], r.text));
+                    failures.push(format!("{method} {path} as {}: want {want:?}, got {status}", CALLERS[i]));
                 }
             }
         }

@@ -1,0 +1,363 @@
+//! The shared response cache: tiered TTLs (`CACHE_TTL_SHORT` … `CACHE_TTL_VERY_LONG`), in-process
+//! (moka) by default and shared through Redis when `REDIS_URL` is set.
+//!
+//! Invalidation is by generation: every key is stored under the current generation number, and a
+//! write bumps the generation, so nothing cached before the write can be read after it, even an
+//! entry that a slow reader stores after the write (it lands under the old generation). With
+//! Redis the generation is a shared counter (`INCR`), and the new number is published on the bus
+//! topic `cache` so every instance drops its local entries and moves to it.
+//! Hits and misses are counted in `cache_hits_total` / `cache_misses_total` (label `cache`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use moka::Expiry;
+
+use crate::bus::Bus;
+use crate::config::CacheTtls;
+
+/// How long an entry may live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// `CACHE_TTL_SHORT` (60 s).
+    Short,
+    /// `CACHE_TTL_MEDIUM` (300 s).
+    Medium,
+    /// `CACHE_TTL_LONG` (1800 s).
+    Long,
+    /// `CACHE_TTL_VERY_LONG` (3600 s).
+    VeryLong,
+    /// 0.9 s, this instance only: answers carrying live counts.
+    Live,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    bytes: Bytes,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+struct Inner {
+    local: moka::future::Cache<String, Entry>,
+    generation: AtomicU64,
+    redis: Option<redis::aio::ConnectionManager>,
+    prefix: String,
+    bus: Bus,
+    ttls: CacheTtls,
+    instance: String,
+}
+
+/// Handle to the cache (cheap to clone).
+#[derive(Clone)]
+pub struct Cache(Arc<Inner>);
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("generation", &self.generation())
+            .field("redis", &self.0.redis.is_some())
+            .finish()
+    }
+}
+
+impl Cache {
+    /// A cache over `redis` when given (keys under `prefix`), else in-process only.
+    pub async fn new(
+        ttls: CacheTtls,
+        redis: Option<redis::aio::ConnectionManager>,
+        prefix: &str,
+        bus: Bus,
+    ) -> Self {
+        let local = moka::future::Cache::builder()
+            .max_capacity(256 * 1024 * 1024)
+            .weigher(|k: &String, v: &Entry| {
+                (k.len() + v.bytes.len()).try_into().unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        let cache = Cache(Arc::new(Inner {
+            local,
+            generation: AtomicU64::new(0),
+            redis,
+            prefix: format!("{prefix}cache:"),
+            bus,
+            ttls,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+        }));
+        if let Some(conn) = &cache.0.redis {
+            let mut conn = conn.clone();
+            let shared: redis::RedisResult<Option<u64>> = redis::cmd("GET")
+                .arg(cache.generation_key())
+                .query_async(&mut conn)
+                .await;
+            if let Ok(Some(g)) = shared {
+                cache.0.generation.store(g, Ordering::SeqCst);
+            }
+        }
+        cache
+    }
+
+    fn generation_key(&self) -> String {
+        format!("{}generation", self.0.prefix)
+    }
+
+    /// The current generation (take it before reading the database, pass it to [`Cache::put`]).
+    pub fn generation(&self) -> u64 {
+        self.0.generation.load(Ordering::SeqCst)
+    }
+
+    fn ttl(&self, tier: Tier) -> Duration {
+        match tier {
+            Tier::Short => self.0.ttls.short,
+            Tier::Medium => self.0.ttls.medium,
+            Tier::Long => self.0.ttls.long,
+            Tier::VeryLong => self.0.ttls.very_long,
+            // Under a second, so that counts read just before rendering stay within 1 s.
+            Tier::Live => Duration::from_millis(900),
+        }
+    }
+
+    fn full_key(generation: u64, key: &str) -> String {
+        format!("g{generation}:{key}")
+    }
+
+    /// A cached value; `label` names the cache in the hit/miss counters.
+    pub async fn get(&self, label: &'static str, tier: Tier, key: &str) -> Option<Bytes> {
+        let full = Self::full_key(self.generation(), key);
+        if let Some(entry) = self.0.local.get(&full).await {
+            metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+            return Some(entry.bytes);
+        }
+        if tier != Tier::Live
+            && let Some(conn) = &self.0.redis
+        {
+            let mut conn = conn.clone();
+            let found: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
+                .arg(format!("{}{full}", self.0.prefix))
+                .query_async(&mut conn)
+                .await;
+            if let Ok(Some(bytes)) = found {
+                let bytes = Bytes::from(bytes);
+                // A short local copy keeps hot keys off the network; invalidation drops it.
+                let ttl = self.ttl(tier).min(Duration::from_secs(5));
+                self.0
+                    .local
+                    .insert(
+                        full,
+                        Entry {
+                            bytes: bytes.clone(),
+                            ttl,
+                        },
+                    )
+                    .await;
+                metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+                return Some(bytes);
+            }
+        }
+        metrics::counter!("cache_misses_total", "cache" => label).increment(1);
+        None
+    }
+
+    /// Stores a value computed under `generation`; dropped when a write happened since.
+    pub async fn put(&self, tier: Tier, key: &str, generation: u64, bytes: Bytes) {
+        if generation != self.generation() {
+            return;
+        }
+        let ttl = self.ttl(tier);
+        let full = Self::full_key(generation, key);
+        if tier != Tier::Live
+            && let Some(conn) = &self.0.redis
+        {
+            let mut conn = conn.clone();
+            let stored: redis::RedisResult<()> = redis::cmd("SET")
+                .arg(format!("{}{full}", self.0.prefix))
+                .arg(bytes.as_ref())
+                .arg("EX")
+                .arg(ttl.as_secs().max(1))
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "cache: Redis SET failed");
+            }
+        }
+        if generation == self.generation() {
+            self.0.local.insert(full, Entry { bytes, ttl }).await;
+        }
+    }
+
+    /// A live-tier value if present (counted as a hit; a miss is counted by the
+    /// [`Cache::live_get_or_insert`] that follows it).
+    pub async fn live_get(&self, label: &'static str, key: &str) -> Option<Bytes> {
+        let entry = self
+            .0
+            .local
+            .get(&Self::full_key(self.generation(), key))
+            .await?;
+        metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+        Some(entry.bytes)
+    }
+
+    /// A live-tier value (this instance, 0.9 s), computed by `init` when missing. Concurrent
+    /// callers for one key wait for a single `init`; `None` from it keeps nothing (and the
+    /// waiters get `None` too).
+    pub async fn live_get_or_insert<F>(
+        &self,
+        label: &'static str,
+        key: &str,
+        init: F,
+    ) -> Option<Bytes>
+    where
+        F: Future<Output = Option<Bytes>>,
+    {
+        let full = Self::full_key(self.generation(), key);
+        let ttl = self.ttl(Tier::Live);
+        let ran = std::sync::atomic::AtomicBool::new(false);
+        let got = self
+            .0
+            .local
+            .try_get_with(full, async {
+                ran.store(true, Ordering::Relaxed);
+                init.await.map(|bytes| Entry { bytes, ttl }).ok_or(())
+            })
+            .await;
+        if ran.load(Ordering::Relaxed) {
+            metrics::counter!("cache_misses_total", "cache" => label).increment(1);
+        } else {
+            metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+        }
+        got.ok().map(|e| e.bytes)
+    }
+
+    /// Drops one key of the current generation on this instance.
+    pub async fn forget_local(&self, key: &str) {
+        let full = Self::full_key(self.generation(), key);
+        self.0.local.invalidate(&full).await;
+    }
+
+    /// Makes everything cached so far unreadable, here at once and on every instance through
+    /// the bus. Call it after a write commits and before its response is sent.
+    pub async fn invalidate(&self) {
+        let mut next = self.0.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(conn) = &self.0.redis {
+            let mut conn = conn.clone();
+            let shared: redis::RedisResult<u64> = redis::cmd("INCR")
+                .arg(self.generation_key())
+                .query_async(&mut conn)
+                .await;
+            match shared {
+                Ok(g) => {
+                    self.0.generation.fetch_max(g, Ordering::SeqCst);
+                    next = self.generation();
+                }
+                Err(e) => tracing::warn!(error = %e, "cache: Redis INCR failed"),
+            }
+        }
+        self.0.local.invalidate_all();
+        self.0
+            .bus
+            .publish("cache", format!("{next} {}", self.0.instance))
+            .await;
+    }
+
+    /// Applies an invalidation announced on the bus (`"<generation> <instance>"`). Another
+    /// instance's announcement always drops this instance's entries and moves its generation
+    /// past anything it may have stored since; its own announcements are already applied.
+    pub fn apply_remote(&self, payload: &str) {
+        let mut parts = payload.split(' ');
+        let announced = parts
+            .next()
+            .and_then(|g| g.parse::<u64>().ok())
+            .unwrap_or(0);
+        if parts.next() == Some(self.0.instance.as_str()) {
+            return;
+        }
+        let current = self.generation();
+        let next = if announced > current {
+            announced
+        } else {
+            current + 1
+        };
+        self.0.generation.fetch_max(next, Ordering::SeqCst);
+        self.0.local.invalidate_all();
+    }
+
+    /// Runs until shutdown: applies `cache` messages from the bus.
+    pub fn spawn_subscriber(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let cache = self.clone();
+        let mut rx = self.0.bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    msg = rx.recv() => match msg {
+                        Ok(m) if m.topic == "cache" => cache.apply_remote(&m.payload),
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.apply_remote(""),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttls() -> CacheTtls {
+        CacheTtls {
+            short: Duration::from_secs(60),
+            medium: Duration::from_secs(300),
+            long: Duration::from_secs(1800),
+            very_long: Duration::from_secs(3600),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_stored_before_an_invalidation_is_never_read_after_it() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        let g = cache.generation();
+        cache
+            .put(Tier::Long, "k", g, Bytes::from_static(b"v1"))
+            .await;
+        assert_eq!(
+            cache.get("t", Tier::Long, "k").await.as_deref(),
+            Some(&b"v1"[..])
+        );
+        cache.invalidate().await;
+        assert!(cache.get("t", Tier::Long, "k").await.is_none());
+        // A reader that started before the write cannot store its stale value.
+        cache
+            .put(Tier::Long, "k", g, Bytes::from_static(b"stale"))
+            .await;
+        assert!(cache.get("t", Tier::Long, "k").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn another_instances_announcement_drops_local_entries() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        let g = cache.generation();
+        cache
+            .put(Tier::Long, "k", g, Bytes::from_static(b"v"))
+            .await;
+        cache.apply_remote(&format!("{g} {}", cache.0.instance));
+        assert!(
+            cache.get("t", Tier::Long, "k").await.is_some(),
+            "own announcement"
+        );
+        cache.apply_remote(&format!("{g} someone-else"));
+        assert!(cache.get("t", Tier::Long, "k").await.is_none());
+        assert!(cache.generation() > g);
+    }
+}
