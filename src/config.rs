@@ -740,6 +740,36 @@ mod tests {
         assert_eq!(parse_duration("abc"), None);
     }
 
+    /// Every variable the parser reads is documented in `.env.example` and the README table.
+    #[test]
+    fn every_variable_is_documented() {
+        let source = include_str!("config.rs");
+        let example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        let mut checked = 0;
+        for piece in source.split('"').skip(1).step_by(2) {
+            let is_var = piece.len() > 2
+                && piece
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                && piece.contains('_')
+                && !piece.starts_with('_');
+            if !is_var {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                example.contains(&format!("{piece}=")),
+                "{piece} missing from .env.example"
+            );
+            assert!(
+                readme.contains(piece),
+                "{piece} missing from the README configuration table"
+            );
+        }
+        assert!(checked > 40, "the scan found only {checked} variables");
+    }
+
     #[test]
     fn invalid_port_names_the_variable() {
         let err = Config::from_map(&map(&[("PORT", "eighty")])).unwrap_err();
