@@ -521,8 +521,7 @@ pub struct BookingView {
     pub currency: String,
     /// PENDING, CONFIRMED, CANCELLED, EXPIRED, REFUNDED.
     pub status: String,
-    /// End of the hold (PENDING only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// End of the hold (PENDING only; `null` otherwise).
     pub expires_at: Option<DateTime<Utc>>,
     /// Contact email.
     pub customer_email: String,

@@ -115,8 +115,10 @@ pub fn availability(view: &EventView) -> Availability {
 
 /// Whether a caller may see an event: drafts only by their owner and admins.
 pub fn visible_to(record: &EventRecord, viewer: Option<&crate::users::AuthUser>) -> bool {
-    record.event.status != super::model::DRAFT
-        || viewer.is_some_and(|u| u.is_admin() || u.id == record.event.organizer_id)
+    // A draft stays private, and so does a draft that was cancelled without ever being published.
+    let private = record.event.status == super::model::DRAFT
+        || (record.event.status == super::model::CANCELLED && record.event.published_at.is_none());
+    !private || viewer.is_some_and(|u| u.is_admin() || u.id == record.event.organizer_id)
 }
 
 /// Views with live counts for a set of records.

@@ -56,14 +56,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses JSON bytes, turning serde's error into a 400 that names the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = dotted_path(err.path());
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::field("body", "malformed JSON");
         }
         serde_error(&path, &inner.to_string())
-    })
+    })?;
+    // Anything after the document (`{...} junk`) makes the body malformed.
+    de.end().map_err(|_| {
+        ApiError::field("body", "malformed JSON: unexpected data after the document")
+    })?;
+    Ok(value)
 }
 
 /// Parses a query string with the same field-naming errors as bodies.
@@ -232,6 +237,13 @@ mod tests {
     fn missing_field_is_named() {
         let e = parse_json::<Outer>(br#"{}"#).unwrap_err();
         assert_eq!(field_of(e), "email");
+    }
+
+    #[test]
+    fn trailing_data_after_the_document_is_refused() {
+        let e = parse_json::<Outer>(br#"{"email":"a@b.c"} garbage"#).unwrap_err();
+        assert_eq!(field_of(e), "body");
+        assert!(parse_json::<Outer>(b"{\"email\":\"a@b.c\"}  \n").is_ok());
     }
 
     #[test]

@@ -241,7 +241,12 @@ impl crate::store::Store {
         crate::dispatch!(self, crate::notify => claim_due(now, lease_until, max_attempts, limit))
     }
 
-    /// FAILS messages abandoned by a dead worker on their last attempt.
+    /// Empties the payloads of messages finished before `before`.
+    pub async fn redact_finished_messages(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
+        crate::dispatch!(self, crate::notify => redact_finished(before))
+    }
+
+    /// Fails messages a dead worker left in PROCESSING on their last allowed attempt.
     pub async fn fail_abandoned_messages(
         &self,
         now: DateTime<Utc>,

@@ -98,6 +98,22 @@ pub async fn fail_abandoned(
     Ok(done.rows_affected())
 }
 
+/// Empties the payloads of messages finished before `before`: they may carry codes and links
+/// that must not outlive their use in the database or its backups.
+pub async fn redact_finished(
+    pools: &crate::store::Pools<Db>,
+    before: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET payload = '{}'
+         WHERE status IN ('SENT', 'FAILED') AND created_at < $1 AND payload <> '{}'",
+    )
+    .bind(before)
+    .execute(&pools.write)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Records the outcome of a batch of deliveries in one transaction: delivered ones become SENT,
 /// failed ones PENDING again (at their next attempt time) or FAILED. Only rows still held under
 /// this worker's `lease` are touched: a worker that lost its claim cannot overwrite the outcome

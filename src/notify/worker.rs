@@ -160,6 +160,15 @@ impl Outbox {
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "outbox: sweep failed"),
         }
+        // Codes live 10 minutes and links are in the delivered message: an hour later the
+        // stored payload is only a liability.
+        if let Err(e) = self
+            .store
+            .redact_finished_messages(Utc::now() - chrono::Duration::hours(1))
+            .await
+        {
+            tracing::debug!(error = %e, "outbox: redaction failed");
+        }
         if let Ok(counts) = self.store.outbox_counts().await {
             for status in ["PENDING", "PROCESSING", "FAILED"] {
                 let n = counts

@@ -96,3 +96,22 @@ both_backends! {
         assert_eq!(a.data()["totalAvailable"], 67);
     }
 }
+
+both_backends! {
+    async fn a_draft_cancelled_before_publication_stays_private(app) {
+        let (_, organizer) = app.create_user(Role::Organizer).await;
+        let starts = Utc::now() + Duration::days(5);
+        let r = app.post_as(&organizer, "/api/events", &json!({
+            "title": "Secret plan", "description": "not yet", "category": "Music", "location": "Abuja",
+            "startsAt": starts.to_rfc3339(), "price": 1000, "totalTickets": 10
+        })).await;
+        r.assert_status(201);
+        assert_eq!(r.data()["status"], "DRAFT");
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        app.post_as(&organizer, &format!("/api/events/{id}/cancel"), &json!({"reason": "dropped"}))
+            .await
+            .assert_status(200);
+        app.get(&format!("/api/events/{id}")).await.assert_error(404, "NOT_FOUND");
+        app.get_as(&organizer, &format!("/api/events/{id}")).await.assert_status(200);
+    }
+}

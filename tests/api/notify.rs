@@ -712,3 +712,27 @@ both_backends! {
         assert_eq!(service_status(&twilio, "sms").await["status"], "up");
     }
 }
+
+both_backends! {
+    async fn finished_messages_lose_their_payload_after_an_hour(app) {
+        use ticketmax::notify::NewMessage;
+        let to = format!("redact-{}@example.com", uuid::Uuid::new_v4().simple());
+        app.state.store
+            .enqueue_message(&NewMessage::email(&to, "welcome", serde_json::json!({"firstName": "Ada", "code": "123456"})))
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = app.state.store.messages_for(&to).await.unwrap();
+            if rows.first().is_some_and(|m| m.status == "SENT") { break; }
+            assert!(std::time::Instant::now() < deadline, "message not delivered");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Not yet an hour old: kept.
+        assert_eq!(app.state.store.redact_finished_messages(chrono::Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
+        assert!(app.state.store.messages_for(&to).await.unwrap()[0].payload.contains("123456"));
+        // Seen from an hour later: emptied.
+        assert_eq!(app.state.store.redact_finished_messages(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1);
+        assert_eq!(app.state.store.messages_for(&to).await.unwrap()[0].payload, "{}");
+    }
+}
