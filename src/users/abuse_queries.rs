@@ -45,11 +45,15 @@ pub async fn record_login_failure(
         .bind(now - Duration::days(1))
         .execute(&mut *tx)
         .await?;
+    // On PostgreSQL the row lock serializes concurrent failures of one account, so each one
+    // counts the others (SQLite's single writer already does).
+    let lock_sql = if PG {
+        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1 FOR UPDATE"
+    } else {
+        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1"
+    };
     let (counted_since, locked_until, lock_count): (DateTime<Utc>, Option<DateTime<Utc>>, i64) =
-        sqlx::query_as("SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1")
-            .bind(subject)
-            .fetch_one(&mut *tx)
-            .await?;
+        sqlx::query_as(lock_sql).bind(subject).fetch_one(&mut *tx).await?;
     let since = counted_since.max(now - policy.account_window);
     let failures: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
