@@ -1058,10 +1058,15 @@ async fn delete_event(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<()>> {
     owned_event(&state, &user, id).await?;
-    if !state.store.delete_event(id).await? {
-        return Err(ApiError::conflict(
-            "The event has bookings and cannot be deleted; cancel it instead",
-        ));
+    let has_bookings = || {
+        ApiError::conflict("The event has bookings and cannot be deleted; cancel it instead")
+    };
+    match state.store.delete_event(id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(has_bookings()),
+        // A booking committed between the check and the delete.
+        Err(e) if crate::store::is_foreign_key_violation(&e) => return Err(has_bookings()),
+        Err(e) => return Err(e.into()),
     }
     after_write(&state, id, true).await;
     Ok(ApiResponse::ok(()).message("Event deleted"))
