@@ -272,6 +272,9 @@ const SENSITIVE_ROUTES: [&str; 5] = [
     "/user/phone/send-code",
 ];
 
+/// Routes of the check-in tier (API.md §4), one bucket per user shared by both.
+const CHECKIN_ROUTES: [&str; 2] = ["/checkin", "/checkin/verify"];
+
 /// Whether a path is outside every limit and block (health checks, payment webhooks).
 fn is_exempt(path: &str, prefix: &str) -> bool {
     path == "/health"
@@ -332,6 +335,12 @@ pub fn checks_for(
         checks.push(Check {
             key: format!("{p}rl:sensitive:{route}:{who}"),
             tier: limits.sensitive,
+        });
+    }
+    if *method == Method::POST && CHECKIN_ROUTES.contains(&route) {
+        checks.push(Check {
+            key: format!("{p}rl:checkin:{subject}"),
+            tier: limits.checkin,
         });
     }
     if empty_agent {

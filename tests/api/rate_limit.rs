@@ -385,3 +385,58 @@ async fn account_changes_reach_the_other_instance_through_redis() {
     }
     assert!(refused, "the suspension reached instance b");
 }
+
+async fn post_from(
+    app: &TestApp,
+    token: &str,
+    ip: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> TestResponse {
+    app.request(Method::POST, path)
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip)
+        .token(token)
+        .json(body)
+        .send()
+        .await
+}
+
+both_backends! {
+    async fn check_in_has_its_own_tier_of_twenty_per_user_and_the_twenty_first_scan_gets_429(app) {
+        // The short (GET) tier is squeezed to 5: it must not apply to the check-in POSTs. The
+        // check-in window is stretched from 1 s to 60 s (same limit) so a slow machine cannot
+        // refill the bucket between requests.
+        let app = limited(app.backend)
+            .env("THROTTLE_LIMIT_SHORT", "5")
+            .env("THROTTLE_TTL_SHORT", "60000")
+            .env("CHECKIN_THROTTLE_TTL", "60000")
+            .spawn()
+            .await;
+        let (_, org, event, types) = crate::bookings::published_event(&app, &[crate::bookings::TypeSpec::free(10)]).await;
+        let (_, buyer) = app.create_user(Role::User).await;
+        let r = post_from(&app, &buyer, "198.51.100.40", "/api/bookings", &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 2})).await;
+        r.assert_status(201);
+        let codes: Vec<String> = r.data()["tickets"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_string()).collect();
+        // Twenty scans, both routes sharing the organizer's bucket, all answered.
+        for i in 0..20u64 {
+            let (path, code) = if i < 10 { ("/api/checkin/verify", &codes[1]) } else { ("/api/checkin", &codes[0]) };
+            let r = post_from(&app, &org, "198.51.100.41", path, &json!({"code": code})).await;
+            assert!(r.status == 200 || r.status == 409, "scan {i}: {} {:?}", r.status, r.body);
+            assert_eq!(header_u64(&r, "ratelimit-limit"), 20, "scan {i}: the check-in tier is the tightest");
+            assert_eq!(header_u64(&r, "ratelimit-remaining"), 19 - i);
+        }
+        // The 21st, on either route and from any IP, is refused with Retry-After.
+        for path in ["/api/checkin", "/api/checkin/verify"] {
+            let r = post_from(&app, &org, "198.51.100.42", path, &json!({"code": codes[1]})).await;
+            r.assert_error(429, "RATE_LIMITED");
+            let retry = header_u64(&r, "retry-after");
+            assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        }
+        // Another user at the same door is not affected, and the refused scan checked nothing in.
+        let (_, admin) = app.create_user(Role::Admin).await;
+        let r = post_from(&app, &admin, "198.51.100.41", "/api/checkin", &json!({"code": codes[1]})).await;
+        r.assert_status(200);
+        assert!(r.data()["checkedInAt"].is_string());
+    }
+}
