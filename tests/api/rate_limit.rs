@@ -440,3 +440,57 @@ both_backends! {
         assert!(r.data()["checkedInAt"].is_string());
     }
 }
+
+async fn guest_booking_from(
+    app: &TestApp,
+    token: Option<&str>,
+    ip: &str,
+    body: &serde_json::Value,
+) -> TestResponse {
+    let mut b = app
+        .request(Method::POST, "/api/bookings/guest")
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip);
+    if let Some(t) = token {
+        b = b.token(t);
+    }
+    b.json(body).send().await
+}
+
+both_backends! {
+    async fn guest_bookings_are_counted_per_ip_whatever_token_comes_with_them(app) {
+        // The medium tier squeezed from 50 per 10 s to 6 per 60 s: the 7th guest booking from
+        // one IP is the one refused (the 51st with the defaults).
+        let app = limited(app.backend)
+            .env("THROTTLE_LIMIT_MEDIUM", "6")
+            .env("THROTTLE_TTL_MEDIUM", "60000")
+            .spawn()
+            .await;
+        let (_, _, event, types) = crate::bookings::published_event(&app, &[crate::bookings::TypeSpec::paid(50)]).await;
+        let body = |n: u32| json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+            "customerEmail": format!("guest{n}@example.com"), "customerName": "Guest"});
+        let (_, alice) = app.create_user(Role::User).await;
+        let (_, bob) = app.create_user(Role::User).await;
+        let first = guest_booking_from(&app, None, "198.51.100.50", &body(0)).await;
+        first.assert_status(201);
+        let guest_token = first.data()["guestToken"].as_str().unwrap().to_string();
+        // Anonymous, a guest token, and two different accounts' tokens share the IP's bucket.
+        let tokens = [Some(guest_token.as_str()), Some(alice.as_str()), Some(bob.as_str()), None, Some(alice.as_str())];
+        for (i, token) in tokens.into_iter().enumerate() {
+            let r = guest_booking_from(&app, token, "198.51.100.50", &body(i as u32 + 1)).await;
+            r.assert_status(201);
+            assert_eq!(header_u64(&r, "ratelimit-remaining"), 4 - i as u64, "request {}", i + 2);
+        }
+        for token in [None, Some(guest_token.as_str()), Some(bob.as_str())] {
+            let r = guest_booking_from(&app, token, "198.51.100.50", &body(99)).await;
+            r.assert_error(429, "RATE_LIMITED");
+            assert!(header_u64(&r, "retry-after") >= 1);
+        }
+        // Another IP has its own bucket; the accounts' own buckets were not spent.
+        guest_booking_from(&app, Some(bob.as_str()), "198.51.100.51", &body(7)).await.assert_status(201);
+        let own = app.request(Method::POST, "/api/bookings").header("user-agent", UA).header("x-forwarded-for", "198.51.100.50")
+            .token(&alice).json(&json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1})).send().await;
+        own.assert_status(201);
+        assert_eq!(header_u64(&own, "ratelimit-remaining"), 5, "alice's bucket is whole: {:?}", own.body);
+    }
+}
