@@ -116,6 +116,8 @@ pub struct RateLimits {
     pub auth: Tier,
     /// Code and password-reset routes.
     pub sensitive: Tier,
+    /// Check-in and check-in verify, per user.
+    pub checkin: Tier,
 }
 
 /// SMTP and message settings.
@@ -552,6 +554,7 @@ impl Config {
                     300_000,
                     3,
                 )?,
+                checkin: v.tier("CHECKIN_THROTTLE_TTL", "CHECKIN_THROTTLE_LIMIT", 1_000, 20)?,
             },
             blocked_user_agents: v
                 .list("BLOCKED_USER_AGENTS")
@@ -680,6 +683,13 @@ mod tests {
             Tier {
                 limit: 5,
                 window: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            c.rate_limits.checkin,
+            Tier {
+                limit: 20,
+                window: Duration::from_secs(1)
             }
         );
     }

@@ -12,6 +12,8 @@
 //! - `booking_pending` {customerName, eventTitle, reference, quantity, totalAmount, currency,
 //!   expiresAt, payUrl} (guests: `payUrl` carries `?guestToken=…`)
 //! - `booking_confirmed` {customerName, eventTitle, reference, tickets: [{code, qrUrl}]}
+//! - `sms_booking_confirmed` {eventTitle, reference, eventStartsAt}, to the account's phone when
+//!   it is verified and allows SMS (written with the confirmation, free or by staff)
 //! - `booking_expired` {customerName, eventTitle, reference, quantity}
 //! - `booking_cancelled` {customerName, eventTitle, reference, quantity, reason, refundAmount}
 //! - `event_cancelled` {customerName, eventTitle, reason, refundAmount}

@@ -542,6 +542,12 @@ async fn hold_in_tx(
         )
     };
     same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    if free {
+        let sms = confirmed_sms(tx, req.user_id, &event.title, &reference, event.starts_at).await?;
+        if let Some(sms) = sms {
+            same_backend!(crate::notify => insert_message(tx, &sms)).await?;
+        }
+    }
     Ok(HoldOutcome::Held {
         id,
         event_id: event.id,
@@ -962,6 +968,40 @@ fn confirmed_message(
     )
 }
 
+/// The `sms_booking_confirmed` message for the booking's account, when it has a verified phone
+/// and allows SMS (API.md §10, §11.74); guests get none.
+async fn confirmed_sms(
+    tx: &mut Transaction<'static, Db>,
+    user_id: Option<Uuid>,
+    title: &str,
+    reference: &str,
+    starts_at: DateTime<Utc>,
+) -> sqlx::Result<Option<NewMessage>> {
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
+    let row: Option<(Option<String>, bool, String)> =
+        sqlx::query_as("SELECT phone, phone_verified, preferences FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((Some(phone), verified, preferences)) = row else {
+        return Ok(None);
+    };
+    if !crate::notify::sms_allowed_for(Some(&phone), verified, &preferences) {
+        return Ok(None);
+    }
+    Ok(Some(NewMessage::sms(
+        phone,
+        "sms_booking_confirmed",
+        json!({
+            "eventTitle": title,
+            "reference": reference,
+            "eventStartsAt": starts_at,
+        }),
+    )))
+}
+
 async fn issue_tickets(
     tx: &mut Transaction<'static, Db>,
     booking_id: Uuid,
@@ -1116,7 +1156,7 @@ pub async fn confirm(
     let mut tx = pools.write.begin().await?;
     let sql = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
                WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
-               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name, user_id";
     let row = sqlx::query(sql)
         .bind(now)
         .bind(id)
@@ -1132,6 +1172,7 @@ pub async fn confirm(
     let quantity: i64 = row.try_get(3)?;
     let email: String = row.try_get(4)?;
     let name: String = row.try_get(5)?;
+    let user_id: Option<Uuid> = row.try_get(6)?;
     sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
         .bind(quantity)
         .bind(type_id)
@@ -1146,12 +1187,16 @@ pub async fn confirm(
     .execute(&mut *tx)
     .await?;
     let tickets = issue_tickets(&mut tx, id, quantity, now, links).await?;
-    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
-        .bind(event_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (title, starts_at): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT title, starts_at FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
     same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &reference, starts_at).await? {
+        same_backend!(crate::notify => insert_message(&mut tx, &sms)).await?;
+    }
     tx.commit().await?;
     Ok(ConfirmOutcome::Confirmed { event_id })
 }

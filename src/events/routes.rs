@@ -1058,9 +1058,8 @@ async fn delete_event(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<()>> {
     owned_event(&state, &user, id).await?;
-    let has_bookings = || {
-        ApiError::conflict("The event has bookings and cannot be deleted; cancel it instead")
-    };
+    let has_bookings =
+        || ApiError::conflict("The event has bookings and cannot be deleted; cancel it instead");
     match state.store.delete_event(id).await {
         Ok(true) => {}
         Ok(false) => return Err(has_bookings()),

@@ -1,12 +1,15 @@
 //! Email transports (`EMAIL_TRANSPORT`): SMTP through lettre (implicit TLS on 465 or with
 //! `EMAIL_SECURE=true`, STARTTLS required on 587 or with `EMAIL_SECURE=false`, opportunistic
 //! STARTTLS on other ports), one `.eml` file per message, or a one-line log summary. Every message
-//! is `multipart/alternative` with a plain-text and an HTML part.
+//! is `multipart/alternative` with a plain-text and an HTML part; an email with inline images
+//! (the tickets' QR codes) wraps its HTML part and the images in `multipart/related`, each image
+//! with the `Content-ID` its HTML refers to as `cid:…`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -74,6 +77,23 @@ fn smtp_transport(
     Ok(builder.build())
 }
 
+/// The MIME body: text and HTML as alternatives, the HTML with its inline images if any.
+fn body(email: &RenderedEmail) -> MultiPart {
+    if email.inline.is_empty() {
+        return MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+    }
+    let png = ContentType::parse("image/png").expect("a valid content type");
+    let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
+    for image in &email.inline {
+        related = related.singlepart(
+            Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png.clone()),
+        );
+    }
+    MultiPart::alternative()
+        .singlepart(SinglePart::plain(email.text.clone()))
+        .multipart(related)
+}
+
 impl Mailer {
     /// Builds the transport named by the settings; fails on an unusable `EMAIL_FROM` or host.
     pub fn from_config(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Self> {
@@ -106,10 +126,7 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(format!("<{}@{domain}>", id.simple())))
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
+            .multipart(body(email))
             .map_err(|e| format!("cannot build the message: {e}"))
     }
 

@@ -134,6 +134,47 @@ pub struct RenderedEmail {
     pub html: String,
     /// Plain-text part.
     pub text: String,
+    /// Images the HTML part shows as `cid:…` (sent with it as `multipart/related`).
+    pub inline: Vec<InlineImage>,
+}
+
+/// An image carried inside an email and referenced from its HTML by `cid:{content_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    /// The `Content-ID`, without angle brackets.
+    pub content_id: String,
+    /// PNG bytes.
+    pub png: Vec<u8>,
+}
+
+/// Email templates that show their tickets' QR codes inline.
+const QR_TEMPLATES: &[&str] = &["booking_confirmed"];
+
+/// Renders the QR code of every `tickets[].code` as an inline PNG and gives the ticket its
+/// `qrCid` (API.md §10: the booking email carries the tickets with their QR codes; a link to
+/// the QR route would need a bearer token the reader of the email does not have).
+fn inline_ticket_qrs(payload: &mut serde_json::Value) -> Vec<InlineImage> {
+    let Some(tickets) = payload
+        .get_mut("tickets")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return Vec::new();
+    };
+    let mut images = Vec::new();
+    for (i, ticket) in tickets.iter_mut().enumerate() {
+        let Some(code) = ticket.get("code").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        let Some(png) = crate::bookings::qr::png(code) else {
+            continue;
+        };
+        let content_id = format!("ticket-{}-qr@ticketmax", i + 1);
+        if let Some(object) = ticket.as_object_mut() {
+            object.insert("qrCid".into(), content_id.clone().into());
+            images.push(InlineImage { content_id, png });
+        }
+    }
+    images
 }
 
 /// The template of this name.
@@ -381,7 +422,13 @@ pub fn render_email(
     base_url: &str,
 ) -> Result<RenderedEmail, RenderError> {
     let spec = lookup(name, Channel::Email)?;
-    let ctx = context(spec, payload, base_url)?;
+    let mut payload = payload.clone();
+    let inline = if QR_TEMPLATES.contains(&name) {
+        inline_ticket_qrs(&mut payload)
+    } else {
+        Vec::new()
+    };
+    let ctx = context(spec, &payload, base_url)?;
     let subject = render_one(&format!("{name}.subject.txt"), &ctx)?
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -390,6 +437,7 @@ pub fn render_email(
         subject,
         html: render_one(&format!("{name}.html"), &ctx)?,
         text: render_one(&format!("{name}.txt"), &ctx)?,
+        inline,
     })
 }
 
@@ -502,7 +550,10 @@ mod tests {
         let link = format!("{BASE}/api/bookings/0190a3b2-0000-7000-8000-000000000001");
         assert!(r.html.contains(&link), "{}", r.html);
         assert!(r.text.contains(&link), "{}", r.text);
-        assert!(r.html.contains(&format!("{BASE}/api/tickets/TK-1/qr")));
+        assert!(
+            !r.html.contains("/api/tickets/TK-1/qr"),
+            "the QR route needs a token"
+        );
         let pending = render_email("booking_pending", &sample(), BASE).unwrap();
         assert!(
             pending
@@ -552,6 +603,26 @@ mod tests {
         assert!(render_email("sms_booking_confirmed", &sample(), BASE).is_err());
         assert!(render_sms("welcome", &sample(), BASE).is_err());
         assert!(render_email("welcome", &json!([1, 2]), BASE).is_err());
+    }
+
+    #[test]
+    fn each_ticket_gets_an_inline_qr_png_referenced_by_cid_and_the_text_lists_the_codes() {
+        let r = render_email("booking_confirmed", &sample(), BASE).unwrap();
+        assert_eq!(r.inline.len(), 2);
+        for (i, (image, code)) in r.inline.iter().zip(["TK-1", "TK-2"]).enumerate() {
+            assert_eq!(image.content_id, format!("ticket-{}-qr@ticketmax", i + 1));
+            assert!(image.png.starts_with(b"\x89PNG\r\n\x1a\n"));
+            assert_eq!(Some(image.png.clone()), crate::bookings::qr::png(code));
+            assert!(
+                r.html
+                    .contains(&format!("src=\"cid:{}\"", image.content_id)),
+                "{}",
+                r.html
+            );
+            assert!(r.text.contains(code), "{}", r.text);
+        }
+        let other = render_email("welcome", &sample(), BASE).unwrap();
+        assert!(other.inline.is_empty());
     }
 
     #[test]
@@ -614,9 +685,11 @@ mod tests {
         });
         let r = render_email("booking_confirmed", &confirmed, BASE).unwrap();
         assert!(
+            r.html.contains("src=\"cid:ticket-1-qr@ticketmax\""),
+            "{}",
             r.html
-                .contains("src=\"https://t.example.com/api/bookings/b/tickets/t/qr\"")
         );
+        assert!(!r.html.contains("t.example.com"), "{}", r.html);
         let cancelled = json!({
             "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
             "reason": null, "refundAmount": 2500, "quantity": 1,

@@ -272,6 +272,11 @@ const SENSITIVE_ROUTES: [&str; 5] = [
     "/user/phone/send-code",
 ];
 
+/// The guest booking route, counted per IP even when a token is presented.
+const GUEST_BOOKING_ROUTE: &str = "/bookings/guest";
+/// Routes of the check-in tier (API.md §4), one bucket per user shared by both.
+const CHECKIN_ROUTES: [&str; 2] = ["/checkin", "/checkin/verify"];
+
 /// Whether a path is outside every limit and block (health checks, payment webhooks).
 fn is_exempt(path: &str, prefix: &str) -> bool {
     path == "/health"
@@ -292,11 +297,33 @@ pub fn checks_for(
 ) -> Vec<Check> {
     let limits = &state.config.rate_limits;
     let p = &state.config.redis_prefix;
+    let route = path
+        .strip_prefix(state.config.api_prefix.as_str())
+        .unwrap_or("");
+    let route = route.trim_end_matches('/');
+    // Guest booking is anonymous by nature: counted per IP whatever token comes with it, so a
+    // borrowed account token cannot buy a fresh bucket.
+    let per_ip = *method == Method::POST && route == GUEST_BOOKING_ROUTE;
     let subject = match user {
-        Some(id) => format!("u:{id}"),
-        None => format!("ip:{ip}"),
+        Some(id) if !per_ip => format!("u:{id}"),
+        _ => format!("ip:{ip}"),
     };
     let mut checks = Vec::with_capacity(4);
+    // Check-in has its own tier (API.md §4: 20 per second per user) in place of the medium and
+    // long ones: a door scanner works in bursts that the generic write tiers would cut off.
+    if *method == Method::POST && CHECKIN_ROUTES.contains(&route) {
+        checks.push(Check {
+            key: format!("{p}rl:checkin:{subject}"),
+            tier: limits.checkin,
+        });
+        if empty_agent {
+            checks.push(Check {
+                key: format!("{p}rl:auth:no-user-agent:ip:{ip}"),
+                tier: limits.auth,
+            });
+        }
+        return checks;
+    }
     let read = matches!(*method, Method::GET | Method::HEAD);
     checks.push(if read {
         Check {
@@ -313,10 +340,6 @@ pub fn checks_for(
         key: format!("{p}rl:long:{subject}"),
         tier: limits.long,
     });
-    let route = path
-        .strip_prefix(state.config.api_prefix.as_str())
-        .unwrap_or("");
-    let route = route.trim_end_matches('/');
     if *method == Method::POST && AUTH_ROUTES.contains(&route) {
         checks.push(Check {
             key: format!("{p}rl:auth:{route}:ip:{ip}"),

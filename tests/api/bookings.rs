@@ -691,3 +691,68 @@ both_backends! {
         book(&app, &a, event, types[0], 1).await.assert_error(409, "SALES_CLOSED");
     }
 }
+
+/// Gives a user a phone, verified or not, and SMS preferences.
+async fn set_phone(app: &TestApp, user: Uuid, phone: &str, verified: bool, sms: bool) {
+    let prefs = json!({"notifications": {"email": true, "sms": sms}}).to_string();
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE users SET phone = $1, phone_verified = $2, preferences = $3 WHERE id = $4")
+            .bind(phone).bind(verified).bind(&prefs).bind(user)
+            .execute(pool).await.expect("set phone");
+    });
+}
+
+both_backends! {
+    async fn a_confirmed_booking_texts_a_verified_phone_that_allows_sms_and_no_one_else(app) {
+        let (org, org_token) = app.create_user(Role::Organizer).await;
+        let (event, types) = insert_event(&app, org, "PUBLISHED", None, Duration::days(5), &[TypeSpec::free(10), TypeSpec::paid(10)]).await;
+        let (allowed, allowed_token) = app.create_user(Role::User).await;
+        set_phone(&app, allowed, "+2348010000001", true, true).await;
+        let (opted_out, opted_out_token) = app.create_user(Role::User).await;
+        set_phone(&app, opted_out, "+2348010000002", true, false).await;
+        let (unverified, unverified_token) = app.create_user(Role::User).await;
+        set_phone(&app, unverified, "+2348010000003", false, true).await;
+        let sms = |phone: &'static str| {
+            let app = &app;
+            async move {
+                app.state.store.messages_for(phone).await.unwrap().into_iter()
+                    .map(|m| { assert_eq!(m.channel, "sms"); (m.template, serde_json::from_str::<Value>(&m.payload).unwrap()) })
+                    .collect::<Vec<_>>()
+            }
+        };
+
+        // Free: confirmed at once, and the SMS is written with it.
+        let r = book(&app, &allowed_token, event, types[0], 1).await;
+        r.assert_status(201);
+        assert_eq!(r.data()["status"], "CONFIRMED");
+        let reference = r.data()["reference"].as_str().unwrap().to_string();
+        let texts = sms("+2348010000001").await;
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert_eq!(texts[0].0, "sms_booking_confirmed");
+        assert_eq!(texts[0].1["reference"], reference);
+        assert_eq!(texts[0].1["eventTitle"], "Afrobeats Night");
+        assert!(texts[0].1["eventStartsAt"].is_string());
+
+        // Paid, confirmed by the organizer: a second SMS; a PENDING hold alone sends none.
+        let r = book(&app, &allowed_token, event, types[1], 1).await;
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        let reference = r.data()["reference"].as_str().unwrap().to_string();
+        assert_eq!(sms("+2348010000001").await.len(), 1);
+        app.post_as(&org_token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_status(200);
+        let texts = sms("+2348010000001").await;
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts.iter().any(|(t, p)| t == "sms_booking_confirmed" && p["reference"] == reference));
+
+        // Opted out, or phone not verified: confirmed bookings, emails, but no SMS.
+        for (token, phone) in [(&opted_out_token, "+2348010000002"), (&unverified_token, "+2348010000003")] {
+            book(&app, token, event, types[0], 1).await.assert_status(201);
+            let r = book(&app, token, event, types[1], 1).await;
+            let id = r.data()["id"].as_str().unwrap().to_string();
+            app.post_as(&org_token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_status(200);
+            assert!(sms(phone).await.is_empty(), "{phone}");
+        }
+        let opted_out_email = app.state.store.user_by_id(opted_out).await.unwrap().unwrap().email;
+        let emails = templates_for(&app, &opted_out_email).await;
+        assert_eq!(emails.iter().filter(|(t, _)| t == "booking_confirmed").count(), 2);
+    }
+}

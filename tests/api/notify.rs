@@ -735,4 +735,47 @@ both_backends! {
         assert_eq!(app.state.store.redact_finished_messages(chrono::Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 1);
         assert_eq!(app.state.store.messages_for(&to).await.unwrap()[0].payload, "{}");
     }
+
+    async fn a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png(app) {
+        let Some(sink) = SmtpSink::start("accept", 0) else { return };
+        let app = smtp_app(app.backend, sink.port).spawn().await;
+        let (_, _, event, types) = crate::bookings::published_event(&app, &[crate::bookings::TypeSpec::free(10)]).await;
+        let (buyer, token) = app.create_user(Role::User).await;
+        let email = app.state.store.user_by_id(buyer).await.unwrap().unwrap().email;
+        let r = crate::bookings::book(&app, &token, event, types[0], 2).await;
+        r.assert_status(201);
+        let codes: Vec<String> = r.data()["tickets"].as_array().unwrap().iter()
+            .map(|t| t["code"].as_str().unwrap().to_string()).collect();
+        assert_eq!(codes.len(), 2);
+
+        let row = wait_for(&app.state.store, &email, WAIT, |r| r.status == "SENT").await;
+        assert_eq!(row.template, "booking_confirmed");
+        let received = sink.received();
+        assert_eq!(received.len(), 1, "{received:?}");
+        let m = &received[0];
+        assert_eq!(m["contentType"], "multipart/alternative");
+        assert_eq!(
+            m["structure"],
+            json!(["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/png", "image/png"]),
+        );
+        let text = m["parts"]["text/plain"].as_str().expect("text part");
+        let html = m["parts"]["text/html"].as_str().expect("html part");
+        for code in &codes {
+            assert!(text.contains(code.as_str()), "the text part lists {code}: {text}");
+        }
+        assert!(!html.contains("/qr\""), "no link that needs a bearer token: {html}");
+        let images = m["inline"].as_array().unwrap();
+        assert_eq!(images.len(), codes.len(), "{images:?}");
+        let mut cids = HashSet::new();
+        for image in images {
+            assert_eq!(image["contentType"], "image/png");
+            assert_eq!(image["isPng"], true);
+            assert!(image["size"].as_u64().unwrap() > 100);
+            assert_eq!(image["disposition"], "inline");
+            let cid = image["contentId"].as_str().unwrap().trim_start_matches('<').trim_end_matches('>').to_string();
+            assert!(html.contains(&format!("src=\"cid:{cid}\"")), "the HTML shows {cid}: {html}");
+            cids.insert(cid);
+        }
+        assert_eq!(cids.len(), codes.len(), "one image per ticket");
+    }
 }

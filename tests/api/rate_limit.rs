@@ -385,3 +385,117 @@ async fn account_changes_reach_the_other_instance_through_redis() {
     }
     assert!(refused, "the suspension reached instance b");
 }
+
+async fn post_from(
+    app: &TestApp,
+    token: &str,
+    ip: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> TestResponse {
+    app.request(Method::POST, path)
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip)
+        .token(token)
+        .json(body)
+        .send()
+        .await
+}
+
+both_backends! {
+    async fn check_in_has_its_own_tier_of_twenty_per_user_and_the_twenty_first_scan_gets_429(app) {
+        // The short, medium and long tiers are squeezed to 5: none of them may apply to the
+        // check-in POSTs, which have their own tier in their place. The check-in window is
+        // stretched from 1 s to 60 s (same limit) so a slow machine cannot refill the bucket
+        // between requests.
+        let app = limited(app.backend)
+            .env("THROTTLE_LIMIT_SHORT", "5")
+            .env("THROTTLE_TTL_SHORT", "60000")
+            .env("THROTTLE_LIMIT_MEDIUM", "5")
+            .env("THROTTLE_TTL_MEDIUM", "60000")
+            .env("THROTTLE_LIMIT_LONG", "5")
+            .env("THROTTLE_TTL_LONG", "60000")
+            .env("CHECKIN_THROTTLE_TTL", "60000")
+            .spawn()
+            .await;
+        let (_, org, event, types) = crate::bookings::published_event(&app, &[crate::bookings::TypeSpec::free(10)]).await;
+        let (_, buyer) = app.create_user(Role::User).await;
+        let r = post_from(&app, &buyer, "198.51.100.40", "/api/bookings", &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 2})).await;
+        r.assert_status(201);
+        let codes: Vec<String> = r.data()["tickets"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_string()).collect();
+        // Twenty scans, both routes sharing the organizer's bucket, all answered.
+        for i in 0..20u64 {
+            let (path, code) = if i < 10 { ("/api/checkin/verify", &codes[1]) } else { ("/api/checkin", &codes[0]) };
+            let r = post_from(&app, &org, "198.51.100.41", path, &json!({"code": code})).await;
+            assert!(r.status == 200 || r.status == 409, "scan {i}: {} {:?}", r.status, r.body);
+            assert_eq!(header_u64(&r, "ratelimit-limit"), 20, "scan {i}: the check-in tier is the tightest");
+            assert_eq!(header_u64(&r, "ratelimit-remaining"), 19 - i);
+        }
+        // The 21st, on either route and from any IP, is refused with Retry-After.
+        for path in ["/api/checkin", "/api/checkin/verify"] {
+            let r = post_from(&app, &org, "198.51.100.42", path, &json!({"code": codes[1]})).await;
+            r.assert_error(429, "RATE_LIMITED");
+            let retry = header_u64(&r, "retry-after");
+            assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        }
+        // Another user at the same door is not affected, and the refused scan checked nothing in.
+        let (_, admin) = app.create_user(Role::Admin).await;
+        let r = post_from(&app, &admin, "198.51.100.41", "/api/checkin", &json!({"code": codes[1]})).await;
+        r.assert_status(200);
+        assert!(r.data()["checkedInAt"].is_string());
+    }
+}
+
+async fn guest_booking_from(
+    app: &TestApp,
+    token: Option<&str>,
+    ip: &str,
+    body: &serde_json::Value,
+) -> TestResponse {
+    let mut b = app
+        .request(Method::POST, "/api/bookings/guest")
+        .header("user-agent", UA)
+        .header("x-forwarded-for", ip);
+    if let Some(t) = token {
+        b = b.token(t);
+    }
+    b.json(body).send().await
+}
+
+both_backends! {
+    async fn guest_bookings_are_counted_per_ip_whatever_token_comes_with_them(app) {
+        // The medium tier squeezed from 50 per 10 s to 6 per 60 s: the 7th guest booking from
+        // one IP is the one refused (the 51st with the defaults).
+        let app = limited(app.backend)
+            .env("THROTTLE_LIMIT_MEDIUM", "6")
+            .env("THROTTLE_TTL_MEDIUM", "60000")
+            .spawn()
+            .await;
+        let (_, _, event, types) = crate::bookings::published_event(&app, &[crate::bookings::TypeSpec::paid(50)]).await;
+        let body = |n: u32| json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+            "customerEmail": format!("guest{n}@example.com"), "customerName": "Guest"});
+        let (_, alice) = app.create_user(Role::User).await;
+        let (_, bob) = app.create_user(Role::User).await;
+        let first = guest_booking_from(&app, None, "198.51.100.50", &body(0)).await;
+        first.assert_status(201);
+        let guest_token = first.data()["guestToken"].as_str().unwrap().to_string();
+        // Anonymous, a guest token, and two different accounts' tokens share the IP's bucket.
+        let tokens = [Some(guest_token.as_str()), Some(alice.as_str()), Some(bob.as_str()), None, Some(alice.as_str())];
+        for (i, token) in tokens.into_iter().enumerate() {
+            let r = guest_booking_from(&app, token, "198.51.100.50", &body(i as u32 + 1)).await;
+            r.assert_status(201);
+            assert_eq!(header_u64(&r, "ratelimit-remaining"), 4 - i as u64, "request {}", i + 2);
+        }
+        for token in [None, Some(guest_token.as_str()), Some(bob.as_str())] {
+            let r = guest_booking_from(&app, token, "198.51.100.50", &body(99)).await;
+            r.assert_error(429, "RATE_LIMITED");
+            assert!(header_u64(&r, "retry-after") >= 1);
+        }
+        // Another IP has its own bucket; the accounts' own buckets were not spent.
+        guest_booking_from(&app, Some(bob.as_str()), "198.51.100.51", &body(7)).await.assert_status(201);
+        let own = app.request(Method::POST, "/api/bookings").header("user-agent", UA).header("x-forwarded-for", "198.51.100.50")
+            .token(&alice).json(&json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1})).send().await;
+        own.assert_status(201);
+        assert_eq!(header_u64(&own, "ratelimit-remaining"), 5, "alice's bucket is whole: {:?}", own.body);
+    }
+}

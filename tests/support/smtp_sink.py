@@ -5,8 +5,9 @@ Usage: smtp_sink.py OUT_DIR MODE [PORT]
         hang: accept the connection and never answer (a stuck server).
   PORT  0 (default) picks a free port.
 Prints "PORT <n>" once listening. Each accepted message is written to OUT_DIR as <id>.eml (the
-raw message) and <id>.json (envelope and decoded parts), the .json last, so its presence means
-the message is complete.
+raw message) and <id>.json (envelope, decoded text parts, the other parts' headers and sizes
+in "inline", and the content types in walk order in "structure"), the .json last, so its
+presence means the message is complete.
 """
 import asyncio
 import email
@@ -37,10 +38,23 @@ class Sink:
             f.write(raw)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         parts = {}
+        inline = []
+        structure = []
         for part in msg.walk():
+            structure.append(part.get_content_type())
             if part.get_content_maintype() == "multipart":
                 continue
-            parts[part.get_content_type()] = part.get_content()
+            if part.get_content_maintype() == "text":
+                parts[part.get_content_type()] = part.get_content()
+            else:
+                data = part.get_payload(decode=True) or b""
+                inline.append({
+                    "contentType": part.get_content_type(),
+                    "contentId": str(part["Content-ID"] or ""),
+                    "disposition": part.get_content_disposition(),
+                    "size": len(data),
+                    "isPng": data.startswith(b"\x89PNG\r\n\x1a\n"),
+                })
         summary = {
             "mailFrom": envelope.mail_from,
             "rcptTos": envelope.rcpt_tos,
@@ -50,6 +64,8 @@ class Sink:
             "messageId": str(msg["Message-ID"]),
             "contentType": msg.get_content_type(),
             "parts": parts,
+            "inline": inline,
+            "structure": structure,
         }
         tmp = os.path.join(self.out_dir, "." + name + ".json.tmp")
         with open(tmp, "w") as f:
