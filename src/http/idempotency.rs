@@ -196,7 +196,9 @@ where
         return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, crate::app::JSON_BODY_LIMIT * 4).await {
+    // The handler's answer is already in memory: read it whole (a cap here would turn a
+    // committed booking into a 500 and let a retry book again).
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(_) => {
             let _ = store.idem_release(scope, &key).await;
