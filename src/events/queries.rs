@@ -1,5 +1,7 @@
 // Catalogue SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -15,6 +17,20 @@ const EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.cat
 
 const TYPE_COLUMNS: &str = "id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, \
      max_per_order, position, created_at, updated_at";
+
+/// The type columns with `held` live: the caller binds `now` and closes the subquery.
+const LIVE_TYPE_COLUMNS: &str = "t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.sales_start_at, \
+     t.sales_end_at, t.max_per_order, t.position, t.created_at, t.updated_at, \
+     t.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM bookings b \
+     WHERE b.ticket_type_id = t.id AND b.status = 'PENDING' AND b.expires_at <= ";
+
+/// The event columns of a list page with `held` live for capped events (the only ones whose
+/// event-level counters count): the caller binds `now` and closes the subquery.
+const LIVE_EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, \
+     e.starts_at, e.ends_at, e.image_url, e.featured, e.status, e.currency, e.total_tickets, e.sold, \
+     e.min_price, e.cancel_reason, e.published_at, e.created_at, e.updated_at, \
+     CASE WHEN e.total_tickets IS NULL THEN e.held ELSE e.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
+     FROM bookings b WHERE b.event_id = e.id AND b.status = 'PENDING' AND b.expires_at <= ";
 
 /// The full-text expression of the PostgreSQL GIN index (must match migration 0006 exactly).
 const PG_SEARCH_VECTOR: &str = "to_tsvector('simple', e.title || ' ' || e.description || ' ' || coalesce(e.venue, '') || ' ' || e.location)";
@@ -115,22 +131,36 @@ pub async fn event_record(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ev
     Ok(Some(EventRecord { event, types }))
 }
 
-/// Events with their ticket types, in the order of `ids`.
-async fn records_for(pools: &Pools<Db>, events: Vec<EventRow>) -> sqlx::Result<Vec<EventRecord>> {
+/// Events with their ticket types, in the order of `events`, in ONE query for all of them. The
+/// types' `held` is live at `now` (an expired PENDING hold is already free), so a fresh page
+/// needs no separate live-count query.
+async fn records_for(
+    pools: &Pools<Db>,
+    events: Vec<EventRow>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<EventRecord>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {TYPE_COLUMNS} FROM ticket_types WHERE event_id IN ("));
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_TYPE_COLUMNS}"));
+    qb.push_bind(now);
+    qb.push("), 0) AS held FROM ticket_types t WHERE t.event_id IN (");
     let mut sep = qb.separated(", ");
     for e in &events {
         sep.push_bind(e.id);
     }
-    qb.push(") ORDER BY position, created_at");
+    qb.push(") ORDER BY t.position, t.created_at");
     let types: Vec<TicketTypeRow> = qb.build_query_as().fetch_all(&pools.read).await?;
+    let mut by_event: HashMap<Uuid, Vec<TicketTypeRow>> = HashMap::with_capacity(events.len());
+    for mut t in types {
+        t.held = t.held.max(0);
+        by_event.entry(t.event_id).or_default().push(t);
+    }
     Ok(events
         .into_iter()
-        .map(|event| {
-            let types = types.iter().filter(|t| t.event_id == event.id).cloned().collect();
+        .map(|mut event| {
+            event.held = event.held.max(0);
+            let types = by_event.remove(&event.id).unwrap_or_default();
             EventRecord { event, types }
         })
         .collect())
@@ -194,12 +224,28 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
         qb.push(" AND e.starts_at < ");
         qb.push_bind(to);
     }
+    // A price range usually spans most of the catalogue, yet SQLite's sampled statistics
+    // (`analysis_limit`) can rate it as selective as a category and walk the whole price index,
+    // fetching every row. When a selective equality (category, organizer, favorites, search)
+    // narrows the rows, the unary `+` keeps the price out of index selection, so that equality
+    // drives the plan (and the page counts stay index-only). PostgreSQL keeps real statistics.
+    let narrowed = f.category.is_some()
+        || f.organizer_id.is_some()
+        || f.favorited_by.is_some()
+        || f.terms.is_some();
+    let price = if !PG && narrowed {
+        " AND +e.min_price"
+    } else {
+        " AND e.min_price"
+    };
     if let Some(p) = f.min_price {
-        qb.push(" AND e.min_price >= ");
+        qb.push(price);
+        qb.push(" >= ");
         qb.push_bind(p);
     }
     if let Some(p) = f.max_price {
-        qb.push(" AND e.min_price <= ");
+        qb.push(price);
+        qb.push(" <= ");
         qb.push_bind(p);
     }
     if let Some(b) = f.featured {
@@ -217,14 +263,17 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
     }
 }
 
-/// One page of events matching a filter, with the total count.
+/// One page of events matching a filter, with the total count. Sold and held counts are live at
+/// `filter.now` (see [`records_for`]).
 pub async fn list_events(
     pools: &Pools<Db>,
     filter: &ListFilter,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<EventRecord>, u64)> {
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {EVENT_COLUMNS} FROM events e"));
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_EVENT_COLUMNS}"));
+    qb.push_bind(filter.now);
+    qb.push("), 0) END AS held FROM events e");
     push_filter(&mut qb, filter);
     qb.push(format!(" ORDER BY {} LIMIT ", filter.sort.order_by()));
     qb.push_bind(limit);
@@ -239,7 +288,7 @@ pub async fn list_events(
         let n: i64 = qb.build_query_scalar().fetch_one(&pools.read).await?;
         n as u64
     };
-    Ok((records_for(pools, events).await?, total))
+    Ok((records_for(pools, events, filter.now).await?, total))
 }
 
 /// Published upcoming categories with their counts (grouped case-insensitively).
