@@ -1,7 +1,5 @@
 // Catalogue SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -17,12 +15,6 @@ const EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.cat
 
 const TYPE_COLUMNS: &str = "id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, \
      max_per_order, position, created_at, updated_at";
-
-/// The type columns with `held` live: the caller binds `now` and closes the subquery.
-const LIVE_TYPE_COLUMNS: &str = "t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.sales_start_at, \
-     t.sales_end_at, t.max_per_order, t.position, t.created_at, t.updated_at, \
-     t.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM bookings b \
-     WHERE b.ticket_type_id = t.id AND b.status = 'PENDING' AND b.expires_at <= ";
 
 /// The event columns of a list page with `held` live for capped events (the only ones whose
 /// event-level counters count): the caller binds `now` and closes the subquery.
@@ -131,39 +123,64 @@ pub async fn event_record(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ev
     Ok(Some(EventRecord { event, types }))
 }
 
-/// Events with their ticket types, in the order of `events`, in ONE query for all of them. The
-/// types' `held` is live at `now` (an expired PENDING hold is already free), so a fresh page
-/// needs no separate live-count query.
-async fn records_for(
-    pools: &Pools<Db>,
-    events: Vec<EventRow>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Vec<EventRecord>> {
-    if events.is_empty() {
-        return Ok(Vec::new());
+/// A list row: the event and its ticket types as a JSON array (`[]` or NULL when it has none),
+/// so a page and its types come back in one query of one row per event.
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    types_json: Option<String>,
+}
+
+/// The ticket types of each listed event as a JSON array in its own row, with `held` live at
+/// the bound `now` (an expired PENDING hold is already free); the caller binds `now` and closes
+/// the subquery with [`types_json_tail`]. Keys are the [`TicketTypeRow`] field names; ids are
+/// hex text in SQLite (JSON holds no BLOB) and UUID strings in PostgreSQL, both of which
+/// `Uuid` parses.
+fn types_json_head() -> &'static str {
+    if PG {
+        ", (SELECT json_agg(json_build_object('id', t.id, 'event_id', t.event_id, 'name', t.name, 'kind', t.kind, \
+         'price', t.price, 'capacity', t.capacity, 'sold', t.sold, 'sales_start_at', t.sales_start_at, \
+         'sales_end_at', t.sales_end_at, 'max_per_order', t.max_per_order, 'position', t.position, \
+         'created_at', t.created_at, 'updated_at', t.updated_at, 'held', t.held - COALESCE((SELECT \
+         CAST(SUM(b.quantity) AS BIGINT) FROM bookings b WHERE b.ticket_type_id = t.id AND b.status = 'PENDING' \
+         AND b.expires_at <= "
+    } else {
+        ", (SELECT json_group_array(json_object('id', lower(hex(t.id)), 'event_id', lower(hex(t.event_id)), \
+         'name', t.name, 'kind', t.kind, 'price', t.price, 'capacity', t.capacity, 'sold', t.sold, \
+         'sales_start_at', t.sales_start_at, 'sales_end_at', t.sales_end_at, 'max_per_order', t.max_per_order, \
+         'position', t.position, 'created_at', t.created_at, 'updated_at', t.updated_at, 'held', t.held - \
+         COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM bookings b WHERE b.ticket_type_id = t.id \
+         AND b.status = 'PENDING' AND b.expires_at <= "
     }
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_TYPE_COLUMNS}"));
-    qb.push_bind(now);
-    qb.push("), 0) AS held FROM ticket_types t WHERE t.event_id IN (");
-    let mut sep = qb.separated(", ");
-    for e in &events {
-        sep.push_bind(e.id);
+}
+
+fn types_json_tail() -> &'static str {
+    if PG {
+        "), 0)) ORDER BY t.position, t.created_at) FROM ticket_types t WHERE t.event_id = e.id)::text AS types_json"
+    } else {
+        "), 0)) ORDER BY t.position, t.created_at) FROM ticket_types t WHERE t.event_id = e.id) AS types_json"
     }
-    qb.push(") ORDER BY t.position, t.created_at");
-    let types: Vec<TicketTypeRow> = qb.build_query_as().fetch_all(&pools.read).await?;
-    let mut by_event: HashMap<Uuid, Vec<TicketTypeRow>> = HashMap::with_capacity(events.len());
-    for mut t in types {
-        t.held = t.held.max(0);
-        by_event.entry(t.event_id).or_default().push(t);
-    }
-    Ok(events
-        .into_iter()
-        .map(|mut event| {
+}
+
+/// Events with their ticket types from list rows (counts clamped at zero, as live counts are).
+fn records_from(rows: Vec<PageRow>) -> sqlx::Result<Vec<EventRecord>> {
+    rows.into_iter()
+        .map(|row| {
+            let mut event = row.event;
             event.held = event.held.max(0);
-            let types = by_event.remove(&event.id).unwrap_or_default();
-            EventRecord { event, types }
+            let mut types: Vec<TicketTypeRow> = match row.types_json.as_deref() {
+                None => Vec::new(),
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                }
+            };
+            for t in &mut types {
+                t.held = t.held.max(0);
+            }
+            Ok(EventRecord { event, types })
         })
-        .collect())
+        .collect()
 }
 
 fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
@@ -264,7 +281,7 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
 }
 
 /// One page of events matching a filter, with the total count. Sold and held counts are live at
-/// `filter.now` (see [`records_for`]).
+/// `filter.now` (see [`types_json_head`]).
 pub async fn list_events(
     pools: &Pools<Db>,
     filter: &ListFilter,
@@ -273,22 +290,26 @@ pub async fn list_events(
 ) -> sqlx::Result<(Vec<EventRecord>, u64)> {
     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_EVENT_COLUMNS}"));
     qb.push_bind(filter.now);
-    qb.push("), 0) END AS held FROM events e");
+    qb.push("), 0) END AS held");
+    qb.push(types_json_head());
+    qb.push_bind(filter.now);
+    qb.push(types_json_tail());
+    qb.push(" FROM events e");
     push_filter(&mut qb, filter);
     qb.push(format!(" ORDER BY {} LIMIT ", filter.sort.order_by()));
     qb.push_bind(limit);
     qb.push(" OFFSET ");
     qb.push_bind(offset);
-    let events: Vec<EventRow> = qb.build_query_as().fetch_all(&pools.read).await?;
-    let total = if offset == 0 && (events.len() as i64) < limit {
-        events.len() as u64
+    let rows: Vec<PageRow> = qb.build_query_as().fetch_all(&pools.read).await?;
+    let total = if offset == 0 && (rows.len() as i64) < limit {
+        rows.len() as u64
     } else {
         let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM events e");
         push_filter(&mut qb, filter);
         let n: i64 = qb.build_query_scalar().fetch_one(&pools.read).await?;
         n as u64
     };
-    Ok((records_for(pools, events, filter.now).await?, total))
+    Ok((records_from(rows)?, total))
 }
 
 /// Published upcoming categories with their counts (grouped case-insensitively).
