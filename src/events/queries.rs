@@ -123,13 +123,14 @@ pub async fn event_record(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ev
     Ok(Some(EventRecord { event, types }))
 }
 
-/// A list row: the event and its ticket types as a JSON array (`[]` or NULL when it has none),
-/// so a page and its types come back in one query of one row per event.
+/// A list row: the event, its ticket types as a JSON array (`[]` or NULL when it has none) and
+/// the count of all matches, so a page, its types and its total come back in one query.
 #[derive(sqlx::FromRow)]
 struct PageRow {
     #[sqlx(flatten)]
     event: EventRow,
     types_json: Option<String>,
+    total: i64,
 }
 
 /// The ticket types of each listed event as a JSON array in its own row, with `held` live at
@@ -294,16 +295,23 @@ pub async fn list_events(
     qb.push(types_json_head());
     qb.push_bind(filter.now);
     qb.push(types_json_tail());
-    qb.push(" FROM events e");
+    // The total rides on every row (an uncorrelated subquery runs once per statement), so a
+    // full page needs no second round trip for `meta.total`.
+    qb.push(", (SELECT COUNT(*) FROM events e");
+    push_filter(&mut qb, filter);
+    qb.push(") AS total FROM events e");
     push_filter(&mut qb, filter);
     qb.push(format!(" ORDER BY {} LIMIT ", filter.sort.order_by()));
     qb.push_bind(limit);
     qb.push(" OFFSET ");
     qb.push_bind(offset);
     let rows: Vec<PageRow> = qb.build_query_as().fetch_all(&pools.read).await?;
-    let total = if offset == 0 && (rows.len() as i64) < limit {
-        rows.len() as u64
+    let total = if let Some(row) = rows.first() {
+        row.total.max(0) as u64
+    } else if offset == 0 {
+        0
     } else {
+        // A page past the end: the count alone.
         let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM events e");
         push_filter(&mut qb, filter);
         let n: i64 = qb.build_query_scalar().fetch_one(&pools.read).await?;
