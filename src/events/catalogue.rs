@@ -177,25 +177,47 @@ pub async fn record(state: &AppState, id: Uuid) -> ApiResult<Option<EventRecord>
     Ok(record)
 }
 
-/// A page of event records and the total, from the level-one cache or the database.
-pub async fn list_records(
+/// A page of event views and the total. Counts are live either way: a page read from the
+/// database carries them already (read in the same queries); a page from the level-one cache
+/// gets them from one live-count query.
+pub async fn list_views(
     state: &AppState,
     filter: &ListFilter,
     page: Page,
     cache_key: Option<&str>,
-) -> ApiResult<(Vec<EventRecord>, u64)> {
+) -> ApiResult<(Vec<EventView>, u64)> {
+    let (records, total, live) = list_records(state, filter, page, cache_key).await?;
+    let views = if live {
+        let base = &state.config.public_base_url;
+        records.iter().map(|r| view(r, None, base)).collect()
+    } else {
+        views(state, &records).await?
+    };
+    Ok((views, total))
+}
+
+/// A page of event records, the total, and whether the records came from the database just now
+/// (their counts live) rather than from the level-one cache.
+async fn list_records(
+    state: &AppState,
+    filter: &ListFilter,
+    page: Page,
+    cache_key: Option<&str>,
+) -> ApiResult<(Vec<EventRecord>, u64, bool)> {
     let limit = i64::from(page.limit);
     let Some(key) = cache_key else {
-        return Ok(state
+        let (records, total) = state
             .store
             .list_events(filter, limit, page.offset())
-            .await?);
+            .await?;
+        return Ok((records, total, true));
     };
     let key = format!("list:{key}");
     let mut found = None;
     if let Some(bytes) = state.cache.get("events_list", Tier::Long, &key).await {
         found = serde_json::from_slice::<(Vec<EventRecord>, u64)>(&bytes).ok();
     }
+    let live = found.is_none();
     let (mut records, mut total) = match found {
         Some(v) => v,
         None => {
@@ -221,7 +243,7 @@ pub async fn list_records(
         records.retain(|r| r.event.finishes_at() > now);
         total = total.saturating_sub((before - records.len()) as u64);
     }
-    Ok((records, total))
+    Ok((records, total, live))
 }
 
 /// A finished answer: its strong ETag and the envelope up to the timestamp's value.

@@ -16,6 +16,14 @@ const EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.cat
 const TYPE_COLUMNS: &str = "id, event_id, name, kind, price, capacity, sold, held, sales_start_at, sales_end_at, \
      max_per_order, position, created_at, updated_at";
 
+/// The event columns of a list page with `held` live for capped events (the only ones whose
+/// event-level counters count): the caller binds `now` and closes the subquery.
+const LIVE_EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, \
+     e.starts_at, e.ends_at, e.image_url, e.featured, e.status, e.currency, e.total_tickets, e.sold, \
+     e.min_price, e.cancel_reason, e.published_at, e.created_at, e.updated_at, \
+     CASE WHEN e.total_tickets IS NULL THEN e.held ELSE e.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
+     FROM bookings b WHERE b.event_id = e.id AND b.status = 'PENDING' AND b.expires_at <= ";
+
 /// The full-text expression of the PostgreSQL GIN index (must match migration 0006 exactly).
 const PG_SEARCH_VECTOR: &str = "to_tsvector('simple', e.title || ' ' || e.description || ' ' || coalesce(e.venue, '') || ' ' || e.location)";
 
@@ -115,25 +123,65 @@ pub async fn event_record(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ev
     Ok(Some(EventRecord { event, types }))
 }
 
-/// Events with their ticket types, in the order of `ids`.
-async fn records_for(pools: &Pools<Db>, events: Vec<EventRow>) -> sqlx::Result<Vec<EventRecord>> {
-    if events.is_empty() {
-        return Ok(Vec::new());
+/// A list row: the event, its ticket types as a JSON array (`[]` or NULL when it has none) and
+/// the count of all matches, so a page, its types and its total come back in one query.
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    types_json: Option<String>,
+    total: i64,
+}
+
+/// The ticket types of each listed event as a JSON array in its own row, with `held` live at
+/// the bound `now` (an expired PENDING hold is already free); the caller binds `now` and closes
+/// the subquery with [`types_json_tail`]. Keys are the [`TicketTypeRow`] field names; ids are
+/// hex text in SQLite (JSON holds no BLOB) and UUID strings in PostgreSQL, both of which
+/// `Uuid` parses.
+fn types_json_head() -> &'static str {
+    if PG {
+        ", (SELECT json_agg(json_build_object('id', t.id, 'event_id', t.event_id, 'name', t.name, 'kind', t.kind, \
+         'price', t.price, 'capacity', t.capacity, 'sold', t.sold, 'sales_start_at', t.sales_start_at, \
+         'sales_end_at', t.sales_end_at, 'max_per_order', t.max_per_order, 'position', t.position, \
+         'created_at', t.created_at, 'updated_at', t.updated_at, 'held', t.held - COALESCE((SELECT \
+         CAST(SUM(b.quantity) AS BIGINT) FROM bookings b WHERE b.ticket_type_id = t.id AND b.status = 'PENDING' \
+         AND b.expires_at <= "
+    } else {
+        ", (SELECT json_group_array(json_object('id', lower(hex(t.id)), 'event_id', lower(hex(t.event_id)), \
+         'name', t.name, 'kind', t.kind, 'price', t.price, 'capacity', t.capacity, 'sold', t.sold, \
+         'sales_start_at', t.sales_start_at, 'sales_end_at', t.sales_end_at, 'max_per_order', t.max_per_order, \
+         'position', t.position, 'created_at', t.created_at, 'updated_at', t.updated_at, 'held', t.held - \
+         COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM bookings b WHERE b.ticket_type_id = t.id \
+         AND b.status = 'PENDING' AND b.expires_at <= "
     }
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {TYPE_COLUMNS} FROM ticket_types WHERE event_id IN ("));
-    let mut sep = qb.separated(", ");
-    for e in &events {
-        sep.push_bind(e.id);
+}
+
+fn types_json_tail() -> &'static str {
+    if PG {
+        "), 0)) ORDER BY t.position, t.created_at) FROM ticket_types t WHERE t.event_id = e.id)::text AS types_json"
+    } else {
+        "), 0)) ORDER BY t.position, t.created_at) FROM ticket_types t WHERE t.event_id = e.id) AS types_json"
     }
-    qb.push(") ORDER BY position, created_at");
-    let types: Vec<TicketTypeRow> = qb.build_query_as().fetch_all(&pools.read).await?;
-    Ok(events
-        .into_iter()
-        .map(|event| {
-            let types = types.iter().filter(|t| t.event_id == event.id).cloned().collect();
-            EventRecord { event, types }
+}
+
+/// Events with their ticket types from list rows (counts clamped at zero, as live counts are).
+fn records_from(rows: Vec<PageRow>) -> sqlx::Result<Vec<EventRecord>> {
+    rows.into_iter()
+        .map(|row| {
+            let mut event = row.event;
+            event.held = event.held.max(0);
+            let mut types: Vec<TicketTypeRow> = match row.types_json.as_deref() {
+                None => Vec::new(),
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+                }
+            };
+            for t in &mut types {
+                t.held = t.held.max(0);
+            }
+            Ok(EventRecord { event, types })
         })
-        .collect())
+        .collect()
 }
 
 fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
@@ -194,12 +242,28 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
         qb.push(" AND e.starts_at < ");
         qb.push_bind(to);
     }
+    // A price range usually spans most of the catalogue, yet SQLite's sampled statistics
+    // (`analysis_limit`) can rate it as selective as a category and walk the whole price index,
+    // fetching every row. When a selective equality (category, organizer, favorites, search)
+    // narrows the rows, the unary `+` keeps the price out of index selection, so that equality
+    // drives the plan (and the page counts stay index-only). PostgreSQL keeps real statistics.
+    let narrowed = f.category.is_some()
+        || f.organizer_id.is_some()
+        || f.favorited_by.is_some()
+        || f.terms.is_some();
+    let price = if !PG && narrowed {
+        " AND +e.min_price"
+    } else {
+        " AND e.min_price"
+    };
     if let Some(p) = f.min_price {
-        qb.push(" AND e.min_price >= ");
+        qb.push(price);
+        qb.push(" >= ");
         qb.push_bind(p);
     }
     if let Some(p) = f.max_price {
-        qb.push(" AND e.min_price <= ");
+        qb.push(price);
+        qb.push(" <= ");
         qb.push_bind(p);
     }
     if let Some(b) = f.featured {
@@ -217,29 +281,43 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
     }
 }
 
-/// One page of events matching a filter, with the total count.
+/// One page of events matching a filter, with the total count. Sold and held counts are live at
+/// `filter.now` (see [`types_json_head`]).
 pub async fn list_events(
     pools: &Pools<Db>,
     filter: &ListFilter,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<EventRecord>, u64)> {
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {EVENT_COLUMNS} FROM events e"));
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_EVENT_COLUMNS}"));
+    qb.push_bind(filter.now);
+    qb.push("), 0) END AS held");
+    qb.push(types_json_head());
+    qb.push_bind(filter.now);
+    qb.push(types_json_tail());
+    // The total rides on every row (an uncorrelated subquery runs once per statement), so a
+    // full page needs no second round trip for `meta.total`.
+    qb.push(", (SELECT COUNT(*) FROM events e");
+    push_filter(&mut qb, filter);
+    qb.push(") AS total FROM events e");
     push_filter(&mut qb, filter);
     qb.push(format!(" ORDER BY {} LIMIT ", filter.sort.order_by()));
     qb.push_bind(limit);
     qb.push(" OFFSET ");
     qb.push_bind(offset);
-    let events: Vec<EventRow> = qb.build_query_as().fetch_all(&pools.read).await?;
-    let total = if offset == 0 && (events.len() as i64) < limit {
-        events.len() as u64
+    let rows: Vec<PageRow> = qb.build_query_as().fetch_all(&pools.read).await?;
+    let total = if let Some(row) = rows.first() {
+        row.total.max(0) as u64
+    } else if offset == 0 {
+        0
     } else {
+        // A page past the end: the count alone.
         let mut qb = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM events e");
         push_filter(&mut qb, filter);
         let n: i64 = qb.build_query_scalar().fetch_one(&pools.read).await?;
         n as u64
     };
-    Ok((records_for(pools, events).await?, total))
+    Ok((records_from(rows)?, total))
 }
 
 /// Published upcoming categories with their counts (grouped case-insensitively).

@@ -393,9 +393,7 @@ async fn answer_list(
     });
     let (req, list_key) = (&req, key.as_deref());
     catalogue::cached_answer(state, label, key.clone(), headers, || async move {
-        let (records, total) =
-            catalogue::list_records(state, &req.filter, req.page, list_key).await?;
-        let views = catalogue::views(state, &records).await?;
+        let (views, total) = catalogue::list_views(state, &req.filter, req.page, list_key).await?;
         let data: Vec<catalogue::Shaped> = views
             .into_iter()
             .map(|v| catalogue::to_value(v, req.fields.as_deref()))
@@ -512,8 +510,7 @@ async fn list_featured_events(
         Some(key.clone()),
         &headers,
         || async move {
-            let (records, _) = catalogue::list_records(state, filter, page, Some(list_key)).await?;
-            let views = catalogue::views(state, &records).await?;
+            let (views, _) = catalogue::list_views(state, filter, page, Some(list_key)).await?;
             let data: Vec<catalogue::Shaped> = views
                 .into_iter()
                 .map(|v| catalogue::to_value(v, fields.as_deref()))
