@@ -42,6 +42,7 @@ use crate::store::Store;
 /// sized for (256 in `benches/holds.rs`): while one batch writes, the next batch's callers run
 /// their lock-free checks on the readers, so the two overlap (256 measured slower on SQLite:
 /// ~5,800 against ~8,300 holds/s with 1,000 types).
+pub const MAX_BATCH: usize = 128;
 
 /// Reruns of a whole batch after a deadlock or serialization failure.
 pub const RETRIES: usize = 3;
