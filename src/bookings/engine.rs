@@ -1,29 +1,61 @@
-//! The hold engine: combines concurrent holds of the same ticket type into one transaction.
+//! The hold engine: combines concurrent holds into one transaction.
 //!
-//! One hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
-//! writer), so its throughput is one commit per hold at best. Here every hold request first runs
-//! its lock-free checks, then joins its type's queue (on SQLite, its event's: one writer serves
-//! all types anyway); one worker per busy queue drains it
-//! in batches (up to [`MAX_BATCH`]) and runs each batch in one transaction
-//! ([`hold_batch`](super::sqlite::hold_batch)). Paid holds of one type in a batch are combined:
-//! the type's row is locked and read, the requests are decided in arrival order against the
-//! seats left and each buyer's holding limit, and ONE conditional `UPDATE … WHERE sold + held +
-//! total <= capacity` takes the accepted seats (CHECK-backed; if it ever refused, the requests
-//! would run one by one). Other requests each run their own conditional update. Across instances
-//! nothing changes: each instance's batch is an ordinary transaction holding the
-//! type's row lock. If a batch fails as a whole, its requests are retried one by one.
+//! A hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
+//! writer), so one transaction per hold caps throughput at one commit per hold; with many types
+//! each hold would still pay its own commit. Here every hold request first runs its lock-free
+//! checks ([`resolve_hold`](crate::store::Store::resolve_hold)), then joins ONE queue per
+//! instance (per store), whatever its type or event. A single worker drains the queue in batches (up to
+//! [`MAX_BATCH`]) and runs each batch in one transaction
+//! ([`hold_batch`](super::sqlite::hold_batch)): it locks the batch's type rows in ascending id
+//! order, then its capped events' rows in ascending id order, decides every request on its own
+//! in arrival order (status, holding limit per buyer and type, seats left of the type and of the
+//! event cap), then takes all accepted seats with ONE conditional `UPDATE … WHERE sold + held +
+//! n <= capacity` over the types (and one over the capped events) and writes the bookings and
+//! their outbox messages with multi-row inserts, in the same transaction.
+//!
+//! Why it is safe:
+//! - the decisions are made on counters read under the rows' locks, and the conditional updates
+//!   re-check them in the database: if any row refused, the whole batch rolls back (nothing is
+//!   written) and its requests run again one by one; the CHECK constraints back the invariant
+//!   in any case, so `sold + held ≤ capacity` never rests on the engine's arithmetic;
+//! - one request's refusal (sold-out type, holding limit, cancelled event) only decides that
+//!   request; the others of the batch proceed;
+//! - across instances each batch is an ordinary transaction that takes its row locks in one
+//!   global order (types, then events, ascending ids), so two instances' batches wait for each
+//!   other instead of deadlocking; a deadlock or serialization failure from some other path
+//!   reruns the batch (up to [`RETRIES`] times) before falling back to one by one;
+//! - each booking's outbox message is written in the same transaction as the booking.
+//!
+//! On SQLite the single writer connection serializes transactions anyway, so one queue loses no
+//! parallelism; on PostgreSQL one in-flight batch per instance keeps the lock footprint small
+//! while amortizing the commit over up to [`MAX_BATCH`] holds.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::{EventFacts, HoldOutcome, Links, NewHold, TypeFacts};
 use crate::store::Store;
 
-/// Most requests in one transaction.
+/// Most requests in one transaction. Kept below the number of concurrent callers the engine is
+/// sized for (256 in `benches/holds.rs`): while one batch writes, the next batch's callers run
+/// their lock-free checks on the readers, so the two overlap (256 measured slower on SQLite:
+/// ~5,800 against ~8,300 holds/s with 1,000 types).
 pub const MAX_BATCH: usize = 128;
+
+/// Reruns of a whole batch after a deadlock or serialization failure.
+pub const RETRIES: usize = 3;
+
+/// The queue of a store: the identity of its writer pool (its shared connect options, which
+/// live as long as the pool; the worker holds a clone of the store, so a key is never reused
+/// while its queue exists). Several stores in one process (tests) get separate queues.
+fn queue_key(store: &Store) -> usize {
+    match store {
+        Store::Sqlite(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
+        Store::Postgres(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
+    }
+}
 
 type Reply = oneshot::Sender<sqlx::Result<HoldOutcome>>;
 
@@ -32,24 +64,17 @@ struct Waiting {
     reply: Reply,
 }
 
-/// Queues by ticket type id (PostgreSQL) or event id (SQLite); an entry exists while its worker
-/// runs.
-static QUEUES: LazyLock<Mutex<HashMap<Uuid, Vec<Waiting>>>> =
+/// One queue per store ([`queue_key`]); an entry exists while its worker runs.
+static QUEUES: LazyLock<Mutex<HashMap<usize, Vec<Waiting>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// Takes a hold through the type's queue.
+/// Takes a hold through the instance's queue.
 pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
     let (event, ty) = match store.resolve_hold(req).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(refusal),
     };
-    // PostgreSQL: one queue per ticket type (types of one event sell in parallel, each batch
-    // locks one type row). SQLite has a single writer anyway, so all types of an event share a
-    // queue and a commit.
-    let type_id = match store {
-        Store::Postgres(_) => ty.id,
-        Store::Sqlite(_) => event.id,
-    };
+    let type_id = queue_key(store);
     let (tx, rx) = oneshot::channel();
     let start_worker = {
         let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
@@ -82,7 +107,7 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
 /// Removes the queue if its worker dies abnormally (panic, runtime shutdown), so the waiters get
 /// an error instead of waiting forever and the next request starts a new worker.
 struct WorkerGuard {
-    key: Uuid,
+    key: usize,
     armed: bool,
 }
 
@@ -95,7 +120,7 @@ impl Drop for WorkerGuard {
     }
 }
 
-async fn worker(store: Store, type_id: Uuid, links: Links) {
+async fn worker(store: Store, type_id: usize, links: Links) {
     let mut guard = WorkerGuard {
         key: type_id,
         armed: true,
@@ -117,7 +142,13 @@ async fn worker(store: Store, type_id: Uuid, links: Links) {
         };
         let (items, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|w| (w.item, w.reply)).unzip();
-        match store.hold_batch(&items, &links).await {
+        let mut result = store.hold_batch(&items, &links).await;
+        let mut attempt = 0;
+        while items.len() > 1 && attempt < RETRIES && matches!(&result, Err(e) if is_retryable(e)) {
+            attempt += 1;
+            result = store.hold_batch(&items, &links).await;
+        }
+        match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));

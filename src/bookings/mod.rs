@@ -356,7 +356,7 @@ pub struct ListFilter {
 
 impl Store {
     /// Takes a hold (or confirms a free booking) atomically, batched with concurrent holds of
-    /// the same type (see [`engine`]).
+    /// any type on this store (see [`engine`]).
     pub async fn hold_booking(&self, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
         engine::hold(self, req, links).await
     }
@@ -375,7 +375,8 @@ impl Store {
     ) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
         crate::dispatch!(self, crate::bookings => resolve(req))
     }
-    /// Several resolved holds in one transaction.
+    /// Several resolved holds, of any types and events, in one transaction; each is decided on
+    /// its own.
     pub async fn hold_batch(
         &self,
         items: &[(NewHold, EventFacts, TypeFacts)],

@@ -182,6 +182,40 @@ pub async fn release_expired_tx(
                 .await?
         }
     };
+    finish_release(tx, released).await
+}
+
+/// [`release_expired_tx`] for several ticket types at once (one statement when nothing lapsed).
+async fn release_expired_types_tx(
+    tx: &mut Transaction<'static, Db>,
+    type_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    if type_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE bookings SET status = 'EXPIRED', updated_at = $1
+         WHERE id IN (SELECT id FROM bookings WHERE ticket_type_id IN ({}) AND status = 'PENDING'
+                      AND expires_at <= $1 {lock})
+           AND status = 'PENDING' AND expires_at <= $1
+         RETURNING {RELEASED_COLUMNS}",
+        placeholders(2, type_ids.len())
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+    for t in type_ids {
+        q = q.bind(*t);
+    }
+    let released: Vec<Released> = q.fetch_all(&mut **tx).await?;
+    finish_release(tx, released).await
+}
+
+/// Gives the seats of just-expired bookings back and writes their `booking_expired` messages.
+async fn finish_release(
+    tx: &mut Transaction<'static, Db>,
+    released: Vec<Released>,
+) -> sqlx::Result<Vec<Released>> {
     if released.is_empty() {
         return Ok(released);
     }
@@ -554,267 +588,361 @@ async fn hold_in_tx(
     })
 }
 
-/// Runs several resolved hold requests (usually of one ticket type) in ONE transaction, in
-/// order: each is still its own conditional update, so the invariant holds request by request,
-/// but they share one commit. An error fails the whole batch (nothing is written).
+/// Runs several resolved hold requests, of any ticket types and events, in ONE transaction and
+/// decides each one on its own: one sold-out type or one buyer over the limit refuses only its
+/// own requests. An error fails the whole batch (nothing is written; the engine then runs the
+/// requests one by one).
+///
+/// Steps, each one statement for the whole batch:
+/// 1. lock the batch's ticket type rows in ascending id order, then its capped events' rows in
+///    ascending id order (the lock order of this file; PostgreSQL `FOR UPDATE`, SQLite's single
+///    writer), reading their counters and the events' status;
+/// 2. release lapsed holds of the types (and capped events) that would otherwise refuse someone,
+///    and read the counters again;
+/// 3. read every buyer's current holdings of the batch's types;
+/// 4. decide paid requests in arrival order against those locked numbers (status → SALES_CLOSED,
+///    holding limit, then seats → SOLD_OUT with the live `available`);
+/// 5. take the accepted seats with ONE conditional `UPDATE … WHERE sold + held + n <= capacity`
+///    over the types (and one over the capped events); if it touched fewer rows than expected the
+///    batch fails and rolls back, so the invariant never rests on the arithmetic of step 4, and
+///    the CHECK constraints back it in any case;
+/// 6. insert the bookings and their `booking_pending` outbox messages with multi-row inserts.
+///
+/// Free types (CONFIRMED at once, with tickets) run request by request in the same transaction,
+/// under the locks of step 1.
 pub async fn hold_batch(
     pools: &Pools<Db>,
     items: &[(NewHold, EventFacts, TypeFacts)],
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut tx = pools.write.begin().await?;
-    // Every path re-checks the event's status under the type's lock, so an event cancelled
-    // since the request was checked gets no new holds (the sweeper's straggler pass covers the
-    // last instant).
-    let closed = vec![false; items.len()];
-    // Group by ticket type (ascending id: the lock order); a group of several paid holds is
-    // combined set-wise, anything else runs request by request. All share this transaction.
-    let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-    for (i, (_, _, ty)) in items.iter().enumerate() {
-        groups.entry(ty.id).or_default().push(i);
-    }
-    let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
-    let mut released = std::collections::BTreeSet::new();
-    for idxs in groups.into_values() {
-        if idxs.len() > 1 && items[idxs[0]].2.price > 0 {
-            let sub: Vec<(NewHold, EventFacts, TypeFacts)> =
-                idxs.iter().map(|&i| items[i].clone()).collect();
-            let sub_closed: Vec<bool> = idxs.iter().map(|&i| closed[i]).collect();
-            let outcomes = hold_combined(&mut tx, &sub, &sub_closed, links).await?;
-            for (i, o) in idxs.into_iter().zip(outcomes) {
-                out[i] = Some(o);
-            }
-        } else {
-            for i in idxs {
-                let (req, event, ty) = &items[i];
-                out[i] = Some(if closed[i] {
-                    HoldOutcome::SalesClosed
-                } else {
-                    hold_in_tx(&mut tx, req, event, ty, links, &mut released).await?
-                });
-            }
-        }
-    }
-    let out: Vec<HoldOutcome> = out.into_iter().map(|o| o.expect("decided")).collect();
+    let out = hold_many(&mut tx, items, links).await?;
     tx.commit().await?;
     Ok(out)
 }
 
-/// Seats left of a type (and of its event when capped), read under the rows' locks; `None` when
-/// the event is no longer on sale (cancelled meanwhile).
-async fn locked_remaining(
-    tx: &mut Transaction<'static, Db>,
-    type_id: Uuid,
+/// Counters of a ticket type read under its lock.
+#[derive(Debug, Clone, Copy)]
+struct TypeLeft {
     event_id: Uuid,
-    capped: bool,
-) -> sqlx::Result<Option<i64>> {
+    remaining: i64,
+    on_sale: bool,
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Step 1: locks (PostgreSQL) and reads the types, then the capped events, in ascending id order.
+/// Returns the types' remaining seats and status, and the capped events' remaining seats.
+async fn lock_counters(
+    tx: &mut Transaction<'static, Db>,
+    type_ids: &[Uuid],
+    event_ids: &[Uuid],
+) -> sqlx::Result<(BTreeMap<Uuid, TypeLeft>, BTreeMap<Uuid, i64>)> {
     let lock = if PG { " FOR UPDATE OF t" } else { "" };
-    let (capacity, sold, held, status): (i64, i64, i64, String) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT t.capacity, t.sold, t.held, e.status FROM ticket_types t JOIN events e ON e.id = t.event_id
-             WHERE t.id = $1{lock}"
-        )))
-        .bind(type_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    if status != "PUBLISHED" {
-        return Ok(None);
+    let sql = format!(
+        "SELECT t.id, t.event_id, t.capacity, t.sold, t.held, e.status
+         FROM ticket_types t JOIN events e ON e.id = t.event_id
+         WHERE t.id IN ({}) ORDER BY t.id{lock}",
+        placeholders(1, type_ids.len())
+    );
+    let mut q = sqlx::query_as::<_, (Uuid, Uuid, i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
+    for id in type_ids {
+        q = q.bind(*id);
     }
-    let mut remaining = capacity - sold - held;
-    if capped {
-        let (total, esold, eheld): (Option<i64>, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(
-            format!("SELECT total_tickets, sold, held FROM events WHERE id = $1{lock}"),
-        ))
-        .bind(event_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        if let Some(total) = total {
-            remaining = remaining.min(total - esold - eheld);
-        }
+    let types: BTreeMap<Uuid, TypeLeft> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|(id, event_id, capacity, sold, held, status)| {
+            (
+                id,
+                TypeLeft {
+                    event_id,
+                    remaining: capacity - sold - held,
+                    on_sale: status == "PUBLISHED",
+                },
+            )
+        })
+        .collect();
+    let lock = if PG { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT id, total_tickets, sold, held FROM events
+         WHERE id IN ({}) AND total_tickets IS NOT NULL ORDER BY id{lock}",
+        placeholders(1, event_ids.len())
+    );
+    let mut q = sqlx::query_as::<_, (Uuid, Option<i64>, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    for id in event_ids {
+        q = q.bind(*id);
     }
-    Ok(Some(remaining.max(0)))
+    let events: BTreeMap<Uuid, i64> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .filter_map(|(id, total, sold, held)| total.map(|t| (id, t - sold - held)))
+        .collect();
+    Ok((types, events))
 }
 
-/// Who the holding limit counts: the account, or the guest's email.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Buyer {
-    User(Uuid),
-    Guest(String),
-}
-
-fn buyer_of(req: &NewHold) -> Buyer {
-    match req.user_id {
-        Some(u) => Buyer::User(u),
-        None => Buyer::Guest(req.customer_email.clone()),
+/// Step 3: seats each buyer holds of each of `type_ids` in unexpired PENDING bookings.
+async fn holdings_of(
+    tx: &mut Transaction<'static, Db>,
+    reqs: &[&NewHold],
+    type_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<BTreeMap<(Uuid, Buyer), i64>> {
+    let mut users: Vec<Uuid> = reqs.iter().filter_map(|r| r.user_id).collect();
+    users.sort();
+    users.dedup();
+    let mut emails: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.user_id.is_none())
+        .map(|r| r.customer_email.as_str())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    let types_in = placeholders(2, type_ids.len());
+    let from = 2 + type_ids.len();
+    // Two indexed branches (accounts, guests); one `OR` would make SQLite scan every pending
+    // booking of the types. `+expires_at` keeps SQLite off the (type, status, expires_at) index.
+    let expiry = if PG { "expires_at" } else { "+expires_at" };
+    let mut branches = Vec::new();
+    if !users.is_empty() {
+        branches.push(format!(
+            "SELECT ticket_type_id, user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE user_id IN ({}) AND ticket_type_id IN ({types_in}) AND status = 'PENDING' AND {expiry} > $1
+             GROUP BY ticket_type_id, user_id, customer_email",
+            placeholders(from, users.len())
+        ));
     }
+    if !emails.is_empty() {
+        branches.push(format!(
+            "SELECT ticket_type_id, user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
+             WHERE customer_email IN ({}) AND user_id IS NULL AND ticket_type_id IN ({types_in})
+               AND status = 'PENDING' AND {expiry} > $1
+             GROUP BY ticket_type_id, user_id, customer_email",
+            placeholders(from + users.len(), emails.len())
+        ));
+    }
+    let mut holdings = BTreeMap::new();
+    if branches.is_empty() {
+        return Ok(holdings);
+    }
+    let sql = branches.join(" UNION ALL ");
+    let mut q =
+        sqlx::query_as::<_, (Uuid, Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(now);
+    for t in type_ids {
+        q = q.bind(*t);
+    }
+    for u in &users {
+        q = q.bind(*u);
+    }
+    for e in &emails {
+        q = q.bind(e.to_string());
+    }
+    for (ty, user, email, n) in q.fetch_all(&mut **tx).await? {
+        let key = match user {
+            Some(u) => Buyer::User(u),
+            None => Buyer::Guest(email),
+        };
+        *holdings.entry((ty, key)).or_default() += n;
+    }
+    Ok(holdings)
 }
 
-/// Paid holds of ONE ticket type combined set-wise: the type's row (and the event's, when
-/// capped) is locked and read, requests are decided in arrival order against the seats left
-/// and each buyer's holding limit, then ONE conditional `UPDATE … WHERE sold + held + total <=
-/// capacity` takes the accepted seats, and the rows and messages go in with multi-row inserts.
-/// Should the conditional update ever refuse (it cannot while the lock is held), the accepted
-/// requests are run one by one instead, so the invariant never rests on the arithmetic here.
-async fn hold_combined(
+/// Step 5: adds `n` to `column` of each row of `table` with ONE conditional update
+/// (`sold + held + n <= limit`); an error unless every row took its seats.
+async fn take_many(
+    tx: &mut Transaction<'static, Db>,
+    table: &str,
+    limit: &str,
+    extra: &str,
+    amounts: &BTreeMap<Uuid, i64>,
+) -> sqlx::Result<()> {
+    if amounts.is_empty() {
+        return Ok(());
+    }
+    let mut case = String::from("CASE id");
+    for n in 0..amounts.len() {
+        case.push_str(&format!(" WHEN ${} THEN ${}", 2 * n + 1, 2 * n + 2));
+    }
+    case.push_str(" END");
+    let ids = (0..amounts.len())
+        .map(|n| format!("${}", 2 * n + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE {table} SET held = held + {case}
+         WHERE id IN ({ids}){extra} AND sold + held + {case} <= {limit}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (id, n) in amounts {
+        q = q.bind(*id).bind(*n);
+    }
+    let touched = q.execute(&mut **tx).await?.rows_affected();
+    if touched != amounts.len() as u64 {
+        // Cannot happen while the locks of step 1 are held; failing rolls everything back and
+        // the engine reruns the requests one by one.
+        return Err(sqlx::Error::Protocol(format!(
+            "{table}: {touched} of {} counter updates applied under lock",
+            amounts.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Every step of [`hold_batch`] inside the caller's transaction.
+async fn hold_many(
     tx: &mut Transaction<'static, Db>,
     items: &[(NewHold, EventFacts, TypeFacts)],
-    closed: &[bool],
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
-    let (_, event, ty) = &items[0];
-    let capped = event.total_tickets.is_some();
-    let max = i64::from(ty.max_per_order);
+    let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
+    let mut type_ids: Vec<Uuid> = items.iter().map(|(_, _, t)| t.id).collect();
+    type_ids.sort();
+    type_ids.dedup();
+    let mut event_ids: Vec<Uuid> = items.iter().map(|(_, e, _)| e.id).collect();
+    event_ids.sort();
+    event_ids.dedup();
     let now = items.iter().map(|(r, _, _)| r.now).max().unwrap_or_else(Utc::now);
-    let mut out: Vec<Option<HoldOutcome>> = closed
-        .iter()
-        .map(|c| c.then_some(HoldOutcome::SalesClosed))
+    let (mut types, mut events) = lock_counters(tx, &type_ids, &event_ids).await?;
+
+    let paid: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].2.price > 0)
         .collect();
-    let wanted: i64 = items
-        .iter()
-        .zip(closed)
-        .filter(|(_, c)| !**c)
-        .map(|((r, _, _), _)| r.quantity)
-        .sum();
-    let Some(mut remaining) = locked_remaining(tx, ty.id, event.id, capped).await? else {
-        return Ok(vec![HoldOutcome::SalesClosed; items.len()]);
-    };
-    if wanted > remaining {
-        let mut released = release_expired_tx(tx, Some(ty.id), 0, now).await?.len();
-        if capped {
-            released += release_expired_event_tx(tx, event.id, now).await?;
+    if !paid.is_empty() {
+        // Step 2: lazy release where the lapsed holds may be in the way.
+        let mut type_wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut event_wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for &i in &paid {
+            let (req, _, ty) = &items[i];
+            let Some(t) = types.get(&ty.id) else { continue };
+            if !t.on_sale {
+                continue;
+            }
+            *type_wanted.entry(ty.id).or_default() += req.quantity;
+            if events.contains_key(&t.event_id) {
+                *event_wanted.entry(t.event_id).or_default() += req.quantity;
+            }
         }
-        if released > 0 {
-            remaining = locked_remaining(tx, ty.id, event.id, capped)
-                .await?
-                .unwrap_or(0);
+        let short_types: Vec<Uuid> = type_wanted
+            .iter()
+            .filter(|(id, w)| **w > types[*id].remaining)
+            .map(|(id, _)| *id)
+            .collect();
+        let short_events: Vec<Uuid> = event_wanted
+            .iter()
+            .filter(|(id, w)| **w > events[*id])
+            .map(|(id, _)| *id)
+            .collect();
+        if !short_types.is_empty() || !short_events.is_empty() {
+            let mut freed = release_expired_types_tx(tx, &short_types, now).await?.len();
+            for e in &short_events {
+                freed += release_expired_event_tx(tx, *e, now).await?;
+            }
+            if freed > 0 {
+                (types, events) = lock_counters(tx, &type_ids, &event_ids).await?;
+            }
         }
-    }
-    // Current holdings of every buyer in the batch, in one query.
-    let mut holdings: BTreeMap<Buyer, i64> = BTreeMap::new();
-    {
-        let users: Vec<Uuid> = {
-            let mut v: Vec<Uuid> = items.iter().filter_map(|(r, _, _)| r.user_id).collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let emails: Vec<String> = {
-            let mut v: Vec<String> = items
-                .iter()
-                .filter(|(r, _, _)| r.user_id.is_none())
-                .map(|(r, _, _)| r.customer_email.clone())
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let placeholders = |from: usize, n: usize| {
-            (from..from + n)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        // Two indexed branches (accounts, guests); one `OR` would make SQLite scan every pending
-        // booking of the type.
-        let expiry = if PG { "expires_at" } else { "+expires_at" };
-        let mut branches = Vec::new();
-        if !users.is_empty() {
-            branches.push(format!(
-                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
-                 WHERE user_id IN ({}) AND ticket_type_id = $1 AND status = 'PENDING' AND {expiry} > $2
-                 GROUP BY user_id, customer_email",
-                placeholders(3, users.len())
-            ));
-        }
-        if !emails.is_empty() {
-            branches.push(format!(
-                "SELECT user_id, customer_email, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM bookings
-                 WHERE customer_email IN ({}) AND user_id IS NULL AND ticket_type_id = $1 AND status = 'PENDING'
-                   AND {expiry} > $2
-                 GROUP BY user_id, customer_email",
-                placeholders(3 + users.len(), emails.len())
-            ));
-        }
-        let sql = branches.join(" UNION ALL ");
-        let mut q = sqlx::query_as::<_, (Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql))
-            .bind(ty.id)
-            .bind(now);
-        for u in &users {
-            q = q.bind(*u);
-        }
-        for e in &emails {
-            q = q.bind(e.clone());
-        }
-        for (user, email, n) in q.fetch_all(&mut **tx).await? {
-            let key = match user {
-                Some(u) => Buyer::User(u),
-                None => Buyer::Guest(email),
-            };
-            *holdings.entry(key).or_default() += n;
-        }
-    }
-    let mut accepted: Vec<usize> = Vec::new();
-    for (i, (req, _, _)) in items.iter().enumerate() {
-        if out[i].is_some() {
-            continue;
-        }
-        let key = buyer_of(req);
-        let have = holdings.get(&key).copied().unwrap_or(0);
-        if have + req.quantity > max {
-            out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
-        } else if req.quantity > remaining {
-            out[i] = Some(HoldOutcome::SoldOut {
-                available: remaining,
-            });
+
+        // Steps 3 and 4.
+        let paid_types: Vec<Uuid> = type_wanted.keys().copied().collect();
+        let reqs: Vec<&NewHold> = paid.iter().map(|&i| &items[i].0).collect();
+        let mut holdings = if paid_types.is_empty() {
+            BTreeMap::new()
         } else {
-            remaining -= req.quantity;
-            *holdings.entry(key).or_default() += req.quantity;
-            accepted.push(i);
+            holdings_of(tx, &reqs, &paid_types, now).await?
+        };
+        let mut take_types: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut take_events: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut accepted: Vec<usize> = Vec::new();
+        for &i in &paid {
+            let (req, _, ty) = &items[i];
+            let Some(t) = types.get_mut(&ty.id) else {
+                out[i] = Some(HoldOutcome::NotFound);
+                continue;
+            };
+            if !t.on_sale {
+                out[i] = Some(HoldOutcome::SalesClosed);
+                continue;
+            }
+            let max = i64::from(ty.max_per_order);
+            let key = (ty.id, buyer_of(req));
+            let have = holdings.get(&key).copied().unwrap_or(0);
+            let event_left = events.get(&t.event_id).copied();
+            let available = event_left.map_or(t.remaining, |e| t.remaining.min(e)).max(0);
+            if have + req.quantity > max {
+                out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
+            } else if req.quantity > available {
+                out[i] = Some(HoldOutcome::SoldOut { available });
+            } else {
+                t.remaining -= req.quantity;
+                *take_types.entry(ty.id).or_default() += req.quantity;
+                if let Some(e) = events.get_mut(&t.event_id) {
+                    *e -= req.quantity;
+                    *take_events.entry(t.event_id).or_default() += req.quantity;
+                }
+                *holdings.entry(key).or_default() += req.quantity;
+                accepted.push(i);
+            }
         }
-    }
-    if accepted.is_empty() {
-        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
-    }
-    let total: i64 = accepted.iter().map(|&i| items[i].0.quantity).sum();
-    let took = sqlx::query(
-        "UPDATE ticket_types SET held = held + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
-    )
-    .bind(total)
-    .bind(ty.id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    let mut took_event = true;
-    if took && capped {
-        took_event = sqlx::query(
-            "UPDATE events SET held = held + $1
-             WHERE id = $2 AND total_tickets IS NOT NULL AND sold + held + $1 <= total_tickets",
+
+        // Step 5.
+        take_many(
+            tx,
+            "ticket_types",
+            "capacity",
+            "",
+            &take_types,
         )
-        .bind(total)
-        .bind(event.id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !took_event {
-            sqlx::query("UPDATE ticket_types SET held = held - $1 WHERE id = $2")
-                .bind(total)
-                .bind(ty.id)
-                .execute(&mut **tx)
-                .await?;
+        .await?;
+        take_many(
+            tx,
+            "events",
+            "total_tickets",
+            " AND total_tickets IS NOT NULL",
+            &take_events,
+        )
+        .await?;
+
+        // Step 6.
+        for chunk in accepted.chunks(INSERT_CHUNK) {
+            for (i, id) in insert_pending(tx, items, chunk, links).await? {
+                out[i] = Some(HoldOutcome::Held {
+                    id,
+                    event_id: items[i].1.id,
+                });
+            }
         }
     }
-    if !took || !took_event {
-        let mut released = std::collections::BTreeSet::from([ty.id]);
-        for &i in &accepted {
-            let (req, event, ty) = &items[i];
+
+    // Free types, one by one under the same locks.
+    let mut released = std::collections::BTreeSet::new();
+    for (i, (req, event, ty)) in items.iter().enumerate() {
+        if ty.price == 0 {
             out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released).await?);
         }
-        return Ok(out.into_iter().map(|o| o.expect("decided")).collect());
     }
-    // The rows, in one statement (a reference collision retries just that row).
-    let mut rows: Vec<(Uuid, String, usize)> = accepted
+    Ok(out.into_iter().map(|o| o.expect("decided")).collect())
+}
+
+/// Rows per multi-row insert (17 binds each, well under both backends' parameter limits).
+const INSERT_CHUNK: usize = 256;
+
+/// Step 6: the PENDING bookings of the accepted requests `idx` and their `booking_pending`
+/// messages, in two statements (a reference collision retries just that row). Returns
+/// `(request index, booking id)`.
+async fn insert_pending(
+    tx: &mut Transaction<'static, Db>,
+    items: &[(NewHold, EventFacts, TypeFacts)],
+    idx: &[usize],
+    links: &Links,
+) -> sqlx::Result<Vec<(usize, Uuid)>> {
+    let mut rows: Vec<(Uuid, String, usize)> = idx
         .iter()
         .map(|&i| (Uuid::now_v7(), crate::bookings::codes::new_reference(), i))
         .collect();
@@ -825,8 +953,8 @@ async fn hold_combined(
                  currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
                  guest_token_hash, created_at, updated_at) VALUES ",
         );
-        const COLS: usize = 17;
-        for (n, _) in pending_rows.iter().enumerate() {
+        const COLS: usize = 16;
+        for n in 0..pending_rows.len() {
             if n > 0 {
                 sql.push_str(", ");
             }
@@ -842,13 +970,14 @@ async fn hold_combined(
                 }
                 sql.push_str(&format!("${}", b + c));
             }
-            sql.push(')');
+            // `updated_at` = `created_at`.
+            sql.push_str(&format!(", ${})", b + COLS));
         }
         sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
         let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
         for &r in &pending_rows {
             let (id, reference, i) = &rows[r];
-            let req = &items[*i].0;
+            let (req, event, ty) = &items[*i];
             q = q
                 .bind(*id)
                 .bind(reference.clone())
@@ -865,10 +994,10 @@ async fn hold_combined(
                 .bind(req.customer_phone.clone())
                 .bind(req.special_requests.clone())
                 .bind(req.guest_token_hash.clone())
-                .bind(req.now)
                 .bind(req.now);
         }
-        let inserted: Vec<Uuid> = q.fetch_all(&mut **tx).await?;
+        let inserted: std::collections::HashSet<Uuid> =
+            q.fetch_all(&mut **tx).await?.into_iter().collect();
         pending_rows.retain(|&r| !inserted.contains(&rows[r].0));
         for &r in &pending_rows {
             rows[r].1 = crate::bookings::codes::new_reference();
@@ -895,7 +1024,7 @@ async fn hold_combined(
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     let written = Utc::now();
     for (id, reference, i) in &rows {
-        let req = &items[*i].0;
+        let (req, event, ty) = &items[*i];
         let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
         if let Some(token) = &req.guest_token {
             pay_url.push_str("?guestToken=");
@@ -918,13 +1047,22 @@ async fn hold_combined(
             .bind(written);
     }
     q.execute(&mut **tx).await?;
-    for (id, _, i) in rows {
-        out[i] = Some(HoldOutcome::Held {
-            id,
-            event_id: event.id,
-        });
+    crate::notify::wake();
+    Ok(rows.into_iter().map(|(id, _, i)| (i, id)).collect())
+}
+
+/// Who the holding limit counts: the account, or the guest's email.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Buyer {
+    User(Uuid),
+    Guest(String),
+}
+
+fn buyer_of(req: &NewHold) -> Buyer {
+    match req.user_id {
+        Some(u) => Buyer::User(u),
+        None => Buyer::Guest(req.customer_email.clone()),
     }
-    Ok(out.into_iter().map(|o| o.expect("decided")).collect())
 }
 
 /// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
