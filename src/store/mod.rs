@@ -125,7 +125,7 @@ impl Store {
             {
                 std::fs::create_dir_all(parent)?;
             }
-            Self::connect_sqlite(options).await
+            Self::connect_sqlite(options, max_connections).await
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
         }
@@ -147,8 +147,11 @@ impl Store {
         }))
     }
 
-    /// Opens a SQLite file in WAL mode with one writer and several readers.
-    pub async fn connect_sqlite(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+    /// Opens a SQLite file in WAL mode with one writer and `readers` reader connections.
+    pub async fn connect_sqlite(
+        options: SqliteConnectOptions,
+        readers: u32,
+    ) -> anyhow::Result<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -164,7 +167,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
@@ -173,7 +176,7 @@ impl Store {
 
     /// Opens a SQLite file at a path.
     pub async fn open_sqlite_file(path: &Path) -> anyhow::Result<Self> {
-        Self::connect_sqlite(SqliteConnectOptions::new().filename(path)).await
+        Self::connect_sqlite(SqliteConnectOptions::new().filename(path), 8).await
     }
 
     /// Applies the backend's migrations (embedded in the binary).
