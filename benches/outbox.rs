@@ -48,20 +48,31 @@ async fn main() -> anyhow::Result<()> {
     let Store::Sqlite(pools) = &store else {
         unreachable!("the benchmark opens a SQLite file")
     };
+    let with_qr = std::env::var("BENCH_TEMPLATE").is_ok_and(|t| t == "booking_confirmed");
     let enqueue_started = Instant::now();
     for chunk in 0..total.div_ceil(1_000) {
         let mut tx = pools.write.begin().await?;
         for i in chunk * 1_000..((chunk + 1) * 1_000).min(total) {
-            let message = NewMessage::email(
-                format!("user{i}@example.com"),
-                "booking_confirmed",
-                json!({
-                    "customerName": "Ada Obi", "eventTitle": "Lagos Jazz Night",
-                    "reference": format!("TM-{i:06}"), "bookingId": uuid::Uuid::now_v7(),
-                    "eventStartsAt": "2026-12-31T19:30:00Z", "venue": "Muri Okunola Park",
-                    "tickets": [{"code": format!("TK-{i}"), "ticketTypeName": "VIP", "qrUrl": "/qr/1"}],
-                }),
-            );
+            // `BENCH_TEMPLATE=booking_confirmed` measures the heaviest message (a QR PNG
+            // rendered per ticket at delivery); the default measures the outbox itself.
+            let message = if with_qr {
+                NewMessage::email(
+                    format!("user{i}@example.com"),
+                    "booking_confirmed",
+                    json!({
+                        "customerName": "Ada Obi", "eventTitle": "Lagos Jazz Night",
+                        "reference": format!("TM-{i:06}"), "bookingId": uuid::Uuid::now_v7(),
+                        "eventStartsAt": "2026-12-31T19:30:00Z", "venue": "Muri Okunola Park",
+                        "tickets": [{"code": format!("TK-{i}"), "ticketTypeName": "VIP", "qrUrl": "/qr/1"}],
+                    }),
+                )
+            } else {
+                NewMessage::email(
+                    format!("user{i}@example.com"),
+                    "welcome",
+                    json!({"firstName": "Ada"}),
+                )
+            };
             ticketmax::notify::sqlite::insert_message(&mut tx, &message).await?;
         }
         tx.commit().await?;
@@ -95,8 +106,13 @@ async fn main() -> anyhow::Result<()> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .count();
     println!(
-        "outbox (file transport, SQLite): {total} messages delivered in {secs:.2} s = {:.0} messages/s \
+        "outbox (file transport, SQLite, {} messages): {total} messages delivered in {secs:.2} s = {:.0} messages/s \
          ({} loops x {} in flight, batch {}); {files} .eml files; enqueue {:.0} messages/s",
+        if with_qr {
+            "booking_confirmed with a QR image"
+        } else {
+            "welcome"
+        },
         total as f64 / secs,
         config.outbox.workers,
         config.outbox.concurrency,
