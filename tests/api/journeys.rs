@@ -115,3 +115,29 @@ both_backends! {
         app.get_as(&organizer, &format!("/api/events/{id}")).await.assert_status(200);
     }
 }
+
+both_backends! {
+    async fn a_large_free_order_gets_one_distinct_ticket_per_seat(app) {
+        let (_, organizer) = app.create_user(Role::Organizer).await;
+        let (_, buyer) = app.create_user(Role::User).await;
+        let r = app.post_as(&organizer, "/api/events", &json!({
+            "title": "Free festival", "description": "open to all", "category": "Music", "location": "Ibadan",
+            "startsAt": (Utc::now() + Duration::days(9)).to_rfc3339(), "status": "PUBLISHED",
+            "ticketTypes": [{"name": "Entry", "price": 0, "capacity": 1000, "maxPerOrder": 450}]
+        })).await;
+        r.assert_status(201);
+        let event_id = r.data()["id"].as_str().unwrap().to_string();
+        let type_id = r.data()["ticketTypes"][0]["id"].as_str().unwrap().to_string();
+        let b = app.post_as(&buyer, "/api/bookings",
+            &json!({"eventId": event_id, "ticketTypeId": type_id, "quantity": 450})).await;
+        b.assert_status(201);
+        assert_eq!(b.data()["status"], "CONFIRMED");
+        let tickets = b.data()["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), 450);
+        let codes: std::collections::HashSet<&str> = tickets.iter().map(|t| t["code"].as_str().unwrap()).collect();
+        assert_eq!(codes.len(), 450, "every seat has its own code");
+        let id = b.data()["id"].as_str().unwrap();
+        let read = app.get_as(&buyer, &format!("/api/bookings/{id}")).await;
+        assert_eq!(read.data()["tickets"].as_array().unwrap().len(), 450, "the tickets were stored");
+    }
+}
