@@ -201,20 +201,6 @@ pub struct AuditQuery {
     pub to: Option<String>,
 }
 
-/// Parses `from`/`to`: RFC 3339 or `YYYY-MM-DD` (UTC midnight).
-pub fn parse_instant(raw: &str, field: &str) -> ApiResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .ok_or_else(|| {
-            crate::http::ApiError::field(field, "must be an RFC 3339 time or YYYY-MM-DD")
-        })
-}
-
 /// Lists the audit log (ADMIN), newest first.
 #[utoipa::path(get, path = "/admin/audit-log", tag = "admin",
     params(AuditQuery),
@@ -239,12 +225,12 @@ async fn list_audit_log(
         from: q
             .from
             .as_deref()
-            .map(|f| parse_instant(f, "from"))
+            .map(|f| crate::http::parse_instant(f, "from"))
             .transpose()?,
         to: q
             .to
             .as_deref()
-            .map(|t| parse_instant(t, "to"))
+            .map(|t| crate::http::parse_instant(t, "to"))
             .transpose()?,
     };
     let (rows, total) = state

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -157,19 +157,6 @@ fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Ac
             }
         }
     }
-}
-
-fn parse_day_or_time(field: &str, raw: &str) -> ApiResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
-    }
-    Err(ApiError::field(
-        field,
-        "must be an RFC 3339 time or a YYYY-MM-DD date",
-    ))
 }
 
 async fn view_of(state: &AppState, id: Uuid) -> ApiResult<(BookingRow, BookingView)> {
@@ -431,11 +418,11 @@ async fn list_bookings(
     let from = q
         .from
         .as_deref()
-        .map(|r| parse_day_or_time("from", r))
+        .map(|r| crate::http::parse_instant(r, "from"))
         .transpose()?;
     let to =
         q.to.as_deref()
-            .map(|r| parse_day_or_time("to", r))
+            .map(|r| crate::http::parse_instant(r, "to"))
             .transpose()?;
     let now = Utc::now();
     let filter = ListFilter {

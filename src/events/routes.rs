@@ -4,7 +4,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -238,16 +238,15 @@ pub struct PageQuery {
     pub fields: Option<String>,
 }
 
-/// Parses `from`/`to`: RFC 3339, or `YYYY-MM-DD` as UTC midnight.
+/// Parses `from`/`to` into the validator's list of problems.
 fn parse_when(raw: &str, field: &str, v: &mut Validator) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(t.with_timezone(&Utc));
+    match crate::http::parse_instant(raw, field) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            v.add(field, "must be an RFC 3339 time or a YYYY-MM-DD date");
+            None
+        }
     }
-    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    }
-    v.add(field, "must be an RFC 3339 time or a YYYY-MM-DD date");
-    None
 }
 
 fn parse_status(raw: &str) -> Option<&'static str> {

@@ -25,6 +25,19 @@ pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Parses a `from`/`to` query value (API.md §11.62): RFC 3339, or `YYYY-MM-DD` as UTC midnight;
+/// anything else is a 400 naming `field`.
+pub fn parse_instant(raw: &str, field: &str) -> ApiResult<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| ApiError::field(field, "must be an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
 /// Pagination facts of a list answer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -212,6 +225,16 @@ pub fn select_fields(value: serde_json::Value, fields: &[String]) -> serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_accept_rfc3339_and_dates_as_utc_midnight() {
+        let t = parse_instant("2026-12-31T19:30:00+01:00", "from").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-31T18:30:00+00:00");
+        let d = parse_instant("2026-12-31", "to").unwrap();
+        assert_eq!(d.to_rfc3339(), "2026-12-31T00:00:00+00:00");
+        let e = parse_instant("31/12/2026", "to").unwrap_err();
+        assert_eq!(e.details.unwrap()[0]["field"], "to");
+    }
 
     #[test]
     fn page_limits_are_enforced() {
