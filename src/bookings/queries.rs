@@ -376,32 +376,7 @@ pub async fn resolve(
         let Some(row) = row else {
             return Ok(Err(HoldOutcome::NotFound));
         };
-        let event = EventFacts {
-            id: row.try_get(0)?,
-            organizer_id: row.try_get(1)?,
-            title: row.try_get(2)?,
-            status: row.try_get(3)?,
-            starts_at: row.try_get(4)?,
-            ends_at: row.try_get(5)?,
-            published_at: row.try_get(6)?,
-            currency: row.try_get(7)?,
-            total_tickets: row.try_get(8)?,
-            sold: row.try_get(9)?,
-            held: row.try_get(10)?,
-        };
-        let ty = TypeFacts {
-            id: row.try_get(11)?,
-            event_id: row.try_get(12)?,
-            name: row.try_get(13)?,
-            kind: row.try_get(14)?,
-            price: row.try_get(15)?,
-            capacity: row.try_get(16)?,
-            sold: row.try_get(17)?,
-            held: row.try_get(18)?,
-            sales_start_at: row.try_get(19)?,
-            sales_end_at: row.try_get(20)?,
-            max_per_order: row.try_get(21)?,
-        };
+        let (event, ty) = facts_of(&row)?;
         return Ok(check_sale(req, event, ty));
     }
     let Some(event) = event_facts(pools, req.event_id).await? else {
@@ -429,18 +404,27 @@ fn check_sale(
     event: EventFacts,
     ty: TypeFacts,
 ) -> Result<(EventFacts, TypeFacts), HoldOutcome> {
+    match refusal(req, &event, &ty) {
+        Some(refused) => Err(refused),
+        None => Ok((event, ty)),
+    }
+}
+
+/// Why `req` cannot be held against these facts, if it cannot: DRAFT → 404, quantity above
+/// `maxPerOrder`, outside the sales window or not PUBLISHED.
+fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Option<HoldOutcome> {
     if event.status == "DRAFT" {
-        return Err(HoldOutcome::NotFound);
+        return Some(HoldOutcome::NotFound);
     }
     if req.quantity > i64::from(ty.max_per_order) {
-        return Err(HoldOutcome::TooMany {
+        return Some(HoldOutcome::TooMany {
             max: i64::from(ty.max_per_order),
         });
     }
-    if !crate::bookings::on_sale(&event, &ty, req.now) {
-        return Err(HoldOutcome::SalesClosed);
+    if !crate::bookings::on_sale(event, ty, req.now) {
+        return Some(HoldOutcome::SalesClosed);
     }
-    Ok((event, ty))
+    None
 }
 
 /// The locked part of a hold, inside the caller's transaction: conditional counter updates
@@ -621,12 +605,12 @@ pub async fn hold_batch(
     Ok(out)
 }
 
-/// Counters of a ticket type read under its lock.
-#[derive(Debug, Clone, Copy)]
-struct TypeLeft {
-    event_id: Uuid,
+/// A ticket type and its event as read under the type's lock, with the seats left of the type.
+#[derive(Debug, Clone)]
+struct LockedType {
+    ty: TypeFacts,
+    event: EventFacts,
     remaining: i64,
-    on_sale: bool,
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -637,38 +621,41 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 /// Step 1: locks (PostgreSQL) and reads the types, then the capped events, in ascending id order.
-/// Returns the types' remaining seats and status, and the capped events' remaining seats.
+/// Returns every fact a decision needs as of the lock (status, sales window, price,
+/// `maxPerOrder`, seats left), never the caller's earlier snapshot, and the capped events' seats
+/// left.
 async fn lock_counters(
     tx: &mut Transaction<'static, Db>,
     type_ids: &[Uuid],
     event_ids: &[Uuid],
-) -> sqlx::Result<(BTreeMap<Uuid, TypeLeft>, BTreeMap<Uuid, i64>)> {
+) -> sqlx::Result<(BTreeMap<Uuid, LockedType>, BTreeMap<Uuid, i64>)> {
     let lock = if PG { " FOR UPDATE OF t" } else { "" };
     let sql = format!(
-        "SELECT t.id, t.event_id, t.capacity, t.sold, t.held, e.status
+        "SELECT e.id, e.organizer_id, e.title, e.status, e.starts_at, e.ends_at, e.published_at, e.currency,
+                e.total_tickets, e.sold, e.held,
+                t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.held, t.sales_start_at,
+                t.sales_end_at, t.max_per_order
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id IN ({}) ORDER BY t.id{lock}",
         placeholders(1, type_ids.len())
     );
-    let mut q = sqlx::query_as::<_, (Uuid, Uuid, i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for id in type_ids {
         q = q.bind(*id);
     }
-    let types: BTreeMap<Uuid, TypeLeft> = q
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|(id, event_id, capacity, sold, held, status)| {
-            (
-                id,
-                TypeLeft {
-                    event_id,
-                    remaining: capacity - sold - held,
-                    on_sale: status == "PUBLISHED",
-                },
-            )
-        })
-        .collect();
+    let mut types = BTreeMap::new();
+    for row in q.fetch_all(&mut **tx).await? {
+        let (event, ty) = facts_of(&row)?;
+        let remaining = ty.capacity - ty.sold - ty.held;
+        types.insert(
+            ty.id,
+            LockedType {
+                ty,
+                event,
+                remaining,
+            },
+        );
+    }
     let lock = if PG { " FOR UPDATE" } else { "" };
     let sql = format!(
         "SELECT id, total_tickets, sold, held FROM events
@@ -686,6 +673,37 @@ async fn lock_counters(
         .filter_map(|(id, total, sold, held)| total.map(|t| (id, t - sold - held)))
         .collect();
     Ok((types, events))
+}
+
+/// The event and ticket type of a row of `e.…` (11 columns) then `t.…` (11 columns).
+fn facts_of(row: &<Db as sqlx::Database>::Row) -> sqlx::Result<(EventFacts, TypeFacts)> {
+    let event = EventFacts {
+        id: row.try_get(0)?,
+        organizer_id: row.try_get(1)?,
+        title: row.try_get(2)?,
+        status: row.try_get(3)?,
+        starts_at: row.try_get(4)?,
+        ends_at: row.try_get(5)?,
+        published_at: row.try_get(6)?,
+        currency: row.try_get(7)?,
+        total_tickets: row.try_get(8)?,
+        sold: row.try_get(9)?,
+        held: row.try_get(10)?,
+    };
+    let ty = TypeFacts {
+        id: row.try_get(11)?,
+        event_id: row.try_get(12)?,
+        name: row.try_get(13)?,
+        kind: row.try_get(14)?,
+        price: row.try_get(15)?,
+        capacity: row.try_get(16)?,
+        sold: row.try_get(17)?,
+        held: row.try_get(18)?,
+        sales_start_at: row.try_get(19)?,
+        sales_end_at: row.try_get(20)?,
+        max_per_order: row.try_get(21)?,
+    };
+    Ok((event, ty))
 }
 
 /// Step 3: seats each buyer holds of each of `type_ids` in unexpired PENDING bookings.
@@ -811,8 +829,9 @@ async fn hold_many(
     let now = items.iter().map(|(r, _, _)| r.now).max().unwrap_or_else(Utc::now);
     let (mut types, mut events) = lock_counters(tx, &type_ids, &event_ids).await?;
 
+    // Paid or free as of the lock (a price change since the request was resolved counts).
     let paid: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].2.price > 0)
+        .filter(|&i| types.get(&items[i].2.id).is_some_and(|t| t.ty.price > 0))
         .collect();
     if !paid.is_empty() {
         // Step 2: lazy release where the lapsed holds may be in the way.
@@ -821,12 +840,12 @@ async fn hold_many(
         for &i in &paid {
             let (req, _, ty) = &items[i];
             let Some(t) = types.get(&ty.id) else { continue };
-            if !t.on_sale {
+            if refusal(req, &t.event, &t.ty).is_some() {
                 continue;
             }
             *type_wanted.entry(ty.id).or_default() += req.quantity;
-            if events.contains_key(&t.event_id) {
-                *event_wanted.entry(t.event_id).or_default() += req.quantity;
+            if events.contains_key(&t.event.id) {
+                *event_wanted.entry(t.event.id).or_default() += req.quantity;
             }
         }
         let short_types: Vec<Uuid> = type_wanted
@@ -866,14 +885,14 @@ async fn hold_many(
                 out[i] = Some(HoldOutcome::NotFound);
                 continue;
             };
-            if !t.on_sale {
-                out[i] = Some(HoldOutcome::SalesClosed);
+            if let Some(refused) = refusal(req, &t.event, &t.ty) {
+                out[i] = Some(refused);
                 continue;
             }
-            let max = i64::from(ty.max_per_order);
+            let max = i64::from(t.ty.max_per_order);
             let key = (ty.id, buyer_of(req));
             let have = holdings.get(&key).copied().unwrap_or(0);
-            let event_left = events.get(&t.event_id).copied();
+            let event_left = events.get(&t.event.id).copied();
             let available = event_left.map_or(t.remaining, |e| t.remaining.min(e)).max(0);
             if have + req.quantity > max {
                 out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
@@ -882,9 +901,9 @@ async fn hold_many(
             } else {
                 t.remaining -= req.quantity;
                 *take_types.entry(ty.id).or_default() += req.quantity;
-                if let Some(e) = events.get_mut(&t.event_id) {
+                if let Some(e) = events.get_mut(&t.event.id) {
                     *e -= req.quantity;
-                    *take_events.entry(t.event_id).or_default() += req.quantity;
+                    *take_events.entry(t.event.id).or_default() += req.quantity;
                 }
                 *holdings.entry(key).or_default() += req.quantity;
                 accepted.push(i);
@@ -909,9 +928,13 @@ async fn hold_many(
         )
         .await?;
 
-        // Step 6.
-        for chunk in accepted.chunks(INSERT_CHUNK) {
-            for (i, id) in insert_pending(tx, items, chunk, links).await? {
+        // Step 6, with the price, currency and title read under the locks.
+        let rows: Vec<(usize, &NewHold, &LockedType)> = accepted
+            .iter()
+            .map(|&i| (i, &items[i].0, &types[&items[i].2.id]))
+            .collect();
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            for (i, id) in insert_pending(tx, chunk, links).await? {
                 out[i] = Some(HoldOutcome::Held {
                     id,
                     event_id: items[i].1.id,
@@ -920,12 +943,21 @@ async fn hold_many(
         }
     }
 
-    // Free types, one by one under the same locks.
+    // Free types (as of the locks), one by one under the same locks.
     let mut released = std::collections::BTreeSet::new();
-    for (i, (req, event, ty)) in items.iter().enumerate() {
-        if ty.price == 0 {
-            out[i] = Some(hold_in_tx(tx, req, event, ty, links, &mut released).await?);
+    for (i, (req, _, ty)) in items.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
         }
+        let Some(t) = types.get(&ty.id) else {
+            out[i] = Some(HoldOutcome::NotFound);
+            continue;
+        };
+        if let Some(refused) = refusal(req, &t.event, &t.ty) {
+            out[i] = Some(refused);
+            continue;
+        }
+        out[i] = Some(hold_in_tx(tx, req, &t.event, &t.ty, links, &mut released).await?);
     }
     Ok(out.into_iter().map(|o| o.expect("decided")).collect())
 }
@@ -933,18 +965,16 @@ async fn hold_many(
 /// Rows per multi-row insert (17 binds each, well under both backends' parameter limits).
 const INSERT_CHUNK: usize = 256;
 
-/// Step 6: the PENDING bookings of the accepted requests `idx` and their `booking_pending`
-/// messages, in two statements (a reference collision retries just that row). Returns
-/// `(request index, booking id)`.
+/// Step 6: the PENDING bookings of the accepted requests (request index, request, locked facts)
+/// and their `booking_pending` messages, in two statements (a reference collision retries just
+/// that row). Returns `(request index, booking id)`.
 async fn insert_pending(
     tx: &mut Transaction<'static, Db>,
-    items: &[(NewHold, EventFacts, TypeFacts)],
-    idx: &[usize],
+    accepted: &[(usize, &NewHold, &LockedType)],
     links: &Links,
 ) -> sqlx::Result<Vec<(usize, Uuid)>> {
-    let mut rows: Vec<(Uuid, String, usize)> = idx
-        .iter()
-        .map(|&i| (Uuid::now_v7(), crate::bookings::codes::new_reference(), i))
+    let mut rows: Vec<(Uuid, String, usize)> = (0..accepted.len())
+        .map(|k| (Uuid::now_v7(), crate::bookings::codes::new_reference(), k))
         .collect();
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
     while !pending_rows.is_empty() {
@@ -976,8 +1006,9 @@ async fn insert_pending(
         sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
         let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
         for &r in &pending_rows {
-            let (id, reference, i) = &rows[r];
-            let (req, event, ty) = &items[*i];
+            let (id, reference, k) = &rows[r];
+            let (_, req, locked) = accepted[*k];
+            let (event, ty) = (&locked.event, &locked.ty);
             q = q
                 .bind(*id)
                 .bind(reference.clone())
@@ -1023,8 +1054,9 @@ async fn insert_pending(
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     let written = Utc::now();
-    for (id, reference, i) in &rows {
-        let (req, event, ty) = &items[*i];
+    for (id, reference, k) in &rows {
+        let (_, req, locked) = accepted[*k];
+        let (event, ty) = (&locked.event, &locked.ty);
         let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
         if let Some(token) = &req.guest_token {
             pay_url.push_str("?guestToken=");
@@ -1048,7 +1080,10 @@ async fn insert_pending(
     }
     q.execute(&mut **tx).await?;
     crate::notify::wake();
-    Ok(rows.into_iter().map(|(id, _, i)| (i, id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, _, k)| (accepted[k].0, id))
+        .collect())
 }
 
 /// Who the holding limit counts: the account, or the guest's email.

@@ -664,6 +664,60 @@ both_backends! {
         assert_eq!(counters(&app, types[0]).await, (10, 0, 0, 0, 0));
     }
 
+    async fn a_hold_is_decided_on_the_type_as_it_is_under_the_lock(app) {
+        // Price, maxPerOrder and the sales window are read again under the type's lock: a change
+        // between the lock-free checks and the batch applies to the hold.
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::paid(10), TypeSpec::paid(10)]).await;
+        let links = ticketmax::bookings::Links::from_config(&app.state.config);
+        let request = |ty: Uuid, quantity: i64, n: u32| ticketmax::bookings::NewHold {
+            event_id: event,
+            ticket_type_id: Some(ty),
+            quantity,
+            user_id: None,
+            customer_email: format!("late{n}@example.com"),
+            customer_name: "Late".into(),
+            customer_phone: None,
+            special_requests: None,
+            guest_token_hash: None,
+            guest_token: None,
+            now: Utc::now(),
+            hold: Duration::minutes(10),
+        };
+        let mut items = Vec::new();
+        for (n, (ty, quantity)) in [(types[0], 2), (types[1], 3), (types[2], 1), (types[0], 1)].into_iter().enumerate() {
+            let req = request(ty, quantity, n as u32);
+            let (e, t) = app.state.store.resolve_hold(&req).await.unwrap().unwrap();
+            items.push((req, e, t));
+        }
+        with_pool!(app, pool => {
+            sqlx::query("UPDATE ticket_types SET price = 777 WHERE id = $1").bind(types[0]).execute(pool).await.unwrap();
+            sqlx::query("UPDATE ticket_types SET max_per_order = 2 WHERE id = $1").bind(types[1]).execute(pool).await.unwrap();
+            sqlx::query("UPDATE ticket_types SET sales_end_at = $1 WHERE id = $2")
+                .bind(Utc::now() - Duration::minutes(1)).bind(types[2]).execute(pool).await.unwrap();
+        });
+        use ticketmax::bookings::HoldOutcome;
+        for batch in [&items[..1], &items[1..]] {
+            let outcomes = app.state.store.hold_batch(batch, &links).await.unwrap();
+            for ((req, _, _), outcome) in batch.iter().zip(outcomes) {
+                match (req.ticket_type_id.unwrap(), outcome) {
+                    (t, HoldOutcome::Held { id, .. }) if t == types[0] => {
+                        let b = app.state.store.booking_by_id(id).await.unwrap().unwrap();
+                        assert_eq!((b.unit_price, b.total_amount), (777, 777 * req.quantity));
+                        let msgs = templates_for(&app, &req.customer_email).await;
+                        let m = msgs.iter().find(|(t, _)| t == "booking_pending").expect("booking_pending");
+                        assert_eq!(m.1["totalAmount"], 777 * req.quantity);
+                    }
+                    (t, o) if t == types[1] => assert_eq!(o, HoldOutcome::TooMany { max: 2 }),
+                    (t, o) if t == types[2] => assert_eq!(o, HoldOutcome::SalesClosed),
+                    (_, o) => panic!("unexpected {o:?}"),
+                }
+            }
+        }
+        assert_eq!(counters(&app, types[0]).await, (10, 0, 3, 3, 0));
+        assert_eq!(counters(&app, types[1]).await, (10, 0, 0, 0, 0));
+        assert_eq!(counters(&app, types[2]).await, (10, 0, 0, 0, 0));
+    }
+
     async fn cancelling_an_event_cancels_and_refunds_every_booking(app) {
         let (_, org_token, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::free(10)]).await;
         let (_, a) = app.create_user(Role::User).await;
