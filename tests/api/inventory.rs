@@ -294,4 +294,63 @@ both_backends! {
         let confirmed = store.messages_for("z@example.com").await.unwrap();
         assert!(confirmed.iter().any(|m| m.template == "booking_confirmed"));
     }
+
+    async fn the_holding_limit_counts_an_account_and_a_guest_email_apart(app) {
+        // §11.65: an account's holdings are its own bookings whatever email they carry; a guest's
+        // are the guest bookings of that email. Both kinds in one batch, sharing one email.
+        let (org, _) = app.create_user(Role::Organizer).await;
+        let (event, types) = insert_event(
+            &app,
+            org,
+            "PUBLISHED",
+            None,
+            chrono::Duration::days(30),
+            &[TypeSpec::paid(50)],
+        )
+        .await;
+        let ty = types[0];
+        let (user, _) = app.create_user(Role::User).await;
+        let shared = "shared@example.com";
+        let account = |quantity| NewHold {
+            user_id: Some(user),
+            ..guest_hold(event, ty, shared, quantity)
+        };
+        let links = &Links {
+            public_base: "http://localhost".into(),
+            api_base: "http://localhost/api".into(),
+            signing_key: "test-key".into(),
+        };
+        let store = &app.state.store;
+        let batch = |requests: Vec<NewHold>| async move {
+            let mut items = Vec::new();
+            for r in requests {
+                let (e, t) = store.resolve_hold(&r).await.unwrap().expect("on sale");
+                items.push((r, e, t));
+            }
+            store.hold_batch(&items, links).await.unwrap()
+        };
+        // The account holds 8 of 10; the guest with the same email holds 9 of 10.
+        let first = batch(vec![account(8), guest_hold(event, ty, shared, 9)]).await;
+        assert!(first.iter().all(|o| matches!(o, HoldOutcome::Held { .. })), "{first:?}");
+        let second = batch(vec![
+            account(3),
+            guest_hold(event, ty, shared, 2),
+            account(2),
+            guest_hold(event, ty, shared, 1),
+        ])
+        .await;
+        assert!(
+            matches!(second[0], HoldOutcome::HoldingLimit { max: 10, holding: 8 }),
+            "{:?}",
+            second[0]
+        );
+        assert!(
+            matches!(second[1], HoldOutcome::HoldingLimit { max: 10, holding: 9 }),
+            "{:?}",
+            second[1]
+        );
+        assert!(matches!(second[2], HoldOutcome::Held { .. }), "{:?}", second[2]);
+        assert!(matches!(second[3], HoldOutcome::Held { .. }), "{:?}", second[3]);
+        assert_eq!(counters(&app, ty).await, (50, 0, 20, 20, 0));
+    }
 }
