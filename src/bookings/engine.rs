@@ -3,8 +3,9 @@
 //! A hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
 //! writer), so one transaction per hold caps throughput at one commit per hold; with many types
 //! each hold would still pay its own commit. Here every hold request first runs its lock-free
-//! checks ([`resolve_hold`](crate::store::Store::resolve_hold)), then joins ONE queue per
-//! instance (per store), whatever its type or event. A single worker drains the queue in batches (up to
+//! checks ([`resolve_hold`](crate::store::Store::resolve_hold), or facts resolved moments ago
+//! when they let it through: [`RESOLVED`]), then joins ONE queue per instance (per store),
+//! whatever its type or event. A single worker drains the queue in batches (up to
 //! [`MAX_BATCH`]) and runs each batch in one transaction
 //! ([`hold_batch`](super::sqlite::hold_batch)): it locks the batch's type rows in ascending id
 //! order, then its capped events' rows in ascending id order, decides every request on its own
@@ -32,10 +33,12 @@
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
-use super::{EventFacts, HoldOutcome, Links, NewHold, TypeFacts};
+use super::{EventFacts, HoldOutcome, Links, NewHold, TypeFacts, refusal};
 use crate::store::Store;
 
 /// Most requests in one transaction. Kept below the number of concurrent callers the engine is
@@ -68,9 +71,44 @@ struct Waiting {
 static QUEUES: LazyLock<Mutex<HashMap<usize, Vec<Waiting>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+type ResolvedCache = moka::future::Cache<(usize, Uuid, Uuid), (EventFacts, TypeFacts)>;
+
+/// Recently resolved (store, event, ticket type) facts. They only ever let a request through
+/// to its batch, which reads every fact again under the type's lock and decides on those: a
+/// stale entry (a price, a cap, a sales window or a status changed since) cannot change an
+/// answer, and a request the cached facts would refuse is resolved again from the database. On
+/// a hot on-sale this takes one database read per hold off the database.
+static RESOLVED: LazyLock<ResolvedCache> = LazyLock::new(|| {
+    moka::future::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(Duration::from_secs(30))
+        .build()
+});
+
+/// The lock-free checks of a hold (see [`RESOLVED`]).
+async fn resolve(
+    store: &Store,
+    req: &NewHold,
+) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
+    let key = req
+        .ticket_type_id
+        .map(|ty| (queue_key(store), req.event_id, ty));
+    if let Some(key) = key
+        && let Some((event, ty)) = RESOLVED.get(&key).await
+        && refusal(req, &event, &ty).is_none()
+    {
+        return Ok(Ok((event, ty)));
+    }
+    let resolved = store.resolve_hold(req).await?;
+    if let (Some(key), Ok(found)) = (key, &resolved) {
+        RESOLVED.insert(key, found.clone()).await;
+    }
+    Ok(resolved)
+}
+
 /// Takes a hold through the instance's queue.
 pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
-    let (event, ty) = match store.resolve_hold(req).await? {
+    let (event, ty) = match resolve(store, req).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(refusal),
     };

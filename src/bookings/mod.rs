@@ -114,6 +114,23 @@ pub fn on_sale(event: &EventFacts, ty: &TypeFacts, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// Why `req` cannot be held against these facts, if it cannot: DRAFT → 404, quantity above
+/// `maxPerOrder`, outside the sales window or not PUBLISHED.
+pub(crate) fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Option<HoldOutcome> {
+    if event.status == "DRAFT" {
+        return Some(HoldOutcome::NotFound);
+    }
+    if req.quantity > i64::from(ty.max_per_order) {
+        return Some(HoldOutcome::TooMany {
+            max: i64::from(ty.max_per_order),
+        });
+    }
+    if !crate::bookings::on_sale(event, ty, req.now) {
+        return Some(HoldOutcome::SalesClosed);
+    }
+    None
+}
+
 /// A stored booking with its event title and type name.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingRow {

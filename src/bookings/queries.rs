@@ -13,6 +13,7 @@ use sqlx::{Row, Transaction};
 use uuid::Uuid;
 
 use crate::bookings::{
+    refusal,
     BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter,
     NewHold, Released, TicketRow, TypeFacts,
 };
@@ -384,22 +385,6 @@ fn check_sale(
     }
 }
 
-/// Why `req` cannot be held against these facts, if it cannot: DRAFT → 404, quantity above
-/// `maxPerOrder`, outside the sales window or not PUBLISHED.
-fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Option<HoldOutcome> {
-    if event.status == "DRAFT" {
-        return Some(HoldOutcome::NotFound);
-    }
-    if req.quantity > i64::from(ty.max_per_order) {
-        return Some(HoldOutcome::TooMany {
-            max: i64::from(ty.max_per_order),
-        });
-    }
-    if !crate::bookings::on_sale(event, ty, req.now) {
-        return Some(HoldOutcome::SalesClosed);
-    }
-    None
-}
 
 /// A free booking (CONFIRMED at once, with its tickets) inside the caller's transaction, under
 /// the batch's locks: the conditional counter updates (after releasing lapsed holds of the type
@@ -531,6 +516,30 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+// On PostgreSQL the batch statements take their lists as ONE array parameter (written as an
+// array literal) or ONE JSON parameter, so each has a single shape whatever the batch size: a
+// connection parses and plans it once and then reuses it. With one parameter per item, every
+// batch size was a new statement to prepare on each of the pool's connections. SQLite (in
+// process, cheap to prepare) keeps one parameter per item.
+
+/// A PostgreSQL array literal of ids or numbers (`{a,b,c}`): their text never needs quoting.
+fn pg_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::from("{");
+    for (n, item) in items.into_iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&item.to_string());
+    }
+    out.push('}');
+    out
+}
+
+/// An instant as PostgreSQL reads it from JSON, to the microsecond like a bound parameter.
+fn pg_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// Step 1: locks (PostgreSQL) and reads the types, then the capped events, in ascending id order.
 /// Returns every fact a decision needs as of the lock (status, sales window, price,
 /// `maxPerOrder`, seats left), never the caller's earlier snapshot, and the capped events' seats
@@ -547,12 +556,16 @@ async fn lock_counters(
                 t.id, t.event_id, t.name, t.kind, t.price, t.capacity, t.sold, t.held, t.sales_start_at,
                 t.sales_end_at, t.max_per_order
          FROM ticket_types t JOIN events e ON e.id = t.event_id
-         WHERE t.id IN ({}) ORDER BY t.id{lock}",
-        placeholders(1, type_ids.len())
+         WHERE t.id {} ORDER BY t.id{lock}",
+        id_list(type_ids.len())
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in type_ids {
-        q = q.bind(*id);
+    if PG {
+        q = q.bind(pg_array(type_ids));
+    } else {
+        for id in type_ids {
+            q = q.bind(*id);
+        }
     }
     let mut types = BTreeMap::new();
     for row in q.fetch_all(&mut **tx).await? {
@@ -570,12 +583,16 @@ async fn lock_counters(
     let lock = if PG { " FOR UPDATE" } else { "" };
     let sql = format!(
         "SELECT id, total_tickets, sold, held FROM events
-         WHERE id IN ({}) AND total_tickets IS NOT NULL ORDER BY id{lock}",
-        placeholders(1, event_ids.len())
+         WHERE id {} AND total_tickets IS NOT NULL ORDER BY id{lock}",
+        id_list(event_ids.len())
     );
     let mut q = sqlx::query_as::<_, (Uuid, Option<i64>, i64, i64)>(sqlx::AssertSqlSafe(sql));
-    for id in event_ids {
-        q = q.bind(*id);
+    if PG {
+        q = q.bind(pg_array(event_ids));
+    } else {
+        for id in event_ids {
+            q = q.bind(*id);
+        }
     }
     let events: BTreeMap<Uuid, i64> = q
         .fetch_all(&mut **tx)
@@ -584,6 +601,18 @@ async fn lock_counters(
         .filter_map(|(id, total, sold, held)| total.map(|t| (id, t - sold - held)))
         .collect();
     Ok((types, events))
+}
+
+/// `IN` over one array parameter (PostgreSQL) or `IN ($1, …, $n)` (SQLite). On PostgreSQL the
+/// array is unnested so that each id is a primary-key probe: as `= ANY($1)` on a counter table
+/// full of dead row versions (a sale updates it every batch) and not yet analyzed, the planner
+/// chose a sequential scan, measured at 40 ms per batch.
+fn id_list(n: usize) -> String {
+    if PG {
+        "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
+    } else {
+        format!("IN ({})", placeholders(1, n))
+    }
 }
 
 /// The event and ticket type of a row of `e.…` (11 columns) then `t.…` (11 columns).
@@ -634,8 +663,10 @@ async fn holdings_of(
         .collect();
     emails.sort();
     emails.dedup();
-    let types_in = placeholders(2, type_ids.len());
-    let from = 2 + type_ids.len();
+    let mut holdings = BTreeMap::new();
+    if users.is_empty() && emails.is_empty() {
+        return Ok(holdings);
+    }
     // Each branch first takes the buyers' bookings through the buyer's own index (a buyer has
     // few), and only then filters type, status, expiry and (guests) `user_id IS NULL`. Written as
     // one filter, a planner with stale statistics (a new, hot ticket type) may walk the type's
@@ -643,59 +674,66 @@ async fn holdings_of(
     // (measured on PostgreSQL: 40–60 ms per batch after 30,000 holds). On PostgreSQL each buyer
     // is a separate probe (`LATERAL … OFFSET 0` keeps it one): a list of 128 emails against a
     // table never analyzed is estimated at most of the table and read by a sequential scan.
-    let branch = |via: &str, column: &str, from: usize, n: usize| {
-        if PG {
-            let keys = (from..from + n)
-                .map(|i| format!("(${i})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "SELECT '{via}' AS via, b.* FROM (VALUES {keys}) AS k(key) CROSS JOIN LATERAL (
-                     SELECT ticket_type_id, user_id, customer_email, quantity, status, expires_at
-                     FROM bookings WHERE {column} = k.key OFFSET 0) AS b"
-            )
-        } else {
-            format!(
-                "SELECT '{via}' AS via, ticket_type_id, user_id, customer_email, quantity, status, expires_at
-                 FROM bookings WHERE {column} IN ({})",
-                placeholders(from, n)
-            )
-        }
-    };
-    let mut branches = Vec::new();
-    if !users.is_empty() {
-        branches.push(branch("account", "user_id", from, users.len()));
-    }
-    if !emails.is_empty() {
-        branches.push(branch(
-            "guest",
-            "customer_email",
-            from + users.len(),
-            emails.len(),
-        ));
-    }
-    let mut holdings = BTreeMap::new();
-    if branches.is_empty() {
-        return Ok(holdings);
-    }
-    let sql = format!(
-        "WITH mine AS MATERIALIZED ({})
+    let sql = if PG {
+        // $1 now, $2 types, $3 accounts, $4 guest emails (JSON): one shape for every batch.
+        "WITH mine AS MATERIALIZED (
+             SELECT 'account' AS via, b.* FROM unnest(CAST($3 AS uuid[])) AS k(key) CROSS JOIN LATERAL (
+                 SELECT ticket_type_id, user_id, customer_email, quantity, status, expires_at
+                 FROM bookings WHERE user_id = k.key OFFSET 0) AS b
+             UNION ALL
+             SELECT 'guest' AS via, b.* FROM jsonb_array_elements_text(CAST($4 AS jsonb)) AS k(key)
+             CROSS JOIN LATERAL (
+                 SELECT ticket_type_id, user_id, customer_email, quantity, status, expires_at
+                 FROM bookings WHERE customer_email = k.key OFFSET 0) AS b)
          SELECT ticket_type_id, user_id, customer_email, CAST(SUM(quantity) AS BIGINT) FROM mine
-         WHERE ticket_type_id IN ({types_in}) AND status = 'PENDING' AND expires_at > $1
+         WHERE ticket_type_id = ANY(CAST($2 AS uuid[])) AND status = 'PENDING' AND expires_at > $1
            AND (via = 'account' OR user_id IS NULL)
-         GROUP BY ticket_type_id, user_id, customer_email",
-        branches.join(" UNION ALL "),
-    );
+         GROUP BY ticket_type_id, user_id, customer_email"
+            .to_string()
+    } else {
+        let from = 2 + type_ids.len();
+        let mut branches = Vec::new();
+        if !users.is_empty() {
+            branches.push(format!(
+                "SELECT 'account' AS via, ticket_type_id, user_id, customer_email, quantity, status, expires_at
+                 FROM bookings WHERE user_id IN ({})",
+                placeholders(from, users.len())
+            ));
+        }
+        if !emails.is_empty() {
+            branches.push(format!(
+                "SELECT 'guest' AS via, ticket_type_id, user_id, customer_email, quantity, status, expires_at
+                 FROM bookings WHERE customer_email IN ({})",
+                placeholders(from + users.len(), emails.len())
+            ));
+        }
+        format!(
+            "WITH mine AS MATERIALIZED ({})
+             SELECT ticket_type_id, user_id, customer_email, CAST(SUM(quantity) AS BIGINT) FROM mine
+             WHERE ticket_type_id IN ({}) AND status = 'PENDING' AND expires_at > $1
+               AND (via = 'account' OR user_id IS NULL)
+             GROUP BY ticket_type_id, user_id, customer_email",
+            branches.join(" UNION ALL "),
+            placeholders(2, type_ids.len()),
+        )
+    };
     let mut q =
         sqlx::query_as::<_, (Uuid, Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(now);
-    for t in type_ids {
-        q = q.bind(*t);
-    }
-    for u in &users {
-        q = q.bind(*u);
-    }
-    for e in &emails {
-        q = q.bind(e.to_string());
+    if PG {
+        q = q
+            .bind(pg_array(type_ids))
+            .bind(pg_array(&users))
+            .bind(serde_json::Value::from(emails).to_string());
+    } else {
+        for t in type_ids {
+            q = q.bind(*t);
+        }
+        for u in &users {
+            q = q.bind(*u);
+        }
+        for e in &emails {
+            q = q.bind(e.to_string());
+        }
     }
     for (ty, user, email, n) in q.fetch_all(&mut **tx).await? {
         let key = match user {
@@ -719,23 +757,35 @@ async fn take_many(
     if amounts.is_empty() {
         return Ok(());
     }
-    let mut case = String::from("CASE id");
-    for n in 0..amounts.len() {
-        case.push_str(&format!(" WHEN ${} THEN ${}", 2 * n + 1, 2 * n + 2));
-    }
-    case.push_str(" END");
-    let ids = (0..amounts.len())
-        .map(|n| format!("${}", 2 * n + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "UPDATE {table} SET held = held + {case}
-         WHERE id IN ({ids}){extra} AND sold + held + {case} <= {limit}"
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (id, n) in amounts {
-        q = q.bind(*id).bind(*n);
-    }
+    let q = if PG {
+        let sql = format!(
+            "UPDATE {table} SET held = held + v.n
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS bigint[])) AS v(row_id, n)
+             WHERE id = v.row_id{extra} AND sold + held + v.n <= {limit}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pg_array(amounts.keys()))
+            .bind(pg_array(amounts.values()))
+    } else {
+        let mut case = String::from("CASE id");
+        for n in 0..amounts.len() {
+            case.push_str(&format!(" WHEN ${} THEN ${}", 2 * n + 1, 2 * n + 2));
+        }
+        case.push_str(" END");
+        let ids = (0..amounts.len())
+            .map(|n| format!("${}", 2 * n + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE {table} SET held = held + {case}
+             WHERE id IN ({ids}){extra} AND sold + held + {case} <= {limit}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, n) in amounts {
+            q = q.bind(*id).bind(*n);
+        }
+        q
+    };
     let touched = q.execute(&mut **tx).await?.rows_affected();
     if touched != amounts.len() as u64 {
         // Cannot happen while the locks of step 1 are held; failing rolls everything back and
@@ -913,6 +963,49 @@ async fn insert_pending(
         .collect();
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
     while !pending_rows.is_empty() {
+        let q = if PG {
+            let json: Vec<serde_json::Value> = pending_rows
+                .iter()
+                .map(|&r| {
+                    let (id, reference, k) = &rows[r];
+                    let (_, req, locked) = accepted[*k];
+                    let (event, ty) = (&locked.event, &locked.ty);
+                    json!({
+                        "id": id,
+                        "reference": reference,
+                        "user_id": req.user_id,
+                        "event_id": event.id,
+                        "ticket_type_id": ty.id,
+                        "quantity": req.quantity,
+                        "unit_price": ty.price,
+                        "total_amount": ty.price * req.quantity,
+                        "currency": event.currency,
+                        "expires_at": pg_time(req.now + req.hold),
+                        "customer_email": req.customer_email,
+                        "customer_name": req.customer_name,
+                        "customer_phone": req.customer_phone,
+                        "special_requests": req.special_requests,
+                        "guest_token_hash": req.guest_token_hash,
+                        "created_at": pg_time(req.now),
+                    })
+                })
+                .collect();
+            sqlx::query_scalar::<_, Uuid>(
+                "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price,
+                     total_amount, currency, status, expires_at, customer_email, customer_name, customer_phone,
+                     special_requests, guest_token_hash, created_at, updated_at)
+                 SELECT id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                     currency, 'PENDING', expires_at, customer_email, customer_name, customer_phone,
+                     special_requests, guest_token_hash, created_at, created_at
+                 FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS r(id uuid, reference text, user_id uuid,
+                     event_id uuid, ticket_type_id uuid, quantity bigint, unit_price bigint,
+                     total_amount bigint, currency text, expires_at timestamptz, customer_email text,
+                     customer_name text, customer_phone text, special_requests text,
+                     guest_token_hash text, created_at timestamptz)
+                 ON CONFLICT (reference) DO NOTHING RETURNING id",
+            )
+            .bind(serde_json::Value::from(json).to_string())
+        } else {
         let mut sql = String::from(
             "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
                  currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
@@ -962,6 +1055,8 @@ async fn insert_pending(
                 .bind(req.guest_token_hash.clone())
                 .bind(req.now);
         }
+        q
+        };
         let inserted: std::collections::HashSet<Uuid> =
             q.fetch_all(&mut **tx).await?.into_iter().collect();
         pending_rows.retain(|&r| !inserted.contains(&rows[r].0));
@@ -970,50 +1065,70 @@ async fn insert_pending(
         }
     }
     // The `booking_pending` messages, in one statement (same columns as `notify::insert_message`).
-    let mut sql = String::from(
-        "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
-    );
-    for n in 0..rows.len() {
-        if n > 0 {
-            sql.push_str(", ");
-        }
-        let b = n * 4;
-        sql.push_str(&format!(
-            "(${}, 'email', ${}, 'booking_pending', ${}, 'PENDING', 0, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 4
-        ));
-    }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     let written = Utc::now();
-    for (id, reference, k) in &rows {
-        let (_, req, locked) = accepted[*k];
-        let (event, ty) = (&locked.event, &locked.ty);
-        let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
-        if let Some(token) = &req.guest_token {
-            pay_url.push_str("?guestToken=");
-            pay_url.push_str(token);
+    let messages: Vec<(Uuid, &str, String)> = rows
+        .iter()
+        .map(|(id, reference, k)| {
+            let (_, req, locked) = accepted[*k];
+            let (event, ty) = (&locked.event, &locked.ty);
+            let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+            if let Some(token) = &req.guest_token {
+                pay_url.push_str("?guestToken=");
+                pay_url.push_str(token);
+            }
+            let payload = json!({
+                "customerName": req.customer_name,
+                "eventTitle": event.title,
+                "reference": reference,
+                "quantity": req.quantity,
+                "totalAmount": ty.price * req.quantity,
+                "currency": event.currency,
+                "expiresAt": req.now + req.hold,
+                "payUrl": pay_url,
+            });
+            (
+                Uuid::now_v7(),
+                req.customer_email.as_str(),
+                payload.to_string(),
+            )
+        })
+        .collect();
+    if PG {
+        let json: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|(id, recipient, payload)| json!({"id": id, "recipient": recipient, "payload": payload}))
+            .collect();
+        sqlx::query(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
+             SELECT id, 'email', recipient, 'booking_pending', payload, 'PENDING', 0, $2, $2
+             FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS r(id uuid, recipient text, payload text)",
+        )
+        .bind(serde_json::Value::from(json).to_string())
+        .bind(written)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        let mut sql = String::from(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
+        );
+        for n in 0..messages.len() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            let b = n * 3;
+            sql.push_str(&format!(
+                "(${}, 'email', ${}, 'booking_pending', ${}, 'PENDING', 0, $1, $1)",
+                b + 2,
+                b + 3,
+                b + 4,
+            ));
         }
-        let payload = json!({
-            "customerName": req.customer_name,
-            "eventTitle": event.title,
-            "reference": reference,
-            "quantity": req.quantity,
-            "totalAmount": ty.price * req.quantity,
-            "currency": event.currency,
-            "expiresAt": req.now + req.hold,
-            "payUrl": pay_url,
-        });
-        q = q
-            .bind(Uuid::now_v7())
-            .bind(req.customer_email.clone())
-            .bind(payload.to_string())
-            .bind(written);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(written);
+        for (id, recipient, payload) in messages {
+            q = q.bind(id).bind(recipient.to_string()).bind(payload);
+        }
+        q.execute(&mut **tx).await?;
     }
-    q.execute(&mut **tx).await?;
     crate::notify::wake();
     Ok(rows
         .into_iter()
