@@ -31,7 +31,7 @@
 //! parallelism; on PostgreSQL one in-flight batch per instance keeps the lock footprint small
 //! while amortizing the commit over up to [`MAX_BATCH`] holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -67,8 +67,70 @@ struct Waiting {
     reply: Reply,
 }
 
-/// One queue per store ([`queue_key`]); an entry exists while its worker runs.
-static QUEUES: LazyLock<Mutex<HashMap<usize, Vec<Waiting>>>> =
+impl Waiting {
+    /// The counter rows its batch will lock: its ticket type, and its event when capped.
+    fn rows(&self) -> impl Iterator<Item = Uuid> + use<> {
+        let (_, event, ty) = &self.item;
+        std::iter::once(ty.id).chain(event.total_tickets.map(|_| event.id))
+    }
+}
+
+/// The holds of one store waiting for a batch, and its batches in flight.
+#[derive(Default)]
+struct Queue {
+    /// In arrival order.
+    waiting: Vec<Waiting>,
+    /// Counter rows (ticket types, capped events) locked by a batch in flight: a waiting request
+    /// on one of them waits for that batch to end, so this instance's batches never wait on each
+    /// other's row locks.
+    busy: HashSet<Uuid>,
+    /// Workers running.
+    workers: usize,
+}
+
+impl Queue {
+    /// Takes up to [`MAX_BATCH`] waiting requests, in arrival order, whose rows no batch in
+    /// flight holds, and marks their rows busy.
+    fn take_batch(&mut self) -> Vec<Waiting> {
+        let mut batch = Vec::new();
+        let mut rest = Vec::with_capacity(self.waiting.len());
+        let mut claimed: HashSet<Uuid> = HashSet::new();
+        for w in self.waiting.drain(..) {
+            let free = batch.len() < MAX_BATCH
+                && w
+                    .rows()
+                    .all(|r| !self.busy.contains(&r) || claimed.contains(&r));
+            if free {
+                claimed.extend(w.rows());
+                batch.push(w);
+            } else {
+                rest.push(w);
+            }
+        }
+        self.waiting = rest;
+        self.busy.extend(claimed);
+        batch
+    }
+
+    /// Whether a request on these rows could start a batch now.
+    fn could_start(&self, w: &Waiting) -> bool {
+        w.rows().all(|r| !self.busy.contains(&r))
+    }
+}
+
+/// Batches one store may run at once: one on SQLite (one writer serializes them anyway); on
+/// PostgreSQL several, each on rows no other holds, so sales of different ticket types use the
+/// server's cores instead of queueing behind one transaction at a time (half of a
+/// two-core machine sat idle with one).
+fn max_workers(store: &Store) -> usize {
+    match store {
+        Store::Sqlite(_) => 1,
+        Store::Postgres(p) => (p.write.options().get_max_connections() as usize / 2).clamp(1, 4),
+    }
+}
+
+/// One queue per store ([`queue_key`]); an entry exists while a worker runs.
+static QUEUES: LazyLock<Mutex<HashMap<usize, Queue>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 type ResolvedCache = moka::future::Cache<(usize, Uuid, Uuid), (EventFacts, TypeFacts)>;
@@ -112,71 +174,91 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
         Ok(found) => found,
         Err(refusal) => return Ok(refusal),
     };
-    let type_id = queue_key(store);
+    let key = queue_key(store);
     let (tx, rx) = oneshot::channel();
+    let waiting = Waiting {
+        item: (req.clone(), event, ty),
+        reply: tx,
+    };
     let start_worker = {
         let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-        match queues.get_mut(&type_id) {
-            Some(queue) => {
-                queue.push(Waiting {
-                    item: (req.clone(), event, ty),
-                    reply: tx,
-                });
-                false
-            }
-            None => {
-                queues.insert(
-                    type_id,
-                    vec![Waiting {
-                        item: (req.clone(), event, ty),
-                        reply: tx,
-                    }],
-                );
-                true
-            }
+        let queue = queues.entry(key).or_default();
+        // A worker in flight on these rows picks the request up when its batch ends; otherwise
+        // start one while the store allows more.
+        let start = queue.workers == 0
+            || (queue.workers < max_workers(store) && queue.could_start(&waiting));
+        queue.waiting.push(waiting);
+        if start {
+            queue.workers += 1;
         }
+        start
     };
     if start_worker {
-        tokio::spawn(worker(store.clone(), type_id, links.clone()));
+        tokio::spawn(worker(store.clone(), key, links.clone()));
     }
     rx.await.unwrap_or_else(|_| Err(sqlx::Error::WorkerCrashed))
 }
 
-/// Removes the queue if its worker dies abnormally (panic, runtime shutdown), so the waiters get
-/// an error instead of waiting forever and the next request starts a new worker.
+/// Cleans up after a worker. At its normal end (no request it could take) it only leaves; if it
+/// dies abnormally (panic, runtime shutdown) it also frees its rows and, when it was the last
+/// worker, drops the waiting requests so that they get an error instead of waiting forever.
 struct WorkerGuard {
     key: usize,
+    rows: Vec<Uuid>,
     armed: bool,
 }
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
-        if self.armed {
-            let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-            queues.remove(&self.key);
+        if !self.armed {
+            return;
+        }
+        let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = queues.get_mut(&self.key) {
+            for r in &self.rows {
+                queue.busy.remove(r);
+            }
+            queue.workers = queue.workers.saturating_sub(1);
+            if queue.workers == 0 {
+                queues.remove(&self.key);
+            }
         }
     }
 }
 
-async fn worker(store: Store, type_id: usize, links: Links) {
+async fn worker(store: Store, key: usize, links: Links) {
     let mut guard = WorkerGuard {
-        key: type_id,
+        key,
+        rows: Vec::new(),
         armed: true,
     };
     loop {
         let batch: Vec<Waiting> = {
             let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(queue) = queues.get_mut(&type_id) else {
+            let Some(queue) = queues.get_mut(&key) else {
                 guard.armed = false;
                 return;
             };
-            if queue.is_empty() {
-                queues.remove(&type_id);
+            for r in guard.rows.drain(..) {
+                queue.busy.remove(&r);
+            }
+            let batch = queue.take_batch();
+            if batch.is_empty() {
+                // Nothing this worker may take: what waits (if anything) is on rows of a batch
+                // in flight, whose worker takes it next.
+                queue.workers -= 1;
+                if queue.workers == 0 {
+                    debug_assert!(queue.waiting.is_empty());
+                    queues.remove(&key);
+                }
                 guard.armed = false;
                 return;
             }
-            let n = queue.len().min(MAX_BATCH);
-            queue.drain(..n).collect()
+            let mut rows: Vec<Uuid> = batch.iter().flat_map(Waiting::rows).collect();
+            rows.sort();
+            rows.dedup();
+            guard.rows = rows;
+            batch
         };
         let (items, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|w| (w.item, w.reply)).unzip();
