@@ -1,10 +1,13 @@
 //! Hold throughput: one hot ticket type with 10,000 tickets and 256 concurrent buyers until sold
 //! out, then 1,000 ticket types in parallel, on SQLite (temporary file) and on PostgreSQL when
 //! `BENCH_DATABASE_URL` is set. Prints holds/s, p50/p99 latency, and checks zero oversell. Each
-//! backend first runs an unmeasured warm-up (a fifth of the tickets) so the pool is open.
+//! backend first runs an unmeasured warm-up of both scenarios (a fifth of the tickets) so the pool
+//! is open and its statements planned.
 //!
 //! Run: `cargo bench --bench holds` (release). `BENCH_TICKETS` and `BENCH_BUYERS` override the
-//! sizes. Under `cargo test --all-targets` (no `--bench` argument) it runs a small smoke size.
+//! sizes; `BENCH_PG_CONNECTIONS` the PostgreSQL pool (default 10, the server's
+//! `DATABASE_MAX_CONNECTIONS` default). Under `cargo test --all-targets` (no `--bench` argument)
+//! it runs a small smoke size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -235,12 +238,15 @@ async fn bench(label: &str, store: Store) {
     let smoke = !std::env::args().any(|a| a == "--bench");
     let tickets = env_num("BENCH_TICKETS", if smoke { 1_000 } else { 10_000 }) as i64;
     let buyers = env_num("BENCH_BUYERS", if smoke { 64 } else { 256 });
-    // Warm-up, not measured: the pool opens its connections and each connection prepares its
-    // statements, as a running server's pool already has (measured without it, the first 200 ms
-    // of the first run wait on ~64 new PostgreSQL connections and carry every hold over 60 ms).
-    let warm = (tickets / 5).max(100);
+    // Warm-up, not measured, of both shapes: the pool opens its connections and each connection
+    // prepares and plans its statements, as a running server's pool already has. Measured
+    // without it, the first 200–250 ms of a run (new PostgreSQL connections, then each batch
+    // worker's connection planning its statements) carry nearly every hold over 40 ms.
+    let warm = (tickets / 5).max(1000);
     let (event, ids) = setup(&store, 1, warm).await;
     run(&store, event, Arc::new(ids), warm, buyers).await;
+    let (event, ids) = setup(&store, 1000, warm / 1000).await;
+    run(&store, event, Arc::new(ids), warm / 1000 * 1000, buyers).await;
     let (event, ids) = setup(&store, 1, tickets).await;
     run(&store, event, Arc::new(ids), tickets, buyers)
         .await
@@ -286,7 +292,7 @@ fn main() {
                 let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
                 let options = options.options([("search_path", schema.as_str())]);
                 let pg =
-                    Store::connect_postgres(options, env_num("BENCH_PG_CONNECTIONS", 64) as u32)
+                    Store::connect_postgres(options, env_num("BENCH_PG_CONNECTIONS", 10) as u32)
                         .await
                         .expect("postgres");
                 pg.migrate().await.expect("migrate");

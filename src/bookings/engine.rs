@@ -2,50 +2,53 @@
 //!
 //! A hot ticket type serializes on its counter row (PostgreSQL row lock, SQLite's single
 //! writer), so one transaction per hold caps throughput at one commit per hold; with many types
-//! each hold would still pay its own commit. Here every hold request first runs its lock-free
-//! checks ([`resolve_hold`](crate::store::Store::resolve_hold), or facts resolved moments ago
-//! when they let it through: [`RESOLVED`]), then joins ONE queue per instance (per store),
-//! whatever its type or event. A single worker drains the queue in batches (up to
-//! [`MAX_BATCH`]) and runs each batch in one transaction
+//! each hold would still pay its own commit. Here a hold request takes no lock and, when it names
+//! its ticket type, no read before it joins ONE queue per instance (per store), whatever its type
+//! or event; a request without a type first reads the event's default type. Workers drain the
+//! queue in batches (up to [`MAX_BATCH`]) and run each batch in one transaction
 //! ([`hold_batch`](super::sqlite::hold_batch)): it locks the batch's type rows in ascending id
-//! order, then its capped events' rows in ascending id order, decides every request on its own
-//! in arrival order (status, holding limit per buyer and type, seats left of the type and of the
-//! event cap), then takes all accepted seats with ONE conditional `UPDATE … WHERE sold + held +
-//! n <= capacity` over the types (and one over the capped events) and writes the bookings and
-//! their outbox messages with multi-row inserts, in the same transaction.
+//! order, then its capped events' rows in ascending id order, reads every fact a decision needs
+//! (status, sales window, price, `maxPerOrder`, counters) under those locks, decides every
+//! request on its own in arrival order (status, holding limit per buyer and type, seats left of
+//! the type and of the event cap), then takes all accepted seats with ONE conditional `UPDATE …
+//! WHERE sold + held + n <= capacity` over the types (and one over the capped events) and writes
+//! the bookings and their outbox messages with multi-row inserts, in the same transaction.
 //!
 //! Why it is safe:
-//! - the decisions are made on counters read under the rows' locks, and the conditional updates
-//!   re-check them in the database: if any row refused, the whole batch rolls back (nothing is
-//!   written) and its requests run again one by one; the CHECK constraints back the invariant
-//!   in any case, so `sold + held ≤ capacity` never rests on the engine's arithmetic;
+//! - the decisions are made on facts and counters read under the rows' locks, and the
+//!   conditional updates re-check the counters in the database: if any row refused, the whole
+//!   batch rolls back (nothing is written) and its requests run again one by one; the CHECK
+//!   constraints back the invariant in any case, so `sold + held ≤ capacity` never rests on the
+//!   engine's arithmetic;
 //! - one request's refusal (sold-out type, holding limit, cancelled event) only decides that
 //!   request; the others of the batch proceed;
-//! - across instances each batch is an ordinary transaction that takes its row locks in one
-//!   global order (types, then events, ascending ids), so two instances' batches wait for each
-//!   other instead of deadlocking; a deadlock or serialization failure from some other path
-//!   reruns the batch (up to [`RETRIES`] times) before falling back to one by one;
+//! - every batch is an ordinary transaction that takes its row locks in one global order (types,
+//!   then events, ascending ids), so batches of one instance, or of several, wait for each other
+//!   instead of deadlocking; a deadlock or serialization failure from some other path reruns the
+//!   batch (up to [`RETRIES`] times) before falling back to one by one;
 //! - each booking's outbox message is written in the same transaction as the booking.
 //!
-//! On SQLite the single writer connection serializes transactions anyway, so one queue loses no
-//! parallelism; on PostgreSQL one in-flight batch per instance keeps the lock footprint small
-//! while amortizing the commit over up to [`MAX_BATCH`] holds.
+//! On SQLite the single writer connection serializes transactions anyway, so one worker loses
+//! no parallelism. On PostgreSQL up to [`max_workers`] batches run at once, each on ticket types
+//! no other batch of the instance holds ([`Queue::busy`]): a hot type is still one batch at a
+//! time, amortizing each commit over up to [`MAX_BATCH`] holds, while sales of other types
+//! proceed beside it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{EventFacts, HoldOutcome, Links, NewHold, TypeFacts, refusal};
+use super::{HoldOutcome, Links, NewHold};
 use crate::store::Store;
 
-/// Most requests in one transaction. Kept below the number of concurrent callers the engine is
-/// sized for (256 in `benches/holds.rs`): while one batch writes, the next batch's callers run
-/// their lock-free checks on the readers, so the two overlap (256 measured slower on SQLite:
-/// ~5,800 against ~8,300 holds/s with 1,000 types).
-pub const MAX_BATCH: usize = 128;
+/// Most requests in one transaction. Well below the number of concurrent callers the engine is
+/// sized for (256 in `benches/holds.rs`), so that several batches share the work: measured
+/// against 128, 64 keeps the throughput (SQLite ~13,500 holds/s on one hot type, PostgreSQL
+/// ~13,000 on one type or 1,000) and cuts PostgreSQL's p99 with 1,000 types from ~65 to ~40 ms,
+/// as the first burst of callers spreads over the workers instead of two full batches.
+pub const MAX_BATCH: usize = 64;
 
 /// Reruns of a whole batch after a deadlock or serialization failure.
 pub const RETRIES: usize = 3;
@@ -63,15 +66,17 @@ fn queue_key(store: &Store) -> usize {
 type Reply = oneshot::Sender<sqlx::Result<HoldOutcome>>;
 
 struct Waiting {
-    item: (NewHold, EventFacts, TypeFacts),
+    /// Names its ticket type.
+    req: NewHold,
     reply: Reply,
 }
 
 impl Waiting {
-    /// The counter rows its batch will lock: its ticket type, and its event when capped.
-    fn rows(&self) -> impl Iterator<Item = Uuid> + use<> {
-        let (_, event, ty) = &self.item;
-        std::iter::once(ty.id).chain(event.total_tickets.map(|_| event.id))
+    /// The ticket type whose row its batch locks. (Batches on different types of one capped event
+    /// may both need the event's row: the second waits for the first's commit; both take types
+    /// before events, so they never deadlock.)
+    fn ticket_type(&self) -> Option<Uuid> {
+        self.req.ticket_type_id
     }
 }
 
@@ -80,9 +85,8 @@ impl Waiting {
 struct Queue {
     /// In arrival order.
     waiting: Vec<Waiting>,
-    /// Counter rows (ticket types, capped events) locked by a batch in flight: a waiting request
-    /// on one of them waits for that batch to end, so this instance's batches never wait on each
-    /// other's row locks.
+    /// Ticket types locked by a batch in flight: a waiting request on one of them waits for that
+    /// batch to end, so this instance's batches do not wait on each other's row locks.
     busy: HashSet<Uuid>,
     /// Workers running.
     workers: usize,
@@ -97,11 +101,10 @@ impl Queue {
         let mut claimed: HashSet<Uuid> = HashSet::new();
         for w in self.waiting.drain(..) {
             let free = batch.len() < MAX_BATCH
-                && w
-                    .rows()
-                    .all(|r| !self.busy.contains(&r) || claimed.contains(&r));
+                && w.ticket_type()
+                    .is_none_or(|t| !self.busy.contains(&t) || claimed.contains(&t));
             if free {
-                claimed.extend(w.rows());
+                claimed.extend(w.ticket_type());
                 batch.push(w);
             } else {
                 rest.push(w);
@@ -112,9 +115,9 @@ impl Queue {
         batch
     }
 
-    /// Whether a request on these rows could start a batch now.
+    /// Whether a request could start a batch now.
     fn could_start(&self, w: &Waiting) -> bool {
-        w.rows().all(|r| !self.busy.contains(&r))
+        w.ticket_type().is_none_or(|t| !self.busy.contains(&t))
     }
 }
 
@@ -133,53 +136,15 @@ fn max_workers(store: &Store) -> usize {
 static QUEUES: LazyLock<Mutex<HashMap<usize, Queue>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-type ResolvedCache = moka::future::Cache<(usize, Uuid, Uuid), (EventFacts, TypeFacts)>;
-
-/// Recently resolved (store, event, ticket type) facts. They only ever let a request through
-/// to its batch, which reads every fact again under the type's lock and decides on those: a
-/// stale entry (a price, a cap, a sales window or a status changed since) cannot change an
-/// answer, and a request the cached facts would refuse is resolved again from the database. On
-/// a hot on-sale this takes one database read per hold off the database.
-static RESOLVED: LazyLock<ResolvedCache> = LazyLock::new(|| {
-    moka::future::Cache::builder()
-        .max_capacity(10_000)
-        .time_to_live(Duration::from_secs(30))
-        .build()
-});
-
-/// The lock-free checks of a hold (see [`RESOLVED`]).
-async fn resolve(
-    store: &Store,
-    req: &NewHold,
-) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
-    let key = req
-        .ticket_type_id
-        .map(|ty| (queue_key(store), req.event_id, ty));
-    if let Some(key) = key
-        && let Some((event, ty)) = RESOLVED.get(&key).await
-        && refusal(req, &event, &ty).is_none()
-    {
-        return Ok(Ok((event, ty)));
-    }
-    let resolved = store.resolve_hold(req).await?;
-    if let (Some(key), Ok(found)) = (key, &resolved) {
-        RESOLVED.insert(key, found.clone()).await;
-    }
-    Ok(resolved)
-}
-
 /// Takes a hold through the instance's queue.
 pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
-    let (event, ty) = match resolve(store, req).await? {
-        Ok(found) => found,
+    let req = match store.resolve_hold_type(req).await? {
+        Ok(req) => req,
         Err(refusal) => return Ok(refusal),
     };
     let key = queue_key(store);
     let (tx, rx) = oneshot::channel();
-    let waiting = Waiting {
-        item: (req.clone(), event, ty),
-        reply: tx,
-    };
+    let waiting = Waiting { req, reply: tx };
     let start_worker = {
         let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
         let queue = queues.entry(key).or_default();
@@ -254,14 +219,14 @@ async fn worker(store: Store, key: usize, links: Links) {
                 guard.armed = false;
                 return;
             }
-            let mut rows: Vec<Uuid> = batch.iter().flat_map(Waiting::rows).collect();
+            let mut rows: Vec<Uuid> = batch.iter().filter_map(Waiting::ticket_type).collect();
             rows.sort();
             rows.dedup();
             guard.rows = rows;
             batch
         };
         let (items, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|w| (w.item, w.reply)).unzip();
+            batch.into_iter().map(|w| (w.req, w.reply)).unzip();
         let mut result = store.hold_batch(&items, &links).await;
         let mut attempt = 0;
         while items.len() > 1 && attempt < RETRIES && matches!(&result, Err(e) if is_retryable(e)) {
@@ -295,11 +260,7 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 }
 
 /// One request in its own transaction, run again (up to 3 times) after a deadlock.
-async fn hold_alone(
-    store: &Store,
-    item: &(NewHold, EventFacts, TypeFacts),
-    links: &Links,
-) -> sqlx::Result<HoldOutcome> {
+async fn hold_alone(store: &Store, item: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
     let mut attempt = 0;
     loop {
         match store.hold_batch(std::slice::from_ref(item), links).await {

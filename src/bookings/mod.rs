@@ -392,11 +392,18 @@ impl Store {
     ) -> sqlx::Result<Result<(EventFacts, TypeFacts), HoldOutcome>> {
         crate::dispatch!(self, crate::bookings => resolve(req))
     }
-    /// Several resolved holds, of any types and events, in one transaction; each is decided on
-    /// its own.
+    /// The request with its ticket type (the event's default when it names none).
+    pub async fn resolve_hold_type(
+        &self,
+        req: &NewHold,
+    ) -> sqlx::Result<Result<NewHold, HoldOutcome>> {
+        crate::dispatch!(self, crate::bookings => resolve_type(req))
+    }
+    /// Several holds, each naming its ticket type, of any types and events, in one transaction;
+    /// each is decided on its own, on the rows as they are under the batch's locks.
     pub async fn hold_batch(
         &self,
-        items: &[(NewHold, EventFacts, TypeFacts)],
+        items: &[NewHold],
         links: &Links,
     ) -> sqlx::Result<Vec<HoldOutcome>> {
         crate::dispatch!(self, crate::bookings => hold_batch(items, links))

@@ -255,18 +255,19 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
                 }
             }
             Op::Batch(requests) => {
-                let mut items = Vec::new();
-                for (buyer, ty, quantity) in requests {
-                    let req = hold_request(w, event, types[ty as usize], buyer, quantity, now);
-                    if let Ok((e, t)) = w.store.resolve_hold(&req).await.unwrap() {
-                        items.push((req, e, t));
-                    }
-                }
+                let items: Vec<_> = requests
+                    .into_iter()
+                    .map(|(buyer, ty, quantity)| {
+                        hold_request(w, event, types[ty as usize], buyer, quantity, now)
+                    })
+                    .collect();
                 if !items.is_empty() {
                     for outcome in w.store.hold_batch(&items, &links).await.unwrap() {
                         match outcome {
                             HoldOutcome::Held { id, .. } => bookings.push(id),
-                            HoldOutcome::SoldOut { .. } | HoldOutcome::HoldingLimit { .. } => {}
+                            HoldOutcome::SoldOut { .. }
+                            | HoldOutcome::HoldingLimit { .. }
+                            | HoldOutcome::TooMany { .. } => {}
                             other => panic!("unexpected {other:?}"),
                         }
                     }

@@ -328,6 +328,21 @@ async fn release_expired_event_tx(
     Ok(n)
 }
 
+/// The request with its ticket type: as named (no read: the batch checks it under its lock), or
+/// the event's default (its only type, else its first `general` one), which takes one read.
+pub async fn resolve_type(
+    pools: &Pools<Db>,
+    req: &NewHold,
+) -> sqlx::Result<Result<NewHold, HoldOutcome>> {
+    if req.ticket_type_id.is_some() {
+        return Ok(Ok(req.clone()));
+    }
+    Ok(resolve(pools, req).await?.map(|(_, ty)| NewHold {
+        ticket_type_id: Some(ty.id),
+        ..req.clone()
+    }))
+}
+
 /// The checks before any lock: event and type lookup (404, DRAFT → 404), quantity against
 /// `maxPerOrder` (400) and the sales window (409 `SALES_CLOSED`). `Err(outcome)` is the refusal.
 pub async fn resolve(
@@ -467,9 +482,9 @@ async fn hold_free_in_tx(
     })
 }
 
-/// Runs several resolved hold requests, of any ticket types and events, in ONE transaction and
-/// decides each one on its own: one sold-out type or one buyer over the limit refuses only its
-/// own requests. An error fails the whole batch (nothing is written; the engine then runs the
+/// Runs several hold requests (each naming its ticket type), of any ticket types and events, in
+/// ONE transaction and decides each one on its own: one sold-out type or one buyer over the limit
+/// refuses only its own requests. An error fails the whole batch (nothing is written; the engine then runs the
 /// requests one by one).
 ///
 /// Steps, each one statement for the whole batch:
@@ -492,7 +507,7 @@ async fn hold_free_in_tx(
 /// under the locks of step 1.
 pub async fn hold_batch(
     pools: &Pools<Db>,
-    items: &[(NewHold, EventFacts, TypeFacts)],
+    items: &[NewHold],
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut tx = pools.write.begin().await?;
@@ -801,34 +816,47 @@ async fn take_many(
 /// Every step of [`hold_batch`] inside the caller's transaction.
 async fn hold_many(
     tx: &mut Transaction<'static, Db>,
-    items: &[(NewHold, EventFacts, TypeFacts)],
+    items: &[NewHold],
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
-    let mut type_ids: Vec<Uuid> = items.iter().map(|(_, _, t)| t.id).collect();
+    let mut type_ids: Vec<Uuid> = items.iter().filter_map(|r| r.ticket_type_id).collect();
     type_ids.sort();
     type_ids.dedup();
-    let mut event_ids: Vec<Uuid> = items.iter().map(|(_, e, _)| e.id).collect();
+    let mut event_ids: Vec<Uuid> = items.iter().map(|r| r.event_id).collect();
     event_ids.sort();
     event_ids.dedup();
-    let now = items.iter().map(|(r, _, _)| r.now).max().unwrap_or_else(Utc::now);
+    let now = items.iter().map(|r| r.now).max().unwrap_or_else(Utc::now);
     let (mut types, mut events) = lock_counters(tx, &type_ids, &event_ids).await?;
+    // Each request's ticket type, if it exists and belongs to the request's event (else 404).
+    let type_of: Vec<Option<Uuid>> = items
+        .iter()
+        .map(|r| {
+            r.ticket_type_id
+                .filter(|t| types.get(t).is_some_and(|l| l.event.id == r.event_id))
+        })
+        .collect();
+    for (i, ty) in type_of.iter().enumerate() {
+        if ty.is_none() {
+            out[i] = Some(HoldOutcome::NotFound);
+        }
+    }
 
-    // Paid or free as of the lock (a price change since the request was resolved counts).
+    // Paid or free as of the lock.
     let paid: Vec<usize> = (0..items.len())
-        .filter(|&i| types.get(&items[i].2.id).is_some_and(|t| t.ty.price > 0))
+        .filter(|&i| type_of[i].is_some_and(|t| types[&t].ty.price > 0))
         .collect();
     if !paid.is_empty() {
         // Step 2: lazy release where the lapsed holds may be in the way.
         let mut type_wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
         let mut event_wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
         for &i in &paid {
-            let (req, _, ty) = &items[i];
-            let Some(t) = types.get(&ty.id) else { continue };
+            let (req, ty) = (&items[i], type_of[i].expect("paid types exist"));
+            let t = &types[&ty];
             if refusal(req, &t.event, &t.ty).is_some() {
                 continue;
             }
-            *type_wanted.entry(ty.id).or_default() += req.quantity;
+            *type_wanted.entry(ty).or_default() += req.quantity;
             if events.contains_key(&t.event.id) {
                 *event_wanted.entry(t.event.id).or_default() += req.quantity;
             }
@@ -855,7 +883,7 @@ async fn hold_many(
 
         // Steps 3 and 4.
         let paid_types: Vec<Uuid> = type_wanted.keys().copied().collect();
-        let reqs: Vec<&NewHold> = paid.iter().map(|&i| &items[i].0).collect();
+        let reqs: Vec<&NewHold> = paid.iter().map(|&i| &items[i]).collect();
         let mut holdings = if paid_types.is_empty() {
             BTreeMap::new()
         } else {
@@ -865,8 +893,8 @@ async fn hold_many(
         let mut take_events: BTreeMap<Uuid, i64> = BTreeMap::new();
         let mut accepted: Vec<usize> = Vec::new();
         for &i in &paid {
-            let (req, _, ty) = &items[i];
-            let Some(t) = types.get_mut(&ty.id) else {
+            let (req, ty) = (&items[i], type_of[i].expect("paid types exist"));
+            let Some(t) = types.get_mut(&ty) else {
                 out[i] = Some(HoldOutcome::NotFound);
                 continue;
             };
@@ -875,7 +903,7 @@ async fn hold_many(
                 continue;
             }
             let max = i64::from(t.ty.max_per_order);
-            let key = (ty.id, buyer_of(req));
+            let key = (ty, buyer_of(req));
             let have = holdings.get(&key).copied().unwrap_or(0);
             let event_left = events.get(&t.event.id).copied();
             let available = event_left.map_or(t.remaining, |e| t.remaining.min(e)).max(0);
@@ -885,7 +913,7 @@ async fn hold_many(
                 out[i] = Some(HoldOutcome::SoldOut { available });
             } else {
                 t.remaining -= req.quantity;
-                *take_types.entry(ty.id).or_default() += req.quantity;
+                *take_types.entry(ty).or_default() += req.quantity;
                 if let Some(e) = events.get_mut(&t.event.id) {
                     *e -= req.quantity;
                     *take_events.entry(t.event.id).or_default() += req.quantity;
@@ -916,13 +944,13 @@ async fn hold_many(
         // Step 6, with the price, currency and title read under the locks.
         let rows: Vec<(usize, &NewHold, &LockedType)> = accepted
             .iter()
-            .map(|&i| (i, &items[i].0, &types[&items[i].2.id]))
+            .map(|&i| (i, &items[i], &types[&type_of[i].expect("accepted types exist")]))
             .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
             for (i, id) in insert_pending(tx, chunk, links).await? {
                 out[i] = Some(HoldOutcome::Held {
                     id,
-                    event_id: items[i].1.id,
+                    event_id: items[i].event_id,
                 });
             }
         }
@@ -930,11 +958,11 @@ async fn hold_many(
 
     // Free types (as of the locks), one by one under the same locks.
     let mut released = std::collections::BTreeSet::new();
-    for (i, (req, _, ty)) in items.iter().enumerate() {
+    for (i, req) in items.iter().enumerate() {
         if out[i].is_some() {
             continue;
         }
-        let Some(t) = types.get(&ty.id) else {
+        let Some(t) = type_of[i].and_then(|ty| types.get(&ty)) else {
             out[i] = Some(HoldOutcome::NotFound);
             continue;
         };
@@ -1153,11 +1181,11 @@ fn buyer_of(req: &NewHold) -> Buyer {
 /// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
 /// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
 pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
-    let (event, ty) = match resolve(pools, req).await? {
-        Ok(found) => found,
+    let req = match resolve_type(pools, req).await? {
+        Ok(req) => req,
         Err(refusal) => return Ok(refusal),
     };
-    let mut out = hold_batch(pools, &[(req.clone(), event, ty)], links).await?;
+    let mut out = hold_batch(pools, &[req], links).await?;
     Ok(out.pop().expect("one outcome"))
 }
 
