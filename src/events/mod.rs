@@ -18,7 +18,8 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::store::Store;
 use model::{
-    CategoryCount, EventRecord, EventRow, ListFilter, LiveCounts, NewTicketType, TicketTypeRow,
+    CategoryCount, EventRecord, EventRow, ListFilter, LiveCounts, NewTicketType, TicketTypeField,
+    TicketTypeRow,
 };
 
 crate::dual_backend!("events/queries.rs");
@@ -118,13 +119,15 @@ impl Store {
     ) -> sqlx::Result<Uuid> {
         crate::dispatch!(self, crate::events => insert_ticket_type(event_id, t, now))
     }
-    /// Rewrites a ticket type; false when the capacity would fall below sold + held.
+    /// Writes the named fields of a ticket type from `t`; false when the capacity would fall
+    /// below sold + held (or the type is gone).
     pub async fn update_ticket_type(
         &self,
         t: &TicketTypeRow,
+        fields: &[TicketTypeField],
         now: DateTime<Utc>,
     ) -> sqlx::Result<bool> {
-        crate::dispatch!(self, crate::events => update_ticket_type(t, now))
+        crate::dispatch!(self, crate::events => update_ticket_type(t, fields, now))
     }
     /// Deletes a never-booked ticket type; false when booked.
     pub async fn delete_ticket_type(

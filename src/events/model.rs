@@ -75,6 +75,26 @@ impl EventRow {
     }
 }
 
+/// A ticket type field a PATCH names: only these are written, so two PATCHes of different
+/// fields of one type never undo each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketTypeField {
+    /// `name`.
+    Name,
+    /// `kind`.
+    Kind,
+    /// `price`.
+    Price,
+    /// `capacity` (refused below `sold + held`).
+    Capacity,
+    /// `sales_start_at`.
+    SalesStartAt,
+    /// `sales_end_at`.
+    SalesEndAt,
+    /// `max_per_order`.
+    MaxPerOrder,
+}
+
 /// A stored ticket type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct TicketTypeRow {

@@ -5,7 +5,7 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use crate::events::model::{
-    CategoryCount, EventRecord, EventRow, ListFilter, NewTicketType, TicketTypeRow,
+    CategoryCount, EventRecord, EventRow, ListFilter, NewTicketType, TicketTypeField, TicketTypeRow,
 };
 use crate::store::Pools;
 
@@ -571,26 +571,32 @@ pub async fn insert_ticket_type(
 pub async fn update_ticket_type(
     pools: &Pools<Db>,
     t: &TicketTypeRow,
+    fields: &[TicketTypeField],
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
+    let mut qb = QueryBuilder::<Db>::new("UPDATE ticket_types SET updated_at = ");
+    qb.push_bind(now);
+    for field in fields {
+        match field {
+            TicketTypeField::Name => qb.push(", name = ").push_bind(t.name.clone()),
+            TicketTypeField::Kind => qb.push(", kind = ").push_bind(t.kind.clone()),
+            TicketTypeField::Price => qb.push(", price = ").push_bind(t.price),
+            TicketTypeField::Capacity => qb.push(", capacity = ").push_bind(t.capacity),
+            TicketTypeField::SalesStartAt => {
+                qb.push(", sales_start_at = ").push_bind(t.sales_start_at)
+            }
+            TicketTypeField::SalesEndAt => qb.push(", sales_end_at = ").push_bind(t.sales_end_at),
+            TicketTypeField::MaxPerOrder => {
+                qb.push(", max_per_order = ").push_bind(t.max_per_order)
+            }
+        };
+    }
+    qb.push(" WHERE id = ").push_bind(t.id);
+    if fields.contains(&TicketTypeField::Capacity) {
+        qb.push(" AND sold + held <= ").push_bind(t.capacity);
+    }
     let mut tx = pools.write.begin().await?;
-    let n = sqlx::query(
-        "UPDATE ticket_types SET name = $2, kind = $3, price = $4, capacity = $5, sales_start_at = $6,
-             sales_end_at = $7, max_per_order = $8, updated_at = $9
-         WHERE id = $1 AND sold + held <= $5",
-    )
-    .bind(t.id)
-    .bind(&t.name)
-    .bind(&t.kind)
-    .bind(t.price)
-    .bind(t.capacity)
-    .bind(t.sales_start_at)
-    .bind(t.sales_end_at)
-    .bind(t.max_per_order)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n = qb.build().execute(&mut *tx).await?.rows_affected();
     if n == 0 {
         return Ok(false);
     }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::catalogue::{self, Fresh, Rendered};
 use super::model::{
     CANCELLED, COMPLETED, CategoryCount, DRAFT, EVENT_FIELDS, EventRecord, EventRow, EventView,
-    FavoriteState, KINDS, ListFilter, NewTicketType, PUBLISHED, Sort, TicketTypeView, search_terms,
+    FavoriteState, KINDS, ListFilter, NewTicketType, PUBLISHED, Sort, TicketTypeField,
+    TicketTypeView, search_terms,
 };
 use crate::app::AppState;
 use crate::cache::Tier;
@@ -1141,12 +1142,15 @@ async fn update_ticket_type(
         .cloned()
         .ok_or_else(|| ApiError::not_found("Ticket type"))?;
     let mut v = Validator::new();
+    let mut fields = Vec::new();
     if let Some(name) = &body.name {
         check_text(&mut v, "name", name, 1, 100);
         t.name = name.trim().to_string();
+        fields.push(TicketTypeField::Name);
     }
     if let Some(kind) = &body.kind {
         t.kind = check_kind(&mut v, "kind", Some(kind));
+        fields.push(TicketTypeField::Kind);
     }
     if let Some(price) = body.price {
         v.check(
@@ -1155,6 +1159,7 @@ async fn update_ticket_type(
             "must be from 0 to 1000000000000",
         );
         t.price = price;
+        fields.push(TicketTypeField::Price);
     }
     if let Some(capacity) = body.capacity {
         v.check(
@@ -1163,22 +1168,30 @@ async fn update_ticket_type(
             "must be from 0 to 10000000",
         );
         t.capacity = capacity;
+        fields.push(TicketTypeField::Capacity);
     }
     if let Some(max) = body.max_per_order {
         v.check(max >= 1, "maxPerOrder", "must be at least 1");
         t.max_per_order = max;
+        fields.push(TicketTypeField::MaxPerOrder);
     }
     if let Some(s) = body.sales_start_at {
         t.sales_start_at = s;
+        fields.push(TicketTypeField::SalesStartAt);
     }
     if let Some(s) = body.sales_end_at {
         t.sales_end_at = s;
+        fields.push(TicketTypeField::SalesEndAt);
     }
     if let (Some(a), Some(b)) = (t.sales_start_at, t.sales_end_at) {
         v.check(a < b, "salesEndAt", "must be after salesStartAt");
     }
     v.finish()?;
-    let ok = match state.store.update_ticket_type(&t, Utc::now()).await {
+    let ok = match state
+        .store
+        .update_ticket_type(&t, &fields, Utc::now())
+        .await
+    {
         Ok(ok) => ok,
         Err(e) if is_check_violation(&e) => false,
         Err(e) => return Err(e.into()),

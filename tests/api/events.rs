@@ -273,6 +273,28 @@ both_backends! {
         assert_eq!(r.data()["minPrice"], 400000);
     }
 
+    async fn a_ticket_type_patch_writes_only_the_fields_it_names(app) {
+        // Two organizers' tabs, each read the type before the other's change: the second PATCH
+        // (its name) must not put back the price the first one changed.
+        let (_, token) = app.create_user(Role::Organizer).await;
+        let e = create(&app, &token, &event_body("Two tabs", 5)).await;
+        let id = id_of(&e);
+        let type_id = id_of(&e["ticketTypes"][0]);
+        let stale = app.state.store.event_record(id).await.unwrap().unwrap().types[0].clone();
+        let tpath = format!("/api/events/{id}/ticket-types/{type_id}");
+        app.patch_as(&token, &tpath, &json!({"price": 9999})).await.assert_status(200);
+        let mut renamed = stale.clone();
+        renamed.name = "Balcony".into();
+        use ticketmax::events::model::TicketTypeField;
+        assert!(app.state.store.update_ticket_type(&renamed, &[TicketTypeField::Name], Utc::now()).await.unwrap());
+        let now = app.state.store.event_record(id).await.unwrap().unwrap().types[0].clone();
+        assert_eq!((now.name.as_str(), now.price), ("Balcony", 9999));
+        // Over HTTP: each PATCH answers with both changes.
+        let r = app.patch_as(&token, &tpath, &json!({"maxPerOrder": 4})).await;
+        r.assert_status(200);
+        assert_eq!((r.data()["name"].as_str(), r.data()["price"].as_i64(), r.data()["maxPerOrder"].as_i64()), (Some("Balcony"), Some(9999), Some(4)));
+    }
+
     async fn the_currency_is_fixed_once_tickets_are_booked(app) {
         let (_, token) = app.create_user(Role::Organizer).await;
         let e = create(&app, &token, &event_body("Money", 5)).await;
