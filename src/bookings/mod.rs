@@ -474,6 +474,16 @@ impl Store {
     ) -> sqlx::Result<u64> {
         crate::dispatch!(self, crate::bookings => cancel_event_cascade(event_id, reason, now))
     }
+    /// One round of event reminders (see [`send_event_reminders`](sqlite::send_event_reminders)).
+    pub async fn send_event_reminders(
+        &self,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+        limit: i64,
+        links: &Links,
+    ) -> sqlx::Result<usize> {
+        crate::dispatch!(self, crate::bookings => send_event_reminders(now, window, limit, links))
+    }
     /// Cascades cancelled events that still have live bookings (sweeper safety net).
     pub async fn cascade_cancelled_stragglers(
         &self,
@@ -673,10 +683,14 @@ pub async fn announce(state: &AppState, event_id: Uuid) {
         .await;
 }
 
+/// How long before an event its confirmed bookers are reminded (API.md §10).
+pub const REMINDER_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
 /// Starts the background sweeper: about every second it marks lapsed PENDING bookings EXPIRED,
 /// releases their seats, notifies their buyers and announces availability; it also cascades any
-/// CANCELLED event that still has live bookings; every ten minutes it
-/// purges idempotency keys older than 24 h. Stops on shutdown.
+/// CANCELLED event that still has live bookings; every half minute it sends the reminders of
+/// events starting within [`REMINDER_WINDOW`]; every ten minutes it purges idempotency keys
+/// older than 24 h. Stops on shutdown.
 /// Safe with several instances (conditional updates; `SKIP LOCKED` on PostgreSQL).
 pub fn spawn_sweeper(state: AppState) {
     let mut shutdown = state.shutdown_signal();
@@ -698,6 +712,24 @@ pub fn spawn_sweeper(state: AppState) {
                 && let Err(e) = state.store.purge_idempotency_keys().await
             {
                 tracing::warn!(error = %e, "idempotency key purge failed");
+            }
+            // Reminders for events starting within 24 h, every half minute.
+            if ticks % 30 == 1 {
+                let links = Links::from_config(&state.config);
+                loop {
+                    match state
+                        .store
+                        .send_event_reminders(Utc::now(), REMINDER_WINDOW, 500, &links)
+                        .await
+                    {
+                        Ok(500) => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event reminder round failed");
+                            break;
+                        }
+                    }
+                }
             }
             match state.store.cascade_cancelled_stragglers(Utc::now()).await {
                 Ok(events) => {

@@ -1228,6 +1228,26 @@ async fn confirmed_sms(
     reference: &str,
     starts_at: DateTime<Utc>,
 ) -> sqlx::Result<Option<NewMessage>> {
+    user_sms(
+        tx,
+        user_id,
+        "sms_booking_confirmed",
+        json!({
+            "eventTitle": title,
+            "reference": reference,
+            "eventStartsAt": starts_at,
+        }),
+    )
+    .await
+}
+
+/// An SMS to a booker's account phone, when the account has a verified phone and allows SMS.
+async fn user_sms(
+    tx: &mut Transaction<'static, Db>,
+    user_id: Option<Uuid>,
+    template: &'static str,
+    payload: serde_json::Value,
+) -> sqlx::Result<Option<NewMessage>> {
     let Some(user_id) = user_id else {
         return Ok(None);
     };
@@ -1242,15 +1262,85 @@ async fn confirmed_sms(
     if !crate::notify::sms_allowed_for(Some(&phone), verified, &preferences) {
         return Ok(None);
     }
-    Ok(Some(NewMessage::sms(
-        phone,
-        "sms_booking_confirmed",
-        json!({
-            "eventTitle": title,
-            "reference": reference,
-            "eventStartsAt": starts_at,
-        }),
-    )))
+    Ok(Some(NewMessage::sms(phone, template, payload)))
+}
+
+/// Claims up to `limit` CONFIRMED bookings of PUBLISHED events that start within `window` of
+/// `now` and have had no reminder, marks them reminded and writes each booker's
+/// `event_reminder` email (and `sms_event_reminder` when the account allows SMS), in one
+/// transaction: a reminder is never sent twice, whatever the number of instances (PostgreSQL
+/// claims with `SKIP LOCKED`). Returns how many bookings were reminded.
+pub async fn send_event_reminders(
+    pools: &Pools<Db>,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+    limit: i64,
+    links: &Links,
+) -> sqlx::Result<usize> {
+    let skip = if PG { " FOR UPDATE OF b SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE bookings SET reminded_at = $1
+         WHERE id IN (SELECT b.id FROM bookings b JOIN events e ON e.id = b.event_id
+                      WHERE b.status = 'CONFIRMED' AND b.reminded_at IS NULL AND e.status = 'PUBLISHED'
+                        AND e.starts_at > $1 AND e.starts_at <= $2
+                      ORDER BY e.starts_at LIMIT $3{skip})
+           AND reminded_at IS NULL
+         RETURNING id, reference, user_id, event_id, customer_email, customer_name"
+    );
+    let mut tx = pools.write.begin().await?;
+    let claimed: Vec<(Uuid, String, Option<Uuid>, Uuid, String, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(now + window)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut events: BTreeMap<Uuid, (String, DateTime<Utc>, Option<String>)> = BTreeMap::new();
+    for (id, reference, user_id, event_id, email, name) in &claimed {
+        if !events.contains_key(event_id) {
+            let row: (String, DateTime<Utc>, Option<String>) =
+                sqlx::query_as("SELECT title, starts_at, venue FROM events WHERE id = $1")
+                    .bind(*event_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            events.insert(*event_id, row);
+        }
+        let (title, starts_at, venue) = &events[event_id];
+        let email_msg = NewMessage::email(
+            email.clone(),
+            "event_reminder",
+            json!({
+                "customerName": name,
+                "eventTitle": title,
+                "eventStartsAt": starts_at,
+                "venue": venue,
+                "reference": reference,
+                "bookingId": id,
+                "bookingUrl": format!("{}/bookings/{id}", links.public_base),
+            }),
+        );
+        same_backend!(crate::notify => insert_message(&mut tx, &email_msg)).await?;
+        let sms = user_sms(
+            &mut tx,
+            *user_id,
+            "sms_event_reminder",
+            json!({
+                "eventTitle": title,
+                "eventStartsAt": starts_at,
+                "venue": venue,
+                "reference": reference,
+            }),
+        )
+        .await?;
+        if let Some(sms) = sms {
+            same_backend!(crate::notify => insert_message(&mut tx, &sms)).await?;
+        }
+    }
+    tx.commit().await?;
+    if !claimed.is_empty() {
+        crate::notify::wake();
+    }
+    Ok(claimed.len())
 }
 
 async fn issue_tickets(

@@ -197,6 +197,35 @@ both_backends! {
         assert_eq!(counters(&app, types[0]).await, (50, 0, 3, 3, 0));
     }
 
+    async fn confirmed_bookers_are_reminded_once_a_day_before_the_event(app) {
+        let (org, _) = app.create_user(Role::Organizer).await;
+        let (soon, soon_types) = insert_event(&app, org, "PUBLISHED", None, Duration::hours(10), &[TypeSpec::free(10), TypeSpec::paid(10)]).await;
+        let (later, later_types) = insert_event(&app, org, "PUBLISHED", None, Duration::days(3), &[TypeSpec::free(10)]).await;
+        let (cancelled, cancelled_types) = insert_event(&app, org, "PUBLISHED", None, Duration::hours(5), &[TypeSpec::free(10)]).await;
+        let (user, token) = app.create_user(Role::User).await;
+        set_phone(&app, user, "+2348012345678", true, true).await;
+        let confirmed = book(&app, &token, soon, soon_types[0], 2).await;
+        assert_eq!(confirmed.data()["status"], "CONFIRMED");
+        book(&app, &token, soon, soon_types[1], 1).await.assert_status(201);
+        book(&app, &token, later, later_types[0], 1).await.assert_status(201);
+        book(&app, &token, cancelled, cancelled_types[0], 1).await.assert_status(201);
+        app.state.store.cancel_event_cascade(cancelled, "Storm", Utc::now()).await.unwrap();
+        let links = ticketmax::bookings::Links::from_config(&app.state.config);
+        let window = ticketmax::bookings::REMINDER_WINDOW;
+        // The background sweeper may have sent it first; either way exactly once.
+        let first = app.state.store.send_event_reminders(Utc::now(), window, 500, &links).await.unwrap();
+        assert!(first <= 1, "{first}");
+        let again = app.state.store.send_event_reminders(Utc::now(), window, 500, &links).await.unwrap();
+        assert_eq!(again, 0, "never twice");
+        let email = confirmed.data()["customerEmail"].as_str().unwrap().to_string();
+        let reminders: Vec<_> = templates_for(&app, &email).await.into_iter().filter(|(t, _)| t == "event_reminder").collect();
+        assert_eq!(reminders.len(), 1, "only the confirmed booking of the event within 24 h: {reminders:?}");
+        assert_eq!(reminders[0].1["reference"], confirmed.data()["reference"]);
+        assert_eq!(reminders[0].1["eventTitle"], confirmed.data()["eventTitle"]);
+        let sms: Vec<_> = templates_for(&app, "+2348012345678").await.into_iter().filter(|(t, _)| t == "sms_event_reminder").collect();
+        assert_eq!(sms.len(), 1);
+    }
+
     async fn a_booking_holds_its_tickets_until_it_expires(app) {
         let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
         let (_, token) = app.create_user(Role::User).await;
