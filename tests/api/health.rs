@@ -127,3 +127,40 @@ async fn bus_messages_reach_every_instance_through_redis() {
         ("cache", "events:list")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_commits_leave_checkpoints_to_the_background() {
+    let dir = std::env::temp_dir().join(format!("ticketmax-wal-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("wal.db");
+    let store = ticketmax::store::Store::open_sqlite_file(&path)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.checkpoint().await.unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    // ~4 MB of commits, past SQLite's default auto-checkpoint (1,000 pages): none of them copies
+    // the log into the database file.
+    if let ticketmax::store::Store::Sqlite(p) = &store {
+        let blob = "x".repeat(4000);
+        for _ in 0..1000 {
+            sqlx::query("INSERT INTO audit_log (id, action, details, created_at) VALUES ($1, 'test', $2, '2026-01-01T00:00:00Z')")
+                .bind(uuid::Uuid::new_v4())
+                .bind(&blob)
+                .execute(&p.write)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(size(), before, "a commit ran a checkpoint");
+    store.checkpoint().await.unwrap();
+    assert!(
+        size() > before + 3_000_000,
+        "the checkpoint copied the log: {} → {}",
+        before,
+        size()
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
