@@ -275,11 +275,7 @@ fn main() {
             .await
             .expect("sqlite");
         sqlite.migrate().await.expect("migrate");
-        // As the server does: checkpoints in the background, not in a commit.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        sqlite.spawn_checkpointer(stopped);
         bench("sqlite", sqlite.clone()).await;
-        let _ = stop.send(true);
         sqlite.close().await;
         let _ = std::fs::remove_dir_all(&dir);
 

@@ -239,7 +239,6 @@ pub async fn serve_on(
     let outbox_worker = crate::notify::worker::spawn(&state)?;
     crate::bookings::spawn_sweeper(state.clone());
     crate::events::spawn_workers(&state);
-    state.store.spawn_checkpointer(state.shutdown_signal());
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

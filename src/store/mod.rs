@@ -164,12 +164,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000")
-            // Checkpoints run in the background ([`Store::spawn_checkpointer`]), not in the
-            // commit that crosses the threshold: measured under the hold benchmark, those commits
-            // took 28–68 ms instead of well under 1 ms, stalling every hold of the batch. This
-            // threshold (~80 MB of WAL) is only a safety net.
-            .pragma("wal_autocheckpoint", "20000");
+            .pragma("cache_size", "-16000");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -187,42 +182,6 @@ impl Store {
     /// Opens a SQLite file at a path.
     pub async fn open_sqlite_file(path: &Path) -> anyhow::Result<Self> {
         Self::connect_sqlite(SqliteConnectOptions::new().filename(path), 8).await
-    }
-
-    /// Copies the SQLite write-ahead log into the database file (a passive checkpoint, on a reader
-    /// connection: it never blocks the writer). Nothing to do on PostgreSQL.
-    pub async fn checkpoint(&self) -> sqlx::Result<()> {
-        if let Store::Sqlite(p) = self {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&p.read)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// On SQLite, checkpoints the write-ahead log about every second until `shutdown` turns true,
-    /// so commits never pay for it. Nothing on PostgreSQL.
-    pub fn spawn_checkpointer(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        if !matches!(self, Store::Sqlite(_)) {
-            return;
-        }
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.changed() => break,
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-                if let Err(e) = store.checkpoint().await {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed");
-                }
-            }
-        });
     }
 
     /// Applies the backend's migrations (embedded in the binary).
