@@ -377,14 +377,6 @@ impl Store {
     pub async fn hold_booking(&self, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
         engine::hold(self, req, links).await
     }
-    /// Takes a hold in its own transaction (no batching).
-    pub async fn hold_booking_unbatched(
-        &self,
-        req: &NewHold,
-        links: &Links,
-    ) -> sqlx::Result<HoldOutcome> {
-        crate::dispatch!(self, crate::bookings => hold(req, links))
-    }
     /// The lock-free checks of a hold: `Err` is the refusal.
     pub async fn resolve_hold(
         &self,

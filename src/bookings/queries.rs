@@ -1178,17 +1178,6 @@ fn buyer_of(req: &NewHold) -> Buyer {
     }
 }
 
-/// Creates a booking that holds its seats (or, for free tickets, a CONFIRMED booking with its
-/// tickets), in one transaction: the conditional counter updates, the row, the outbox message.
-pub async fn hold(pools: &Pools<Db>, req: &NewHold, links: &Links) -> sqlx::Result<HoldOutcome> {
-    let req = match resolve_type(pools, req).await? {
-        Ok(req) => req,
-        Err(refusal) => return Ok(refusal),
-    };
-    let mut out = hold_batch(pools, &[req], links).await?;
-    Ok(out.pop().expect("one outcome"))
-}
-
 fn confirmed_message(
     email: &str,
     name: &str,
