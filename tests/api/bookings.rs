@@ -118,6 +118,29 @@ pub async fn counters(app: &TestApp, type_id: Uuid) -> (i64, i64, i64, i64, i64)
         .expect("counters")
 }
 
+/// A hold request for the engine, as a guest.
+pub fn guest_hold(
+    event: Uuid,
+    ty: Uuid,
+    email: &str,
+    quantity: i64,
+) -> ticketmax::bookings::NewHold {
+    ticketmax::bookings::NewHold {
+        event_id: event,
+        ticket_type_id: Some(ty),
+        quantity,
+        user_id: None,
+        customer_email: email.into(),
+        customer_name: "Batch Buyer".into(),
+        customer_phone: None,
+        special_requests: None,
+        guest_token_hash: None,
+        guest_token: None,
+        now: Utc::now(),
+        hold: chrono::Duration::minutes(10),
+    }
+}
+
 /// Books `quantity` of a type as `token`.
 pub async fn book(
     app: &TestApp,
@@ -712,23 +735,9 @@ both_backends! {
     async fn a_hold_checked_before_the_event_was_cancelled_is_refused(app) {
         let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
         let links = ticketmax::bookings::Links::from_config(&app.state.config);
-        let request = |n: u32| ticketmax::bookings::NewHold {
-            event_id: event,
-            ticket_type_id: Some(types[0]),
-            quantity: 1,
-            user_id: None,
-            customer_email: format!("racer{n}@example.com"),
-            customer_name: "Racer".into(),
-            customer_phone: None,
-            special_requests: None,
-            guest_token_hash: None,
-            guest_token: None,
-            now: Utc::now(),
-            hold: Duration::minutes(10),
-        };
         let mut items = Vec::new();
         for n in 0..3 {
-            let req = request(n);
+            let req = guest_hold(event, types[0], &format!("racer{n}@example.com"), 1);
             assert!(app.state.store.resolve_hold(&req).await.unwrap().is_ok(), "on sale when checked");
             items.push(req);
         }
@@ -736,7 +745,7 @@ both_backends! {
             sqlx::query("UPDATE events SET status = 'CANCELLED' WHERE id = $1").bind(event).execute(pool).await.unwrap();
         });
         use ticketmax::bookings::HoldOutcome;
-        // Alone (per-request path) and combined (batch path).
+        // One request alone, and two together.
         let alone = app.state.store.hold_batch(&items[..1], &links).await.unwrap();
         assert_eq!(alone, vec![HoldOutcome::SalesClosed]);
         let combined = app.state.store.hold_batch(&items[1..], &links).await.unwrap();
@@ -749,23 +758,9 @@ both_backends! {
         // between the lock-free checks and the batch applies to the hold.
         let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10), TypeSpec::paid(10), TypeSpec::paid(10)]).await;
         let links = ticketmax::bookings::Links::from_config(&app.state.config);
-        let request = |ty: Uuid, quantity: i64, n: u32| ticketmax::bookings::NewHold {
-            event_id: event,
-            ticket_type_id: Some(ty),
-            quantity,
-            user_id: None,
-            customer_email: format!("late{n}@example.com"),
-            customer_name: "Late".into(),
-            customer_phone: None,
-            special_requests: None,
-            guest_token_hash: None,
-            guest_token: None,
-            now: Utc::now(),
-            hold: Duration::minutes(10),
-        };
         let mut items = Vec::new();
         for (n, (ty, quantity)) in [(types[0], 2), (types[1], 3), (types[2], 1), (types[0], 1)].into_iter().enumerate() {
-            let req = request(ty, quantity, n as u32);
+            let req = guest_hold(event, ty, &format!("late{n}@example.com"), quantity);
             assert!(app.state.store.resolve_hold(&req).await.unwrap().is_ok(), "on sale when checked");
             items.push(req);
         }

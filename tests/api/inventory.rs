@@ -7,9 +7,8 @@ use chrono::Utc;
 use serde_json::json;
 use ticketmax::bookings::{HoldOutcome, Links, NewHold};
 use ticketmax::users::model::Role;
-use uuid::Uuid;
 
-use crate::bookings::{TypeSpec, counters, insert_event, published_event};
+use crate::bookings::{TypeSpec, counters, guest_hold, insert_event, published_event};
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, postgres_available};
 
@@ -191,24 +190,6 @@ async fn an_event_cap_holds_across_three_instances_on_postgres() {
         .spawn()
         .await;
     capped_event_attempts(&[first, second, third]).await;
-}
-
-/// A hold request for the engine, as a guest.
-fn guest_hold(event: Uuid, ty: Uuid, email: &str, quantity: i64) -> NewHold {
-    NewHold {
-        event_id: event,
-        ticket_type_id: Some(ty),
-        quantity,
-        user_id: None,
-        customer_email: email.into(),
-        customer_name: "Batch Buyer".into(),
-        customer_phone: None,
-        special_requests: None,
-        guest_token_hash: None,
-        guest_token: None,
-        now: Utc::now(),
-        hold: chrono::Duration::minutes(10),
-    }
 }
 
 both_backends! {
