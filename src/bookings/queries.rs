@@ -1039,25 +1039,15 @@ async fn insert_pending(
                  currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
                  guest_token_hash, created_at, updated_at) VALUES ",
         );
-        const COLS: usize = 16;
+        // Anonymous `?` parameters, bound in the order they appear: SQLite looks a numbered
+        // parameter's name up in a list, so binding n of them costs n² (measured: 17% of the
+        // hold benchmark's CPU with 64 rows of `$N`).
+        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)";
         for n in 0..pending_rows.len() {
             if n > 0 {
                 sql.push_str(", ");
             }
-            let b = n * COLS;
-            sql.push('(');
-            for c in 1..=COLS {
-                if c > 1 {
-                    sql.push_str(", ");
-                }
-                // `status` is a literal between `currency` and `expires_at`.
-                if c == 10 {
-                    sql.push_str("'PENDING', ");
-                }
-                sql.push_str(&format!("${}", b + c));
-            }
-            // `updated_at` = `created_at`.
-            sql.push_str(&format!(", ${})", b + COLS));
+            sql.push_str(row);
         }
         sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
         let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
@@ -1081,6 +1071,7 @@ async fn insert_pending(
                 .bind(req.customer_phone.clone())
                 .bind(req.special_requests.clone())
                 .bind(req.guest_token_hash.clone())
+                .bind(req.now)
                 .bind(req.now);
         }
         q
@@ -1139,21 +1130,21 @@ async fn insert_pending(
         let mut sql = String::from(
             "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
         );
+        // Anonymous parameters, as in the bookings insert above.
         for n in 0..messages.len() {
             if n > 0 {
                 sql.push_str(", ");
             }
-            let b = n * 3;
-            sql.push_str(&format!(
-                "(${}, 'email', ${}, 'booking_pending', ${}, 'PENDING', 0, $1, $1)",
-                b + 2,
-                b + 3,
-                b + 4,
-            ));
+            sql.push_str("(?, 'email', ?, 'booking_pending', ?, 'PENDING', 0, ?, ?)");
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(written);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, recipient, payload) in messages {
-            q = q.bind(id).bind(recipient.to_string()).bind(payload);
+            q = q
+                .bind(id)
+                .bind(recipient.to_string())
+                .bind(payload)
+                .bind(written)
+                .bind(written);
         }
         q.execute(&mut **tx).await?;
     }
