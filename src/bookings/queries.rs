@@ -18,7 +18,7 @@ use crate::bookings::{
     NewHold, Released, TicketRow, TypeFacts,
 };
 use crate::notify::NewMessage;
-use crate::store::Pools;
+use crate::store::{PgArray, Pools};
 
 const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.unit_price, \
      b.total_amount, b.currency, b.status, b.expires_at, b.customer_email, b.customer_name, b.customer_phone, \
@@ -531,29 +531,12 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-// On PostgreSQL the batch statements take their lists as ONE array parameter (written as an
-// array literal) or ONE JSON parameter, so each has a single shape whatever the batch size: a
-// connection parses and plans it once and then reuses it. With one parameter per item, every
-// batch size was a new statement to prepare on each of the pool's connections. SQLite (in
-// process, cheap to prepare) keeps one parameter per item.
-
-/// A PostgreSQL array literal of ids or numbers (`{a,b,c}`): their text never needs quoting.
-fn pg_array<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    let mut out = String::from("{");
-    for (n, item) in items.into_iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        out.push_str(&item.to_string());
-    }
-    out.push('}');
-    out
-}
-
-/// An instant as PostgreSQL reads it from JSON, to the microsecond like a bound parameter.
-fn pg_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+// On PostgreSQL the batch statements take each list as ONE array parameter ([`PgArray`], binary),
+// and a batch of rows as one array per column under `unnest`, so each statement has a single
+// shape whatever the batch size: a connection parses and plans it once and then reuses it. With
+// one parameter per item, every batch size was a new statement to prepare on each of the pool's
+// connections; with text array literals or JSON, the server spent its time parsing them. SQLite
+// (in process, cheap to prepare) keeps one parameter per item.
 
 /// Step 1: locks (PostgreSQL) and reads the types, then the capped events, in ascending id order.
 /// Returns every fact a decision needs as of the lock (status, sales window, price,
@@ -576,7 +559,7 @@ async fn lock_counters(
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     if PG {
-        q = q.bind(pg_array(type_ids));
+        q = q.bind(PgArray(type_ids.to_vec()));
     } else {
         for id in type_ids {
             q = q.bind(*id);
@@ -603,7 +586,7 @@ async fn lock_counters(
     );
     let mut q = sqlx::query_as::<_, (Uuid, Option<i64>, i64, i64)>(sqlx::AssertSqlSafe(sql));
     if PG {
-        q = q.bind(pg_array(event_ids));
+        q = q.bind(PgArray(event_ids.to_vec()));
     } else {
         for id in event_ids {
             q = q.bind(*id);
@@ -690,13 +673,13 @@ async fn holdings_of(
     // is a separate probe (`LATERAL … OFFSET 0` keeps it one): a list of 128 emails against a
     // table never analyzed is estimated at most of the table and read by a sequential scan.
     let sql = if PG {
-        // $1 now, $2 types, $3 accounts, $4 guest emails (JSON): one shape for every batch.
+        // $1 now, $2 types, $3 accounts, $4 guest emails: one shape for every batch.
         "WITH mine AS MATERIALIZED (
              SELECT 'account' AS via, b.* FROM unnest(CAST($3 AS uuid[])) AS k(key) CROSS JOIN LATERAL (
                  SELECT ticket_type_id, user_id, customer_email, quantity, status, expires_at
                  FROM bookings WHERE user_id = k.key OFFSET 0) AS b
              UNION ALL
-             SELECT 'guest' AS via, b.* FROM jsonb_array_elements_text(CAST($4 AS jsonb)) AS k(key)
+             SELECT 'guest' AS via, b.* FROM unnest(CAST($4 AS text[])) AS k(key)
              CROSS JOIN LATERAL (
                  SELECT ticket_type_id, user_id, customer_email, quantity, status, expires_at
                  FROM bookings WHERE customer_email = k.key OFFSET 0) AS b)
@@ -736,9 +719,9 @@ async fn holdings_of(
         sqlx::query_as::<_, (Uuid, Option<Uuid>, String, i64)>(sqlx::AssertSqlSafe(sql)).bind(now);
     if PG {
         q = q
-            .bind(pg_array(type_ids))
-            .bind(pg_array(&users))
-            .bind(serde_json::Value::from(emails).to_string());
+            .bind(PgArray(type_ids.to_vec()))
+            .bind(PgArray(users.clone()))
+            .bind(PgArray(emails.iter().map(|e| e.to_string()).collect()));
     } else {
         for t in type_ids {
             q = q.bind(*t);
@@ -779,8 +762,8 @@ async fn take_many(
              WHERE id = v.row_id{extra} AND sold + held + v.n <= {limit}"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(pg_array(amounts.keys()))
-            .bind(pg_array(amounts.values()))
+            .bind(PgArray(amounts.keys().copied().collect()))
+            .bind(PgArray(amounts.values().copied().collect()))
     } else {
         let mut case = String::from("CASE id");
         for n in 0..amounts.len() {
@@ -992,32 +975,47 @@ async fn insert_pending(
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
     while !pending_rows.is_empty() {
         let q = if PG {
-            let json: Vec<serde_json::Value> = pending_rows
-                .iter()
-                .map(|&r| {
-                    let (id, reference, k) = &rows[r];
-                    let (_, req, locked) = accepted[*k];
-                    let (event, ty) = (&locked.event, &locked.ty);
-                    json!({
-                        "id": id,
-                        "reference": reference,
-                        "user_id": req.user_id,
-                        "event_id": event.id,
-                        "ticket_type_id": ty.id,
-                        "quantity": req.quantity,
-                        "unit_price": ty.price,
-                        "total_amount": ty.price * req.quantity,
-                        "currency": event.currency,
-                        "expires_at": pg_time(req.now + req.hold),
-                        "customer_email": req.customer_email,
-                        "customer_name": req.customer_name,
-                        "customer_phone": req.customer_phone,
-                        "special_requests": req.special_requests,
-                        "guest_token_hash": req.guest_token_hash,
-                        "created_at": pg_time(req.now),
-                    })
-                })
-                .collect();
+            let row = |r: &usize| {
+                let (id, reference, k) = &rows[*r];
+                let (_, req, locked) = accepted[*k];
+                (id, reference, req, locked)
+            };
+            let mut ids = Vec::with_capacity(pending_rows.len());
+            let mut references = Vec::with_capacity(pending_rows.len());
+            let mut users = Vec::with_capacity(pending_rows.len());
+            let mut events = Vec::with_capacity(pending_rows.len());
+            let mut types = Vec::with_capacity(pending_rows.len());
+            let mut quantities = Vec::with_capacity(pending_rows.len());
+            let mut prices = Vec::with_capacity(pending_rows.len());
+            let mut totals = Vec::with_capacity(pending_rows.len());
+            let mut currencies = Vec::with_capacity(pending_rows.len());
+            let mut expiries = Vec::with_capacity(pending_rows.len());
+            let mut emails = Vec::with_capacity(pending_rows.len());
+            let mut names = Vec::with_capacity(pending_rows.len());
+            let mut phones = Vec::with_capacity(pending_rows.len());
+            let mut requests = Vec::with_capacity(pending_rows.len());
+            let mut token_hashes = Vec::with_capacity(pending_rows.len());
+            let mut created = Vec::with_capacity(pending_rows.len());
+            for r in &pending_rows {
+                let (id, reference, req, locked) = row(r);
+                let (event, ty) = (&locked.event, &locked.ty);
+                ids.push(*id);
+                references.push(reference.clone());
+                users.push(req.user_id);
+                events.push(event.id);
+                types.push(ty.id);
+                quantities.push(req.quantity);
+                prices.push(ty.price);
+                totals.push(ty.price * req.quantity);
+                currencies.push(event.currency.clone());
+                expiries.push(req.now + req.hold);
+                emails.push(req.customer_email.clone());
+                names.push(req.customer_name.clone());
+                phones.push(req.customer_phone.clone());
+                requests.push(req.special_requests.clone());
+                token_hashes.push(req.guest_token_hash.clone());
+                created.push(req.now);
+            }
             sqlx::query_scalar::<_, Uuid>(
                 "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price,
                      total_amount, currency, status, expires_at, customer_email, customer_name, customer_phone,
@@ -1025,14 +1023,31 @@ async fn insert_pending(
                  SELECT id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
                      currency, 'PENDING', expires_at, customer_email, customer_name, customer_phone,
                      special_requests, guest_token_hash, created_at, created_at
-                 FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS r(id uuid, reference text, user_id uuid,
-                     event_id uuid, ticket_type_id uuid, quantity bigint, unit_price bigint,
-                     total_amount bigint, currency text, expires_at timestamptz, customer_email text,
-                     customer_name text, customer_phone text, special_requests text,
-                     guest_token_hash text, created_at timestamptz)
+                 FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS uuid[]), CAST($4 AS uuid[]),
+                     CAST($5 AS uuid[]), CAST($6 AS bigint[]), CAST($7 AS bigint[]), CAST($8 AS bigint[]),
+                     CAST($9 AS text[]), CAST($10 AS timestamptz[]), CAST($11 AS text[]), CAST($12 AS text[]),
+                     CAST($13 AS text[]), CAST($14 AS text[]), CAST($15 AS text[]), CAST($16 AS timestamptz[]))
+                     AS r(id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
+                     currency, expires_at, customer_email, customer_name, customer_phone, special_requests,
+                     guest_token_hash, created_at)
                  ON CONFLICT (reference) DO NOTHING RETURNING id",
             )
-            .bind(serde_json::Value::from(json).to_string())
+            .bind(PgArray(ids))
+            .bind(PgArray(references))
+            .bind(PgArray(users))
+            .bind(PgArray(events))
+            .bind(PgArray(types))
+            .bind(PgArray(quantities))
+            .bind(PgArray(prices))
+            .bind(PgArray(totals))
+            .bind(PgArray(currencies))
+            .bind(PgArray(expiries))
+            .bind(PgArray(emails))
+            .bind(PgArray(names))
+            .bind(PgArray(phones))
+            .bind(PgArray(requests))
+            .bind(PgArray(token_hashes))
+            .bind(PgArray(created))
         } else {
         let mut sql = String::from(
             "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
@@ -1113,16 +1128,22 @@ async fn insert_pending(
         })
         .collect();
     if PG {
-        let json: Vec<serde_json::Value> = messages
-            .iter()
-            .map(|(id, recipient, payload)| json!({"id": id, "recipient": recipient, "payload": payload}))
-            .collect();
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut recipients = Vec::with_capacity(messages.len());
+        let mut payloads = Vec::with_capacity(messages.len());
+        for (id, recipient, payload) in messages {
+            ids.push(id);
+            recipients.push(recipient.to_string());
+            payloads.push(payload);
+        }
         sqlx::query(
             "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
-             SELECT id, 'email', recipient, 'booking_pending', payload, 'PENDING', 0, $2, $2
-             FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS r(id uuid, recipient text, payload text)",
+             SELECT id, 'email', recipient, 'booking_pending', payload, 'PENDING', 0, $4, $4
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[])) AS r(id, recipient, payload)",
         )
-        .bind(serde_json::Value::from(json).to_string())
+        .bind(PgArray(ids))
+        .bind(PgArray(recipients))
+        .bind(PgArray(payloads))
         .bind(written)
         .execute(&mut **tx)
         .await?;

@@ -111,6 +111,51 @@ pub fn is_check_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_check_violation())
 }
 
+/// A list bound as ONE PostgreSQL array parameter, sent in the binary protocol (no text to
+/// format on our side or to parse on the server's): a statement over a batch keeps one shape
+/// whatever the batch size, so each connection plans it once. SQLite has no array type: there a
+/// query written for both backends binds lists item by item, and binding a `PgArray` is an
+/// error, never a silent NULL.
+#[derive(Debug, Clone)]
+pub struct PgArray<T>(pub Vec<T>);
+
+impl<T: sqlx::postgres::PgHasArrayType> sqlx::Type<Postgres> for PgArray<T> {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        T::array_type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        T::array_compatible(ty)
+    }
+}
+
+impl<'q, T> sqlx::Encode<'q, Postgres> for PgArray<T>
+where
+    Vec<T>: sqlx::Encode<'q, Postgres>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        self.0.encode_by_ref(buf)
+    }
+}
+
+impl<T> sqlx::Type<Sqlite> for PgArray<T> {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+
+impl<T> sqlx::Encode<'_, Sqlite> for PgArray<T> {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Err("a PostgreSQL array parameter cannot be bound on SQLite".into())
+    }
+}
+
 impl Store {
     /// Opens the database named by `url` (`sqlite://path` or `postgres://…`), creating a SQLite
     /// file and its folder when missing.
