@@ -275,3 +275,25 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_postgres_array_bound_on_sqlite_is_an_error_not_a_null() {
+        let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open_sqlite_file(&dir.join("t.db")).await.unwrap();
+        let Store::Sqlite(pools) = &store else {
+            unreachable!("a SQLite file store")
+        };
+        let bound = sqlx::query_scalar::<_, Option<String>>("SELECT $1")
+            .bind(PgArray(vec![1_i64, 2]))
+            .fetch_one(&pools.write)
+            .await;
+        assert!(bound.is_err(), "bound as {bound:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
