@@ -975,11 +975,7 @@ async fn insert_pending(
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
     while !pending_rows.is_empty() {
         let q = if PG {
-            let row = |r: &usize| {
-                let (id, reference, k) = &rows[*r];
-                let (_, req, locked) = accepted[*k];
-                (id, reference, req, locked)
-            };
+            // One array per column, in the order of `unnest` below.
             let mut ids = Vec::with_capacity(pending_rows.len());
             let mut references = Vec::with_capacity(pending_rows.len());
             let mut users = Vec::with_capacity(pending_rows.len());
@@ -996,8 +992,9 @@ async fn insert_pending(
             let mut requests = Vec::with_capacity(pending_rows.len());
             let mut token_hashes = Vec::with_capacity(pending_rows.len());
             let mut created = Vec::with_capacity(pending_rows.len());
-            for r in &pending_rows {
-                let (id, reference, req, locked) = row(r);
+            for &r in &pending_rows {
+                let (id, reference, k) = &rows[r];
+                let (_, req, locked) = accepted[*k];
                 let (event, ty) = (&locked.event, &locked.ty);
                 ids.push(*id);
                 references.push(reference.clone());
