@@ -3,6 +3,12 @@
 //! `availability` (published after every hold, confirmation, cancellation and expiry, on any
 //! instance); a slow poll also catches holds that simply ran out. A heartbeat comment goes out
 //! every 15 s, and the stream ends when the server shuts down.
+//!
+//! During a hot on-sale the topic carries thousands of messages a second, and a stream that
+//! re-read and sent on each would cost (holds × watchers) work. So a stream sends a change at
+//! once after a quiet spell, and then at most one event per [`MIN_GAP`]: in between it does not
+//! listen at all, and when the gap is over it reads the state once and sends it if it changed
+//! (the state it sends is never older than the gap, well inside the 1 s the contract allows).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,6 +29,8 @@ use crate::users::MaybeAuthUser;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often the stream re-reads availability without a bus message (expired holds).
 pub const POLL: Duration = Duration::from_secs(2);
+/// Least time between two events of one stream.
+pub const MIN_GAP: Duration = Duration::from_millis(250);
 
 async fn current(state: &AppState, id: Uuid) -> Option<Availability> {
     let record = catalogue::record(state, id).await.ok()??;
@@ -41,6 +49,8 @@ struct Cursor {
     state: AppState,
     id: Uuid,
     last: Option<Availability>,
+    /// When `last` was sent.
+    sent_at: tokio::time::Instant,
     rx: tokio::sync::broadcast::Receiver<crate::bus::BusMessage>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     poll: tokio::time::Interval,
@@ -72,6 +82,7 @@ pub async fn stream_event_availability(
         state,
         id,
         last: None,
+        sent_at: tokio::time::Instant::now(),
         rx,
         shutdown,
         poll,
@@ -84,6 +95,7 @@ pub async fn stream_event_availability(
             let now = current(&c.state, c.id).await?;
             let ev = event(&now);
             c.last = Some(now);
+            c.sent_at = tokio::time::Instant::now();
             return Some((Ok(ev), c));
         }
         loop {
@@ -100,10 +112,22 @@ pub async fn stream_event_availability(
                 },
                 _ = c.poll.tick() => {}
             }
+            let next_allowed = c.sent_at + MIN_GAP;
+            if tokio::time::Instant::now() < next_allowed {
+                // Too soon after the last event: wait out the gap without listening, then
+                // listen afresh from now (what was published meanwhile is in the state read
+                // next, as this receiver is made before that read).
+                tokio::select! {
+                    _ = c.shutdown.changed() => return None,
+                    _ = tokio::time::sleep_until(next_allowed) => {}
+                }
+                c.rx = c.rx.resubscribe();
+            }
             let now = current(&c.state, c.id).await?;
             if c.last.as_ref() != Some(&now) {
                 let ev = event(&now);
                 c.last = Some(now);
+                c.sent_at = tokio::time::Instant::now();
                 return Some((Ok(ev), c));
             }
         }

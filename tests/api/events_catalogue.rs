@@ -159,6 +159,31 @@ both_backends! {
         app.get(&format!("/api/events/{}/availability/stream", Uuid::new_v4())).await.assert_error(404, "NOT_FOUND");
     }
 
+    async fn the_availability_stream_coalesces_a_burst_of_changes(app) {
+        let (_, token) = app.create_user(Role::Organizer).await;
+        let e = create(&app, &token, &event_body("Hot on-sale", 5)).await;
+        let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
+        let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
+        let url = format!("{}/api/events/{id}/availability/stream", app.address);
+        let mut events = sse_events(app.client.get(url).send().await.unwrap());
+        let first = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+        assert_eq!(first["totalAvailable"], 110);
+        // 40 holds over ~0.6 s, each announced: one event per change would be ~40 events.
+        for _ in 0..40 {
+            hold(&app, id, type_id, 1, 600).await;
+            app.state.bus.publish("availability", id.to_string()).await;
+            tokio::time::sleep(StdDuration::from_millis(15)).await;
+        }
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + StdDuration::from_millis(1200);
+        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.next()).await {
+            seen.push(ev["totalAvailable"].as_i64().unwrap());
+        }
+        assert!(!seen.is_empty() && seen.len() <= 8, "events sent during the burst: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "each event a newer state: {seen:?}");
+        assert_eq!(*seen.last().unwrap(), 70, "the final state arrives within 1 s: {seen:?}");
+    }
+
     async fn the_availability_stream_ends_when_the_server_shuts_down(app) {
         let (_, token) = app.create_user(Role::Organizer).await;
         let e = create(&app, &token, &event_body("Closing", 5)).await;
