@@ -1618,8 +1618,9 @@ pub async fn sweep_expired(
 }
 
 /// Inside the caller's transaction (the event's cancellation; call it BEFORE updating the event
-/// row, to keep the lock order bookings → types → events): cancels PENDING bookings,
-/// releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
+/// row, to keep the lock order bookings → types → events): first expires the holds that have
+/// already lapsed (they are EXPIRED, and their buyers get `booking_expired`, as at any other
+/// moment), then cancels the live PENDING bookings, releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
 /// full refund the payments work executes; 0 for free ones); releases the counters and writes an
 /// `event_cancelled` message to every booker. Returns the number of bookings changed.
 pub async fn cascade_event_cancel(
@@ -1628,9 +1629,12 @@ pub async fn cascade_event_cancel(
     reason: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
+    let expired = release_expired_event_tx(tx, event_id, now).await?;
+    // `expires_at > now`: a lapsed hold the release above skipped (another transaction held its
+    // row) is left to the expiry sweep.
     let pending: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
         "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2
-         WHERE event_id = $3 AND status = 'PENDING'
+         WHERE event_id = $3 AND status = 'PENDING' AND expires_at > $1
          RETURNING ticket_type_id, quantity, customer_email, customer_name, CAST(0 AS BIGINT)",
     )
     .bind(now)
@@ -1671,7 +1675,7 @@ pub async fn cascade_event_cancel(
         );
         same_backend!(crate::notify => insert_message(tx, &msg)).await?;
     }
-    Ok((pending.len() + confirmed.len()) as u64)
+    Ok((expired + pending.len() + confirmed.len()) as u64)
 }
 
 /// Safety net run by the sweeper: cascades the cancellation of events that are CANCELLED but

@@ -819,6 +819,32 @@ both_backends! {
         assert_eq!(m.1["reason"], "Venue flooded");
         book(&app, &a, event, types[0], 1).await.assert_error(409, "SALES_CLOSED");
     }
+
+    async fn cancelling_an_event_expires_a_lapsed_hold_instead_of_cancelling_it(app) {
+        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+        let (_, a) = app.create_user(Role::User).await;
+        let (_, b) = app.create_user(Role::User).await;
+        let lapsed = book(&app, &a, event, types[0], 2).await;
+        let lapsed_id = lapsed.data()["id"].as_str().unwrap().to_string();
+        lapse_hold(&app, &lapsed_id).await;
+        let live = book(&app, &b, event, types[0], 1).await;
+        app.state.store.cancel_event_cascade(event, "Venue flooded", Utc::now()).await.unwrap();
+        // The background sweep may be expiring the lapsed hold at this very moment (the cascade
+        // then leaves it to the sweep): wait for the counters to settle.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while counters(&app, types[0]).await != (10, 0, 0, 0, 0) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(counters(&app, types[0]).await, (10, 0, 0, 0, 0));
+        let l = app.get_as(&a, &format!("/api/bookings/{lapsed_id}")).await;
+        assert_eq!(l.data()["status"], "EXPIRED");
+        assert!(l.data()["cancellationReason"].is_null());
+        let msgs = templates_for(&app, lapsed.data()["customerEmail"].as_str().unwrap()).await;
+        assert!(msgs.iter().any(|(t, _)| t == "booking_expired"), "{msgs:?}");
+        assert!(!msgs.iter().any(|(t, _)| t == "event_cancelled"), "{msgs:?}");
+        let v = app.get_as(&b, &format!("/api/bookings/{}", live.data()["id"].as_str().unwrap())).await;
+        assert_eq!(v.data()["status"], "CANCELLED");
+    }
 }
 
 /// Gives a user a phone, verified or not, and SMS preferences.
