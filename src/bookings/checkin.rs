@@ -94,6 +94,12 @@ async fn check_in(
     let now = Utc::now();
     if !state.store.check_in_ticket(ticket.id, user.id, now).await? {
         let current = state.store.ticket_by_id(ticket.id).await?.unwrap_or(ticket);
+        if current.checked_in_at.is_none() {
+            // Not scanned, so its booking stopped being CONFIRMED since the lookup.
+            return Err(ApiError::invalid_state(
+                "This ticket's booking is no longer confirmed",
+            ));
+        }
         return Err(ApiError::new(
             ErrorCode::AlreadyCheckedIn,
             "This ticket was already checked in",

@@ -495,7 +495,7 @@ impl Store {
     pub async fn booking_event_facts(&self, id: Uuid) -> sqlx::Result<Option<EventFacts>> {
         crate::dispatch!(self, crate::bookings => event_facts(id))
     }
-    /// Marks a ticket checked in unless it already was.
+    /// Marks a ticket checked in unless it already was or its booking is no longer CONFIRMED.
     pub async fn check_in_ticket(
         &self,
         id: Uuid,

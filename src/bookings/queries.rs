@@ -1724,7 +1724,8 @@ pub async fn cancel_event_cascade(
     Ok(n)
 }
 
-/// Marks a ticket checked in, only if it was not: `None` when someone else was first.
+/// Marks a ticket checked in, only if it was not and its booking is still CONFIRMED (a cancel
+/// may land between the scanner's lookup and this update): `false` when it did not.
 pub async fn check_in(
     pools: &Pools<Db>,
     ticket_id: Uuid,
@@ -1732,7 +1733,9 @@ pub async fn check_in(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let r = sqlx::query(
-        "UPDATE tickets SET checked_in_at = $1, checked_in_by = $2 WHERE id = $3 AND checked_in_at IS NULL",
+        "UPDATE tickets SET checked_in_at = $1, checked_in_by = $2
+         WHERE id = $3 AND checked_in_at IS NULL
+           AND EXISTS (SELECT 1 FROM bookings b WHERE b.id = tickets.booking_id AND b.status = 'CONFIRMED')",
     )
     .bind(now)
     .bind(by)

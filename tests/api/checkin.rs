@@ -92,6 +92,18 @@ both_backends! {
         app.post_as(&org, "/api/checkin/verify", &json!({"code": code})).await.assert_error(409, "INVALID_STATE");
     }
 
+    async fn a_scan_racing_a_cancellation_does_not_check_the_ticket_in(app) {
+        // The scanner looked the ticket up while the booking was CONFIRMED; the buyer cancels
+        // before the scan is written: the write itself refuses.
+        let (_, buyer, id, tickets) = confirmed(&app).await;
+        let ticket: uuid::Uuid = tickets[0]["id"].as_str().unwrap().parse().unwrap();
+        app.post_as(&buyer, &format!("/api/bookings/{id}/cancel"), &json!({})).await.assert_status(200);
+        let scanned = app.state.store.check_in_ticket(ticket, uuid::Uuid::new_v4(), chrono::Utc::now()).await.unwrap();
+        assert!(!scanned, "a ticket of a cancelled booking was checked in");
+        let row = app.state.store.ticket_by_id(ticket).await.unwrap().unwrap();
+        assert!(row.checked_in_at.is_none());
+    }
+
     async fn the_owner_gets_qr_codes_as_png_and_svg(app) {
         let (org, buyer, id, tickets) = confirmed(&app).await;
         let tid = tickets[0]["id"].as_str().unwrap();
