@@ -160,11 +160,24 @@ fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Ac
 }
 
 async fn view_of(state: &AppState, id: Uuid) -> ApiResult<(BookingRow, BookingView)> {
+    view_as(state, None, id).await
+}
+
+/// [`view_of`] for a route that also takes guest tokens: a guest token names one booking, so on
+/// any other id, even one that does not exist, it is 401 (§11.21) rather than 404.
+async fn view_as(
+    state: &AppState,
+    caller: Option<&Caller>,
+    id: Uuid,
+) -> ApiResult<(BookingRow, BookingView)> {
     let row = state
         .store
         .booking_by_id(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Booking"))?;
+        .ok_or_else(|| match caller {
+            Some(Caller::Guest(_)) => ApiError::unauthorized(),
+            _ => ApiError::not_found("Booking"),
+        })?;
     let tickets = if row.status == "CONFIRMED" {
         state.store.tickets_of(id).await?
     } else {
@@ -496,7 +509,7 @@ async fn get_booking(
     ApiQuery(q): ApiQuery<FieldsQuery>,
 ) -> ApiResult<ApiResponse<Value>> {
     let fields = crate::http::parse_fields(q.fields.as_deref(), BOOKING_FIELDS)?;
-    let (row, view) = view_of(&state, id).await?;
+    let (row, view) = view_as(&state, Some(&caller), id).await?;
     access(&caller, &row, Utc::now())?;
     Ok(ApiResponse::ok(view.to_json(fields.as_deref())))
 }
@@ -575,7 +588,7 @@ async fn cancel(
     v.finish()?;
     for _ in 0..3 {
         let now = Utc::now();
-        let (row, view) = view_of(state, id).await?;
+        let (row, view) = view_as(state, Some(&caller), id).await?;
         if access(&caller, &row, now)? == Access::Staff {
             let is_admin = matches!(&caller, Caller::User(u) if u.is_admin());
             if !is_admin {
@@ -688,7 +701,7 @@ async fn get_ticket_qr(
         Some("svg") => true,
         Some(_) => return Err(ApiError::field("format", "must be png or svg")),
     };
-    let (row, view) = view_of(&state, id).await?;
+    let (row, view) = view_as(&state, Some(&caller), id).await?;
     if access(&caller, &row, Utc::now())? != Access::Owner {
         return Err(ApiError::not_found("Ticket"));
     }

@@ -595,6 +595,11 @@ both_backends! {
             "customerEmail": "bob@example.com", "customerName": "Bob Guest"})).await;
         let other_id = other.data()["id"].as_str().unwrap();
         app.get_as(&token, &format!("/api/bookings/{other_id}")).await.assert_error(401, "UNAUTHORIZED");
+        // An id that is no booking at all is "anywhere else" for the token too.
+        let nowhere = Uuid::new_v4();
+        app.get_as(&token, &format!("/api/bookings/{nowhere}")).await.assert_error(401, "UNAUTHORIZED");
+        app.post_as(&token, &format!("/api/bookings/{nowhere}/cancel"), &json!({})).await.assert_error(401, "UNAUTHORIZED");
+        app.get_as(&token, &format!("/api/bookings/{nowhere}/tickets/{}/qr", Uuid::new_v4())).await.assert_error(401, "UNAUTHORIZED");
         app.get_as(&token, "/api/bookings").await.assert_error(401, "UNAUTHORIZED");
         app.post_as(&token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_error(401, "UNAUTHORIZED");
         // The pending email carries the token link.
