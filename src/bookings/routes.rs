@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::{BOOKING_FIELDS, BookingRow, BookingView, HoldOutcome, Links, ListFilter, NewHold};
 use crate::app::AppState;
 use crate::http::{
-    ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page, Validator,
-    idempotency,
+    ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, OptionalApiJson,
+    Page, Validator, idempotency,
 };
 use crate::users::extract::{AuthUser, bearer};
 
@@ -649,13 +649,8 @@ async fn cancel_booking(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
-    body: axum::body::Bytes,
+    OptionalApiJson(body): OptionalApiJson<CancelBody>,
 ) -> ApiResult<ApiResponse<BookingView>> {
-    let body: CancelBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CancelBody::default()
-    } else {
-        crate::http::extract::parse_json(&body)?
-    };
     cancel(&state, caller, id, body.reason).await
 }
 

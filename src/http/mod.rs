@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validator};
-pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
 /// The current time as the contract writes it (RFC 3339, UTC, `Z`).
 pub fn now_rfc3339() -> String {

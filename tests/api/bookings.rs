@@ -456,6 +456,11 @@ both_backends! {
         let id = r.data()["id"].as_str().unwrap().to_string();
         app.post_as(&stranger, &format!("/api/bookings/{id}/cancel"), &json!({})).await.assert_error(404, "NOT_FOUND");
         app.post_as(&org_token, &format!("/api/bookings/{id}/cancel"), &json!({})).await.assert_error(403, "FORBIDDEN");
+        // The body may be left out, but one that is there must be JSON.
+        let path = format!("/api/bookings/{id}/cancel");
+        app.request(reqwest::Method::POST, &path).token(&owner).body("text/plain", "reason=changed plans").send().await
+            .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+        assert_eq!(counters(&app, types[0]).await, (2, 0, 2, 2, 0), "a refused cancel changes nothing");
         let c = app.post_as(&owner, &format!("/api/bookings/{id}/cancel"), &json!({"reason": "changed plans"})).await;
         c.assert_status(200);
         assert_eq!(c.data()["status"], "CANCELLED");
@@ -471,6 +476,12 @@ both_backends! {
         assert_eq!(d.data()["status"], "CANCELLED");
         let msgs = templates_for(&app, r.data()["customerEmail"].as_str().unwrap()).await;
         assert!(msgs.iter().any(|(t, _)| t == "booking_cancelled"));
+        // POST with no body and no Content-Type at all.
+        let r = book(&app, &owner, event, types[0], 1).await;
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        let p = app.request(reqwest::Method::POST, &format!("/api/bookings/{id}/cancel")).token(&owner).send().await;
+        p.assert_status(200);
+        assert_eq!(p.data()["status"], "CANCELLED");
     }
 
     async fn a_confirmed_paid_booking_cancels_with_a_fee_until_the_cutoff(app) {
