@@ -504,6 +504,15 @@ both_backends! {
         let id = r.data()["id"].as_str().unwrap().to_string();
         app.post_as(&org_token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_status(200);
         app.post_as(&owner, &format!("/api/bookings/{id}/cancel"), &json!({})).await.assert_error(409, "INVALID_STATE");
+        // Under the cap the fee is 10 % rounded down: 3 × 12,345 = 37,035 → fee 3,703.
+        let cheap = TypeSpec { price: 12_345, capacity: 5, max_per_order: 10 };
+        let (low, lt) = insert_event(&app, org, "PUBLISHED", None, Duration::days(5), &[cheap]).await;
+        let r = book(&app, &owner, low, lt[0], 3).await;
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        app.post_as(&org_token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_status(200);
+        let c = app.post_as(&owner, &format!("/api/bookings/{id}/cancel"), &json!({})).await;
+        c.assert_status(200);
+        assert_eq!(c.data()["refundAmount"], 37_035 - 3_703);
     }
 
     async fn a_confirmed_free_booking_cancelled_frees_its_tickets(app) {
