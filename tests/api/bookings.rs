@@ -376,7 +376,7 @@ both_backends! {
     }
 
     async fn a_lapsed_hold_reads_expired_and_its_seats_are_free_at_once(app) {
-        let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(2)]).await;
+        let (_, org_token, event, types) = published_event(&app, &[TypeSpec::paid(2)]).await;
         let (_, a) = app.create_user(Role::User).await;
         let (_, b) = app.create_user(Role::User).await;
         let first = book(&app, &a, event, types[0], 2).await;
@@ -390,6 +390,10 @@ both_backends! {
         assert_eq!(app.state.store.live_available(types[0], Utc::now()).await.unwrap(), Some(2));
         book(&app, &b, event, types[0], 2).await.assert_status(201);
         app.post_as(&a, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_error(410, "HOLD_EXPIRED");
+        // Whoever calls (§11.23): the event owner confirming an offline payment, an admin.
+        app.post_as(&org_token, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_error(410, "HOLD_EXPIRED");
+        let (_, admin) = app.create_user(Role::Admin).await;
+        app.post_as(&admin, &format!("/api/bookings/{id}/confirm"), &json!({})).await.assert_error(410, "HOLD_EXPIRED");
         let (_, sold, held, pending, _) = counters(&app, types[0]).await;
         assert_eq!((sold, held, pending), (0, 2, 2));
     }
