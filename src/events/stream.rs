@@ -5,11 +5,13 @@
 //! every 15 s, and the stream ends when the server shuts down.
 //!
 //! During a hot on-sale the topic carries thousands of messages a second, and a stream that
-//! re-read and sent on each would cost (holds × watchers) work. So a stream sends a change at
-//! once after a quiet spell, and then at most one event per [`MIN_GAP`]: in between it does not
-//! listen at all, and when the gap is over it reads the state once and sends it if it changed
-//! (the state it sends is never older than the gap, well inside the 1 s the contract allows).
+//! re-read and sent on each would cost (holds × watchers) work. So a stream sends each change at
+//! once while it has sent fewer than [`BURST`] events in the last [`WINDOW`], and otherwise waits
+//! until it may, without listening meanwhile; then it reads the state once and sends it if it
+//! changed. A few changes in a row each get their event; a flood gets [`BURST`] events a second,
+//! the state never older than [`WINDOW`] (the 1 s the contract allows availability to lag).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -29,8 +31,10 @@ use crate::users::MaybeAuthUser;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often the stream re-reads availability without a bus message (expired holds).
 pub const POLL: Duration = Duration::from_secs(2);
-/// Least time between two events of one stream.
-pub const MIN_GAP: Duration = Duration::from_millis(250);
+/// Most events one stream sends within [`WINDOW`].
+pub const BURST: usize = 4;
+/// See [`BURST`].
+pub const WINDOW: Duration = Duration::from_secs(1);
 
 async fn current(state: &AppState, id: Uuid) -> Option<Availability> {
     let record = catalogue::record(state, id).await.ok()??;
@@ -49,12 +53,26 @@ struct Cursor {
     state: AppState,
     id: Uuid,
     last: Option<Availability>,
-    /// When `last` was sent.
-    sent_at: tokio::time::Instant,
+    /// When the last (up to [`BURST`]) events were sent, oldest first.
+    sent: VecDeque<tokio::time::Instant>,
     rx: tokio::sync::broadcast::Receiver<crate::bus::BusMessage>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     poll: tokio::time::Interval,
     first: bool,
+}
+
+impl Cursor {
+    /// When the next event may go: `None` while the burst is not spent.
+    fn next_allowed(&self) -> Option<tokio::time::Instant> {
+        (self.sent.len() >= BURST).then(|| self.sent[self.sent.len() - BURST] + WINDOW)
+    }
+
+    fn record_sent(&mut self) {
+        self.sent.push_back(tokio::time::Instant::now());
+        while self.sent.len() > BURST {
+            self.sent.pop_front();
+        }
+    }
 }
 
 /// Streams availability changes of an event.
@@ -82,7 +100,7 @@ pub async fn stream_event_availability(
         state,
         id,
         last: None,
-        sent_at: tokio::time::Instant::now(),
+        sent: VecDeque::with_capacity(BURST + 1),
         rx,
         shutdown,
         poll,
@@ -95,7 +113,7 @@ pub async fn stream_event_availability(
             let now = current(&c.state, c.id).await?;
             let ev = event(&now);
             c.last = Some(now);
-            c.sent_at = tokio::time::Instant::now();
+            c.record_sent();
             return Some((Ok(ev), c));
         }
         loop {
@@ -112,11 +130,12 @@ pub async fn stream_event_availability(
                 },
                 _ = c.poll.tick() => {}
             }
-            let next_allowed = c.sent_at + MIN_GAP;
-            if tokio::time::Instant::now() < next_allowed {
-                // Too soon after the last event: wait out the gap without listening, then
-                // listen afresh from now (what was published meanwhile is in the state read
-                // next, as this receiver is made before that read).
+            if let Some(next_allowed) = c.next_allowed()
+                && tokio::time::Instant::now() < next_allowed
+            {
+                // The burst is spent: wait without listening, then listen afresh from now
+                // (what was published meanwhile is in the state read next, as this receiver
+                // is made before that read).
                 tokio::select! {
                     _ = c.shutdown.changed() => return None,
                     _ = tokio::time::sleep_until(next_allowed) => {}
@@ -127,7 +146,7 @@ pub async fn stream_event_availability(
             if c.last.as_ref() != Some(&now) {
                 let ev = event(&now);
                 c.last = Some(now);
-                c.sent_at = tokio::time::Instant::now();
+                c.record_sent();
                 return Some((Ok(ev), c));
             }
         }
