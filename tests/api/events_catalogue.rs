@@ -160,14 +160,7 @@ both_backends! {
     }
 
     async fn the_availability_stream_coalesces_a_burst_of_changes(app) {
-        let (_, token) = app.create_user(Role::Organizer).await;
-        let e = create(&app, &token, &event_body("Hot on-sale", 5)).await;
-        let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
-        let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
-        let url = format!("{}/api/events/{id}/availability/stream", app.address);
-        let mut events = sse_events(app.client.get(url).send().await.unwrap());
-        let first = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
-        assert_eq!(first["totalAvailable"], 110);
+        let (id, type_id, mut events) = streamed_event(&app, "Hot on-sale").await;
         // 40 holds over ~0.6 s, each announced: one event per change would be ~40 events.
         for _ in 0..40 {
             hold(&app, id, type_id, 1, 600).await;
@@ -186,13 +179,7 @@ both_backends! {
     }
 
     async fn the_availability_stream_sends_each_of_a_few_quick_changes(app) {
-        let (_, token) = app.create_user(Role::Organizer).await;
-        let e = create(&app, &token, &event_body("Quiet sale", 5)).await;
-        let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
-        let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
-        let url = format!("{}/api/events/{id}/availability/stream", app.address);
-        let mut events = sse_events(app.client.get(url).send().await.unwrap());
-        tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+        let (id, type_id, mut events) = streamed_event(&app, "Quiet sale").await;
         let mut seen = Vec::new();
         for _ in 0..3 {
             hold(&app, id, type_id, 1, 600).await;
@@ -257,6 +244,20 @@ both_backends! {
         let org = app.state.store.user_by_email(&seeded.organizer_email).await.unwrap().unwrap();
         assert_eq!(org.role(), Role::Organizer);
     }
+}
+
+/// A new published event (110 seats: 100 + 10) with an availability stream open on it, whose
+/// first event (the full 110) is read: `(event id, first ticket type id, the stream)`.
+async fn streamed_event(app: &TestApp, title: &str) -> (Uuid, Uuid, impl futures_util::Stream<Item = Value> + Unpin) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let e = create(app, &token, &event_body(title, 5)).await;
+    let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
+    let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
+    let url = format!("{}/api/events/{id}/availability/stream", app.address);
+    let mut events = sse_events(app.client.get(url).send().await.unwrap());
+    let first = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+    assert_eq!(first["totalAvailable"], 110);
+    (id, type_id, events)
 }
 
 /// Parses an SSE response into its `availability` payloads.
