@@ -12,23 +12,9 @@ duration=${1:-20s}
 connections=64
 threads=2
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk…" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
-fi
-
-cargo build --release --quiet
-bin=$PWD/target/release/ticketmax
 port=39518
-base="http://127.0.0.1:$port"
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=wrk-common.sh
+source scripts/wrk-common.sh
 
 export DATABASE_URL="sqlite://$work/bench.db"
 export PORT=$port
@@ -39,13 +25,7 @@ unset REDIS_URL REDIS_HOST
 
 cd "$work"
 "$bin" seed-demo --events 10000
-"$bin" serve &
-pid=$!
-for _ in $(seq 1 500); do
-  curl -fs "$base/health" >/dev/null 2>&1 && break
-  sleep 0.02
-done
-curl -fs "$base/health" >/dev/null
+start_server
 
 id=$(curl -fs "$base/api/events?limit=1&fields=id" | sed -E 's/.*"data":\[\{"id":"([0-9a-f-]{36})".*/\1/')
 case "$id" in

@@ -18,23 +18,9 @@ connections=256
 threads=2
 capacity=10000000
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk…" >&2
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
-fi
-
-cargo build --release --quiet
-bin=$PWD/target/release/ticketmax
 port=39519
-base="http://127.0.0.1:$port"
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=wrk-common.sh
+source scripts/wrk-common.sh
 
 case "$backend" in
   sqlite) export DATABASE_URL="sqlite://$work/bench.db" ;;
@@ -58,13 +44,7 @@ cd "$work"
 seeded=$("$bin" seed-demo --events 1)
 organizer=$(printf '%s\n' "$seeded" | sed -nE 's/^ *organizer: *([^ ]+) \/ (.+)$/\1/p')
 password=$(printf '%s\n' "$seeded" | sed -nE 's/^ *organizer: *([^ ]+) \/ (.+)$/\2/p')
-"$bin" serve &
-pid=$!
-for _ in $(seq 1 500); do
-  curl -fs "$base/health" >/dev/null 2>&1 && break
-  sleep 0.02
-done
-curl -fs "$base/health" >/dev/null
+start_server
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
