@@ -248,14 +248,20 @@ both_backends! {
 
 /// A new published event (110 seats: 100 + 10) with an availability stream open on it, whose
 /// first event (the full 110) is read: `(event id, first ticket type id, the stream)`.
-async fn streamed_event(app: &TestApp, title: &str) -> (Uuid, Uuid, impl futures_util::Stream<Item = Value> + Unpin) {
+async fn streamed_event(
+    app: &TestApp,
+    title: &str,
+) -> (Uuid, Uuid, impl futures_util::Stream<Item = Value> + Unpin) {
     let (_, token) = app.create_user(Role::Organizer).await;
     let e = create(app, &token, &event_body(title, 5)).await;
     let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
     let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
     let url = format!("{}/api/events/{id}/availability/stream", app.address);
     let mut events = sse_events(app.client.get(url).send().await.unwrap());
-    let first = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(StdDuration::from_secs(2), events.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first["totalAvailable"], 110);
     (id, type_id, events)
 }
