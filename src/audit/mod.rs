@@ -2,7 +2,10 @@
 //! password resets, admin creation, erasure, IP unblocks) with actor, target, IP and time, and
 //! `GET /api/admin/audit-log` for admins. Other areas record their own actions with [`record`]
 //! (on its own) or, inside a queries file, within the transaction of the change:
-//! `same_backend!(crate::audit => insert_entry_tx(&mut tx, &entry)).await?`.
+//! `audit::insert_entry_tx(&mut tx, &entry).await?` with `use crate::audit::sqlite as audit` (or
+//! `postgres`) in the backend module.
+
+mod store;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,7 +18,31 @@ use crate::http::{ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::store::Store;
 use crate::users::AdminUser;
 
-crate::dual_backend!("audit/queries.rs");
+/// The SQLite build of the audit-log queries.
+#[path = "."]
+pub mod sqlite {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Sqlite;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = false;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
+
+/// The PostgreSQL build of the audit-log queries.
+#[path = "."]
+pub mod postgres {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Postgres;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = true;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
 
 /// One action to record.
 #[derive(Debug, Clone, Default)]
@@ -146,22 +173,6 @@ impl From<AuditRow> for AuditView {
             details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
             created_at: r.created_at,
         }
-    }
-}
-
-impl Store {
-    /// Writes an audit entry.
-    pub async fn insert_audit(&self, entry: &AuditEntry) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::audit => insert_entry(entry))
-    }
-    /// One page of audit entries, newest first, and the total.
-    pub async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        limit: i64,
-        offset: i64,
-    ) -> sqlx::Result<(Vec<AuditRow>, i64)> {
-        crate::dispatch!(self, crate::audit => list_entries(filter, limit, offset))
     }
 }
 

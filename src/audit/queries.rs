@@ -1,5 +1,9 @@
-// Audit-log SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
+//! Audit-log SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::Db;
 use crate::audit::{AuditEntry, AuditFilter, AuditRow};
 use crate::store::Pools;
 

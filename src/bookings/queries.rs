@@ -1,10 +1,13 @@
-// Booking and inventory SQL, compiled once per backend by `dual_backend!` (an included file
-// cannot carry `//!`).
-//
-// Lock order, the same on every path so PostgreSQL never deadlocks: booking rows, then ticket
-// types (ascending id), then events (ascending id). Every counter change is a conditional UPDATE
-// inside one transaction on `pools.write`; the CHECK constraints back the invariant.
+//! Booking and inventory SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
+//!
+//! Lock order, the same on every path so PostgreSQL never deadlocks: booking rows, then ticket
+//! types (ascending id), then events (ascending id). Every counter change is a conditional UPDATE
+//! inside one transaction on `pools.write`; the CHECK constraints back the invariant.
 
+use super::{Db, PG, notify};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -13,9 +16,8 @@ use sqlx::{Row, Transaction};
 use uuid::Uuid;
 
 use crate::bookings::{
-    refusal,
-    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter,
-    NewHold, Released, TicketRow, TypeFacts,
+    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter, NewHold,
+    Released, TicketRow, TypeFacts, refusal,
 };
 use crate::notify::NewMessage;
 use crate::store::{PgArray, Pools};
@@ -85,12 +87,11 @@ async fn live_available_on(
     type_id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<i64>> {
-    let row: Option<(i64, i64, i64, Uuid)> = sqlx::query_as(
-        "SELECT capacity, sold, held, event_id FROM ticket_types WHERE id = $1",
-    )
-    .bind(type_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<(i64, i64, i64, Uuid)> =
+        sqlx::query_as("SELECT capacity, sold, held, event_id FROM ticket_types WHERE id = $1")
+            .bind(type_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     let Some((capacity, sold, held, event_id)) = row else {
         return Ok(None);
     };
@@ -194,7 +195,13 @@ async fn finish_release(
     if released.is_empty() {
         return Ok(released);
     }
-    release_counters(tx, released.iter().map(|r| (r.ticket_type_id, r.event_id, r.quantity, 0))).await?;
+    release_counters(
+        tx,
+        released
+            .iter()
+            .map(|r| (r.ticket_type_id, r.event_id, r.quantity, 0)),
+    )
+    .await?;
     let mut titles: BTreeMap<Uuid, String> = BTreeMap::new();
     for r in &released {
         if let std::collections::btree_map::Entry::Vacant(slot) = titles.entry(r.event_id) {
@@ -214,7 +221,7 @@ async fn finish_release(
                 "quantity": r.quantity,
             }),
         );
-        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+        notify::insert_message(tx, &msg).await?;
     }
     Ok(released)
 }
@@ -266,7 +273,11 @@ async fn take_seats(
     quantity: i64,
     confirm_now: bool,
 ) -> sqlx::Result<bool> {
-    let (held, sold) = if confirm_now { (0, quantity) } else { (quantity, 0) };
+    let (held, sold) = if confirm_now {
+        (0, quantity)
+    } else {
+        (quantity, 0)
+    };
     let r = sqlx::query(
         "UPDATE ticket_types SET held = held + $1, sold = sold + $2
          WHERE id = $3 AND sold + held + $4 <= capacity
@@ -400,7 +411,6 @@ fn check_sale(
     }
 }
 
-
 /// A free booking (CONFIRMED at once, with its tickets) inside the caller's transaction, under
 /// the batch's locks: the conditional counter updates (after releasing lapsed holds of the type
 /// once per transaction when they are in the way), the row, the tickets and the outbox messages.
@@ -471,10 +481,10 @@ async fn hold_free_in_tx(
         &tickets,
         links,
     );
-    same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+    notify::insert_message(tx, &msg).await?;
     let sms = confirmed_sms(tx, req.user_id, &event.title, &reference, event.starts_at).await?;
     if let Some(sms) = sms {
-        same_backend!(crate::notify => insert_message(tx, &sms)).await?;
+        notify::insert_message(tx, &sms).await?;
     }
     Ok(HoldOutcome::Held {
         id,
@@ -889,7 +899,9 @@ async fn hold_many(
             let key = (ty, buyer_of(req));
             let have = holdings.get(&key).copied().unwrap_or(0);
             let event_left = events.get(&t.event.id).copied();
-            let available = event_left.map_or(t.remaining, |e| t.remaining.min(e)).max(0);
+            let available = event_left
+                .map_or(t.remaining, |e| t.remaining.min(e))
+                .max(0);
             if have + req.quantity > max {
                 out[i] = Some(HoldOutcome::HoldingLimit { max, holding: have });
             } else if req.quantity > available {
@@ -907,14 +919,7 @@ async fn hold_many(
         }
 
         // Step 5.
-        take_many(
-            tx,
-            "ticket_types",
-            "capacity",
-            "",
-            &take_types,
-        )
-        .await?;
+        take_many(tx, "ticket_types", "capacity", "", &take_types).await?;
         take_many(
             tx,
             "events",
@@ -927,7 +932,13 @@ async fn hold_many(
         // Step 6, with the price, currency and title read under the locks.
         let rows: Vec<(usize, &NewHold, &LockedType)> = accepted
             .iter()
-            .map(|&i| (i, &items[i], &types[&type_of[i].expect("accepted types exist")]))
+            .map(|&i| {
+                (
+                    i,
+                    &items[i],
+                    &types[&type_of[i].expect("accepted types exist")],
+                )
+            })
             .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
             for (i, id) in insert_pending(tx, chunk, links).await? {
@@ -1046,47 +1057,47 @@ async fn insert_pending(
             .bind(PgArray(token_hashes))
             .bind(PgArray(created))
         } else {
-        let mut sql = String::from(
+            let mut sql = String::from(
             "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
                  currency, status, expires_at, customer_email, customer_name, customer_phone, special_requests,
                  guest_token_hash, created_at, updated_at) VALUES ",
         );
-        // Anonymous `?` parameters, bound in the order they appear: SQLite looks a numbered
-        // parameter's name up in a list, so binding n of them costs n² (measured: 17% of the
-        // hold benchmark's CPU with 64 rows of `$N`).
-        let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)";
-        for n in 0..pending_rows.len() {
-            if n > 0 {
-                sql.push_str(", ");
+            // Anonymous `?` parameters, bound in the order they appear: SQLite looks a numbered
+            // parameter's name up in a list, so binding n of them costs n² (measured: 17% of the
+            // hold benchmark's CPU with 64 rows of `$N`).
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)";
+            for n in 0..pending_rows.len() {
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(row);
             }
-            sql.push_str(row);
-        }
-        sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
-        let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
-        for &r in &pending_rows {
-            let (id, reference, k) = &rows[r];
-            let (_, req, locked) = accepted[*k];
-            let (event, ty) = (&locked.event, &locked.ty);
-            q = q
-                .bind(*id)
-                .bind(reference.clone())
-                .bind(req.user_id)
-                .bind(event.id)
-                .bind(ty.id)
-                .bind(req.quantity)
-                .bind(ty.price)
-                .bind(ty.price * req.quantity)
-                .bind(event.currency.clone())
-                .bind(req.now + req.hold)
-                .bind(req.customer_email.clone())
-                .bind(req.customer_name.clone())
-                .bind(req.customer_phone.clone())
-                .bind(req.special_requests.clone())
-                .bind(req.guest_token_hash.clone())
-                .bind(req.now)
-                .bind(req.now);
-        }
-        q
+            sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
+            let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
+            for &r in &pending_rows {
+                let (id, reference, k) = &rows[r];
+                let (_, req, locked) = accepted[*k];
+                let (event, ty) = (&locked.event, &locked.ty);
+                q = q
+                    .bind(*id)
+                    .bind(reference.clone())
+                    .bind(req.user_id)
+                    .bind(event.id)
+                    .bind(ty.id)
+                    .bind(req.quantity)
+                    .bind(ty.price)
+                    .bind(ty.price * req.quantity)
+                    .bind(event.currency.clone())
+                    .bind(req.now + req.hold)
+                    .bind(req.customer_email.clone())
+                    .bind(req.customer_name.clone())
+                    .bind(req.customer_phone.clone())
+                    .bind(req.special_requests.clone())
+                    .bind(req.guest_token_hash.clone())
+                    .bind(req.now)
+                    .bind(req.now);
+            }
+            q
         };
         let inserted: std::collections::HashSet<Uuid> =
             q.fetch_all(&mut **tx).await?.into_iter().collect();
@@ -1275,7 +1286,11 @@ pub async fn send_event_reminders(
     limit: i64,
     links: &Links,
 ) -> sqlx::Result<usize> {
-    let skip = if PG { " FOR UPDATE OF b SKIP LOCKED" } else { "" };
+    let skip = if PG {
+        " FOR UPDATE OF b SKIP LOCKED"
+    } else {
+        ""
+    };
     let sql = format!(
         "UPDATE bookings SET reminded_at = $1
          WHERE id IN (SELECT b.id FROM bookings b JOIN events e ON e.id = b.event_id
@@ -1317,7 +1332,7 @@ pub async fn send_event_reminders(
                 "bookingUrl": format!("{}/bookings/{id}", links.public_base),
             }),
         );
-        same_backend!(crate::notify => insert_message(&mut tx, &email_msg)).await?;
+        notify::insert_message(&mut tx, &email_msg).await?;
         let sms = user_sms(
             &mut tx,
             *user_id,
@@ -1331,7 +1346,7 @@ pub async fn send_event_reminders(
         )
         .await?;
         if let Some(sms) = sms {
-            same_backend!(crate::notify => insert_message(&mut tx, &sms)).await?;
+            notify::insert_message(&mut tx, &sms).await?;
         }
     }
     tx.commit().await?;
@@ -1367,7 +1382,14 @@ async fn issue_tickets(
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 5;
-                format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
             })
             .collect();
         let sql = format!(
@@ -1376,7 +1398,12 @@ async fn issue_tickets(
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for t in chunk {
-            query = query.bind(t.id).bind(t.booking_id).bind(&t.code).bind(t.seat).bind(t.created_at);
+            query = query
+                .bind(t.id)
+                .bind(t.booking_id)
+                .bind(&t.code)
+                .bind(t.seat)
+                .bind(t.created_at);
         }
         query.execute(&mut **tx).await?;
     }
@@ -1423,8 +1450,10 @@ pub async fn ticket_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ti
 }
 
 fn where_filter(filter: &ListFilter) -> String {
-    let mut sql = String::from(" WHERE b.user_id = $1 AND ($2 IS NULL OR b.event_id = $2)
-        AND ($3 IS NULL OR b.created_at >= $3) AND ($4 IS NULL OR b.created_at < $4)");
+    let mut sql = String::from(
+        " WHERE b.user_id = $1 AND ($2 IS NULL OR b.event_id = $2)
+        AND ($3 IS NULL OR b.created_at >= $3) AND ($4 IS NULL OR b.created_at < $4)",
+    );
     match filter.status.as_deref() {
         Some("PENDING") => sql.push_str(" AND b.status = 'PENDING' AND b.expires_at > $5"),
         Some("EXPIRED") => sql.push_str(
@@ -1453,7 +1482,9 @@ pub async fn list_bookings(
         .bind(filter.now)
         .fetch_one(&pools.read)
         .await?;
-    let sql = format!("{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7");
+    let sql = format!(
+        "{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
+    );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(filter.user_id)
         .bind(filter.event_id)
@@ -1540,9 +1571,9 @@ pub async fn confirm(
             .fetch_one(&mut *tx)
             .await?;
     let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
-    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    notify::insert_message(&mut tx, &msg).await?;
     if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &reference, starts_at).await? {
-        same_backend!(crate::notify => insert_message(&mut tx, &sms)).await?;
+        notify::insert_message(&mut tx, &sms).await?;
     }
     tx.commit().await?;
     Ok(ConfirmOutcome::Confirmed { event_id })
@@ -1582,7 +1613,11 @@ pub async fn cancel(
     let quantity: i64 = row.try_get(3)?;
     let email: String = row.try_get(4)?;
     let name: String = row.try_get(5)?;
-    let (held, sold) = if expected == "PENDING" { (quantity, 0) } else { (0, quantity) };
+    let (held, sold) = if expected == "PENDING" {
+        (quantity, 0)
+    } else {
+        (0, quantity)
+    };
     release_counters(&mut tx, std::iter::once((type_id, event_id, held, sold))).await?;
     let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
         .bind(event_id)
@@ -1600,7 +1635,7 @@ pub async fn cancel(
             "refundAmount": refund_due,
         }),
     );
-    same_backend!(crate::notify => insert_message(&mut tx, &msg)).await?;
+    notify::insert_message(&mut tx, &msg).await?;
     tx.commit().await?;
     Ok(CancelOutcome::Cancelled { event_id })
 }
@@ -1673,7 +1708,7 @@ pub async fn cascade_event_cancel(
                 "refundAmount": refund,
             }),
         );
-        same_backend!(crate::notify => insert_message(tx, &msg)).await?;
+        notify::insert_message(tx, &msg).await?;
     }
     Ok((expired + pending.len() + confirmed.len()) as u64)
 }
@@ -1714,12 +1749,14 @@ pub async fn cancel_event_cascade(
     // Cascade first, then the event row: the lock order (bookings → types → events) of every
     // other path, so a concurrent hold on a capped event cannot deadlock with the cancellation.
     let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
-    sqlx::query("UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3")
-        .bind(reason)
-        .bind(now)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(n)
 }

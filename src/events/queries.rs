@@ -1,5 +1,9 @@
-// Catalogue SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
+//! Catalogue SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::{Db, PG, bookings};
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use uuid::Uuid;
@@ -115,7 +119,9 @@ pub async fn event_record(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ev
     else {
         return Ok(None);
     };
-    let sql = format!("SELECT {TYPE_COLUMNS} FROM ticket_types WHERE event_id = $1 ORDER BY position, created_at");
+    let sql = format!(
+        "SELECT {TYPE_COLUMNS} FROM ticket_types WHERE event_id = $1 ORDER BY position, created_at"
+    );
     let types = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_all(&pools.read)
@@ -395,8 +401,17 @@ pub async fn update_event(
         )*};
     }
     set_if_changed!(
-        title, description, category, tags, venue, location, starts_at, ends_at, featured,
-        currency, image_url
+        title,
+        description,
+        category,
+        tags,
+        venue,
+        location,
+        starts_at,
+        ends_at,
+        featured,
+        currency,
+        image_url
     );
     qb.push(" WHERE id = ");
     qb.push_bind(after.id);
@@ -467,7 +482,7 @@ pub async fn cancel_event(
     // Bookings first, then the event row: the hold path locks types before events, so this
     // order cannot deadlock with it. If the event changed meanwhile, the caller's rollback
     // undoes the cascade.
-    same_backend!(crate::bookings => cascade_event_cancel(tx, event_id, reason, now)).await?;
+    bookings::cascade_event_cancel(tx, event_id, reason, now).await?;
     let n = sqlx::query(
         "UPDATE events SET status = 'CANCELLED', cancel_reason = $2, updated_at = $3
          WHERE id = $1 AND status IN ('DRAFT', 'PUBLISHED')",
@@ -646,11 +661,13 @@ pub async fn set_favorite(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let mut tx = pools.write.begin().await?;
-    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_favorites WHERE user_id = $1 AND event_id = $2")
-        .bind(user_id)
-        .bind(event_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM event_favorites WHERE user_id = $1 AND event_id = $2",
+    )
+    .bind(user_id)
+    .bind(event_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let target = want.unwrap_or(exists == 0);
     if target && exists == 0 {
         sqlx::query(
@@ -690,15 +707,21 @@ pub async fn complete_finished(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::R
 pub async fn optimize(pools: &Pools<Db>) -> sqlx::Result<()> {
     if !PG {
         let mut conn = pools.write.acquire().await?;
-        sqlx::query("PRAGMA analysis_limit = 1000").execute(&mut *conn).await?;
-        sqlx::query("PRAGMA optimize = 0x10002").execute(&mut *conn).await?;
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("PRAGMA optimize = 0x10002")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
 /// Number of events in storage.
 pub async fn count_events(pools: &Pools<Db>) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&pools.read).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pools.read)
+        .await
 }
 
 /// Inserts many events with their types in one transaction (seeding).

@@ -22,7 +22,31 @@ pub mod sms;
 pub mod templates;
 pub mod worker;
 
-crate::dual_backend!("notify/queries.rs");
+/// The SQLite build of the outbox queries.
+#[path = "."]
+pub mod sqlite {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Sqlite;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = false;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
+
+/// The PostgreSQL build of the outbox queries.
+#[path = "."]
+pub mod postgres {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Postgres;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = true;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
 
 /// Installs ring as the process's rustls provider (SMTP TLS and the Twilio client); a provider
 /// already installed is kept.

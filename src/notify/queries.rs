@@ -1,5 +1,9 @@
-// Outbox SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
+//! Outbox SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::{Db, PG};
 use sqlx::Transaction;
 
 /// Writes a message inside the caller's transaction.
@@ -217,9 +221,7 @@ pub async fn enqueue(
 }
 
 /// Messages per status, for the backlog gauge.
-pub async fn count_by_status(
-    pools: &crate::store::Pools<Db>,
-) -> sqlx::Result<Vec<(String, i64)>> {
+pub async fn count_by_status(pools: &crate::store::Pools<Db>) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         .fetch_all(&pools.read)
         .await

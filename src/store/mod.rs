@@ -1,9 +1,10 @@
 //! Storage: one [`Store`] interface with a SQLite and a PostgreSQL implementation.
 //!
 //! Each business area keeps its SQL in a `queries.rs` file written once against a backend alias
-//! (`Db`) and compiled twice by [`dual_backend!`], once per dialect, so both implementations are
-//! type-checked and stay in step; where the dialects differ, the file branches on the constant
-//! `PG`. [`Store`] picks the implementation at start-up from the URL scheme. SQLite uses one
+//! (`Db`) and compiled twice, as the area's modules `sqlite` and `postgres` (each declares `Db`
+//! and `PG`, then `#[path = "queries.rs"] mod queries`), so both implementations are type-checked
+//! and stay in step; where the dialects differ, the file branches on the constant `PG`. The
+//! area's `store.rs` holds its [`Store`] methods, which [`dispatch!`] to the right build. [`Store`] picks the implementation at start-up from the URL scheme. SQLite uses one
 //! writer connection (writes serialize in-process instead of failing with `SQLITE_BUSY`) and a
 //! pool of readers in WAL mode; PostgreSQL uses one pool for both.
 
@@ -40,49 +41,6 @@ pub enum Store {
     Sqlite(Pools<Sqlite>),
     /// PostgreSQL server.
     Postgres(Pools<Postgres>),
-}
-
-/// Compiles an area's `queries.rs` once per backend, as modules `sqlite` and `postgres`.
-#[macro_export]
-macro_rules! dual_backend {
-    ($file:literal) => {
-        $crate::dual_backend!(@emit ($) $file);
-    };
-    // `$d` is a literal `$`, so that the nested `same_backend!` can have metavariables.
-    (@emit ($d:tt) $file:literal) => {
-        /// The SQLite build of this area's queries.
-        pub mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            /// The backend these queries are compiled for.
-            pub type Db = sqlx::Sqlite;
-            /// Whether the dialect is PostgreSQL.
-            #[allow(dead_code)]
-            pub const PG: bool = false;
-            /// Calls another area's query function built for this same backend.
-            #[allow(unused_macros)]
-            macro_rules! same_backend {
-                ($d($d m:ident)::+ => $d f:ident ($d($d a:expr),* $d(,)?)) => { $d($d m)::+::sqlite::$d f($d($d a),*) };
-            }
-            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/", $file));
-        }
-        /// The PostgreSQL build of this area's queries.
-        pub mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            /// The backend these queries are compiled for.
-            pub type Db = sqlx::Postgres;
-            /// Whether the dialect is PostgreSQL.
-            #[allow(dead_code)]
-            pub const PG: bool = true;
-            /// Calls another area's query function built for this same backend.
-            #[allow(unused_macros)]
-            macro_rules! same_backend {
-                ($d($d m:ident)::+ => $d f:ident ($d($d a:expr),* $d(,)?)) => { $d($d m)::+::postgres::$d f($d($d a),*) };
-            }
-            include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/", $file));
-        }
-    };
 }
 
 /// Calls the same query function on whichever backend the store holds.

@@ -336,3 +336,22 @@ pub struct UserFilter {
     /// Lower-cased `LIKE` pattern, escaped.
     pub q: Option<String>,
 }
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Good token, rotated.
+    Rotated {
+        /// Owner.
+        user_id: Uuid,
+        /// Session.
+        sid: Uuid,
+    },
+    /// A used token: its family is revoked.
+    Reused {
+        /// The revoked session.
+        sid: Uuid,
+    },
+    /// Unknown, expired or revoked.
+    Invalid,
+}

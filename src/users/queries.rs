@@ -1,7 +1,11 @@
-// Account SQL, compiled once per backend by `dual_backend!` (an included file cannot carry `//!`).
+//! Account SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::{Db, audit, notify};
 use crate::store::Pools;
-use crate::users::model::{NewUser, UserRow};
+use crate::users::model::{NewUser, Rotation, UserRow};
 
 const USER_COLUMNS: &str = "id, email, password_hash, first_name, last_name, phone, phone_verified, role, status, \
      email_verified, bio, date_of_birth, address, preferences, token_version, last_login_at, created_at, updated_at";
@@ -32,20 +36,28 @@ pub async fn insert_user(pools: &Pools<Db>, user: &NewUser) -> sqlx::Result<uuid
 /// A live (not erased) account by id.
 pub async fn user_by_id(pools: &Pools<Db>, id: uuid::Uuid) -> sqlx::Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&pools.read).await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&pools.read)
+        .await
 }
 
 /// A live account by (lower-cased) email.
 pub async fn user_by_email(pools: &Pools<Db>, email: &str) -> sqlx::Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(&pools.read).await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(&pools.read)
+        .await
 }
 
 /// Whether any live admin exists.
 pub async fn admin_exists(pools: &Pools<Db>) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'ADMIN' AND deleted_at IS NULL")
-        .fetch_one(&pools.read)
-        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'ADMIN' AND deleted_at IS NULL",
+    )
+    .fetch_one(&pools.read)
+    .await?;
     Ok(n > 0)
 }
 
@@ -54,10 +66,12 @@ pub async fn auth_state(
     pools: &Pools<Db>,
     id: uuid::Uuid,
 ) -> sqlx::Result<Option<(String, String, i64)>> {
-    sqlx::query_as("SELECT role, status, token_version FROM users WHERE id = $1 AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&pools.read)
-        .await
+    sqlx::query_as(
+        "SELECT role, status, token_version FROM users WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&pools.read)
+    .await
 }
 
 // ---- registration, profile and administration -------------------------------------------
@@ -128,7 +142,7 @@ pub async fn register_user(
     .execute(&mut *tx)
     .await?;
     insert_code(&mut tx, id, code).await?;
-    same_backend!(crate::notify => insert_message(&mut tx, message)).await?;
+    notify::insert_message(&mut tx, message).await?;
     tx.commit().await
 }
 
@@ -142,7 +156,7 @@ pub async fn issue_code(
     let mut tx = pools.write.begin().await?;
     insert_code(&mut tx, user_id, code).await?;
     for m in messages {
-        same_backend!(crate::notify => insert_message(&mut tx, m)).await?;
+        notify::insert_message(&mut tx, m).await?;
     }
     tx.commit().await
 }
@@ -171,11 +185,12 @@ pub async fn try_code(
 }
 
 async fn consume_code(tx: &mut Tx, code_id: Uuid) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE verification_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-        .bind(Utc::now())
-        .bind(code_id)
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("UPDATE verification_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(Utc::now())
+            .bind(code_id)
+            .execute(&mut **tx)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -200,7 +215,7 @@ pub async fn verify_email(
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    same_backend!(crate::notify => insert_message(&mut tx, welcome)).await?;
+    notify::insert_message(&mut tx, welcome).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -216,12 +231,14 @@ pub async fn verify_phone(
     if !consume_code(&mut tx, code_id).await? {
         return Ok(false);
     }
-    let done = sqlx::query("UPDATE users SET phone_verified = TRUE, updated_at = $1 WHERE id = $2 AND phone = $3")
-        .bind(Utc::now())
-        .bind(user_id)
-        .bind(phone)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET phone_verified = TRUE, updated_at = $1 WHERE id = $2 AND phone = $3",
+    )
+    .bind(Utc::now())
+    .bind(user_id)
+    .bind(phone)
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
@@ -230,7 +247,11 @@ pub async fn verify_phone(
 }
 
 /// Revokes the sessions (and their refresh tokens) of a user, except `keep`; returns the ids.
-async fn revoke_sessions_tx(tx: &mut Tx, user_id: Uuid, keep: Option<Uuid>) -> sqlx::Result<Vec<Uuid>> {
+async fn revoke_sessions_tx(
+    tx: &mut Tx,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> sqlx::Result<Vec<Uuid>> {
     let now = Utc::now();
     let keep = keep.unwrap_or(Uuid::nil());
     let ids: Vec<Uuid> = sqlx::query_scalar(
@@ -315,7 +336,10 @@ pub async fn update_profile(
     if c.phone_changed {
         sets.push("phone_verified = FALSE".into());
     }
-    let sql = format!("UPDATE users SET {} WHERE id = ${n} AND deleted_at IS NULL", sets.join(", "));
+    let sql = format!(
+        "UPDATE users SET {} WHERE id = ${n} AND deleted_at IS NULL",
+        sets.join(", ")
+    );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(Utc::now());
     if let Some(v) = &c.first_name {
         q = q.bind(v.clone());
@@ -350,16 +374,18 @@ pub async fn set_role(
     audit: &crate::audit::AuditEntry,
 ) -> sqlx::Result<bool> {
     let mut tx = pools.write.begin().await?;
-    let done = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL")
-        .bind(role)
-        .bind(Utc::now())
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL",
+    )
+    .bind(role)
+    .bind(Utc::now())
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    same_backend!(crate::audit => insert_entry_tx(&mut tx, audit)).await?;
+    audit::insert_entry_tx(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -373,12 +399,14 @@ pub async fn set_status(
     audit: &crate::audit::AuditEntry,
 ) -> sqlx::Result<Option<Vec<Uuid>>> {
     let mut tx = pools.write.begin().await?;
-    let done = sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL")
-        .bind(status)
-        .bind(Utc::now())
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET status = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL",
+    )
+    .bind(status)
+    .bind(Utc::now())
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() != 1 {
         return Ok(None);
     }
@@ -387,7 +415,7 @@ pub async fn set_status(
     } else {
         Vec::new()
     };
-    same_backend!(crate::audit => insert_entry_tx(&mut tx, audit)).await?;
+    audit::insert_entry_tx(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(Some(ids))
 }
@@ -422,7 +450,7 @@ pub async fn erase_user(
         .execute(&mut *tx)
         .await?;
     let ids = revoke_sessions_tx(&mut tx, user_id, None).await?;
-    same_backend!(crate::audit => insert_entry_tx(&mut tx, audit)).await?;
+    audit::insert_entry_tx(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(Some(ids))
 }
@@ -520,25 +548,6 @@ pub async fn create_session(
     tx.commit().await
 }
 
-/// What presenting a refresh token did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was good: a new one replaces it in the same family.
-    Rotated {
-        /// Owner.
-        user_id: Uuid,
-        /// Family (session) id.
-        sid: Uuid,
-    },
-    /// The token had been used already: its whole family is now revoked.
-    Reused {
-        /// The revoked family.
-        sid: Uuid,
-    },
-    /// Unknown, expired or revoked.
-    Invalid,
-}
-
 /// Rotates a refresh token atomically; a reused one revokes its family.
 pub async fn rotate_refresh(
     pools: &Pools<Db>,
@@ -548,7 +557,14 @@ pub async fn rotate_refresh(
 ) -> sqlx::Result<Rotation> {
     let now = Utc::now();
     let mut tx = pools.write.begin().await?;
-    type TokenRow = (Uuid, Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    type TokenRow = (
+        Uuid,
+        Uuid,
+        Uuid,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
     let row: Option<TokenRow> = sqlx::query_as(
         "SELECT id, user_id, family_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
     )
@@ -599,11 +615,13 @@ async fn revoke_family_tx(tx: &mut Tx, sid: Uuid) -> sqlx::Result<()> {
         .bind(sid)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(sid)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(sid)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -621,7 +639,10 @@ pub async fn revoke_session(pools: &Pools<Db>, user_id: Uuid, sid: Uuid) -> sqlx
 }
 
 /// The family of a refresh token and its owner.
-pub async fn refresh_family(pools: &Pools<Db>, token_hash: &str) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+pub async fn refresh_family(
+    pools: &Pools<Db>,
+    token_hash: &str,
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
     sqlx::query_as("SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(&pools.read)
@@ -630,10 +651,11 @@ pub async fn refresh_family(pools: &Pools<Db>, token_hash: &str) -> sqlx::Result
 
 /// Whether a session was revoked (`false` for a session with no row).
 pub async fn session_revoked(pools: &Pools<Db>, sid: Uuid) -> sqlx::Result<bool> {
-    let row: Option<Option<DateTime<Utc>>> = sqlx::query_scalar("SELECT revoked_at FROM sessions WHERE id = $1")
-        .bind(sid)
-        .fetch_optional(&pools.read)
-        .await?;
+    let row: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT revoked_at FROM sessions WHERE id = $1")
+            .bind(sid)
+            .fetch_optional(&pools.read)
+            .await?;
     Ok(matches!(row, Some(Some(_))))
 }
 

@@ -22,10 +22,9 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::model::{UserRow, UserView};
+use super::model::{Rotation, UserRow, UserView};
 use crate::app::AppState;
 use crate::http::ApiResult;
-use crate::store::Store;
 
 /// The answer of login and refresh.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -41,82 +40,6 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// The account.
     pub user: UserView,
-}
-
-/// What presenting a refresh token did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rotation {
-    /// Good token, rotated.
-    Rotated {
-        /// Owner.
-        user_id: Uuid,
-        /// Session.
-        sid: Uuid,
-    },
-    /// A used token: its family is revoked.
-    Reused {
-        /// The revoked session.
-        sid: Uuid,
-    },
-    /// Unknown, expired or revoked.
-    Invalid,
-}
-
-macro_rules! rotation {
-    ($r:expr, $m:ident) => {
-        match $r {
-            super::$m::Rotation::Rotated { user_id, sid } => Rotation::Rotated { user_id, sid },
-            super::$m::Rotation::Reused { sid } => Rotation::Reused { sid },
-            super::$m::Rotation::Invalid => Rotation::Invalid,
-        }
-    };
-}
-
-impl Store {
-    /// Opens a session with its first refresh token.
-    pub async fn create_session(
-        &self,
-        user_id: Uuid,
-        sid: Uuid,
-        token_hash: &str,
-        expires_at: chrono::DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::users => create_session(user_id, sid, token_hash, expires_at))
-    }
-    /// Rotates a refresh token.
-    pub async fn rotate_refresh(
-        &self,
-        token_hash: &str,
-        new_hash: &str,
-        expires_at: chrono::DateTime<Utc>,
-    ) -> sqlx::Result<Rotation> {
-        Ok(match self {
-            Store::Sqlite(p) => rotation!(
-                super::sqlite::rotate_refresh(p, token_hash, new_hash, expires_at).await?,
-                sqlite
-            ),
-            Store::Postgres(p) => rotation!(
-                super::postgres::rotate_refresh(p, token_hash, new_hash, expires_at).await?,
-                postgres
-            ),
-        })
-    }
-    /// Revokes a session of a user.
-    pub async fn revoke_session(&self, user_id: Uuid, sid: Uuid) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::users => revoke_session(user_id, sid))
-    }
-    /// Owner and family of a refresh token.
-    pub async fn refresh_family(&self, token_hash: &str) -> sqlx::Result<Option<(Uuid, Uuid)>> {
-        crate::dispatch!(self, crate::users => refresh_family(token_hash))
-    }
-    /// Whether a session was revoked.
-    pub async fn session_revoked(&self, sid: Uuid) -> sqlx::Result<bool> {
-        crate::dispatch!(self, crate::users => session_revoked(sid))
-    }
-    /// Every refresh-token hash (for the test that no answer leaks one).
-    pub async fn refresh_token_hashes(&self) -> sqlx::Result<Vec<String>> {
-        crate::dispatch!(self, crate::users => refresh_token_hashes())
-    }
 }
 
 /// The stored form of a refresh token.

@@ -6,20 +6,44 @@
 //!
 //! Use: `idempotency::run(&state, &headers, scope, &body_json, async { … handler … }).await`.
 
+mod store;
+
 use std::future::Future;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ErrorCode};
 use crate::app::AppState;
-use crate::store::Store;
 
-crate::dual_backend!("http/idempotency_queries.rs");
+/// The SQLite build of the idempotency-key queries.
+#[path = "."]
+pub mod sqlite {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Sqlite;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = false;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
+
+/// The PostgreSQL build of the idempotency-key queries.
+#[path = "."]
+pub mod postgres {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Postgres;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = true;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
 
 /// How long a key is remembered.
 pub const KEY_TTL_HOURS: i64 = 24;
@@ -76,47 +100,6 @@ pub fn body_hash(body: &Value) -> String {
     let mut s = String::new();
     canonical(body, &mut s);
     hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-impl Store {
-    async fn idem_claim(
-        &self,
-        scope: &str,
-        key: &str,
-        hash: &str,
-        abandon_after: std::time::Duration,
-    ) -> sqlx::Result<bool> {
-        let now = Utc::now();
-        let stale = now - chrono::Duration::hours(KEY_TTL_HOURS);
-        let abandoned =
-            now - chrono::Duration::from_std(abandon_after).unwrap_or(chrono::Duration::minutes(1));
-        crate::dispatch!(self, crate::http::idempotency => claim(scope, key, hash, now, stale, abandoned))
-    }
-    #[allow(clippy::type_complexity)]
-    async fn idem_lookup(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> sqlx::Result<Option<(String, Option<i32>, Option<String>)>> {
-        crate::dispatch!(self, crate::http::idempotency => lookup(scope, key))
-    }
-    async fn idem_complete(
-        &self,
-        scope: &str,
-        key: &str,
-        status: i32,
-        body: &str,
-    ) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::http::idempotency => complete(scope, key, status, body))
-    }
-    async fn idem_release(&self, scope: &str, key: &str) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::http::idempotency => release(scope, key))
-    }
-    /// Deletes idempotency keys older than 24 h.
-    pub async fn purge_idempotency_keys(&self) -> sqlx::Result<u64> {
-        let before = Utc::now() - chrono::Duration::hours(KEY_TTL_HOURS);
-        crate::dispatch!(self, crate::http::idempotency => purge(before))
-    }
 }
 
 fn replay(status: i32, stored: &str) -> Response {

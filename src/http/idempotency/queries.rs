@@ -1,6 +1,9 @@
-// Idempotency-key SQL, compiled once per backend by `dual_backend!` (an included file cannot
-// carry `//!`).
+//! Idempotency-key SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::Db;
 use chrono::{DateTime, Utc};
 
 use crate::store::Pools;
@@ -63,13 +66,15 @@ pub async fn complete(
     status: i32,
     response: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE scope = $3 AND key = $4")
-        .bind(status)
-        .bind(response)
-        .bind(scope)
-        .bind(key)
-        .execute(&pools.write)
-        .await?;
+    sqlx::query(
+        "UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE scope = $3 AND key = $4",
+    )
+    .bind(status)
+    .bind(response)
+    .bind(scope)
+    .bind(key)
+    .execute(&pools.write)
+    .await?;
     Ok(())
 }
 

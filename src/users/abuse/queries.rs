@@ -1,5 +1,9 @@
-// Abuse-protection SQL (account locks, IP blocks), compiled once per backend by `dual_backend!`.
+//! Abuse-protection SQL: account locks, IP blocks and abuse counters.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
+use super::{Db, PG};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -8,24 +12,36 @@ use crate::users::abuse::{BlockRow, Policy};
 
 type Tx = sqlx::Transaction<'static, Db>;
 
-async fn insert_event(tx: &mut Tx, kind: &str, ip: &str, subject: Option<&str>, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO abuse_events (id, kind, ip, subject, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(Uuid::now_v7())
-        .bind(kind)
-        .bind(ip)
-        .bind(subject)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+async fn insert_event(
+    tx: &mut Tx,
+    kind: &str,
+    ip: &str,
+    subject: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO abuse_events (id, kind, ip, subject, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(kind)
+    .bind(ip)
+    .bind(subject)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 /// When an account (by lower-cased email) is locked until, if it is locked now.
-pub async fn account_locked_until(pools: &Pools<Db>, subject: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let until: Option<Option<DateTime<Utc>>> = sqlx::query_scalar("SELECT locked_until FROM account_locks WHERE subject = $1")
-        .bind(subject)
-        .fetch_optional(&pools.read)
-        .await?;
+pub async fn account_locked_until(
+    pools: &Pools<Db>,
+    subject: &str,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let until: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT locked_until FROM account_locks WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&pools.read)
+            .await?;
     Ok(until.flatten().filter(|u| *u > Utc::now()))
 }
 
@@ -53,7 +69,10 @@ pub async fn record_login_failure(
         "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1"
     };
     let (counted_since, locked_until, lock_count): (DateTime<Utc>, Option<DateTime<Utc>>, i64) =
-        sqlx::query_as(lock_sql).bind(subject).fetch_one(&mut *tx).await?;
+        sqlx::query_as(lock_sql)
+            .bind(subject)
+            .fetch_one(&mut *tx)
+            .await?;
     let since = counted_since.max(now - policy.account_window);
     let failures: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
@@ -65,7 +84,11 @@ pub async fn record_login_failure(
     let mut account_lock = None;
     if failures >= policy.account_failures {
         // Locks far in the past no longer count toward the progression.
-        let previous = if locked_until.is_some_and(|u| u > now - Duration::days(1)) { lock_count } else { 0 };
+        let previous = if locked_until.is_some_and(|u| u > now - Duration::days(1)) {
+            lock_count
+        } else {
+            0
+        };
         let until = now + Policy::step(&policy.account_steps, previous);
         sqlx::query("UPDATE account_locks SET locked_until = $1, counted_since = $1, lock_count = $2, updated_at = $3 WHERE subject = $4")
             .bind(until)
@@ -76,17 +99,39 @@ pub async fn record_login_failure(
             .await?;
         account_lock = Some(until);
     }
-    let ip_block = maybe_block(&mut tx, ip, "login_failure", policy.ip_failures, policy, now, false).await?;
+    let ip_block = maybe_block(
+        &mut tx,
+        ip,
+        "login_failure",
+        policy.ip_failures,
+        policy,
+        now,
+        false,
+    )
+    .await?;
     tx.commit().await?;
     Ok((account_lock, ip_block))
 }
 
 /// Records a rate-limit rejection; returns when the IP is blocked until if this one blocked it.
-pub async fn record_rate_limited(pools: &Pools<Db>, ip: &str, policy: &Policy) -> sqlx::Result<Option<DateTime<Utc>>> {
+pub async fn record_rate_limited(
+    pools: &Pools<Db>,
+    ip: &str,
+    policy: &Policy,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
     let now = Utc::now();
     let mut tx = pools.write.begin().await?;
     insert_event(&mut tx, "rate_limited", ip, None, now).await?;
-    let until = maybe_block(&mut tx, ip, "rate_limited", policy.rejections, policy, now, true).await?;
+    let until = maybe_block(
+        &mut tx,
+        ip,
+        "rate_limited",
+        policy.rejections,
+        policy,
+        now,
+        true,
+    )
+    .await?;
     tx.commit().await?;
     Ok(until)
 }
@@ -100,19 +145,22 @@ async fn maybe_block(
     now: DateTime<Utc>,
     progressive: bool,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let row: Option<(DateTime<Utc>, Option<DateTime<Utc>>, i64)> =
-        sqlx::query_as("SELECT counted_since, blocked_until, block_count FROM ip_blocks WHERE ip = $1")
-            .bind(ip)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let row: Option<(DateTime<Utc>, Option<DateTime<Utc>>, i64)> = sqlx::query_as(
+        "SELECT counted_since, blocked_until, block_count FROM ip_blocks WHERE ip = $1",
+    )
+    .bind(ip)
+    .fetch_optional(&mut **tx)
+    .await?;
     let counted_since = row.map(|r| r.0).unwrap_or(now - Duration::days(1));
     let since = counted_since.max(now - policy.ip_window);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM abuse_events WHERE kind = $1 AND ip = $2 AND created_at > $3")
-        .bind(kind)
-        .bind(ip)
-        .bind(since)
-        .fetch_one(&mut **tx)
-        .await?;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM abuse_events WHERE kind = $1 AND ip = $2 AND created_at > $3",
+    )
+    .bind(kind)
+    .bind(ip)
+    .bind(since)
+    .fetch_one(&mut **tx)
+    .await?;
     if count < threshold {
         return Ok(None);
     }
@@ -120,7 +168,11 @@ async fn maybe_block(
         Some((_, Some(until), n)) if until > now - Duration::days(1) => n,
         _ => 0,
     };
-    let length = if progressive { Policy::step(&policy.rejection_steps, previous) } else { policy.ip_block };
+    let length = if progressive {
+        Policy::step(&policy.rejection_steps, previous)
+    } else {
+        policy.ip_block
+    };
     let until = now + length;
     sqlx::query(
         "INSERT INTO ip_blocks (ip, reason, counted_since, blocked_until, block_count, blocked_at) VALUES ($1, $2, $3, $3, $4, $5)
@@ -145,21 +197,30 @@ pub async fn clear_account(pools: &Pools<Db>, subject: &str, reset: bool) -> sql
     } else {
         "UPDATE account_locks SET counted_since = $1, updated_at = $1 WHERE subject = $2"
     };
-    sqlx::query(sql).bind(now).bind(subject).execute(&pools.write).await?;
+    sqlx::query(sql)
+        .bind(now)
+        .bind(subject)
+        .execute(&pools.write)
+        .await?;
     Ok(())
 }
 
 /// When an IP is blocked until, if it is blocked now.
 pub async fn ip_blocked_until(pools: &Pools<Db>, ip: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let until: Option<Option<DateTime<Utc>>> = sqlx::query_scalar("SELECT blocked_until FROM ip_blocks WHERE ip = $1")
-        .bind(ip)
-        .fetch_optional(&pools.read)
-        .await?;
+    let until: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT blocked_until FROM ip_blocks WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(&pools.read)
+            .await?;
     Ok(until.flatten().filter(|u| *u > Utc::now()))
 }
 
 /// One page of the IPs blocked now, newest first, and the total.
-pub async fn list_blocks(pools: &Pools<Db>, limit: i64, offset: i64) -> sqlx::Result<(Vec<BlockRow>, i64)> {
+pub async fn list_blocks(
+    pools: &Pools<Db>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<BlockRow>, i64)> {
     let now = Utc::now();
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ip_blocks WHERE blocked_until > $1")
         .bind(now)
@@ -191,9 +252,11 @@ pub async fn unblock(pools: &Pools<Db>, ip: &str) -> sqlx::Result<bool> {
 
 /// Deletes abuse events older than `before`.
 pub async fn prune_events(pools: &Pools<Db>, before: DateTime<Utc>) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM abuse_events WHERE created_at < $1")
-        .bind(before)
-        .execute(&pools.write)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM abuse_events WHERE created_at < $1")
+            .bind(before)
+            .execute(&pools.write)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -8,6 +8,8 @@
 //! an in-process cache (a few seconds of TTL); every block or unblock invalidates it here and, on
 //! the `auth` bus topic, on every other instance.
 
+mod store;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -25,7 +27,31 @@ use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Pag
 use crate::store::Store;
 use crate::users::AdminUser;
 
-crate::dual_backend!("users/abuse_queries.rs");
+/// The SQLite build of the abuse-protection queries.
+#[path = "."]
+pub mod sqlite {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Sqlite;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = false;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
+
+/// The PostgreSQL build of the abuse-protection queries.
+#[path = "."]
+pub mod postgres {
+    /// The backend these queries are compiled for.
+    pub type Db = sqlx::Postgres;
+    /// Whether the dialect is PostgreSQL.
+    #[allow(dead_code)]
+    pub const PG: bool = true;
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
 
 /// Thresholds and lock lengths.
 #[derive(Debug, Clone)]
@@ -115,54 +141,6 @@ impl From<BlockRow> for BlockView {
             blocked_until: r.blocked_until,
             block_count: r.block_count,
         }
-    }
-}
-
-impl Store {
-    /// Until when an account (lower-cased email) is locked, if it is.
-    pub async fn account_locked_until(&self, subject: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-        crate::dispatch!(self, crate::users::abuse => account_locked_until(subject))
-    }
-    /// Records a failed login; returns the locks it placed (account, IP).
-    pub async fn record_login_failure(
-        &self,
-        ip: &str,
-        subject: &str,
-        policy: &Policy,
-    ) -> sqlx::Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
-        crate::dispatch!(self, crate::users::abuse => record_login_failure(ip, subject, policy))
-    }
-    /// Records a rate-limit rejection; returns the block it placed.
-    pub async fn record_rate_limited(
-        &self,
-        ip: &str,
-        policy: &Policy,
-    ) -> sqlx::Result<Option<DateTime<Utc>>> {
-        crate::dispatch!(self, crate::users::abuse => record_rate_limited(ip, policy))
-    }
-    /// Restarts an account's failure count (`reset` also lifts its lock and progression).
-    pub async fn clear_account_failures(&self, subject: &str, reset: bool) -> sqlx::Result<()> {
-        crate::dispatch!(self, crate::users::abuse => clear_account(subject, reset))
-    }
-    /// Until when an IP is blocked, if it is.
-    pub async fn ip_blocked_until(&self, ip: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-        crate::dispatch!(self, crate::users::abuse => ip_blocked_until(ip))
-    }
-    /// A page of blocked IPs, newest first.
-    pub async fn list_ip_blocks(
-        &self,
-        limit: i64,
-        offset: i64,
-    ) -> sqlx::Result<(Vec<BlockRow>, i64)> {
-        crate::dispatch!(self, crate::users::abuse => list_blocks(limit, offset))
-    }
-    /// Lifts a block.
-    pub async fn unblock_ip(&self, ip: &str) -> sqlx::Result<bool> {
-        crate::dispatch!(self, crate::users::abuse => unblock(ip))
-    }
-    /// Deletes old abuse events.
-    pub async fn prune_abuse_events(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
-        crate::dispatch!(self, crate::users::abuse => prune_events(before))
     }
 }
 
