@@ -9,13 +9,9 @@ pub mod model;
 pub mod routes;
 mod store;
 pub mod stream;
+pub mod workers;
 
-use std::time::Duration;
-
-use chrono::Utc;
-use uuid::Uuid;
-
-use crate::app::AppState;
+pub use workers::spawn_workers;
 
 /// The SQLite build of the catalogue queries.
 #[path = "."]
@@ -26,6 +22,8 @@ pub mod sqlite {
     /// Whether the dialect is PostgreSQL.
     #[allow(dead_code)]
     pub const PG: bool = false;
+    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
+    #[allow(clippy::duplicate_mod)]
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
@@ -40,77 +38,11 @@ pub mod postgres {
     /// Whether the dialect is PostgreSQL.
     #[allow(dead_code)]
     pub const PG: bool = true;
+    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
+    #[allow(clippy::duplicate_mod)]
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
 }
 
 pub use routes::router;
-
-/// How often finished events are marked COMPLETED.
-pub const COMPLETION_INTERVAL: Duration = Duration::from_secs(5);
-
-/// How often planner statistics are refreshed (and once at start).
-pub const OPTIMIZE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// Starts the catalogue's background work until shutdown: the cache's bus subscriber and the
-/// task that marks finished events COMPLETED (and invalidates the cache when it does), which also
-/// refreshes the planner statistics at start and hourly.
-pub fn spawn_workers(state: &AppState) {
-    state.cache.spawn_subscriber(state.shutdown_signal());
-    spawn_availability_listener(state);
-    let state = state.clone();
-    let mut shutdown = state.shutdown_signal();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(COMPLETION_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_optimized: Option<std::time::Instant> = None;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tick.tick() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            if last_optimized.is_none_or(|t| t.elapsed() >= OPTIMIZE_INTERVAL) {
-                last_optimized = Some(std::time::Instant::now());
-                if let Err(e) = state.store.optimize_catalogue().await {
-                    tracing::warn!(error = %e, "refreshing planner statistics failed");
-                }
-            }
-            match state.store.complete_finished_events(Utc::now()).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(events = n, "marked finished events COMPLETED");
-                    state.cache.invalidate().await;
-                }
-                Err(e) => tracing::warn!(error = %e, "completing finished events failed"),
-            }
-        }
-    });
-}
-
-/// Drops this instance's kept availability and detail answers of an event as soon as a booking
-/// changes its counts, so reads and streams see the change at once rather than within 1 s.
-fn spawn_availability_listener(state: &AppState) {
-    let state = state.clone();
-    let mut shutdown = state.shutdown_signal();
-    let mut rx = state.bus.subscribe();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                msg = rx.recv() => match msg {
-                    Ok(m) if m.topic == "availability" => {
-                        if let Ok(id) = m.payload.parse::<Uuid>() {
-                            catalogue::forget_counts(&state, id).await;
-                        }
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-            }
-        }
-    });
-}

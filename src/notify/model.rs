@@ -1,0 +1,155 @@
+//! The outbox's rows and the message a change writes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Delivery state of an outbox message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker.
+    Processing,
+    /// Delivered.
+    Sent,
+    /// Gave up; `last_error` says why.
+    Failed,
+}
+
+impl Status {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Processing => "PROCESSING",
+            Status::Sent => "SENT",
+            Status::Failed => "FAILED",
+        }
+    }
+
+    /// Parses a stored or query value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(Status::Pending),
+            "PROCESSING" => Some(Status::Processing),
+            "SENT" => Some(Status::Sent),
+            "FAILED" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A message claimed by a worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedMessage {
+    /// Id.
+    pub id: Uuid,
+    /// `email` or `sms`.
+    pub channel: String,
+    /// Address or number.
+    pub recipient: String,
+    /// Template name.
+    pub template: String,
+    /// JSON data.
+    pub payload: String,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+/// A failed delivery to record.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The message.
+    pub id: Uuid,
+    /// What went wrong.
+    pub error: String,
+    /// When to try again; `None` gives up (FAILED).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// Delivery channel of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Email with HTML and text parts.
+    Email,
+    /// A text message.
+    Sms,
+}
+
+impl Channel {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// A message to deliver: channel, recipient, template name and the template's data.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Email or SMS.
+    pub channel: Channel,
+    /// Email address or E.164 phone number.
+    pub recipient: String,
+    /// Template name (`verification_code`, `booking_confirmed`, …).
+    pub template: &'static str,
+    /// Values the template renders.
+    pub payload: serde_json::Value,
+}
+
+impl NewMessage {
+    /// An email message.
+    pub fn email(
+        to: impl Into<String>,
+        template: &'static str,
+        payload: serde_json::Value,
+    ) -> Self {
+        Self {
+            channel: Channel::Email,
+            recipient: to.into(),
+            template,
+            payload,
+        }
+    }
+
+    /// An SMS message.
+    pub fn sms(to: impl Into<String>, template: &'static str, payload: serde_json::Value) -> Self {
+        Self {
+            channel: Channel::Sms,
+            recipient: to.into(),
+            template,
+            payload,
+        }
+    }
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Id.
+    pub id: Uuid,
+    /// `email` or `sms`.
+    pub channel: String,
+    /// Address or number.
+    pub recipient: String,
+    /// Template name.
+    pub template: String,
+    /// JSON data.
+    pub payload: String,
+    /// PENDING, PROCESSING, SENT or FAILED.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// Earliest next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+}
