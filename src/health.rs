@@ -9,8 +9,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
 use crate::http::{ApiError, ApiResponse, ApiResult, ErrorCode};
+use crate::state::AppState;
 
 /// The health routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -184,7 +184,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        if !crate::crypto::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
             return ApiError::unauthorized().into_response();
         }
     }
@@ -195,12 +195,4 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         body,
     )
         .into_response()
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

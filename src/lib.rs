@@ -1,7 +1,7 @@
 //! TicketMax: an event-ticketing server. The binary in `main.rs` only parses the command line;
 //! everything else lives in this library so that tests drive the real application.
 
-/// Application state, router assembly and the server loop with graceful shutdown.
+/// The composition root: router assembly, start-up and the server loop with graceful shutdown.
 pub mod app;
 /// The audit log of security-relevant actions.
 pub mod audit;
@@ -13,6 +13,8 @@ pub mod bus;
 pub mod cache;
 /// Settings read from the environment and `.env`, validated at start-up.
 pub mod config;
+/// Constant-time comparison and token digests.
+pub mod crypto;
 /// Events, ticket types and the public catalogue.
 pub mod events;
 /// Health checks and the Prometheus endpoint.
@@ -21,6 +23,8 @@ pub mod health;
 pub mod http;
 /// Notification outbox: messages written with the change that causes them.
 pub mod notify;
+/// The application state handlers and workers share.
+pub mod state;
 /// Storage: one interface over SQLite and PostgreSQL.
 pub mod store;
 /// Tracing and metrics set-up.

@@ -1,8 +1,8 @@
 //! `GET /api/admin/audit-log`: the audit log for admins.
 
 use super::model::*;
-use crate::app::AppState;
 use crate::http::{ApiQuery, ApiResponse, ApiResult, Meta, Page};
+use crate::state::AppState;
 use crate::users::AdminUser;
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{BookingRow, BookingView, TicketRow};
-use crate::app::AppState;
 use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode};
+use crate::state::AppState;
 use crate::users::extract::AuthUser;
 
 /// Routes under `/checkin`.

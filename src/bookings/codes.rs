@@ -6,7 +6,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 /// The alphabet of references and codes: digits and capitals without 0, O, 1 and I.
@@ -90,7 +90,7 @@ pub fn verify_ticket_code(key: &str, code: &str) -> Option<Uuid> {
     }
     let id = Uuid::from_slice(&bytes[..16]).ok()?;
     let expected = mac(key, &id);
-    crate::health::constant_time_eq(&bytes[16..], &expected[..MAC_LEN]).then_some(id)
+    crate::crypto::constant_time_eq(&bytes[16..], &expected[..MAC_LEN]).then_some(id)
 }
 
 /// A new guest token (`gt_` + 32 random bytes in base 32) and its stored hash.
@@ -103,7 +103,7 @@ pub fn new_guest_token() -> (String, String) {
 
 /// The stored form of a guest token (SHA-256, hex).
 pub fn hash_guest_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::crypto::sha256_hex(token)
 }
 
 #[cfg(test)]

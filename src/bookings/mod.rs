@@ -34,7 +34,7 @@ pub use workers::{REMINDER_WINDOW, spawn_sweeper};
 
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The SQLite build of the booking queries.
 #[path = "."]

@@ -14,11 +14,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{BOOKING_FIELDS, BookingRow, BookingView, HoldOutcome, Links, ListFilter, NewHold};
-use crate::app::AppState;
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, OptionalApiJson,
     Page, Validator, idempotency,
 };
+use crate::state::AppState;
 use crate::users::extract::{AuthUser, bearer};
 
 /// Routes under `/bookings` and `/checkin`.
@@ -149,7 +149,7 @@ fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Ac
             let matches = row
                 .guest_token_hash
                 .as_deref()
-                .is_some_and(|h| crate::health::constant_time_eq(h.as_bytes(), hash.as_bytes()));
+                .is_some_and(|h| crate::crypto::constant_time_eq(h.as_bytes(), hash.as_bytes()));
             if matches && now < valid_until {
                 Ok(Access::Owner)
             } else {

@@ -2,7 +2,7 @@
 
 use super::model::*;
 use super::*;
-use crate::app::AppState;
+use crate::state::AppState;
 use chrono::Utc;
 use std::time::Duration;
 use uuid::Uuid;

@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::model::{
     Availability, EventRecord, EventView, ListFilter, LiveCounts, TicketTypeView, TypeAvailability,
 };
-use crate::app::AppState;
 use crate::cache::Tier;
 use crate::http::{ApiError, ApiResult, Meta, Page, now_rfc3339, select_fields};
+use crate::state::AppState;
 
 /// Builds the public view of an event from its record and live counts.
 pub fn view(record: &EventRecord, counts: Option<&LiveCounts>, base_url: &str) -> EventView {

@@ -21,8 +21,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::model::EventView;
-use crate::app::AppState;
 use crate::http::{ApiError, ApiPath, ApiResponse, ApiResult, ErrorCode};
+use crate::state::AppState;
 use crate::users::AuthUser;
 
 /// Largest accepted image area.

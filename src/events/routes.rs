@@ -17,13 +17,13 @@ use super::model::{
     FavoriteState, KINDS, ListFilter, NewTicketType, PUBLISHED, Sort, TicketTypeField,
     TicketTypeView, search_terms,
 };
-use crate::app::AppState;
 use crate::cache::Tier;
 use crate::http::extract::parse_query;
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, Page, Validator,
     parse_fields,
 };
+use crate::state::AppState;
 use crate::store::is_check_violation;
 use crate::users::model::Role;
 use crate::users::{AuthUser, MaybeAuthUser, OrganizerUser};

@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::catalogue;
 use super::model::Availability;
-use crate::app::AppState;
 use crate::http::{ApiError, ApiPath, ApiResult};
+use crate::state::AppState;
 use crate::users::MaybeAuthUser;
 
 /// Heartbeat period.

@@ -1,7 +1,7 @@
 //! The catalogue's background work: completing past events, search-index upkeep, and the availability listener.
 
 use super::*;
-use crate::app::AppState;
+use crate::state::AppState;
 use chrono::Utc;
 use std::time::Duration;
 use uuid::Uuid;

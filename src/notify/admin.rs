@@ -9,8 +9,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{OutboxRow, Status};
-use crate::app::AppState;
 use crate::http::{ApiError, ApiQuery, ApiResponse, ApiResult, Meta, Page};
+use crate::state::AppState;
 use crate::users::extract::AdminUser;
 
 /// Routes under `/admin/notifications` (merged, so other `/admin/...` routes can live beside).

@@ -22,8 +22,8 @@ use uuid::Uuid;
 use super::email::Mailer;
 use super::sms::SmsSender;
 use super::{Channel, ClaimedMessage, Failure, templates};
-use crate::app::AppState;
 use crate::config::OutboxConfig;
+use crate::state::AppState;
 use crate::store::Store;
 
 /// After a wake-up, look again after 5, 10, 20 … 320 ms when nothing was found: the message

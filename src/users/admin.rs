@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::abuse::ClientIp;
 use super::model::{Role, UserFilter, UserStatus, UserView};
 use super::{AdminUser, AuthUser, sessions};
-use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
+use crate::state::AppState;
 
 /// Admin routes on users (full `/user...` paths).
 pub fn router() -> OpenApiRouter<AppState> {

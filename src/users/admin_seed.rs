@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::model::UserView;
-use crate::app::AppState;
 use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult};
+use crate::state::AppState;
 
 /// Routes under `/admin-seed`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for SeedToken {
             .get("x-seed-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !crate::health::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        if !crate::crypto::constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
             return Err(ApiError::forbidden());
         }
         Ok(SeedToken)

@@ -10,8 +10,8 @@ use moka::future::Cache;
 use uuid::Uuid;
 
 use super::model::{Role, UserStatus};
-use crate::app::AppState;
 use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
 
 /// What authentication needs to know of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

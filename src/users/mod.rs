@@ -25,12 +25,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every route of the area: `/user/...`, `/admin/blocked-ips`, `/admin/audit-log` (full paths,
 /// merged, so other areas can add their own `/admin/...` routes).
-pub fn router() -> OpenApiRouter<crate::app::AppState> {
+pub fn router() -> OpenApiRouter<crate::state::AppState> {
     OpenApiRouter::new()
         .merge(routes::router())
         .merge(admin::router())
         .merge(abuse::router())
-        .merge(crate::audit::router())
 }
 
 /// The SQLite build of the account queries.

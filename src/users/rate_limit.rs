@@ -20,9 +20,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::abuse::{self, BlockCache, ClientIp, Policy};
-use crate::app::AppState;
 use crate::config::Tier;
 use crate::http::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// Everything the request guard keeps per instance.
 pub struct Guard {

@@ -17,10 +17,10 @@ use super::model::{
 };
 use super::sessions::{self, TokenPair};
 use super::{AuthUser, password, validate};
-use crate::app::AppState;
 use crate::audit::{self, AuditEntry};
 use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode, Validator};
 use crate::notify::NewMessage;
+use crate::state::AppState;
 
 /// Self-service routes (full `/user/...` paths, merged into the API router).
 pub fn router() -> OpenApiRouter<AppState> {
@@ -214,7 +214,7 @@ async fn check_code(
     };
     let given = codes::hash(&state.config.jwt_secret, user_id, purpose, code.trim());
     Ok(
-        crate::health::constant_time_eq(given.as_bytes(), stored.as_bytes())
+        crate::crypto::constant_time_eq(given.as_bytes(), stored.as_bytes())
             .then_some((id, target)),
     )
 }

@@ -18,13 +18,12 @@
 use chrono::Utc;
 use rand::RngCore;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::model::{Rotation, UserRow, UserView};
-use crate::app::AppState;
 use crate::http::ApiResult;
+use crate::state::AppState;
 
 /// The answer of login and refresh.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -44,7 +43,7 @@ pub struct TokenPair {
 
 /// The stored form of a refresh token.
 pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::crypto::sha256_hex(token)
 }
 
 /// A new random refresh token (256 bits, hex).

@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ErrorCode};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The SQLite build of the idempotency-key queries.
 #[path = "."]
