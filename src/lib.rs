@@ -27,6 +27,8 @@ pub mod notify;
 pub mod state;
 /// Storage: one interface over SQLite and PostgreSQL.
 pub mod store;
+/// Periodic background work until shutdown.
+pub mod tasks;
 /// Tracing and metrics set-up.
 pub mod telemetry;
 /// Accounts, tokens, roles and the authentication extractors.

@@ -18,25 +18,17 @@ pub const OPTIMIZE_INTERVAL: Duration = Duration::from_secs(3600);
 pub fn spawn_workers(state: &AppState) {
     state.cache.spawn_subscriber(state.shutdown_signal());
     spawn_availability_listener(state);
-    let state = state.clone();
-    let mut shutdown = state.shutdown_signal();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(COMPLETION_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_optimized: Option<std::time::Instant> = None;
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tick.tick() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            if last_optimized.is_none_or(|t| t.elapsed() >= OPTIMIZE_INTERVAL) {
-                last_optimized = Some(std::time::Instant::now());
-                if let Err(e) = state.store.optimize_catalogue().await {
-                    tracing::warn!(error = %e, "refreshing planner statistics failed");
-                }
+    let worker = state.clone();
+    let mut last_optimized: Option<std::time::Instant> = None;
+    crate::tasks::every(state, COMPLETION_INTERVAL, move || {
+        let state = worker.clone();
+        let optimize = last_optimized.is_none_or(|t| t.elapsed() >= OPTIMIZE_INTERVAL);
+        if optimize {
+            last_optimized = Some(std::time::Instant::now());
+        }
+        async move {
+            if optimize && let Err(e) = state.store.optimize_catalogue().await {
+                tracing::warn!(error = %e, "refreshing planner statistics failed");
             }
             match state.store.complete_finished_events(Utc::now()).await {
                 Ok(0) => {}

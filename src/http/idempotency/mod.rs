@@ -202,6 +202,19 @@ where
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Purges keys older than 24 h every ten minutes, until shutdown.
+pub fn spawn_purger(state: &crate::state::AppState) {
+    let purger = state.clone();
+    crate::tasks::every(state, std::time::Duration::from_secs(600), move || {
+        let state = purger.clone();
+        async move {
+            if let Err(e) = state.store.purge_idempotency_keys().await {
+                tracing::warn!(error = %e, "idempotency key purge failed");
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
