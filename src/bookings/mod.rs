@@ -47,7 +47,7 @@ pub mod sqlite {
     pub const PG: bool = false;
     // The same file as the other dialect's module, on purpose: one SQL source, two builds.
     #[allow(clippy::duplicate_mod)]
-    #[path = "queries.rs"]
+    #[path = "queries/mod.rs"]
     mod queries;
     pub use queries::*;
 }
@@ -63,7 +63,7 @@ pub mod postgres {
     pub const PG: bool = true;
     // The same file as the other dialect's module, on purpose: one SQL source, two builds.
     #[allow(clippy::duplicate_mod)]
-    #[path = "queries.rs"]
+    #[path = "queries/mod.rs"]
     mod queries;
     pub use queries::*;
 }

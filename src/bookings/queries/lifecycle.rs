@@ -1,0 +1,261 @@
+//! The booking lifecycle after a hold: confirm, cancel, expiry sweep, the event-cancel cascade and check-in.
+
+use super::*;
+
+/// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
+pub async fn confirm(
+    pools: &Pools<Db>,
+    id: Uuid,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<ConfirmOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let sql = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+               WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
+               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name, user_id";
+    let row = sqlx::query(sql)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(ConfirmOutcome::NotPending);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    let user_id: Option<Uuid> = row.try_get(6)?;
+    sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+        .bind(quantity)
+        .bind(type_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
+         WHERE id = $2 AND total_tickets IS NOT NULL",
+    )
+    .bind(quantity)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    let tickets = issue_tickets(&mut tx, id, quantity, now, links).await?;
+    let (title, starts_at): (String, DateTime<Utc>) =
+        sqlx::query_as("SELECT title, starts_at FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
+    notify::insert_message(&mut tx, &msg).await?;
+    if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &reference, starts_at).await? {
+        notify::insert_message(&mut tx, &sms).await?;
+    }
+    tx.commit().await?;
+    Ok(ConfirmOutcome::Confirmed { event_id })
+}
+
+/// Cancels a booking that is still in `expected` state (a live PENDING hold, or CONFIRMED),
+/// releasing its seats at once and recording `refund_due` for a paid confirmed one.
+pub async fn cancel(
+    pools: &Pools<Db>,
+    id: Uuid,
+    expected: &str,
+    reason: Option<&str>,
+    refund_due: Option<i64>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<CancelOutcome> {
+    let mut tx = pools.write.begin().await?;
+    let row = sqlx::query(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = $3
+         WHERE id = $4 AND status = $5 AND (status <> 'PENDING' OR expires_at > $1)
+         RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(refund_due)
+    .bind(id)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(CancelOutcome::Changed);
+    };
+    let reference: String = row.try_get(0)?;
+    let event_id: Uuid = row.try_get(1)?;
+    let type_id: Uuid = row.try_get(2)?;
+    let quantity: i64 = row.try_get(3)?;
+    let email: String = row.try_get(4)?;
+    let name: String = row.try_get(5)?;
+    let (held, sold) = if expected == "PENDING" {
+        (quantity, 0)
+    } else {
+        (0, quantity)
+    };
+    release_counters(&mut tx, std::iter::once((type_id, event_id, held, sold))).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let msg = NewMessage::email(
+        email,
+        "booking_cancelled",
+        json!({
+            "customerName": name,
+            "eventTitle": title,
+            "reference": reference,
+            "quantity": quantity,
+            "reason": reason,
+            "refundAmount": refund_due,
+        }),
+    );
+    notify::insert_message(&mut tx, &msg).await?;
+    tx.commit().await?;
+    Ok(CancelOutcome::Cancelled { event_id })
+}
+
+/// One sweep: expires up to `limit` lapsed holds. Returns what was released.
+pub async fn sweep_expired(
+    pools: &Pools<Db>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Released>> {
+    let mut tx = pools.write.begin().await?;
+    let released = release_expired_tx(&mut tx, None, limit, now).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// Inside the caller's transaction (the event's cancellation; call it BEFORE updating the event
+/// row, to keep the lock order bookings → types → events): first expires the holds that have
+/// already lapsed (they are EXPIRED, and their buyers get `booking_expired`, as at any other
+/// moment), then cancels the live PENDING bookings, releasing their holds; marks CONFIRMED ones CANCELLED with `refund_due` = `total_amount` (a
+/// full refund the payments work executes; 0 for free ones); releases the counters and writes an
+/// `event_cancelled` message to every booker. Returns the number of bookings changed.
+pub async fn cascade_event_cancel(
+    tx: &mut Transaction<'static, Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let expired = release_expired_event_tx(tx, event_id, now).await?;
+    // `expires_at > now`: a lapsed hold the release above skipped (another transaction held its
+    // row) is left to the expiry sweep.
+    let pending: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2
+         WHERE event_id = $3 AND status = 'PENDING' AND expires_at > $1
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, CAST(0 AS BIGINT)",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let confirmed: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
+                refund_due = total_amount
+         WHERE event_id = $3 AND status = 'CONFIRMED'
+         RETURNING ticket_type_id, quantity, customer_email, customer_name, total_amount",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(event_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let items = pending
+        .iter()
+        .map(|p| (p.0, event_id, p.1, 0))
+        .chain(confirmed.iter().map(|c| (c.0, event_id, 0, c.1)));
+    release_counters(tx, items).await?;
+    let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
+        .bind(event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    for (_, _, email, name, refund) in pending.iter().chain(confirmed.iter()) {
+        let msg = NewMessage::email(
+            email.clone(),
+            "event_cancelled",
+            json!({
+                "customerName": name,
+                "eventTitle": title,
+                "reason": reason,
+                "refundAmount": refund,
+            }),
+        );
+        notify::insert_message(tx, &msg).await?;
+    }
+    Ok((expired + pending.len() + confirmed.len()) as u64)
+}
+
+/// Safety net run by the sweeper: cascades the cancellation of events that are CANCELLED but
+/// still have PENDING or CONFIRMED bookings (a hold that raced the cancellation, or a cancel
+/// path that did not cascade). Returns the events handled.
+pub async fn cascade_stragglers(pools: &Pools<Db>, now: DateTime<Utc>) -> sqlx::Result<Vec<Uuid>> {
+    let events: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT e.id, e.cancel_reason FROM events e
+         WHERE e.status = 'CANCELLED'
+           AND EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status IN ('PENDING', 'CONFIRMED'))
+         LIMIT 20",
+    )
+    .fetch_all(&pools.read)
+    .await?;
+    let mut done = Vec::new();
+    for (id, reason) in events {
+        let mut tx = pools.write.begin().await?;
+        let reason = reason.unwrap_or_else(|| "The event was cancelled".to_string());
+        if cascade_event_cancel(&mut tx, id, &reason, now).await? > 0 {
+            done.push(id);
+        }
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// Cancels an event and cascades to its bookings in one transaction (tests and the events
+/// area's cancel route).
+pub async fn cancel_event_cascade(
+    pools: &Pools<Db>,
+    event_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let mut tx = pools.write.begin().await?;
+    // Cascade first, then the event row: the lock order (bookings → types → events) of every
+    // other path, so a concurrent hold on a capped event cannot deadlock with the cancellation.
+    let n = cascade_event_cancel(&mut tx, event_id, reason, now).await?;
+    sqlx::query(
+        "UPDATE events SET status = 'CANCELLED', cancel_reason = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(event_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Marks a ticket checked in, only if it was not and its booking is still CONFIRMED (a cancel
+/// may land between the scanner's lookup and this update): `false` when it did not.
+pub async fn check_in(
+    pools: &Pools<Db>,
+    ticket_id: Uuid,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE tickets SET checked_in_at = $1, checked_in_by = $2
+         WHERE id = $3 AND checked_in_at IS NULL
+           AND EXISTS (SELECT 1 FROM bookings b WHERE b.id = tickets.booking_id AND b.status = 'CONFIRMED')",
+    )
+    .bind(now)
+    .bind(by)
+    .bind(ticket_id)
+    .execute(&pools.write)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

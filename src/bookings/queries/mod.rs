@@ -1,0 +1,51 @@
+//! Booking and inventory SQL.
+//!
+//! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
+//! `postgres` modules of the area); where the dialects differ it branches on `PG`.
+//!
+//! Lock order, the same on every path so PostgreSQL never deadlocks: booking rows, then ticket
+//! types (ascending id), then events (ascending id). Every counter change is a conditional UPDATE
+//! inside one transaction on `pools.write`; the CHECK constraints back the invariant.
+
+use super::{Db, PG, notify};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::bookings::{
+    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter, NewHold,
+    Released, TicketRow, TypeFacts, refusal,
+};
+use crate::notify::NewMessage;
+use crate::store::{PgArray, Pools};
+
+pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.unit_price, \
+     b.total_amount, b.currency, b.status, b.expires_at, b.customer_email, b.customer_name, b.customer_phone, \
+     b.special_requests, b.guest_token_hash, b.refund_due, b.refund_amount, b.confirmed_at, b.cancelled_at, \
+     b.cancellation_reason, b.created_at, b.updated_at, e.title AS event_title, t.name AS ticket_type_name, \
+     e.starts_at AS event_starts_at, e.organizer_id AS organizer_id \
+     FROM bookings b JOIN events e ON e.id = b.event_id JOIN ticket_types t ON t.id = b.ticket_type_id";
+
+pub(super) const RELEASED_COLUMNS: &str =
+    "id, reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+
+mod batch;
+mod counters;
+mod holds;
+mod lifecycle;
+mod messages;
+mod reads;
+mod reminders;
+mod tickets;
+
+use batch::*;
+pub use counters::*;
+pub use holds::*;
+pub use lifecycle::*;
+use messages::*;
+pub use reads::*;
+pub use reminders::*;
+use tickets::*;
