@@ -16,17 +16,14 @@ use crate::http::{middleware, openapi};
 pub use crate::state::AppState;
 use crate::store::Store;
 
-/// Largest JSON body accepted (API.md §1).
-pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
-
 /// The API routes of every area, with their OpenAPI descriptions.
-fn api_routes() -> OpenApiRouter<AppState> {
+fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::users::admin_seed::router())
         .merge(crate::users::router())
         .merge(crate::audit::router())
         .merge(crate::notify::admin::router())
-        .merge(crate::bookings::router())
+        .merge(crate::bookings::router(state))
         .merge(crate::events::router())
 }
 
@@ -34,7 +31,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 pub fn build_router(state: AppState) -> Router {
     let prefix = state.config.api_prefix.clone();
     let (api, mut doc) = OpenApiRouter::with_openapi(openapi::base_document())
-        .nest(&prefix, api_routes())
+        .nest(&prefix, api_routes(&state))
         .merge(crate::health::router())
         .split_for_parts();
     openapi::finish(&mut doc);
@@ -46,7 +43,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::events::image::uploads_router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(crate::http::JSON_BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,

@@ -6,6 +6,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::routes::CreateBookingBody;
+
 /// Facts of an event that bookings need.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventFacts {
@@ -231,6 +233,67 @@ pub struct NewHold {
     pub now: DateTime<Utc>,
     /// Hold length.
     pub hold: chrono::Duration,
+}
+
+impl NewHold {
+    /// A signed-in buyer's hold: the contact details default to the account's (API.md §11.22).
+    pub fn for_account(
+        body: CreateBookingBody,
+        account: &crate::users::model::UserRow,
+        hold: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event_id: body.event_id,
+            ticket_type_id: body.ticket_type_id,
+            quantity: body.quantity,
+            user_id: Some(account.id),
+            customer_email: body
+                .customer_email
+                .as_deref()
+                .and_then(crate::users::parse_email)
+                .unwrap_or_else(|| account.email.clone()),
+            customer_name: body
+                .customer_name
+                .map(|n| n.trim().to_string())
+                .unwrap_or_else(|| format!("{} {}", account.first_name, account.last_name)),
+            customer_phone: body.customer_phone,
+            special_requests: body.special_requests,
+            guest_token_hash: None,
+            guest_token: None,
+            now,
+            hold,
+        }
+    }
+
+    /// A guest's hold, authorized later by `token` (stored only as `token_hash`); the body's
+    /// contact details were required and checked by the caller.
+    pub fn for_guest(
+        body: CreateBookingBody,
+        token: &str,
+        token_hash: String,
+        hold: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            event_id: body.event_id,
+            ticket_type_id: body.ticket_type_id,
+            quantity: body.quantity,
+            user_id: None,
+            customer_email: body
+                .customer_email
+                .as_deref()
+                .and_then(crate::users::parse_email)
+                .unwrap_or_default(),
+            customer_name: body.customer_name.unwrap_or_default().trim().to_string(),
+            customer_phone: body.customer_phone,
+            special_requests: body.special_requests,
+            guest_token_hash: Some(token_hash),
+            guest_token: Some(token.to_string()),
+            now,
+            hold,
+        }
+    }
 }
 
 /// What links and codes need.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -22,10 +22,20 @@ use crate::state::AppState;
 use crate::users::extract::{AuthUser, bearer};
 
 /// Routes under `/bookings` and `/checkin`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let keyed =
+        |scope| axum::middleware::from_fn_with_state((state.clone(), scope), idempotency::layer);
     OpenApiRouter::new()
-        .routes(routes!(create_booking, list_bookings))
-        .routes(routes!(create_guest_booking))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(create_booking, list_bookings))
+                .route_layer(keyed(idempotency::Scope::Account)),
+        )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(create_guest_booking))
+                .route_layer(keyed(idempotency::Scope::Anonymous("POST /bookings/guest"))),
+        )
         .routes(routes!(get_booking_stats))
         .routes(routes!(get_booking, delete_booking))
         .routes(routes!(confirm_booking))
@@ -275,13 +285,6 @@ async fn place(state: &AppState, req: NewHold, guest_token: Option<String>) -> A
     }
 }
 
-fn into_response(r: ApiResult<Response>) -> Response {
-    match r {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
 /// Books tickets: holds them until `expiresAt` (free tickets are confirmed at once).
 #[utoipa::path(post, path = "/bookings", tag = "bookings",
     request_body = CreateBookingBody,
@@ -297,51 +300,18 @@ fn into_response(r: ApiResult<Response>) -> Response {
 async fn create_booking(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
-    ApiJson(raw): ApiJson<Value>,
-) -> Response {
-    let scope = format!("user:{}", user.id);
-    idempotency::run(&state, &headers, &scope, &raw, async {
-        into_response(
-            async {
-                let bytes = serde_json::to_vec(&raw).map_err(anyhow::Error::from)?;
-                let body: CreateBookingBody = crate::http::extract::parse_json(&bytes)?;
-                let mut v = Validator::new();
-                validate_contact(&mut v, &body);
-                v.finish()?;
-                let account = state
-                    .store
-                    .user_by_id(user.id)
-                    .await?
-                    .ok_or_else(ApiError::unauthorized)?;
-                let req = NewHold {
-                    event_id: body.event_id,
-                    ticket_type_id: body.ticket_type_id,
-                    quantity: body.quantity,
-                    user_id: Some(user.id),
-                    customer_email: body
-                        .customer_email
-                        .as_deref()
-                        .and_then(crate::users::parse_email)
-                        .unwrap_or(account.email),
-                    customer_name: body
-                        .customer_name
-                        .map(|n| n.trim().to_string())
-                        .unwrap_or_else(|| format!("{} {}", account.first_name, account.last_name)),
-                    customer_phone: body.customer_phone,
-                    special_requests: body.special_requests,
-                    guest_token_hash: None,
-                    guest_token: None,
-                    now: Utc::now(),
-                    hold: chrono::Duration::from_std(state.config.booking_hold)
-                        .unwrap_or(chrono::Duration::minutes(10)),
-                };
-                place(&state, req, None).await
-            }
-            .await,
-        )
-    })
-    .await
+    ApiJson(body): ApiJson<CreateBookingBody>,
+) -> ApiResult<Response> {
+    let mut v = Validator::new();
+    validate_contact(&mut v, &body);
+    v.finish()?;
+    let account = state
+        .store
+        .user_by_id(user.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let req = NewHold::for_account(body, &account, hold_length(&state), Utc::now());
+    place(&state, req, None).await
 }
 
 /// Books tickets without an account; answers the booking plus a `guestToken`.
@@ -358,49 +328,25 @@ async fn create_booking(
     ))]
 async fn create_guest_booking(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(raw): ApiJson<Value>,
-) -> Response {
-    idempotency::run(&state, &headers, "anon:POST /bookings/guest", &raw, async {
-        into_response(
-            async {
-                let bytes = serde_json::to_vec(&raw).map_err(anyhow::Error::from)?;
-                let body: CreateBookingBody = crate::http::extract::parse_json(&bytes)?;
-                let mut v = Validator::new();
-                v.check(
-                    body.customer_email.is_some(),
-                    "customerEmail",
-                    "is required",
-                );
-                v.check(body.customer_name.is_some(), "customerName", "is required");
-                validate_contact(&mut v, &body);
-                v.finish()?;
-                let (token, hash) = super::codes::new_guest_token();
-                let req = NewHold {
-                    event_id: body.event_id,
-                    ticket_type_id: body.ticket_type_id,
-                    quantity: body.quantity,
-                    user_id: None,
-                    customer_email: body
-                        .customer_email
-                        .as_deref()
-                        .and_then(crate::users::parse_email)
-                        .unwrap_or_default(),
-                    customer_name: body.customer_name.unwrap_or_default().trim().to_string(),
-                    customer_phone: body.customer_phone,
-                    special_requests: body.special_requests,
-                    guest_token_hash: Some(hash),
-                    guest_token: Some(token.clone()),
-                    now: Utc::now(),
-                    hold: chrono::Duration::from_std(state.config.booking_hold)
-                        .unwrap_or(chrono::Duration::minutes(10)),
-                };
-                place(&state, req, Some(token)).await
-            }
-            .await,
-        )
-    })
-    .await
+    ApiJson(body): ApiJson<CreateBookingBody>,
+) -> ApiResult<Response> {
+    let mut v = Validator::new();
+    v.check(
+        body.customer_email.is_some(),
+        "customerEmail",
+        "is required",
+    );
+    v.check(body.customer_name.is_some(), "customerName", "is required");
+    validate_contact(&mut v, &body);
+    v.finish()?;
+    let (token, hash) = super::codes::new_guest_token();
+    let req = NewHold::for_guest(body, &token, hash, hold_length(&state), Utc::now());
+    place(&state, req, Some(token)).await
+}
+
+/// How long a new hold lasts (`BOOKING_HOLD_MINUTES`).
+fn hold_length(state: &AppState) -> chrono::Duration {
+    chrono::Duration::from_std(state.config.booking_hold).unwrap_or(chrono::Duration::minutes(10))
 }
 
 /// Lists the caller's bookings, newest first.

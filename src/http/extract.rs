@@ -34,7 +34,7 @@ fn not_json() -> ApiError {
     )
 }
 
-fn content_type_is_json(req: &Request) -> bool {
+pub(crate) fn content_type_is_json(req: &Request) -> bool {
     is_json(
         req.headers()
             .get(header::CONTENT_TYPE)

@@ -20,6 +20,9 @@ use utoipa::ToSchema;
 pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validator};
 pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
+/// Largest JSON body accepted (API.md §1).
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
 /// The current time as the contract writes it (RFC 3339, UTC, `Z`).
 pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)

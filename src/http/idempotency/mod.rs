@@ -4,20 +4,25 @@
 //! still running → 409 `IDEMPOTENCY_IN_FLIGHT` (a request that died unfinished frees its key after
 //! twice `REQUEST_TIMEOUT`); a 5xx is not stored. Keys live 24 h.
 //!
-//! Use: `idempotency::run(&state, &headers, scope, &body_json, async { … handler … }).await`.
+//! Use: wrap the routes that take a key with [`layer`] (`route_layer(from_fn_with_state((state,
+//! Scope::Account), idempotency::layer))`); their handlers take their typed body as usual.
 
 mod store;
 
 use std::future::Future;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::extract::content_type_is_json;
 use super::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::users::AuthUser;
 
 /// The SQLite build of the idempotency-key queries.
 #[path = "."]
@@ -129,22 +134,66 @@ fn replay(status: i32, stored: &str) -> Response {
     resp
 }
 
-/// Runs `handler` under the request's `Idempotency-Key` (if any) in `scope`.
-pub async fn run<F>(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: &str,
-    body: &Value,
-    handler: F,
-) -> Response
+/// Whose key space a route's keys live in.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// The signed-in account's; a caller who is not signed in gets the route's own answer (401).
+    Account,
+    /// Every anonymous caller of the route, under the route's name (API.md §11.54).
+    Anonymous(&'static str),
+}
+
+/// The route layer of `Idempotency-Key`: on a write with a key and a JSON body, it claims the
+/// key, runs the route (extractors and handler) and stores or replays its answer. A request the
+/// route would refuse before reading the key (not signed in, not JSON, not parseable) passes
+/// through untouched, so its answer is the route's own and nothing is stored.
+pub async fn layer(
+    State((state, scope)): State<(AppState, Scope)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !writes || !req.headers().contains_key("idempotency-key") || !content_type_is_json(&req) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let scope = match scope {
+        Scope::Account => match AuthUser::from_request_parts(&mut parts, &state).await {
+            Ok(user) => format!("user:{}", user.id),
+            Err(_) => return next.run(Request::from_parts(parts, body)).await,
+        },
+        Scope::Anonymous(route) => format!("anon:{route}"),
+    };
+    let bytes = match axum::body::to_bytes(body, crate::http::JSON_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large")
+                .into_response();
+        }
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+    };
+    let key = match key_from(&parts.headers) {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Err(e) => return e.into_response(),
+    };
+    let handler = next.run(Request::from_parts(parts, Body::from(bytes)));
+    run(&state, &scope, key, &json, handler).await
+}
+
+/// Runs `handler` under `key` in `scope`: claims it, or replays / refuses as the stored row says.
+async fn run<F>(state: &AppState, scope: &str, key: String, body: &Value, handler: F) -> Response
 where
     F: Future<Output = Response>,
 {
-    let key = match key_from(headers) {
-        Ok(Some(k)) => k,
-        Ok(None) => return handler.await,
-        Err(e) => return e.into_response(),
-    };
     let hash = body_hash(body);
     let store = &state.store;
     // A request that never finished (its client hung up and the handler was dropped) frees its
