@@ -6,7 +6,17 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// One message: a topic (`cache`, `auth`, `availability`, …) and a text payload.
+/// The topics of the bus.
+pub mod topic {
+    /// Account changes (`user:<id>`, `session:<id>`, `ip:<addr>`): revocations and unblocks.
+    pub const AUTH: &str = "auth";
+    /// Response-cache invalidation (`<generation> <instance>`).
+    pub const CACHE: &str = "cache";
+    /// An event's availability changed (`<event id>`).
+    pub const AVAILABILITY: &str = "availability";
+}
+
+/// One message: a [`topic`] and a text payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusMessage {
     /// What the message is about.

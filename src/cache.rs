@@ -265,7 +265,10 @@ impl Cache {
         self.0.local.invalidate_all();
         self.0
             .bus
-            .publish("cache", format!("{next} {}", self.0.instance))
+            .publish(
+                crate::bus::topic::CACHE,
+                format!("{next} {}", self.0.instance),
+            )
             .await;
     }
 
@@ -300,7 +303,7 @@ impl Cache {
                 tokio::select! {
                     _ = shutdown.changed() => break,
                     msg = rx.recv() => match msg {
-                        Ok(m) if m.topic == "cache" => cache.apply_remote(&m.payload),
+                        Ok(m) if m.topic == crate::bus::topic::CACHE => cache.apply_remote(&m.payload),
                         Ok(_) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.apply_remote(""),
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,

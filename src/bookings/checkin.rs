@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{BookingRow, BookingView, TicketRow};
+use super::{BookingRow, BookingStatus, BookingView, TicketRow};
 use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::extract::AuthUser;
@@ -51,7 +51,7 @@ async fn lookup(
     if !(user.is_admin() || booking.organizer_id == user.id) {
         return Err(ApiError::forbidden());
     }
-    if booking.status != "CONFIRMED" {
+    if booking.status != BookingStatus::Confirmed {
         return Err(ApiError::invalid_state(format!(
             "This ticket belongs to a {} booking",
             booking.status

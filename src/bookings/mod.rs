@@ -74,6 +74,6 @@ pub use routes::router;
 pub async fn announce(state: &AppState, event_id: Uuid) {
     state
         .bus
-        .publish("availability", event_id.to_string())
+        .publish(crate::bus::topic::AVAILABILITY, event_id.to_string())
         .await;
 }

@@ -98,6 +98,62 @@ pub(crate) fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Opti
     None
 }
 
+/// A booking's status (API.md §4), stored as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BookingStatus {
+    /// Holding its seats until `expiresAt`.
+    Pending,
+    /// Paid or free, with tickets.
+    Confirmed,
+    /// Cancelled; a paid one becomes REFUNDED when its refund settles.
+    Cancelled,
+    /// The hold lapsed unpaid.
+    Expired,
+    /// The money went back.
+    Refunded,
+}
+
+impl BookingStatus {
+    /// Every status, in the order the API lists them.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Refunded,
+    ];
+
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+            Self::Refunded => "REFUNDED",
+        }
+    }
+
+    /// The status of an upper-case name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for BookingStatus {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::parse(&name).ok_or_else(|| format!("unknown booking status {name}"))
+    }
+}
+
 /// A stored booking with its event title and type name.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingRow {
@@ -120,7 +176,8 @@ pub struct BookingRow {
     /// Currency.
     pub currency: String,
     /// Stored status (see [`BookingRow::effective_status`]).
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: BookingStatus,
     /// End of the hold.
     pub expires_at: Option<DateTime<Utc>>,
     /// Contact email.
@@ -159,11 +216,11 @@ pub struct BookingRow {
 
 impl BookingRow {
     /// The status as readers see it: a lapsed PENDING hold is EXPIRED.
-    pub fn effective_status(&self, now: DateTime<Utc>) -> &str {
-        if self.status == "PENDING" && self.expires_at.is_none_or(|e| e <= now) {
-            "EXPIRED"
+    pub fn effective_status(&self, now: DateTime<Utc>) -> BookingStatus {
+        if self.status == BookingStatus::Pending && self.expires_at.is_none_or(|e| e <= now) {
+            BookingStatus::Expired
         } else {
-            &self.status
+            self.status
         }
     }
 }

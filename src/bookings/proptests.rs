@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::{CancelOutcome, HoldOutcome, Links, NewHold};
+use super::{BookingStatus, CancelOutcome, HoldOutcome, Links, NewHold};
 use crate::store::Store;
 use crate::users::model::{NewUser, Role, UserStatus};
 
@@ -281,11 +281,11 @@ async fn run(ops: Vec<Op>, cap: Option<i64>) {
             Op::Cancel(i) => {
                 if let Some(id) = bookings.get(i % bookings.len().max(1)) {
                     let row = w.store.booking_by_id(*id).await.unwrap().unwrap();
-                    let state = row.effective_status(now).to_string();
-                    if state == "PENDING" || state == "CONFIRMED" {
+                    let state = row.effective_status(now);
+                    if matches!(state, BookingStatus::Pending | BookingStatus::Confirmed) {
                         let r = w
                             .store
-                            .cancel_booking(*id, &state, None, None, now)
+                            .cancel_booking(*id, state, None, None, now)
                             .await
                             .unwrap();
                         assert!(matches!(r, CancelOutcome::Cancelled { .. }));

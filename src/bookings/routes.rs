@@ -13,7 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{BOOKING_FIELDS, BookingRow, BookingView, HoldOutcome, Links, ListFilter, NewHold};
+use super::{
+    BOOKING_FIELDS, BookingRow, BookingStatus, BookingView, HoldOutcome, Links, ListFilter, NewHold,
+};
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, OptionalApiJson,
     Page, Validator, idempotency,
@@ -188,7 +190,7 @@ async fn view_as(
             Some(Caller::Guest(_)) => ApiError::unauthorized(),
             _ => ApiError::not_found("Booking"),
         })?;
-    let tickets = if row.status == "CONFIRMED" {
+    let tickets = if row.status == BookingStatus::Confirmed {
         state.store.tickets_of(id).await?
     } else {
         Vec::new()
@@ -214,9 +216,8 @@ fn validate_contact(v: &mut Validator, body: &CreateBookingBody) {
         );
     }
     if let Some(phone) = &body.customer_phone {
-        let digits = phone.strip_prefix('+').unwrap_or(phone);
         v.check(
-            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
+            crate::users::Phone::parse(phone).is_ok(),
             "customerPhone",
             "must be a phone number in E.164 form (+2348012345678)",
         );
@@ -368,7 +369,7 @@ async fn list_bookings(
     let status = q.status.map(|s| s.to_uppercase());
     if let Some(s) = &status {
         v.check(
-            ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"].contains(&s.as_str()),
+            BookingStatus::parse(s).is_some(),
             "status",
             "must be PENDING, CONFIRMED, CANCELLED, EXPIRED or REFUNDED",
         );
@@ -397,7 +398,7 @@ async fn list_bookings(
     let (rows, total) = state.store.list_bookings(&filter).await?;
     let confirmed: Vec<Uuid> = rows
         .iter()
-        .filter(|r| r.status == "CONFIRMED")
+        .filter(|r| r.status == BookingStatus::Confirmed)
         .map(|r| r.id)
         .collect();
     let tickets = state.store.tickets_of_many(&confirmed).await?;
@@ -420,10 +421,7 @@ async fn get_booking_stats(
 ) -> ApiResult<ApiResponse<Value>> {
     let (counts, spent) = state.store.booking_stats(user.id, Utc::now()).await?;
     let mut by_status: BTreeMap<&str, i64> =
-        ["PENDING", "CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect();
+        BookingStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     let mut total = 0;
     for (s, n) in &counts {
         total += n;
@@ -479,20 +477,22 @@ async fn confirm_booking(
     let links = Links::from_config(&state.config);
     for _ in 0..3 {
         let (row, view) = view_of(&state, id).await?;
-        let role = access(&Caller::User(user), &row, Utc::now())?;
-        match view.status.as_str() {
-            "CONFIRMED" => return Ok(ApiResponse::ok(view).message("Booking already confirmed")),
-            "EXPIRED" => {
+        let now = Utc::now();
+        let role = access(&Caller::User(user), &row, now)?;
+        match row.effective_status(now) {
+            BookingStatus::Confirmed => {
+                return Ok(ApiResponse::ok(view).message("Booking already confirmed"));
+            }
+            BookingStatus::Expired => {
                 return Err(ApiError::new(
                     ErrorCode::HoldExpired,
                     "The hold on this booking has expired",
                 ));
             }
-            "PENDING" => {}
-            _ => {
+            BookingStatus::Pending => {}
+            other => {
                 return Err(ApiError::invalid_state(format!(
-                    "A {} booking cannot be confirmed",
-                    view.status
+                    "A {other} booking cannot be confirmed"
                 )));
             }
         }
@@ -534,16 +534,16 @@ async fn cancel(
     v.finish()?;
     for _ in 0..3 {
         let now = Utc::now();
-        let (row, view) = view_as(state, Some(&caller), id).await?;
+        let (row, _) = view_as(state, Some(&caller), id).await?;
         if access(&caller, &row, now)? == Access::Staff {
             let is_admin = matches!(&caller, Caller::User(u) if u.is_admin());
             if !is_admin {
                 return Err(ApiError::forbidden());
             }
         }
-        let (expected, refund_due) = match view.status.as_str() {
-            "PENDING" => ("PENDING", None),
-            "CONFIRMED" => {
+        let (expected, refund_due) = match row.effective_status(now) {
+            BookingStatus::Pending => (BookingStatus::Pending, None),
+            BookingStatus::Confirmed => {
                 let cutoff = chrono::Duration::from_std(state.config.cancellation_cutoff)
                     .unwrap_or(chrono::Duration::hours(24));
                 if now > row.event_starts_at - cutoff {
@@ -557,7 +557,7 @@ async fn cancel(
                 } else {
                     None
                 };
-                ("CONFIRMED", refund)
+                (BookingStatus::Confirmed, refund)
             }
             other => {
                 return Err(ApiError::invalid_state(format!(

@@ -76,7 +76,7 @@ impl Store {
     pub async fn cancel_booking(
         &self,
         id: Uuid,
-        expected: &str,
+        expected: BookingStatus,
         reason: Option<&str>,
         refund_due: Option<i64>,
         now: DateTime<Utc>,

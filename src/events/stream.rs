@@ -123,7 +123,7 @@ pub async fn stream_event_availability(
             tokio::select! {
                 _ = c.shutdown.changed() => return None,
                 msg = c.rx.recv() => match msg {
-                    Ok(m) if m.topic == "availability" && m.payload == c.id.to_string() => {}
+                    Ok(m) if m.topic == crate::bus::topic::AVAILABILITY && m.payload == c.id.to_string() => {}
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return None,

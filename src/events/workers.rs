@@ -53,7 +53,7 @@ fn spawn_availability_listener(state: &AppState) {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 msg = rx.recv() => match msg {
-                    Ok(m) if m.topic == "availability" => {
+                    Ok(m) if m.topic == crate::bus::topic::AVAILABILITY => {
                         if let Ok(id) = m.payload.parse::<Uuid>() {
                             catalogue::forget_counts(&state, id).await;
                         }

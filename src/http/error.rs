@@ -251,6 +251,49 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Turns the constraint violations of a storage result into the client errors they mean (the
+/// database decides atomically; the answer names the rule): `insert().await.on_unique(|| …)?`.
+pub trait ResultExt<T> {
+    /// A unique violation becomes `err()`; any other failure stays a storage error.
+    fn on_unique(self, err: impl FnOnce() -> ApiError) -> ApiResult<T>;
+    /// A CHECK violation becomes `err()`; any other failure stays a storage error.
+    fn on_check(self, err: impl FnOnce() -> ApiError) -> ApiResult<T>;
+    /// A foreign-key violation becomes `err()`; any other failure stays a storage error.
+    fn on_foreign_key(self, err: impl FnOnce() -> ApiError) -> ApiResult<T>;
+}
+
+impl<T> ResultExt<T> for sqlx::Result<T> {
+    fn on_unique(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
+        self.map_err(|e| {
+            if crate::store::is_unique_violation(&e) {
+                err()
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    fn on_check(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
+        self.map_err(|e| {
+            if crate::store::is_check_violation(&e) {
+                err()
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    fn on_foreign_key(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
+        self.map_err(|e| {
+            if crate::store::is_foreign_key_violation(&e) {
+                err()
+            } else {
+                e.into()
+            }
+        })
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         Self::internal(e)

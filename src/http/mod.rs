@@ -17,7 +17,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use error::{ApiError, ApiResult, ErrorCode, FieldError, Validator};
+pub use error::{ApiError, ApiResult, ErrorCode, FieldError, ResultExt, Validator};
 pub use extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 
 /// Largest JSON body accepted (API.md §1).

@@ -123,14 +123,20 @@ pub async fn rotate(state: &AppState, token: &str) -> ApiResult<Option<TokenPair
 /// Invalidates an account's cached state here and on every instance.
 pub async fn announce_user(state: &AppState, user_id: Uuid) {
     state.auth_cache.invalidate(user_id).await;
-    state.bus.publish("auth", format!("user:{user_id}")).await;
+    state
+        .bus
+        .publish(crate::bus::topic::AUTH, format!("user:{user_id}"))
+        .await;
 }
 
 /// Invalidates revoked sessions here and on every instance.
 pub async fn announce_sessions(state: &AppState, sids: &[Uuid]) {
     for sid in sids {
         state.auth_cache.invalidate_session(*sid).await;
-        state.bus.publish("auth", format!("session:{sid}")).await;
+        state
+            .bus
+            .publish(crate::bus::topic::AUTH, format!("session:{sid}"))
+            .await;
     }
 }
 
@@ -144,7 +150,7 @@ pub fn start_background(state: &AppState) {
         loop {
             tokio::select! {
                 msg = bus.recv() => match msg {
-                    Ok(m) if m.topic == "auth" => apply(&state, &m.payload).await,
+                    Ok(m) if m.topic == crate::bus::topic::AUTH => apply(&state, &m.payload).await,
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,

@@ -62,7 +62,7 @@ pub async fn confirm(
 pub async fn cancel(
     pools: &Pools<Db>,
     id: Uuid,
-    expected: &str,
+    expected: BookingStatus,
     reason: Option<&str>,
     refund_due: Option<i64>,
     now: DateTime<Utc>,
@@ -78,7 +78,7 @@ pub async fn cancel(
     .bind(reason)
     .bind(refund_due)
     .bind(id)
-    .bind(expected)
+    .bind(expected.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
@@ -91,7 +91,7 @@ pub async fn cancel(
     let quantity: i64 = row.try_get(3)?;
     let email: String = row.try_get(4)?;
     let name: String = row.try_get(5)?;
-    let (held, sold) = if expected == "PENDING" {
+    let (held, sold) = if expected == BookingStatus::Pending {
         (quantity, 0)
     } else {
         (0, quantity)

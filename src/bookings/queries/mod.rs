@@ -16,8 +16,8 @@ use sqlx::{Row, Transaction};
 use uuid::Uuid;
 
 use crate::bookings::{
-    BookingRow, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links, ListFilter, NewHold,
-    Released, TicketRow, TypeFacts, refusal,
+    BookingRow, BookingStatus, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links,
+    ListFilter, NewHold, Released, TicketRow, TypeFacts, refusal,
 };
 use crate::notify::NewMessage;
 use crate::store::{PgArray, Pools};

@@ -207,7 +207,10 @@ pub fn seconds_until(t: DateTime<Utc>) -> u64 {
 /// Tells every instance (this one included) that an IP's block changed.
 pub async fn announce_block_change(state: &AppState, ip: IpAddr) {
     state.guard.blocks.invalidate(ip).await;
-    state.bus.publish("auth", format!("ip:{ip}")).await;
+    state
+        .bus
+        .publish(crate::bus::topic::AUTH, format!("ip:{ip}"))
+        .await;
 }
 
 /// The client's IP: the socket peer, or the first untrusted address of `X-Forwarded-For` when
