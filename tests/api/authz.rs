@@ -126,111 +126,153 @@ async fn documented_routes(app: &TestApp) -> BTreeSet<(String, String)> {
     routes
 }
 
-both_backends! {
-    async fn every_route_answers_each_role_as_the_contract_says(app) {
-        let documented = documented_routes(&app).await;
-        let table: BTreeSet<(String, String)> =
-            TABLE.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
-        let missing: Vec<_> = documented.difference(&table).collect();
-        assert!(missing.is_empty(), "routes without an entry in the authz table: {missing:?}");
-        let stale: Vec<_> = table.difference(&documented).collect();
-        assert!(stale.is_empty(), "authz entries for routes that do not exist: {stale:?}");
+async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
+    let documented = documented_routes(&app).await;
+    let table: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let missing: Vec<_> = documented.difference(&table).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an entry in the authz table: {missing:?}"
+    );
+    let stale: Vec<_> = table.difference(&documented).collect();
+    assert!(
+        stale.is_empty(),
+        "authz entries for routes that do not exist: {stale:?}"
+    );
 
-        let (user_id, user) = app.create_user(Role::User).await;
-        let (organizer_id, organizer) = app.create_user(Role::Organizer).await;
-        let (_, admin) = app.create_user(Role::Admin).await;
-        let (_, other) = app.create_user(Role::Organizer).await;
-        let (victim_id, _) = app.create_user(Role::User).await;
-        let r = app.post_as(&organizer, "/api/events", &json!({
-            "title": "Authz Night", "description": "d", "category": "Music", "location": "Lagos",
-            "startsAt": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
-            "status": "PUBLISHED",
-            "ticketTypes": [{"name": "Paid", "price": 1000, "capacity": 10}, {"name": "Free", "price": 0, "capacity": 10}]
-        })).await;
-        r.assert_status(201);
-        let event_id = r.data()["id"].as_str().unwrap().to_string();
-        let paid_type = r.data()["ticketTypes"][0]["id"].as_str().unwrap().to_string();
-        let free_type = r.data()["ticketTypes"][1]["id"].as_str().unwrap().to_string();
-        let pending = app.post_as(&user, "/api/bookings",
-            &json!({"eventId": event_id, "ticketTypeId": paid_type, "quantity": 1})).await;
-        pending.assert_status(201);
-        let booking_id = pending.data()["id"].as_str().unwrap().to_string();
-        let free = app.post_as(&user, "/api/bookings",
-            &json!({"eventId": event_id, "ticketTypeId": free_type, "quantity": 1})).await;
-        free.assert_status(201);
-        let free_id = free.data()["id"].as_str().unwrap().to_string();
-        let ticket_id = free.data()["tickets"][0]["id"].as_str().unwrap().to_string();
-        let code = free.data()["tickets"][0]["code"].as_str().unwrap().to_string();
+    let (user_id, user) = app.create_user(Role::User).await;
+    let (organizer_id, organizer) = app.create_user(Role::Organizer).await;
+    let (_, admin) = app.create_user(Role::Admin).await;
+    let (_, other) = app.create_user(Role::Organizer).await;
+    let (victim_id, _) = app.create_user(Role::User).await;
+    let r = app.post_as(&organizer, "/api/events", &json!({
+        "title": "Authz Night", "description": "d", "category": "Music", "location": "Lagos",
+        "startsAt": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+        "status": "PUBLISHED",
+        "ticketTypes": [{"name": "Paid", "price": 1000, "capacity": 10}, {"name": "Free", "price": 0, "capacity": 10}]
+    })).await;
+    r.assert_status(201);
+    let event_id = r.data()["id"].as_str().unwrap().to_string();
+    let paid_type = r.data()["ticketTypes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let free_type = r.data()["ticketTypes"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pending = app
+        .post_as(
+            &user,
+            "/api/bookings",
+            &json!({"eventId": event_id, "ticketTypeId": paid_type, "quantity": 1}),
+        )
+        .await;
+    pending.assert_status(201);
+    let booking_id = pending.data()["id"].as_str().unwrap().to_string();
+    let free = app
+        .post_as(
+            &user,
+            "/api/bookings",
+            &json!({"eventId": event_id, "ticketTypeId": free_type, "quantity": 1}),
+        )
+        .await;
+    free.assert_status(201);
+    let free_id = free.data()["id"].as_str().unwrap().to_string();
+    let ticket_id = free.data()["tickets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = free.data()["tickets"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
-        let mut failures = Vec::new();
-        for (method, path, wants) in TABLE {
-            for (i, want) in wants.iter().enumerate() {
-                // The id each caller puts in a user `{id}`: its own, or someone else's for the
-                // admin (so erasure does not remove the admin) and for "other owner".
-                let (token, own_id) = match i {
-                    0 => (None, victim_id),
-                    1 => (Some(&user), user_id),
-                    2 => (Some(&organizer), organizer_id),
-                    3 => (Some(&admin), victim_id),
-                    _ => (Some(&other), victim_id),
-                };
-                let id = if path.starts_with("/api/user/") {
-                    own_id.to_string()
-                } else if path.starts_with("/api/events/") {
-                    event_id.clone()
-                } else if path.contains("{ticketId}") {
-                    free_id.clone()
-                } else {
-                    booking_id.clone()
-                };
-                let url = path
-                    .replace("{id}", &id)
-                    .replace("{typeId}", &paid_type)
-                    .replace("{ticketId}", &ticket_id)
-                    .replace("{category}", "music")
-                    .replace("{ip}", "203.0.113.1");
-                let method = Method::from_bytes(method.as_bytes()).unwrap();
-                let status = if path.ends_with("/stream") {
-                    // A live stream never ends: only its status line is read.
-                    let mut req = app.client.get(format!("{}{url}", app.address));
-                    if let Some(t) = token {
-                        req = req.bearer_auth(t);
-                    }
-                    req.send().await.expect("stream request").status().as_u16()
-                } else {
-                    let mut req = app.request(method.clone(), &url).header("user-agent", "authz-table");
-                    if let Some(t) = token {
-                        req = req.token(t);
-                    }
-                    // A valid body where one is needed, so that the role and ownership rules
-                    // (not body validation) decide the answer.
-                    if path.starts_with("/api/checkin") {
-                        req = req.json(&json!({"code": code}));
-                    } else if path.ends_with("/ticket-types") {
-                        req = req.json(&json!({"name": "Extra", "price": 100, "capacity": 5}));
-                    } else if *path == "/api/events/{id}/cancel" {
-                        req = req.json(&json!({"reason": "authz"}));
-                    } else if method != Method::GET && method != Method::DELETE {
-                        req = req.json(&json!({}));
-                    }
-                    let r = req.send().await;
-                    let status = r.status.as_u16();
-                    if *want == O && r.code() != "ORGANIZER_NOT_APPROVED" {
-                        failures.push(format!("{method} {path} as {}: want ORGANIZER_NOT_APPROVED, got {}", CALLERS[i], r.text));
-                    }
-                    status
-                };
-                let ok = match want {
-                    A => status != 401 && status != 403,
-                    U => status == 401,
-                    F | O => status == 403,
-                    N => status == 404,
-                };
-                if !ok {
-                    failures.push(format!("{method} {path} as {}: want {want:?}, got {status}", CALLERS[i]));
+    let mut failures = Vec::new();
+    for (method, path, wants) in TABLE {
+        for (i, want) in wants.iter().enumerate() {
+            // The id each caller puts in a user `{id}`: its own, or someone else's for the
+            // admin (so erasure does not remove the admin) and for "other owner".
+            let (token, own_id) = match i {
+                0 => (None, victim_id),
+                1 => (Some(&user), user_id),
+                2 => (Some(&organizer), organizer_id),
+                3 => (Some(&admin), victim_id),
+                _ => (Some(&other), victim_id),
+            };
+            let id = if path.starts_with("/api/user/") {
+                own_id.to_string()
+            } else if path.starts_with("/api/events/") {
+                event_id.clone()
+            } else if path.contains("{ticketId}") {
+                free_id.clone()
+            } else {
+                booking_id.clone()
+            };
+            let url = path
+                .replace("{id}", &id)
+                .replace("{typeId}", &paid_type)
+                .replace("{ticketId}", &ticket_id)
+                .replace("{category}", "music")
+                .replace("{ip}", "203.0.113.1");
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let status = if path.ends_with("/stream") {
+                // A live stream never ends: only its status line is read.
+                let mut req = app.client.get(format!("{}{url}", app.address));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
                 }
+                req.send().await.expect("stream request").status().as_u16()
+            } else {
+                let mut req = app
+                    .request(method.clone(), &url)
+                    .header("user-agent", "authz-table");
+                if let Some(t) = token {
+                    req = req.token(t);
+                }
+                // A valid body where one is needed, so that the role and ownership rules
+                // (not body validation) decide the answer.
+                if path.starts_with("/api/checkin") {
+                    req = req.json(&json!({"code": code}));
+                } else if path.ends_with("/ticket-types") {
+                    req = req.json(&json!({"name": "Extra", "price": 100, "capacity": 5}));
+                } else if *path == "/api/events/{id}/cancel" {
+                    req = req.json(&json!({"reason": "authz"}));
+                } else if method != Method::GET && method != Method::DELETE {
+                    req = req.json(&json!({}));
+                }
+                let r = req.send().await;
+                let status = r.status.as_u16();
+                if *want == O && r.code() != "ORGANIZER_NOT_APPROVED" {
+                    failures.push(format!(
+                        "{method} {path} as {}: want ORGANIZER_NOT_APPROVED, got {}",
+                        CALLERS[i], r.text
+                    ));
+                }
+                status
+            };
+            let ok = match want {
+                A => status != 401 && status != 403,
+                U => status == 401,
+                F | O => status == 403,
+                N => status == 404,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {path} as {}: want {want:?}, got {status}",
+                    CALLERS[i]
+                ));
             }
         }
-        assert!(failures.is_empty(), "authz table mismatches:\n{}", failures.join("\n"));
     }
+    assert!(
+        failures.is_empty(),
+        "authz table mismatches:\n{}",
+        failures.join("\n")
+    );
 }
+
+both_backends!(every_route_answers_each_role_as_the_contract_says);

@@ -12,7 +12,7 @@ use ticketmax::users::model::Role;
 use uuid::Uuid;
 
 use crate::both_backends;
-use crate::events::{create, event_body, hold, seeded_event};
+use crate::fixtures::{create, event_body, hold, seeded_event};
 use crate::helpers::{Backend, TestApp};
 
 const CATEGORIES: &[&str] = &["Music", "Tech", "Food", "Sports", "Art"];
@@ -76,175 +76,408 @@ fn count(s: &Seeded, f: impl Fn(&EventRow, i64) -> bool) -> u64 {
     s.events.iter().filter(|(e, p)| f(e, *p)).count() as u64
 }
 
-both_backends! {
-    async fn filters_search_and_sorting_work_on_a_catalogue_of_hundreds(app) {
-        let s = seed_catalogue(&app, 300).await;
-        assert_eq!(total(&app.get("/api/events").await), 300);
-        assert_eq!(total(&app.get("/api/events?category=MUSIC").await), count(&s, |e, _| e.category == "Music"));
-        assert_eq!(total(&app.get("/api/events/category/music").await), count(&s, |e, _| e.category == "Music"));
-        assert_eq!(total(&app.get("/api/events?location=port%20HAR").await), count(&s, |e, _| e.location == "Port Harcourt"));
-        assert_eq!(total(&app.get("/api/events?location=lagos").await), count(&s, |e, _| e.location.contains("Lagos")));
-        assert_eq!(total(&app.get("/api/events?q=JAZZ").await), count(&s, |e, _| e.title.starts_with("Jazz")));
-        assert_eq!(total(&app.get("/api/events?q=saxo").await), count(&s, |e, _| e.description.contains("saxophone")), "word prefixes match");
-        assert_eq!(total(&app.get("/api/events?q=jazz%20evening").await), count(&s, |e, _| e.title.starts_with("Jazz")));
-        assert_eq!(total(&app.get("/api/events?q=abuja").await), count(&s, |e, _| e.location == "Abuja"), "location is searched");
-        assert_eq!(total(&app.get("/api/events?minPrice=300000&maxPrice=500000").await), count(&s, |_, p| (300_000..=500_000).contains(&p)));
-        assert_eq!(total(&app.get("/api/events?featured=true").await), count(&s, |e, _| e.featured));
-        assert_eq!(total(&app.get("/api/events?featured=false").await), count(&s, |e, _| !e.featured));
-        let org = s.organizers[0];
-        assert_eq!(total(&app.get(&format!("/api/events?organizerId={org}")).await), count(&s, |e, _| e.organizer_id == org));
-        let (from, to) = (Utc::now() + Duration::days(10), Utc::now() + Duration::days(20));
-        let q = serde_urlencoded::to_string([("from", from.to_rfc3339()), ("to", to.to_rfc3339())]).unwrap();
-        assert_eq!(total(&app.get(&format!("/api/events?{q}")).await), count(&s, |e, _| e.starts_at >= from && e.starts_at < to));
+async fn filters_search_and_sorting_work_on_a_catalogue_of_hundreds(app: TestApp) {
+    let s = seed_catalogue(&app, 300).await;
+    assert_eq!(total(&app.get("/api/events").await), 300);
+    assert_eq!(
+        total(&app.get("/api/events?category=MUSIC").await),
+        count(&s, |e, _| e.category == "Music")
+    );
+    assert_eq!(
+        total(&app.get("/api/events/category/music").await),
+        count(&s, |e, _| e.category == "Music")
+    );
+    assert_eq!(
+        total(&app.get("/api/events?location=port%20HAR").await),
+        count(&s, |e, _| e.location == "Port Harcourt")
+    );
+    assert_eq!(
+        total(&app.get("/api/events?location=lagos").await),
+        count(&s, |e, _| e.location.contains("Lagos"))
+    );
+    assert_eq!(
+        total(&app.get("/api/events?q=JAZZ").await),
+        count(&s, |e, _| e.title.starts_with("Jazz"))
+    );
+    assert_eq!(
+        total(&app.get("/api/events?q=saxo").await),
+        count(&s, |e, _| e.description.contains("saxophone")),
+        "word prefixes match"
+    );
+    assert_eq!(
+        total(&app.get("/api/events?q=jazz%20evening").await),
+        count(&s, |e, _| e.title.starts_with("Jazz"))
+    );
+    assert_eq!(
+        total(&app.get("/api/events?q=abuja").await),
+        count(&s, |e, _| e.location == "Abuja"),
+        "location is searched"
+    );
+    assert_eq!(
+        total(&app.get("/api/events?minPrice=300000&maxPrice=500000").await),
+        count(&s, |_, p| (300_000..=500_000).contains(&p))
+    );
+    assert_eq!(
+        total(&app.get("/api/events?featured=true").await),
+        count(&s, |e, _| e.featured)
+    );
+    assert_eq!(
+        total(&app.get("/api/events?featured=false").await),
+        count(&s, |e, _| !e.featured)
+    );
+    let org = s.organizers[0];
+    assert_eq!(
+        total(&app.get(&format!("/api/events?organizerId={org}")).await),
+        count(&s, |e, _| e.organizer_id == org)
+    );
+    let (from, to) = (
+        Utc::now() + Duration::days(10),
+        Utc::now() + Duration::days(20),
+    );
+    let q = serde_urlencoded::to_string([("from", from.to_rfc3339()), ("to", to.to_rfc3339())])
+        .unwrap();
+    assert_eq!(
+        total(&app.get(&format!("/api/events?{q}")).await),
+        count(&s, |e, _| e.starts_at >= from && e.starts_at < to)
+    );
+    assert_eq!(
+        total(
+            &app.get("/api/events?category=music&location=abuja&featured=true&q=jazz")
+                .await
+        ),
+        count(&s, |e, _| e.category == "Music"
+            && e.location == "Abuja"
+            && e.featured
+            && e.title.starts_with("Jazz"))
+    );
+
+    // Sorting.
+    let prices = |r: &crate::helpers::TestResponse| {
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["minPrice"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let asc = prices(&app.get("/api/events?sort=price&limit=100").await);
+    assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
+    let desc = prices(&app.get("/api/events?sort=-price&limit=100").await);
+    assert!(desc.windows(2).all(|w| w[0] >= w[1]));
+    assert_eq!(desc[0], 900_000);
+    let starts = |r: &crate::helpers::TestResponse| {
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["startsAt"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<chrono::DateTime<Utc>>()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let s1 = starts(&app.get("/api/events?limit=100").await);
+    assert!(
+        s1.windows(2).all(|w| w[0] <= w[1]),
+        "default sort is startsAt"
+    );
+    let s2 = starts(&app.get("/api/events?sort=-startsAt&limit=100").await);
+    assert!(s2.windows(2).all(|w| w[0] >= w[1]));
+    let newest = app.get("/api/events?sort=-createdAt&limit=1").await;
+    assert_eq!(newest.data()[0]["title"], "Gathering 299");
+
+    // Pagination.
+    let mut seen = HashSet::new();
+    for page in 1..=6 {
+        let r = app
+            .get(&format!("/api/events?limit=50&page={page}&sort=createdAt"))
+            .await;
         assert_eq!(
-            total(&app.get("/api/events?category=music&location=abuja&featured=true&q=jazz").await),
-            count(&s, |e, _| e.category == "Music" && e.location == "Abuja" && e.featured && e.title.starts_with("Jazz"))
+            r.body["meta"],
+            json!({"page": page, "limit": 50, "total": 300, "totalPages": 6})
         );
-
-        // Sorting.
-        let prices = |r: &crate::helpers::TestResponse| r.data().as_array().unwrap().iter().map(|e| e["minPrice"].as_i64().unwrap()).collect::<Vec<_>>();
-        let asc = prices(&app.get("/api/events?sort=price&limit=100").await);
-        assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
-        let desc = prices(&app.get("/api/events?sort=-price&limit=100").await);
-        assert!(desc.windows(2).all(|w| w[0] >= w[1]));
-        assert_eq!(desc[0], 900_000);
-        let starts = |r: &crate::helpers::TestResponse| r.data().as_array().unwrap().iter().map(|e| e["startsAt"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().unwrap()).collect::<Vec<_>>();
-        let s1 = starts(&app.get("/api/events?limit=100").await);
-        assert!(s1.windows(2).all(|w| w[0] <= w[1]), "default sort is startsAt");
-        let s2 = starts(&app.get("/api/events?sort=-startsAt&limit=100").await);
-        assert!(s2.windows(2).all(|w| w[0] >= w[1]));
-        let newest = app.get("/api/events?sort=-createdAt&limit=1").await;
-        assert_eq!(newest.data()[0]["title"], "Gathering 299");
-
-        // Pagination.
-        let mut seen = HashSet::new();
-        for page in 1..=6 {
-            let r = app.get(&format!("/api/events?limit=50&page={page}&sort=createdAt")).await;
-            assert_eq!(r.body["meta"], json!({"page": page, "limit": 50, "total": 300, "totalPages": 6}));
-            for e in r.data().as_array().unwrap() {
-                assert!(seen.insert(e["id"].as_str().unwrap().to_string()), "pages overlap");
-            }
+        for e in r.data().as_array().unwrap() {
+            assert!(
+                seen.insert(e["id"].as_str().unwrap().to_string()),
+                "pages overlap"
+            );
         }
-        assert_eq!(seen.len(), 300);
-        assert!(app.get("/api/events?limit=50&page=7").await.data().as_array().unwrap().is_empty());
-
-        // Categories and featured.
-        let cats = app.get("/api/events/categories").await;
-        cats.assert_status(200);
-        let music = cats.data().as_array().unwrap().iter().find(|c| c["category"] == "Music").unwrap();
-        assert_eq!(music["count"].as_u64().unwrap(), count(&s, |e, _| e.category == "Music"));
-        let featured = app.get("/api/events/featured").await;
-        assert_eq!(featured.data().as_array().unwrap().len(), 6);
-        assert!(featured.data().as_array().unwrap().iter().all(|e| e["featured"] == true));
-        assert_eq!(app.get("/api/events/featured?limit=20").await.data().as_array().unwrap().len(), 20);
     }
+    assert_eq!(seen.len(), 300);
+    assert!(
+        app.get("/api/events?limit=50&page=7")
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
-    async fn the_availability_stream_sends_the_current_state_then_each_change(app) {
-        let (_, token) = app.create_user(Role::Organizer).await;
-        let e = create(&app, &token, &event_body("Streamed", 5)).await;
-        let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
-        let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
-        let response = app.client.get(format!("{}/api/events/{id}/availability/stream", app.address)).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        let mut events = sse_events(response);
-        let first = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.expect("first event").unwrap();
-        assert_eq!(first["totalAvailable"], 110);
-        assert_eq!(first["eventId"], id.to_string());
-        // A booking happens: the engine holds seats and announces it on the bus.
-        hold(&app, id, type_id, 3, 600).await;
-        app.state.bus.publish("availability", id.to_string()).await;
-        let next = tokio::time::timeout(StdDuration::from_secs(1), events.next()).await.expect("update within 1 s").unwrap();
-        assert_eq!(next["totalAvailable"], 107);
-        app.get(&format!("/api/events/{}/availability/stream", Uuid::new_v4())).await.assert_error(404, "NOT_FOUND");
-    }
-
-    async fn the_availability_stream_coalesces_a_burst_of_changes(app) {
-        let (id, type_id, mut events) = streamed_event(&app, "Hot on-sale").await;
-        // 40 holds over ~0.6 s, each announced: one event per change would be ~40 events.
-        for _ in 0..40 {
-            hold(&app, id, type_id, 1, 600).await;
-            app.state.bus.publish("availability", id.to_string()).await;
-            tokio::time::sleep(StdDuration::from_millis(15)).await;
-        }
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + StdDuration::from_millis(1500);
-        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.next()).await {
-            seen.push(ev["totalAvailable"].as_i64().unwrap());
-        }
-        // At most 4 a second: over the burst and the wait after it, well under one per change.
-        assert!(!seen.is_empty() && seen.len() <= 12, "events sent during the burst: {seen:?}");
-        assert!(seen.windows(2).all(|w| w[0] > w[1]), "each event a newer state: {seen:?}");
-        assert_eq!(*seen.last().unwrap(), 70, "the final state arrives within 1 s: {seen:?}");
-    }
-
-    async fn the_availability_stream_sends_each_of_a_few_quick_changes(app) {
-        let (id, type_id, mut events) = streamed_event(&app, "Quiet sale").await;
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            hold(&app, id, type_id, 1, 600).await;
-            app.state.bus.publish("availability", id.to_string()).await;
-            let ev = tokio::time::timeout(StdDuration::from_millis(500), events.next()).await.expect("an event per change").unwrap();
-            seen.push(ev["totalAvailable"].as_i64().unwrap());
-        }
-        assert_eq!(seen, vec![109, 108, 107]);
-    }
-
-    async fn the_availability_stream_ends_when_the_server_shuts_down(app) {
-        let (_, token) = app.create_user(Role::Organizer).await;
-        let e = create(&app, &token, &event_body("Closing", 5)).await;
-        let url = format!("{}/api/events/{}/availability/stream", app.address, e["id"].as_str().unwrap());
-        let mut events = sse_events(app.client.get(url).send().await.unwrap());
-        tokio::time::timeout(StdDuration::from_secs(2), events.next()).await.unwrap().unwrap();
-        app.state.begin_shutdown();
-        let end = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await;
-        assert!(matches!(end, Ok(None)), "the stream closes at shutdown");
-    }
-
-    async fn images_are_checked_by_content_stripped_and_served_for_a_year(app) {
-        let (_, token) = app.create_user(Role::Organizer).await;
-        let (_, other) = app.create_user(Role::Organizer).await;
-        let e = create(&app, &token, &event_body("Pictured", 5)).await;
-        let path = format!("/api/events/{}/image", e["id"].as_str().unwrap());
-        let (ct, body) = multipart("image", "photo.png", &png(4, 3));
-        let r = app.request(reqwest::Method::POST, &path).token(&token).body(&ct, body.clone()).send().await;
-        r.assert_status(200);
-        let url = r.data()["imageUrl"].as_str().unwrap().to_string();
-        assert!(url.starts_with(&format!("{}/uploads/", app.address)), "{url}");
-        let got = app.client.get(&url).send().await.unwrap();
-        assert_eq!(got.status().as_u16(), 200);
-        assert_eq!(got.headers()["cache-control"], "public, max-age=31536000, immutable");
-        assert_eq!(got.headers()["content-type"], "image/png");
-        let bytes = got.bytes().await.unwrap();
-        assert!(!bytes.windows(6).any(|w| w == b"secret"), "metadata is stripped");
-        assert_eq!(app.get(&format!("/api/events/{}", e["id"].as_str().unwrap())).await.data()["imageUrl"], url.as_str());
-        app.request(reqwest::Method::POST, &path).token(&other).body(&ct, body).send().await.assert_error(403, "FORBIDDEN");
-        let (ct, fake) = multipart("image", "evil.png", b"<?php echo 1; ?> not an image at all");
-        app.request(reqwest::Method::POST, &path).token(&token).body(&ct, fake).send().await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
-        let (ct, huge) = multipart("image", "huge.png", &png(10_000, 5_000));
-        app.request(reqwest::Method::POST, &path).token(&token).body(&ct, huge).send().await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
-        let mut big = png(4, 3);
-        big.extend(std::iter::repeat_n(0u8, 6 * 1024 * 1024));
-        let (ct, big) = multipart("image", "big.png", &big);
-        app.request(reqwest::Method::POST, &path).token(&token).body(&ct, big).send().await.assert_error(413, "PAYLOAD_TOO_LARGE");
-        app.request(reqwest::Method::POST, &path).token(&token).body("application/json", "{}").send().await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
-        app.get("/uploads/../../etc/passwd").await.assert_status(404);
-    }
-
-    async fn seed_demo_fills_an_empty_catalogue_once(app) {
-        let seeded = ticketmax::events::demo::seed(&app.state.store, 12).await.unwrap();
-        assert_eq!(seeded.events, 12);
-        let list = app.get("/api/events?limit=100").await;
-        assert_eq!(list.body["meta"]["total"], 12);
-        let cats = app.get("/api/events/categories").await;
-        assert!(cats.data().as_array().unwrap().len() >= 8, "many categories");
-        let prices: HashSet<i64> = list.data().as_array().unwrap().iter().map(|e| e["minPrice"].as_i64().unwrap()).collect();
-        assert!(prices.len() >= 4, "several price tiers");
-        assert!(ticketmax::events::demo::seed(&app.state.store, 12).await.is_err(), "refuses a non-empty catalogue");
-        let org = app.state.store.user_by_email(&seeded.organizer_email).await.unwrap().unwrap();
-        assert_eq!(org.role(), Role::Organizer);
-    }
+    // Categories and featured.
+    let cats = app.get("/api/events/categories").await;
+    cats.assert_status(200);
+    let music = cats
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "Music")
+        .unwrap();
+    assert_eq!(
+        music["count"].as_u64().unwrap(),
+        count(&s, |e, _| e.category == "Music")
+    );
+    let featured = app.get("/api/events/featured").await;
+    assert_eq!(featured.data().as_array().unwrap().len(), 6);
+    assert!(
+        featured
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["featured"] == true)
+    );
+    assert_eq!(
+        app.get("/api/events/featured?limit=20")
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
 }
+
+async fn the_availability_stream_sends_the_current_state_then_each_change(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let e = create(&app, &token, &event_body("Streamed", 5)).await;
+    let id: Uuid = e["id"].as_str().unwrap().parse().unwrap();
+    let type_id: Uuid = e["ticketTypes"][0]["id"].as_str().unwrap().parse().unwrap();
+    let response = app
+        .client
+        .get(format!(
+            "{}/api/events/{id}/availability/stream",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = sse_events(response);
+    let first = tokio::time::timeout(StdDuration::from_secs(2), events.next())
+        .await
+        .expect("first event")
+        .unwrap();
+    assert_eq!(first["totalAvailable"], 110);
+    assert_eq!(first["eventId"], id.to_string());
+    // A booking happens: the engine holds seats and announces it on the bus.
+    hold(&app, id, type_id, 3, 600).await;
+    app.state.bus.publish("availability", id.to_string()).await;
+    let next = tokio::time::timeout(StdDuration::from_secs(1), events.next())
+        .await
+        .expect("update within 1 s")
+        .unwrap();
+    assert_eq!(next["totalAvailable"], 107);
+    app.get(&format!(
+        "/api/events/{}/availability/stream",
+        Uuid::new_v4()
+    ))
+    .await
+    .assert_error(404, "NOT_FOUND");
+}
+
+async fn the_availability_stream_coalesces_a_burst_of_changes(app: TestApp) {
+    let (id, type_id, mut events) = streamed_event(&app, "Hot on-sale").await;
+    // 40 holds over ~0.6 s, each announced: one event per change would be ~40 events.
+    for _ in 0..40 {
+        hold(&app, id, type_id, 1, 600).await;
+        app.state.bus.publish("availability", id.to_string()).await;
+        tokio::time::sleep(StdDuration::from_millis(15)).await;
+    }
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + StdDuration::from_millis(1500);
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.next()).await {
+        seen.push(ev["totalAvailable"].as_i64().unwrap());
+    }
+    // At most 4 a second: over the burst and the wait after it, well under one per change.
+    assert!(
+        !seen.is_empty() && seen.len() <= 12,
+        "events sent during the burst: {seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "each event a newer state: {seen:?}"
+    );
+    assert_eq!(
+        *seen.last().unwrap(),
+        70,
+        "the final state arrives within 1 s: {seen:?}"
+    );
+}
+
+async fn the_availability_stream_sends_each_of_a_few_quick_changes(app: TestApp) {
+    let (id, type_id, mut events) = streamed_event(&app, "Quiet sale").await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        hold(&app, id, type_id, 1, 600).await;
+        app.state.bus.publish("availability", id.to_string()).await;
+        let ev = tokio::time::timeout(StdDuration::from_millis(500), events.next())
+            .await
+            .expect("an event per change")
+            .unwrap();
+        seen.push(ev["totalAvailable"].as_i64().unwrap());
+    }
+    assert_eq!(seen, vec![109, 108, 107]);
+}
+
+async fn the_availability_stream_ends_when_the_server_shuts_down(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let e = create(&app, &token, &event_body("Closing", 5)).await;
+    let url = format!(
+        "{}/api/events/{}/availability/stream",
+        app.address,
+        e["id"].as_str().unwrap()
+    );
+    let mut events = sse_events(app.client.get(url).send().await.unwrap());
+    tokio::time::timeout(StdDuration::from_secs(2), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    app.state.begin_shutdown();
+    let end = tokio::time::timeout(StdDuration::from_secs(2), events.next()).await;
+    assert!(matches!(end, Ok(None)), "the stream closes at shutdown");
+}
+
+async fn images_are_checked_by_content_stripped_and_served_for_a_year(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let (_, other) = app.create_user(Role::Organizer).await;
+    let e = create(&app, &token, &event_body("Pictured", 5)).await;
+    let path = format!("/api/events/{}/image", e["id"].as_str().unwrap());
+    let (ct, body) = multipart("image", "photo.png", &png(4, 3));
+    let r = app
+        .request(reqwest::Method::POST, &path)
+        .token(&token)
+        .body(&ct, body.clone())
+        .send()
+        .await;
+    r.assert_status(200);
+    let url = r.data()["imageUrl"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("{}/uploads/", app.address)),
+        "{url}"
+    );
+    let got = app.client.get(&url).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(
+        got.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(got.headers()["content-type"], "image/png");
+    let bytes = got.bytes().await.unwrap();
+    assert!(
+        !bytes.windows(6).any(|w| w == b"secret"),
+        "metadata is stripped"
+    );
+    assert_eq!(
+        app.get(&format!("/api/events/{}", e["id"].as_str().unwrap()))
+            .await
+            .data()["imageUrl"],
+        url.as_str()
+    );
+    app.request(reqwest::Method::POST, &path)
+        .token(&other)
+        .body(&ct, body)
+        .send()
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let (ct, fake) = multipart("image", "evil.png", b"<?php echo 1; ?> not an image at all");
+    app.request(reqwest::Method::POST, &path)
+        .token(&token)
+        .body(&ct, fake)
+        .send()
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let (ct, huge) = multipart("image", "huge.png", &png(10_000, 5_000));
+    app.request(reqwest::Method::POST, &path)
+        .token(&token)
+        .body(&ct, huge)
+        .send()
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let mut big = png(4, 3);
+    big.extend(std::iter::repeat_n(0u8, 6 * 1024 * 1024));
+    let (ct, big) = multipart("image", "big.png", &big);
+    app.request(reqwest::Method::POST, &path)
+        .token(&token)
+        .body(&ct, big)
+        .send()
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    app.request(reqwest::Method::POST, &path)
+        .token(&token)
+        .body("application/json", "{}")
+        .send()
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    app.get("/uploads/../../etc/passwd")
+        .await
+        .assert_status(404);
+}
+
+async fn seed_demo_fills_an_empty_catalogue_once(app: TestApp) {
+    let seeded = ticketmax::events::demo::seed(&app.state.store, 12)
+        .await
+        .unwrap();
+    assert_eq!(seeded.events, 12);
+    let list = app.get("/api/events?limit=100").await;
+    assert_eq!(list.body["meta"]["total"], 12);
+    let cats = app.get("/api/events/categories").await;
+    assert!(
+        cats.data().as_array().unwrap().len() >= 8,
+        "many categories"
+    );
+    let prices: HashSet<i64> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["minPrice"].as_i64().unwrap())
+        .collect();
+    assert!(prices.len() >= 4, "several price tiers");
+    assert!(
+        ticketmax::events::demo::seed(&app.state.store, 12)
+            .await
+            .is_err(),
+        "refuses a non-empty catalogue"
+    );
+    let org = app
+        .state
+        .store
+        .user_by_email(&seeded.organizer_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(org.role(), Role::Organizer);
+}
+
+both_backends!(
+    filters_search_and_sorting_work_on_a_catalogue_of_hundreds,
+    the_availability_stream_sends_the_current_state_then_each_change,
+    the_availability_stream_coalesces_a_burst_of_changes,
+    the_availability_stream_sends_each_of_a_few_quick_changes,
+    the_availability_stream_ends_when_the_server_shuts_down,
+    images_are_checked_by_content_stripped_and_served_for_a_year,
+    seed_demo_fills_an_empty_catalogue_once
+);
 
 /// A new published event (110 seats: 100 + 10) with an availability stream open on it, whose
 /// first event (the full 110) is read: `(event id, first ticket type id, the stream)`.

@@ -27,20 +27,21 @@ pub enum Backend {
 }
 
 /// Runs each listed test once per backend: `name::sqlite` and `name::postgres`.
-/// The PostgreSQL run needs `TEST_DATABASE_URL`; without it, it passes with a note, except in CI
-/// (`CI=true`), where a missing database fails the run.
+///
+/// Each name is an `async fn name(app: TestApp)` of the calling module; it receives a server on
+/// a fresh database of the backend. The PostgreSQL run needs `TEST_DATABASE_URL`; without it,
+/// it passes with a note, except in CI (`CI=true`), where a missing database fails the run.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
+    ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
-                    $body
+                    super::$name(
+                        $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await,
+                    )
+                    .await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,11 +49,13 @@ macro_rules! both_backends {
                     if !$crate::helpers::postgres_available() {
                         return;
                     }
-                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
-                    $body
+                    super::$name(
+                        $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await,
+                    )
+                    .await
                 }
             }
-        )*
+        )+
     };
 }
 

@@ -8,8 +8,8 @@ use serde_json::json;
 use ticketmax::bookings::{HoldOutcome, Links, NewHold};
 use ticketmax::users::model::Role;
 
-use crate::bookings::{TypeSpec, counters, guest_hold, insert_event, published_event};
 use crate::both_backends;
+use crate::fixtures::{TypeSpec, counters, guest_hold, insert_event, published_event};
 use crate::helpers::{Backend, TestApp, postgres_available};
 
 /// Fires 10 attempts for each of 100 users at once, spread over `apps`, and checks the result.
@@ -113,7 +113,7 @@ async fn three_instances_sharing_postgres_never_oversell() {
 async fn capped_event_attempts(apps: &[TestApp]) {
     let app = &apps[0];
     let (org, _) = app.create_user(Role::Organizer).await;
-    let (event, types) = crate::bookings::insert_event(
+    let (event, types) = crate::fixtures::insert_event(
         app,
         org,
         "PUBLISHED",
@@ -192,141 +192,183 @@ async fn an_event_cap_holds_across_three_instances_on_postgres() {
     capped_event_attempts(&[first, second, third]).await;
 }
 
-both_backends! {
-    async fn one_transaction_mixing_types_and_events_decides_each_request_on_its_own(app) {
-        let (org, _) = app.create_user(Role::Organizer).await;
-        let (open, open_types) = insert_event(
-            &app,
-            org,
-            "PUBLISHED",
-            None,
-            chrono::Duration::days(30),
-            &[TypeSpec::paid(1), TypeSpec::paid(5), TypeSpec::free(2)],
-        )
-        .await;
-        let (capped, capped_types) = insert_event(
-            &app,
-            org,
-            "PUBLISHED",
-            Some(2),
-            chrono::Duration::days(30),
-            &[TypeSpec::paid(5), TypeSpec::paid(5)],
-        )
-        .await;
-        let [a, b, free] = open_types[..] else { panic!("three types") };
-        let [c, d] = capped_types[..] else { panic!("two types") };
-        let requests = [
-            guest_hold(open, a, "x@example.com", 1),
-            guest_hold(open, a, "y@example.com", 1),
-            guest_hold(open, b, "x@example.com", 3),
-            guest_hold(open, b, "x@example.com", 8),
-            guest_hold(open, free, "z@example.com", 1),
-            guest_hold(capped, c, "w@example.com", 1),
-            guest_hold(capped, d, "w@example.com", 2),
-            guest_hold(capped, d, "v@example.com", 1),
-        ];
-        let store = &app.state.store;
-        let mut items = Vec::new();
-        for r in &requests {
-            assert!(store.resolve_hold(r).await.unwrap().is_ok(), "on sale");
-            items.push(r.clone());
-        }
-        let links = Links {
-            public_base: "http://localhost".into(),
-            api_base: "http://localhost/api".into(),
-            signing_key: "test-key".into(),
-        };
-        let outcomes = store.hold_batch(&items, &links).await.unwrap();
-        let held = |o: &HoldOutcome| matches!(o, HoldOutcome::Held { .. });
-        assert!(held(&outcomes[0]), "{:?}", outcomes[0]);
-        assert!(
-            matches!(outcomes[1], HoldOutcome::SoldOut { available: 0 }),
-            "the sold-out type refuses only its own request: {:?}",
-            outcomes[1]
-        );
-        assert!(held(&outcomes[2]), "{:?}", outcomes[2]);
-        assert!(
-            matches!(outcomes[3], HoldOutcome::HoldingLimit { max: 10, holding: 3 }),
-            "the holding limit counts the batch's earlier hold: {:?}",
-            outcomes[3]
-        );
-        assert!(held(&outcomes[4]), "{:?}", outcomes[4]);
-        assert!(held(&outcomes[5]), "{:?}", outcomes[5]);
-        assert!(
-            matches!(outcomes[6], HoldOutcome::SoldOut { available: 1 }),
-            "the event cap counts the other type's hold: {:?}",
-            outcomes[6]
-        );
-        assert!(held(&outcomes[7]), "{:?}", outcomes[7]);
-
-        assert_eq!(counters(&app, a).await, (1, 0, 1, 1, 0));
-        assert_eq!(counters(&app, b).await, (5, 0, 3, 3, 0));
-        assert_eq!(counters(&app, free).await, (2, 1, 0, 0, 1));
-        assert_eq!(counters(&app, c).await, (5, 0, 1, 1, 0));
-        assert_eq!(counters(&app, d).await, (5, 0, 1, 1, 0));
-        let now = Utc::now();
-        assert_eq!(store.live_available(d, now).await.unwrap(), Some(0), "event cap reached");
-        // Each booking's message was written with it.
-        let pending = store.messages_for("x@example.com").await.unwrap();
-        assert_eq!(
-            pending.iter().filter(|m| m.template == "booking_pending").count(),
-            2
-        );
-        let confirmed = store.messages_for("z@example.com").await.unwrap();
-        assert!(confirmed.iter().any(|m| m.template == "booking_confirmed"));
+async fn one_transaction_mixing_types_and_events_decides_each_request_on_its_own(app: TestApp) {
+    let (org, _) = app.create_user(Role::Organizer).await;
+    let (open, open_types) = insert_event(
+        &app,
+        org,
+        "PUBLISHED",
+        None,
+        chrono::Duration::days(30),
+        &[TypeSpec::paid(1), TypeSpec::paid(5), TypeSpec::free(2)],
+    )
+    .await;
+    let (capped, capped_types) = insert_event(
+        &app,
+        org,
+        "PUBLISHED",
+        Some(2),
+        chrono::Duration::days(30),
+        &[TypeSpec::paid(5), TypeSpec::paid(5)],
+    )
+    .await;
+    let [a, b, free] = open_types[..] else {
+        panic!("three types")
+    };
+    let [c, d] = capped_types[..] else {
+        panic!("two types")
+    };
+    let requests = [
+        guest_hold(open, a, "x@example.com", 1),
+        guest_hold(open, a, "y@example.com", 1),
+        guest_hold(open, b, "x@example.com", 3),
+        guest_hold(open, b, "x@example.com", 8),
+        guest_hold(open, free, "z@example.com", 1),
+        guest_hold(capped, c, "w@example.com", 1),
+        guest_hold(capped, d, "w@example.com", 2),
+        guest_hold(capped, d, "v@example.com", 1),
+    ];
+    let store = &app.state.store;
+    let mut items = Vec::new();
+    for r in &requests {
+        assert!(store.resolve_hold(r).await.unwrap().is_ok(), "on sale");
+        items.push(r.clone());
     }
+    let links = Links {
+        public_base: "http://localhost".into(),
+        api_base: "http://localhost/api".into(),
+        signing_key: "test-key".into(),
+    };
+    let outcomes = store.hold_batch(&items, &links).await.unwrap();
+    let held = |o: &HoldOutcome| matches!(o, HoldOutcome::Held { .. });
+    assert!(held(&outcomes[0]), "{:?}", outcomes[0]);
+    assert!(
+        matches!(outcomes[1], HoldOutcome::SoldOut { available: 0 }),
+        "the sold-out type refuses only its own request: {:?}",
+        outcomes[1]
+    );
+    assert!(held(&outcomes[2]), "{:?}", outcomes[2]);
+    assert!(
+        matches!(
+            outcomes[3],
+            HoldOutcome::HoldingLimit {
+                max: 10,
+                holding: 3
+            }
+        ),
+        "the holding limit counts the batch's earlier hold: {:?}",
+        outcomes[3]
+    );
+    assert!(held(&outcomes[4]), "{:?}", outcomes[4]);
+    assert!(held(&outcomes[5]), "{:?}", outcomes[5]);
+    assert!(
+        matches!(outcomes[6], HoldOutcome::SoldOut { available: 1 }),
+        "the event cap counts the other type's hold: {:?}",
+        outcomes[6]
+    );
+    assert!(held(&outcomes[7]), "{:?}", outcomes[7]);
 
-    async fn the_holding_limit_counts_an_account_and_a_guest_email_apart(app) {
-        // §11.65: an account's holdings are its own bookings whatever email they carry; a guest's
-        // are the guest bookings of that email. Both kinds in one batch, sharing one email.
-        let (org, _) = app.create_user(Role::Organizer).await;
-        let (event, types) = insert_event(
-            &app,
-            org,
-            "PUBLISHED",
-            None,
-            chrono::Duration::days(30),
-            &[TypeSpec::paid(50)],
-        )
-        .await;
-        let ty = types[0];
-        let (user, _) = app.create_user(Role::User).await;
-        let shared = "shared@example.com";
-        let account = |quantity| NewHold {
-            user_id: Some(user),
-            ..guest_hold(event, ty, shared, quantity)
-        };
-        let links = &Links {
-            public_base: "http://localhost".into(),
-            api_base: "http://localhost/api".into(),
-            signing_key: "test-key".into(),
-        };
-        let store = &app.state.store;
-        let batch = |requests: Vec<NewHold>| async move {
-            store.hold_batch(&requests, links).await.unwrap()
-        };
-        // The account holds 8 of 10; the guest with the same email holds 9 of 10.
-        let first = batch(vec![account(8), guest_hold(event, ty, shared, 9)]).await;
-        assert!(first.iter().all(|o| matches!(o, HoldOutcome::Held { .. })), "{first:?}");
-        let second = batch(vec![
-            account(3),
-            guest_hold(event, ty, shared, 2),
-            account(2),
-            guest_hold(event, ty, shared, 1),
-        ])
-        .await;
-        assert!(
-            matches!(second[0], HoldOutcome::HoldingLimit { max: 10, holding: 8 }),
-            "{:?}",
-            second[0]
-        );
-        assert!(
-            matches!(second[1], HoldOutcome::HoldingLimit { max: 10, holding: 9 }),
-            "{:?}",
-            second[1]
-        );
-        assert!(matches!(second[2], HoldOutcome::Held { .. }), "{:?}", second[2]);
-        assert!(matches!(second[3], HoldOutcome::Held { .. }), "{:?}", second[3]);
-        assert_eq!(counters(&app, ty).await, (50, 0, 20, 20, 0));
-    }
+    assert_eq!(counters(&app, a).await, (1, 0, 1, 1, 0));
+    assert_eq!(counters(&app, b).await, (5, 0, 3, 3, 0));
+    assert_eq!(counters(&app, free).await, (2, 1, 0, 0, 1));
+    assert_eq!(counters(&app, c).await, (5, 0, 1, 1, 0));
+    assert_eq!(counters(&app, d).await, (5, 0, 1, 1, 0));
+    let now = Utc::now();
+    assert_eq!(
+        store.live_available(d, now).await.unwrap(),
+        Some(0),
+        "event cap reached"
+    );
+    // Each booking's message was written with it.
+    let pending = store.messages_for("x@example.com").await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|m| m.template == "booking_pending")
+            .count(),
+        2
+    );
+    let confirmed = store.messages_for("z@example.com").await.unwrap();
+    assert!(confirmed.iter().any(|m| m.template == "booking_confirmed"));
 }
+
+async fn the_holding_limit_counts_an_account_and_a_guest_email_apart(app: TestApp) {
+    // §11.65: an account's holdings are its own bookings whatever email they carry; a guest's
+    // are the guest bookings of that email. Both kinds in one batch, sharing one email.
+    let (org, _) = app.create_user(Role::Organizer).await;
+    let (event, types) = insert_event(
+        &app,
+        org,
+        "PUBLISHED",
+        None,
+        chrono::Duration::days(30),
+        &[TypeSpec::paid(50)],
+    )
+    .await;
+    let ty = types[0];
+    let (user, _) = app.create_user(Role::User).await;
+    let shared = "shared@example.com";
+    let account = |quantity| NewHold {
+        user_id: Some(user),
+        ..guest_hold(event, ty, shared, quantity)
+    };
+    let links = &Links {
+        public_base: "http://localhost".into(),
+        api_base: "http://localhost/api".into(),
+        signing_key: "test-key".into(),
+    };
+    let store = &app.state.store;
+    let batch =
+        |requests: Vec<NewHold>| async move { store.hold_batch(&requests, links).await.unwrap() };
+    // The account holds 8 of 10; the guest with the same email holds 9 of 10.
+    let first = batch(vec![account(8), guest_hold(event, ty, shared, 9)]).await;
+    assert!(
+        first.iter().all(|o| matches!(o, HoldOutcome::Held { .. })),
+        "{first:?}"
+    );
+    let second = batch(vec![
+        account(3),
+        guest_hold(event, ty, shared, 2),
+        account(2),
+        guest_hold(event, ty, shared, 1),
+    ])
+    .await;
+    assert!(
+        matches!(
+            second[0],
+            HoldOutcome::HoldingLimit {
+                max: 10,
+                holding: 8
+            }
+        ),
+        "{:?}",
+        second[0]
+    );
+    assert!(
+        matches!(
+            second[1],
+            HoldOutcome::HoldingLimit {
+                max: 10,
+                holding: 9
+            }
+        ),
+        "{:?}",
+        second[1]
+    );
+    assert!(
+        matches!(second[2], HoldOutcome::Held { .. }),
+        "{:?}",
+        second[2]
+    );
+    assert!(
+        matches!(second[3], HoldOutcome::Held { .. }),
+        "{:?}",
+        second[3]
+    );
+    assert_eq!(counters(&app, ty).await, (50, 0, 20, 20, 0));
+}
+
+both_backends!(
+    one_transaction_mixing_types_and_events_decides_each_request_on_its_own,
+    the_holding_limit_counts_an_account_and_a_guest_email_apart
+);

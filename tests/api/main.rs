@@ -1,6 +1,7 @@
 //! The integration suite: one binary, a module per area, every test on SQLite and (with
 //! `TEST_DATABASE_URL`) on PostgreSQL.
 
+mod fixtures;
 mod helpers;
 
 mod authz;

@@ -11,58 +11,115 @@ fn body() -> serde_json::Value {
     json!({"email":"Root@Example.com","password":"a-long-password-1","firstName":"Ada","lastName":"Lovelace"})
 }
 
-both_backends! {
-    async fn admin_seed_without_configured_token_is_forbidden(app) {
-        let r = app.request(Method::POST, SEED).header("x-seed-token", "x").json(&body()).send().await;
-        r.assert_error(403, "FORBIDDEN");
-    }
-
-    async fn admin_seed_with_wrong_token_is_forbidden(app) {
-        let app = TestApp::builder(app.backend).env("ADMIN_SEED_TOKEN", "right").spawn().await;
-        let r = app.request(Method::POST, SEED).header("x-seed-token", "wrong").json(&body()).send().await;
-        r.assert_error(403, "FORBIDDEN");
-        let r = app.post(SEED, &body()).await;
-        r.assert_error(403, "FORBIDDEN");
-    }
-
-    async fn admin_seed_creates_one_verified_admin_then_conflicts(app) {
-        let app = TestApp::builder(app.backend).env("ADMIN_SEED_TOKEN", "right").spawn().await;
-        let r = app.request(Method::POST, SEED).header("x-seed-token", "right").json(&body()).send().await;
-        r.assert_status(201);
-        assert_eq!(r.data()["email"], "root@example.com");
-        assert_eq!(r.data()["role"], "ADMIN");
-        assert_eq!(r.data()["status"], "ACTIVE");
-        assert_eq!(r.data()["emailVerified"], true);
-        assert!(r.data().get("passwordHash").is_none());
-        assert!(!r.text.contains("argon2"));
-        let again = app.request(Method::POST, SEED).header("x-seed-token", "right")
-            .json(&json!({"email":"other@example.com","password":"a-long-password-1","firstName":"Bob","lastName":"Other"}))
-            .send().await;
-        again.assert_error(409, "CONFLICT");
-    }
-
-    async fn admin_seed_validates_fields(app) {
-        let app = TestApp::builder(app.backend).env("ADMIN_SEED_TOKEN", "right").spawn().await;
-        let r = app.request(Method::POST, SEED).header("x-seed-token", "right")
-            .json(&json!({"email":"nope","password":"short","firstName":"A","lastName":"Lovelace"}))
-            .send().await;
-        r.assert_error(400, "VALIDATION_FAILED");
-        let fields: Vec<_> = r.body["error"]["details"].as_array().unwrap().iter()
-            .map(|d| d["field"].as_str().unwrap().to_string()).collect();
-        assert_eq!(fields, vec!["email", "password", "firstName"]);
-    }
-
-    async fn admin_from_environment_is_created_once_and_verified(app) {
-        let store = app.state.store.clone();
-        let first = TestApp::builder(app.backend).store(store.clone())
-            .env("ADMIN_EMAIL", "boss@example.com").env("ADMIN_PASSWORD", "boss-password-1").spawn().await;
-        let row = first.state.store.user_by_email("boss@example.com").await.unwrap().unwrap();
-        assert_eq!(row.role, "ADMIN");
-        assert!(row.email_verified);
-        // A second start with the same variables leaves the account alone.
-        let second = TestApp::builder(app.backend).store(store)
-            .env("ADMIN_EMAIL", "boss@example.com").env("ADMIN_PASSWORD", "boss-password-1").spawn().await;
-        let again = second.state.store.user_by_email("boss@example.com").await.unwrap().unwrap();
-        assert_eq!(row.id, again.id);
-    }
+async fn admin_seed_without_configured_token_is_forbidden(app: TestApp) {
+    let r = app
+        .request(Method::POST, SEED)
+        .header("x-seed-token", "x")
+        .json(&body())
+        .send()
+        .await;
+    r.assert_error(403, "FORBIDDEN");
 }
+
+async fn admin_seed_with_wrong_token_is_forbidden(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("ADMIN_SEED_TOKEN", "right")
+        .spawn()
+        .await;
+    let r = app
+        .request(Method::POST, SEED)
+        .header("x-seed-token", "wrong")
+        .json(&body())
+        .send()
+        .await;
+    r.assert_error(403, "FORBIDDEN");
+    let r = app.post(SEED, &body()).await;
+    r.assert_error(403, "FORBIDDEN");
+}
+
+async fn admin_seed_creates_one_verified_admin_then_conflicts(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("ADMIN_SEED_TOKEN", "right")
+        .spawn()
+        .await;
+    let r = app
+        .request(Method::POST, SEED)
+        .header("x-seed-token", "right")
+        .json(&body())
+        .send()
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.data()["email"], "root@example.com");
+    assert_eq!(r.data()["role"], "ADMIN");
+    assert_eq!(r.data()["status"], "ACTIVE");
+    assert_eq!(r.data()["emailVerified"], true);
+    assert!(r.data().get("passwordHash").is_none());
+    assert!(!r.text.contains("argon2"));
+    let again = app.request(Method::POST, SEED).header("x-seed-token", "right")
+        .json(&json!({"email":"other@example.com","password":"a-long-password-1","firstName":"Bob","lastName":"Other"}))
+        .send().await;
+    again.assert_error(409, "CONFLICT");
+}
+
+async fn admin_seed_validates_fields(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("ADMIN_SEED_TOKEN", "right")
+        .spawn()
+        .await;
+    let r = app
+        .request(Method::POST, SEED)
+        .header("x-seed-token", "right")
+        .json(&json!({"email":"nope","password":"short","firstName":"A","lastName":"Lovelace"}))
+        .send()
+        .await;
+    r.assert_error(400, "VALIDATION_FAILED");
+    let fields: Vec<_> = r.body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, vec!["email", "password", "firstName"]);
+}
+
+async fn admin_from_environment_is_created_once_and_verified(app: TestApp) {
+    let store = app.state.store.clone();
+    let first = TestApp::builder(app.backend)
+        .store(store.clone())
+        .env("ADMIN_EMAIL", "boss@example.com")
+        .env("ADMIN_PASSWORD", "boss-password-1")
+        .spawn()
+        .await;
+    let row = first
+        .state
+        .store
+        .user_by_email("boss@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.role, "ADMIN");
+    assert!(row.email_verified);
+    // A second start with the same variables leaves the account alone.
+    let second = TestApp::builder(app.backend)
+        .store(store)
+        .env("ADMIN_EMAIL", "boss@example.com")
+        .env("ADMIN_PASSWORD", "boss-password-1")
+        .spawn()
+        .await;
+    let again = second
+        .state
+        .store
+        .user_by_email("boss@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.id, again.id);
+}
+
+both_backends!(
+    admin_seed_without_configured_token_is_forbidden,
+    admin_seed_with_wrong_token_is_forbidden,
+    admin_seed_creates_one_verified_admin_then_conflicts,
+    admin_seed_validates_fields,
+    admin_from_environment_is_created_once_and_verified
+);
