@@ -4,12 +4,18 @@
 
 pub mod catalogue;
 pub mod demo;
+mod favorites;
 pub mod image;
 pub mod model;
+mod reads;
+mod requests;
 pub mod routes;
 mod store;
 pub mod stream;
+mod ticket_types;
+mod validate;
 pub mod workers;
+mod writes;
 
 pub use workers::spawn_workers;
 
