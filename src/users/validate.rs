@@ -1,26 +1,14 @@
-//! Field checks shared by registration, the profile and admin seeding.
+//! Field checks shared by registration, the profile and admin seeding, for the fields that are
+//! stored as given (emails, phones and names are parsed into `super::domain` types instead).
+
+use chrono::Datelike;
 
 use super::model::{Address, PreferencesInput};
 use crate::http::Validator;
 
-/// Whether a name has 2–50 characters once trimmed.
-pub fn name_ok(name: &str) -> bool {
-    (2..=50).contains(&name.trim().chars().count())
-}
-
 /// Whether a password has 8–128 characters.
 pub fn password_ok(password: &str) -> bool {
     (8..=128).contains(&password.chars().count())
-}
-
-/// Whether a phone number is E.164 (`+` then 8–15 digits, no leading zero).
-pub fn phone_ok(phone: &str) -> bool {
-    let Some(digits) = phone.strip_prefix('+') else {
-        return false;
-    };
-    (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0')
 }
 
 /// Whether a birth date is a real `YYYY-MM-DD` day in the past.
@@ -29,8 +17,6 @@ pub fn birth_date_ok(date: &str) -> bool {
         date.len() == 10 && d < chrono::Utc::now().date_naive() && d.year_ce().1 >= 1900
     })
 }
-
-use chrono::Datelike;
 
 /// Checks an address's fields (each at most 200 characters).
 pub fn check_address(v: &mut Validator, address: &Address) {
@@ -66,14 +52,6 @@ pub fn check_preferences(v: &mut Validator, prefs: &PreferencesInput) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn phones_must_be_e164() {
-        assert!(phone_ok("+2348012345678"));
-        assert!(!phone_ok("08012345678"));
-        assert!(!phone_ok("+0123456789"));
-        assert!(!phone_ok("+12ab45678"));
-    }
 
     #[test]
     fn birth_dates_are_real_past_days() {

@@ -1,0 +1,194 @@
+//! Sessions: `/user/login`, `/user/refresh` and `/user/logout`, with the failed-login
+//! accounting behind account locks and IP blocks.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{invalid_token, suspended};
+use crate::audit::{self, AuditEntry};
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::users::abuse::{self, ClientIp};
+use crate::users::model::UserStatus;
+use crate::users::sessions::{self, TokenPair};
+use crate::users::{AuthUser, password};
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "Invalid email or password")
+}
+
+// The `///` lines on request fields are their descriptions in the published, snapshot-tested
+// OpenAPI document, so even the one-word ones (`/// Email.`) stay.
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginBody {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Logs in: an access token, a refresh token and the user.
+#[utoipa::path(post, path = "/user/login", tag = "users",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "INVALID_CREDENTIALS"),
+        (status = 403, description = "EMAIL_NOT_VERIFIED, ACCOUNT_SUSPENDED or IP_BLOCKED"),
+        (status = 423, description = "ACCOUNT_LOCKED, with Retry-After"),
+        (status = 429, description = "Rate limited"),
+    ))]
+pub(super) async fn login_user(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<ApiResponse<TokenPair>> {
+    let email = body.email.trim().to_lowercase();
+    if let Some(until) = state.store.account_locked_until(&email).await? {
+        return Err(ApiError::new(
+            ErrorCode::AccountLocked,
+            "Too many failed logins; the account is locked for a while",
+        )
+        .with_retry_after(abuse::seconds_until(until)));
+    }
+    let user = state.store.user_by_email(&email).await?;
+    let ok = password::verify(
+        body.password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        (_, user) => {
+            login_failed(&state, ip, &email, user.map(|u| u.id)).await?;
+            return Err(invalid_credentials());
+        }
+    };
+    if !user.email_verified {
+        return Err(ApiError::new(
+            ErrorCode::EmailNotVerified,
+            "Verify your email before logging in",
+        ));
+    }
+    if user.status() == UserStatus::Suspended {
+        return Err(suspended());
+    }
+    state.store.clear_account_failures(&email, false).await?;
+    let tokens = sessions::open(&state, &user).await?;
+    audit::record(
+        &state.store,
+        AuditEntry::new("login.success")
+            .actor(Some(user.id), Some(&user.email))
+            .target("user", user.id)
+            .ip(Some(ip)),
+    )
+    .await;
+    Ok(ApiResponse::ok(tokens).message("Logged in"))
+}
+
+/// Counts a failed login toward the account lock and the IP block, and audits it.
+async fn login_failed(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    email: &str,
+    user_id: Option<Uuid>,
+) -> ApiResult<()> {
+    let (locked, blocked) = state
+        .store
+        .record_login_failure(&ip.to_string(), email, &state.guard.policy)
+        .await?;
+    let mut entry = AuditEntry::new("login.failure")
+        .actor(user_id, Some(email))
+        .ip(Some(ip));
+    if let Some(id) = user_id {
+        entry = entry.target("user", id);
+    }
+    audit::record(&state.store, entry).await;
+    if let Some(until) = locked {
+        audit::record(
+            &state.store,
+            AuditEntry::new("account.lock")
+                .actor(user_id, Some(email))
+                .target("account", email)
+                .ip(Some(ip))
+                .details(json!({"lockedUntil": until})),
+        )
+        .await;
+    }
+    if let Some(until) = blocked {
+        abuse::announce_block_change(state, ip).await;
+        audit::record(
+            &state.store,
+            AuditEntry::new("ip.block")
+                .target("ip", ip)
+                .ip(Some(ip))
+                .details(json!({"reason": "login_failure", "blockedUntil": until})),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshBody {
+    /// The refresh token from login or the last refresh.
+    pub refresh_token: String,
+}
+
+/// Trades a refresh token for a new pair (the old one stops working; reusing it revokes the
+/// whole family).
+#[utoipa::path(post, path = "/user/refresh", tag = "users",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "INVALID_TOKEN"),
+    ))]
+pub(super) async fn refresh_tokens(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<ApiResponse<TokenPair>> {
+    match sessions::rotate(&state, body.refresh_token.trim()).await? {
+        Some(pair) => Ok(ApiResponse::ok(pair).message("Tokens refreshed")),
+        None => Err(invalid_token("refresh token")),
+    }
+}
+
+/// Logs out: the refresh token's family is revoked and this session's access token ends.
+#[utoipa::path(post, path = "/user/logout", tag = "users",
+    request_body = RefreshBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Logged out"),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "Not authenticated"),
+    ))]
+pub(super) async fn logout_user(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<ApiResponse<()>> {
+    let mut ended = vec![user.sid];
+    if let Some((owner, family)) = state
+        .store
+        .refresh_family(&sessions::token_hash(body.refresh_token.trim()))
+        .await?
+        && owner == user.id
+        && family != user.sid
+    {
+        ended.push(family);
+    }
+    for sid in &ended {
+        state.store.revoke_session(user.id, *sid).await?;
+    }
+    sessions::announce_sessions(&state, &ended).await;
+    Ok(ApiResponse::ok(()).message("Logged out"))
+}

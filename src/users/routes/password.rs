@@ -1,0 +1,189 @@
+//! Passwords: `/user/forgot-password` and `/user/reset-password` (by emailed code) and
+//! `/user/change-password` (logged in). Hashing itself is `crate::users::password`.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{EmailBody, check_code, invalid_token, reload};
+use crate::audit::{self, AuditEntry};
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode};
+use crate::notify::NewMessage;
+use crate::state::AppState;
+use crate::users::abuse::ClientIp;
+use crate::users::codes::{self, CODE_TTL_MINUTES, Purpose};
+use crate::users::{AuthUser, password, sessions, validate};
+
+/// Sends a password-reset code (always 200: no account enumeration).
+#[utoipa::path(post, path = "/user/forgot-password", tag = "users",
+    request_body = EmailBody,
+    responses(
+        (status = 200, description = "A code was sent if the account exists"),
+        (status = 400, description = "Invalid body"),
+        (status = 429, description = "Rate limited"),
+    ))]
+pub(super) async fn forgot_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> ApiResult<ApiResponse<()>> {
+    let email = body.email.trim().to_lowercase();
+    if let Some(user) = state.store.user_by_email(&email).await? {
+        let (code, stored) = codes::issue(
+            &state.config.jwt_secret,
+            user.id,
+            Purpose::PasswordReset,
+            None,
+        );
+        let mut messages = vec![NewMessage::email(
+            &user.email,
+            "password_reset_code",
+            json!({"firstName": user.first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
+        )];
+        let prefs: serde_json::Value = serde_json::from_str(&user.preferences).unwrap_or_default();
+        let sms_allowed = prefs["notifications"]["sms"].as_bool() == Some(true);
+        if let Some(phone) = &user.phone
+            && user.phone_verified
+            && sms_allowed
+        {
+            messages.push(NewMessage::sms(
+                phone,
+                "sms_password_reset_code",
+                json!({"code": code}),
+            ));
+        }
+        state.store.issue_code(user.id, &stored, &messages).await?;
+        audit::record(
+            &state.store,
+            AuditEntry::new("password.reset_requested")
+                .actor(Some(user.id), Some(&user.email))
+                .target("user", user.id)
+                .ip(Some(ip)),
+        )
+        .await;
+    }
+    Ok(ApiResponse::ok(()).message("If the account exists, a reset code was sent"))
+}
+
+// The `///` lines on request fields are their descriptions in the published, snapshot-tested
+// OpenAPI document, so even the one-word ones (`/// Email.`) stay.
+
+/// Reset request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPasswordBody {
+    /// Email.
+    pub email: String,
+    /// The 6-digit code.
+    pub code: String,
+    /// 8–128 characters.
+    pub new_password: String,
+}
+
+/// Sets a new password with a reset code; every session ends and a lock is lifted.
+#[utoipa::path(post, path = "/user/reset-password", tag = "users",
+    request_body = ResetPasswordBody,
+    responses(
+        (status = 200, description = "Password changed"),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "INVALID_TOKEN: wrong, expired, used or burnt code"),
+        (status = 429, description = "Rate limited"),
+    ))]
+pub(super) async fn reset_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<ResetPasswordBody>,
+) -> ApiResult<ApiResponse<()>> {
+    if !validate::password_ok(&body.new_password) {
+        return Err(ApiError::field(
+            "newPassword",
+            "must be 8 to 128 characters",
+        ));
+    }
+    let email = body.email.trim().to_lowercase();
+    let Some(user) = state.store.user_by_email(&email).await? else {
+        return Err(invalid_token("reset code"));
+    };
+    let Some((code_id, _)) =
+        check_code(&state, user.id, Purpose::PasswordReset, &body.code).await?
+    else {
+        return Err(invalid_token("reset code"));
+    };
+    let hash = password::hash(body.new_password).await?;
+    let Some(ended) = state
+        .store
+        .set_password(user.id, &hash, None, Some(code_id))
+        .await?
+    else {
+        return Err(invalid_token("reset code"));
+    };
+    state.store.clear_account_failures(&email, true).await?;
+    sessions::announce_user(&state, user.id).await;
+    sessions::announce_sessions(&state, &ended).await;
+    audit::record(
+        &state.store,
+        AuditEntry::new("password.reset")
+            .actor(Some(user.id), Some(&user.email))
+            .target("user", user.id)
+            .ip(Some(ip)),
+    )
+    .await;
+    Ok(ApiResponse::ok(()).message("Password reset; log in with the new password"))
+}
+
+/// Current and new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    /// The current password.
+    pub current_password: String,
+    /// 8–128 characters.
+    pub new_password: String,
+}
+
+/// Changes the password; this session stays, every other one ends.
+#[utoipa::path(post, path = "/user/change-password", tag = "users",
+    request_body = ChangePasswordBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Password changed"),
+        (status = 400, description = "Invalid body"),
+        (status = 401, description = "Not authenticated, or INVALID_CREDENTIALS for a wrong current password"),
+    ))]
+pub(super) async fn change_password(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<ChangePasswordBody>,
+) -> ApiResult<ApiResponse<()>> {
+    if !validate::password_ok(&body.new_password) {
+        return Err(ApiError::field(
+            "newPassword",
+            "must be 8 to 128 characters",
+        ));
+    }
+    let row = reload(&state, user.id).await?;
+    if !password::verify(body.current_password, Some(row.password_hash.clone())).await? {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "The current password is wrong",
+        ));
+    }
+    let hash = password::hash(body.new_password).await?;
+    let ended = state
+        .store
+        .set_password(user.id, &hash, Some(user.sid), None)
+        .await?
+        .unwrap_or_default();
+    sessions::announce_sessions(&state, &ended).await;
+    audit::record(
+        &state.store,
+        AuditEntry::new("password.change")
+            .actor(Some(user.id), Some(&row.email))
+            .target("user", user.id)
+            .ip(Some(ip)),
+    )
+    .await;
+    Ok(ApiResponse::ok(()).message("Password changed; other sessions were ended"))
+}
