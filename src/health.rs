@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -56,9 +57,35 @@ pub struct ServiceHealth {
     /// Round-trip time when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// When this status was probed (at most once per 30 s).
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: DateTime<Utc>,
     /// Whether the server cannot work without it.
     #[serde(skip)]
     pub required: bool,
+}
+
+/// How long a probe of the dependencies answers `/health/services` (API.md §11.98): an
+/// anonymous caller cannot make the server open an SMTP connection per request.
+pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The last probe of the dependencies. One probe runs at a time; callers meanwhile wait for it.
+#[derive(Debug, Default)]
+pub struct ProbeCache(tokio::sync::Mutex<Option<(std::time::Instant, Vec<ServiceHealth>)>>);
+
+impl ProbeCache {
+    /// The last result if it is younger than [`PROBE_INTERVAL`], else a new probe.
+    async fn get(&self, state: &AppState) -> Vec<ServiceHealth> {
+        let mut last = self.0.lock().await;
+        if let Some((at, services)) = last.as_ref()
+            && at.elapsed() < PROBE_INTERVAL
+        {
+            return services.clone();
+        }
+        let services = probe(state).await;
+        *last = Some((std::time::Instant::now(), services.clone()));
+        services
+    }
 }
 
 /// Whether the server is up (503 while shutting down).
@@ -98,28 +125,36 @@ async fn ping_database(state: &AppState) -> ApiResult<f64> {
     }
 }
 
-/// Each dependency's status: database, cache, email, SMS.
-#[utoipa::path(get, path = "/health/services", tag = "health",
-    responses((status = 200, description = "Dependencies", body = Vec<ServiceHealth>), (status = 503, description = "A required dependency is down")))]
-async fn health_services(State(state): State<AppState>) -> Response {
+/// Probes every dependency once.
+async fn probe(state: &AppState) -> Vec<ServiceHealth> {
     let mut services = Vec::new();
-    services.push(match ping_database(&state).await {
+    services.push(match ping_database(state).await {
         Ok(ms) => ServiceHealth {
             name: "database".into(),
             status: "up",
             latency_ms: Some(ms),
+            checked_at: Utc::now(),
             required: true,
         },
         Err(_) => ServiceHealth {
             name: "database".into(),
             status: "down",
             latency_ms: None,
+            checked_at: Utc::now(),
             required: true,
         },
     });
-    services.push(redis_health(&state).await);
+    services.push(redis_health(state).await);
     services.push(crate::notify::email::health(&state.config.email).await);
     services.push(crate::notify::sms::health(&state.config.sms));
+    services
+}
+
+/// Each dependency's status: database, cache, email, SMS, as probed at most once per 30 s.
+#[utoipa::path(get, path = "/health/services", tag = "health",
+    responses((status = 200, description = "Dependencies, each with when it was checked", body = Vec<ServiceHealth>), (status = 503, description = "A required dependency is down")))]
+async fn health_services(State(state): State<AppState>) -> Response {
+    let services = state.health_probe.get(&state).await;
     let down: Vec<_> = services
         .iter()
         .filter(|s| s.required && s.status == "down")
@@ -145,6 +180,7 @@ async fn redis_health(state: &AppState) -> ServiceHealth {
             name: "cache".into(),
             status: "disabled",
             latency_ms: None,
+            checked_at: Utc::now(),
             required: false,
         };
     };
@@ -160,12 +196,14 @@ async fn redis_health(state: &AppState) -> ServiceHealth {
             name: "cache".into(),
             status: "up",
             latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            checked_at: Utc::now(),
             required: true,
         },
         _ => ServiceHealth {
             name: "cache".into(),
             status: "down",
             latency_ms: None,
+            checked_at: Utc::now(),
             required: true,
         },
     }

@@ -32,6 +32,8 @@ pub struct Inner {
     pub guard: crate::users::rate_limit::Guard,
     /// Shared response cache (catalogue).
     pub cache: crate::cache::Cache,
+    /// The last probe of the dependencies, for `/health/services`.
+    pub health_probe: crate::health::ProbeCache,
     /// Process start, for `uptimeSeconds`.
     pub started_at: Instant,
     shutting_down: AtomicBool,
@@ -87,6 +89,7 @@ impl AppState {
             redis,
             bus,
             auth_cache: AuthCache::default(),
+            health_probe: crate::health::ProbeCache::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,

@@ -1,6 +1,11 @@
-//! Email transports (`EMAIL_TRANSPORT`): SMTP through lettre (implicit TLS on 465 or with
-//! `EMAIL_SECURE=true`, STARTTLS required on 587 or with `EMAIL_SECURE=false`, opportunistic
-//! STARTTLS on other ports), one `.eml` file per message, or a one-line log summary. Every message
+//! Email transports (`EMAIL_TRANSPORT`): SMTP through lettre, one `.eml` file per message, or
+//! the log (recipient, subject and, outside production, the text part, so that codes and links
+//! can be read without a mail server; API.md §11.102).
+//!
+//! SMTP security follows API.md §11.101 (nodemailer's meaning of `secure`): implicit TLS with
+//! `EMAIL_SECURE=true` or on port 465; otherwise STARTTLS when the server offers it and plain
+//! when it does not, unless `EMAIL_REQUIRE_TLS=true`. Credentials never travel unencrypted to a
+//! host other than loopback: with `EMAIL_USER` set and a remote host, STARTTLS is required. Every message
 //! is `multipart/alternative` with a plain-text and an HTML part; an email with inline images
 //! (the tickets' QR codes) wraps its HTML part and the images in `multipart/related`, each image
 //! with the `Content-ID` its HTML refers to as `cid:…`.
@@ -35,6 +40,8 @@ pub enum EmailSender {
 pub struct Mailer {
     sender: EmailSender,
     from: Mailbox,
+    /// Whether the log transport writes the text part (never in production: it holds codes).
+    log_text: bool,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -51,6 +58,39 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// STARTTLS, or no delivery.
+    StartTlsRequired,
+    /// STARTTLS when the server offers it, else plain.
+    StartTlsIfOffered,
+}
+
+/// The security of the settings' SMTP connection (API.md §11.101).
+pub fn tls_mode(config: &EmailConfig) -> TlsMode {
+    if config.secure == Some(true) || (config.secure.is_none() && config.port == 465) {
+        return TlsMode::Implicit;
+    }
+    let credentials = config.user.as_deref().is_some_and(|u| !u.is_empty());
+    if config.require_tls || (credentials && !is_loopback(&config.host)) {
+        TlsMode::StartTlsRequired
+    } else {
+        TlsMode::StartTlsIfOffered
+    }
+}
+
+/// Whether a host name or address is this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The SMTP transport of the settings.
 fn smtp_transport(
     config: &EmailConfig,
@@ -59,10 +99,10 @@ fn smtp_transport(
     super::install_crypto_provider();
     let params = TlsParameters::new(config.host.clone())
         .map_err(|e| anyhow::anyhow!("EMAIL_HOST {:?}: {e}", config.host))?;
-    let tls = match (config.secure, config.port) {
-        (Some(true), _) | (None, 465) => Tls::Wrapper(params),
-        (Some(false), _) | (None, 587) => Tls::Required(params),
-        (None, _) => Tls::Opportunistic(params),
+    let tls = match tls_mode(config) {
+        TlsMode::Implicit => Tls::Wrapper(params),
+        TlsMode::StartTlsRequired => Tls::Required(params),
+        TlsMode::StartTlsIfOffered => Tls::Opportunistic(params),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
         .port(config.port)
@@ -111,7 +151,17 @@ impl Mailer {
             }
             EmailTransport::Log => EmailSender::Log,
         };
-        Ok(Self { sender, from })
+        Ok(Self {
+            sender,
+            from,
+            log_text: false,
+        })
+    }
+
+    /// Lets the log transport write each email's text part (development and tests).
+    pub fn with_logged_text(mut self, on: bool) -> Self {
+        self.log_text = on;
+        self
     }
 
     /// Builds the RFC 5322 message; its `Message-ID` is derived from the outbox id, so a
@@ -130,8 +180,13 @@ impl Mailer {
             .map_err(|e| format!("cannot build the message: {e}"))
     }
 
-    /// Delivers one message.
-    pub async fn send(&self, id: Uuid, message: Message) -> Result<(), String> {
+    /// Delivers one message (`email` is what it was built from, for the log transport).
+    pub async fn send(
+        &self,
+        id: Uuid,
+        message: Message,
+        email: &RenderedEmail,
+    ) -> Result<(), String> {
         match &self.sender {
             EmailSender::Smtp(transport) => transport
                 .send(message)
@@ -162,7 +217,15 @@ impl Mailer {
                     .get_raw("Subject")
                     .unwrap_or_default()
                     .to_string();
-                tracing::info!(%id, %to, %subject, "email (log transport, not sent)");
+                if self.log_text {
+                    tracing::info!(
+                        %id, %to, %subject,
+                        "email (log transport, not sent):\n{}",
+                        email.text
+                    );
+                } else {
+                    tracing::info!(%id, %to, %subject, "email (log transport, not sent)");
+                }
                 Ok(())
             }
         }
@@ -199,6 +262,128 @@ pub async fn health(config: &EmailConfig) -> ServiceHealth {
         name: "email".into(),
         status,
         latency_ms: (status == "up").then(|| started.elapsed().as_secs_f64() * 1000.0),
+        checked_at: chrono::Utc::now(),
         required: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn settings(port: u16, secure: Option<bool>, user: Option<&str>, host: &str) -> EmailConfig {
+        EmailConfig {
+            transport: EmailTransport::Smtp,
+            host: host.into(),
+            port,
+            user: user.map(str::to_string),
+            pass: Secret::new(String::new()),
+            secure,
+            require_tls: false,
+            from: "TicketMax <noreply@localhost>".into(),
+            file_dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn secure_true_or_port_465_is_implicit_tls() {
+        assert_eq!(
+            tls_mode(&settings(2525, Some(true), None, "mail")),
+            TlsMode::Implicit
+        );
+        assert_eq!(
+            tls_mode(&settings(465, None, None, "mail")),
+            TlsMode::Implicit
+        );
+    }
+
+    #[test]
+    fn secure_false_uses_starttls_only_when_offered_so_a_plain_relay_works() {
+        for port in [25, 587, 1025] {
+            assert_eq!(
+                tls_mode(&settings(port, Some(false), None, "mailpit")),
+                TlsMode::StartTlsIfOffered
+            );
+            assert_eq!(
+                tls_mode(&settings(port, None, None, "mailpit")),
+                TlsMode::StartTlsIfOffered
+            );
+        }
+    }
+
+    #[test]
+    fn require_tls_makes_starttls_mandatory() {
+        let mut c = settings(587, Some(false), None, "mail");
+        c.require_tls = true;
+        assert_eq!(tls_mode(&c), TlsMode::StartTlsRequired);
+    }
+
+    #[test]
+    fn credentials_never_go_in_clear_to_a_remote_host_but_may_to_loopback() {
+        assert_eq!(
+            tls_mode(&settings(587, Some(false), Some("me"), "smtp.example.com")),
+            TlsMode::StartTlsRequired
+        );
+        for host in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            assert_eq!(
+                tls_mode(&settings(587, Some(false), Some("me"), host)),
+                TlsMode::StartTlsIfOffered,
+                "{host}"
+            );
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn logged(log_text: bool) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut config = settings(0, None, None, "localhost");
+        config.transport = EmailTransport::Log;
+        let mailer = Mailer::from_config(&config, Duration::from_secs(1))
+            .unwrap()
+            .with_logged_text(log_text);
+        let email = RenderedEmail {
+            subject: "Verify your email".into(),
+            text: "Your verification code is 493817.".into(),
+            html: "<p>Your verification code is <b>493817</b>.</p>".into(),
+            inline: Vec::new(),
+        };
+        let id = Uuid::new_v4();
+        let message = mailer.build(id, "ada@example.com", &email).unwrap();
+        mailer.send(id, message, &email).await.unwrap();
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_log_transport_writes_recipient_subject_and_text_in_development() {
+        let log = logged(true).await;
+        assert!(log.contains("ada@example.com"), "{log}");
+        assert!(log.contains("Verify your email"), "{log}");
+        assert!(log.contains("Your verification code is 493817."), "{log}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_log_transport_keeps_the_text_out_of_production_logs() {
+        let log = logged(false).await;
+        assert!(log.contains("Verify your email"), "{log}");
+        assert!(!log.contains("493817"), "{log}");
     }
 }

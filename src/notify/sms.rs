@@ -123,6 +123,7 @@ pub fn health(config: &SmsConfig) -> ServiceHealth {
         name: "sms".into(),
         status,
         latency_ms: None,
+        checked_at: chrono::Utc::now(),
         required: false,
     }
 }

@@ -61,7 +61,8 @@ impl Outbox {
     pub fn from_state_parts(c: &crate::config::Config, store: Store) -> anyhow::Result<Self> {
         Ok(Self {
             store,
-            mailer: Mailer::from_config(&c.email, c.outbox.send_timeout)?,
+            mailer: Mailer::from_config(&c.email, c.outbox.send_timeout)?
+                .with_logged_text(!c.is_production()),
             sms: SmsSender::from_config(&c.sms, c.outbox.send_timeout)?,
             config: c.outbox,
             base_url: c.public_base_url.clone(),
@@ -324,7 +325,7 @@ impl Outbox {
                     .build(m.id, &m.recipient, &rendered)
                     .map_err(DeliveryError::permanent)?;
                 self.mailer
-                    .send(m.id, message)
+                    .send(m.id, message, &rendered)
                     .await
                     .map_err(DeliveryError::transient)
             }
