@@ -1,6 +1,9 @@
 //! TicketMax: an event-ticketing server. The binary in `main.rs` only parses the command line;
 //! everything else lives in this library so that tests drive the real application.
 
+// Each area's `queries.rs` is compiled twice on purpose, once per SQL dialect (see `store`).
+#![allow(clippy::duplicate_mod)]
+
 /// The composition root: router assembly, start-up and the server loop with graceful shutdown.
 pub mod app;
 /// The audit log of security-relevant actions.

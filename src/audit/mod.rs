@@ -2,8 +2,8 @@
 //! password resets, admin creation, erasure, IP unblocks) with actor, target, IP and time, and
 //! `GET /api/admin/audit-log` for admins. Other areas record their own actions with [`record`]
 //! (on its own) or, inside a queries file, within the transaction of the change:
-//! `audit::insert_entry_tx(&mut tx, &entry).await?` with `use crate::audit::sqlite as audit` (or
-//! `postgres`) in the backend module.
+//! `audit::insert_entry_tx(&mut tx, &entry).await?`, with `audit` named in the backend module's
+//! `crate::dialect!(sqlite, audit)`.
 
 pub mod model;
 pub mod routes;
@@ -17,13 +17,7 @@ use crate::store::Store;
 /// The SQLite build of the audit-log queries.
 #[path = "."]
 pub mod sqlite {
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Sqlite;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = false;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(sqlite);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
@@ -32,13 +26,7 @@ pub mod sqlite {
 /// The PostgreSQL build of the audit-log queries.
 #[path = "."]
 pub mod postgres {
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Postgres;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = true;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(postgres);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;

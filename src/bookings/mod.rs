@@ -39,14 +39,7 @@ use crate::state::AppState;
 /// The SQLite build of the booking queries.
 #[path = "."]
 pub mod sqlite {
-    use crate::notify::sqlite as notify;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Sqlite;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = false;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(sqlite, notify);
     #[path = "queries/mod.rs"]
     mod queries;
     pub use queries::*;
@@ -55,14 +48,7 @@ pub mod sqlite {
 /// The PostgreSQL build of the booking queries.
 #[path = "."]
 pub mod postgres {
-    use crate::notify::postgres as notify;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Postgres;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = true;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(postgres, notify);
     #[path = "queries/mod.rs"]
     mod queries;
     pub use queries::*;

@@ -22,14 +22,7 @@ pub use workers::spawn_workers;
 /// The SQLite build of the catalogue queries.
 #[path = "."]
 pub mod sqlite {
-    use crate::bookings::sqlite as bookings;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Sqlite;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = false;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(sqlite, bookings);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
@@ -38,14 +31,7 @@ pub mod sqlite {
 /// The PostgreSQL build of the catalogue queries.
 #[path = "."]
 pub mod postgres {
-    use crate::bookings::postgres as bookings;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Postgres;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = true;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(postgres, bookings);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;

@@ -25,13 +25,7 @@ pub mod worker;
 /// The SQLite build of the outbox queries.
 #[path = "."]
 pub mod sqlite {
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Sqlite;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = false;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(sqlite);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
@@ -40,13 +34,7 @@ pub mod sqlite {
 /// The PostgreSQL build of the outbox queries.
 #[path = "."]
 pub mod postgres {
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Postgres;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = true;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(postgres);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;

@@ -43,6 +43,35 @@ pub enum Store {
     Postgres(Pools<Postgres>),
 }
 
+/// Declares, inside an area's `sqlite` or `postgres` module, what its `queries.rs` is compiled
+/// against: the backend alias `Db`, the dialect flag `PG`, and the same-dialect modules of the
+/// other areas it writes to (`crate::dialect!(sqlite, notify)` makes `notify::insert_message`
+/// the SQLite one). The `#[path = "queries.rs"] mod queries;` line stays written out beside it,
+/// so that rustfmt and clippy see the file.
+#[macro_export]
+macro_rules! dialect {
+    (@types sqlite) => {
+        /// The backend these queries are compiled for.
+        pub type Db = sqlx::Sqlite;
+        /// Whether the dialect is PostgreSQL.
+        #[allow(dead_code)]
+        pub const PG: bool = false;
+    };
+    (@types postgres) => {
+        /// The backend these queries are compiled for.
+        pub type Db = sqlx::Postgres;
+        /// Whether the dialect is PostgreSQL.
+        #[allow(dead_code)]
+        pub const PG: bool = true;
+    };
+    ($dialect:ident $(, $peer:ident)* $(,)?) => {
+        $crate::dialect!(@types $dialect);
+        $(
+            use $crate::$peer::$dialect as $peer;
+        )*
+    };
+}
+
 /// Calls the same query function on whichever backend the store holds.
 #[macro_export]
 macro_rules! dispatch {

@@ -38,15 +38,7 @@ pub fn router() -> OpenApiRouter<crate::state::AppState> {
 /// The SQLite build of the account queries.
 #[path = "."]
 pub mod sqlite {
-    use crate::audit::sqlite as audit;
-    use crate::notify::sqlite as notify;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Sqlite;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = false;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(sqlite, audit, notify);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
@@ -55,15 +47,7 @@ pub mod sqlite {
 /// The PostgreSQL build of the account queries.
 #[path = "."]
 pub mod postgres {
-    use crate::audit::postgres as audit;
-    use crate::notify::postgres as notify;
-    /// The backend these queries are compiled for.
-    pub type Db = sqlx::Postgres;
-    /// Whether the dialect is PostgreSQL.
-    #[allow(dead_code)]
-    pub const PG: bool = true;
-    // The same file as the other dialect's module, on purpose: one SQL source, two builds.
-    #[allow(clippy::duplicate_mod)]
+    crate::dialect!(postgres, audit, notify);
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
