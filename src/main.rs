@@ -72,6 +72,10 @@ async fn main() -> std::process::ExitCode {
                 .map_err(|e| anyhow::anyhow!("{}", e.message)),
             Err(e) => Err(e),
         },
+        // The demo accounts have a published password: never in production (API.md §11.100).
+        Command::SeedDemo { .. } if config.is_production() => Err(anyhow::anyhow!(
+            "seed-demo refuses to run with APP_ENV=production: its accounts have a published password"
+        )),
         Command::SeedDemo { events } => match app::open_store(&config).await {
             Ok(store) => ticketmax::events::demo::seed(&store, events)
                 .await

@@ -7,6 +7,7 @@ mod helpers;
 mod authz;
 mod bookings;
 mod checkin;
+mod cli;
 mod envelope;
 mod events;
 mod events_catalogue;
