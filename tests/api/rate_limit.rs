@@ -266,6 +266,60 @@ async fn the_fifth_failure_locks_the_account_and_the_next_login_gets_423(app: Te
     assert_eq!(log.body["meta"]["total"], 3);
 }
 
+async fn parallel_guesses_get_no_more_password_checks_than_the_lock_allows(app: TestApp) {
+    app.register_verified("race@example.com", "right-password-1")
+        .await;
+    let guesses = (0..30).map(|i| {
+        let app = &app;
+        async move {
+            app.login("race@example.com", &format!("wrong-password-{i}"))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|r| r.status == 401u16).count();
+    let refused = answers.iter().filter(|r| r.status == 423u16).count();
+    assert_eq!(checked + refused, 30, "every guess is 401 or 423");
+    assert!(
+        checked <= 5,
+        "{checked} guesses had their password checked; the lock allows 5"
+    );
+    app.login("race@example.com", "right-password-1")
+        .await
+        .assert_error(423, "ACCOUNT_LOCKED");
+}
+
+async fn wrong_current_passwords_of_change_password_lock_the_account(app: TestApp) {
+    app.register_verified("change@example.com", "right-password-1")
+        .await;
+    let token = app
+        .login("change@example.com", "right-password-1")
+        .await
+        .data()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..5 {
+        app.post_as(
+            &token,
+            "/api/user/change-password",
+            &json!({"currentPassword": "wrong-password", "newPassword": "new-password-2"}),
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.post_as(
+        &token,
+        "/api/user/change-password",
+        &json!({"currentPassword": "right-password-1", "newPassword": "new-password-2"}),
+    )
+    .await
+    .assert_error(423, "ACCOUNT_LOCKED");
+    app.login("change@example.com", "right-password-1")
+        .await
+        .assert_error(423, "ACCOUNT_LOCKED");
+}
+
 async fn twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request(app: TestApp) {
     // Rate limits stay off here: IP blocks hold regardless (§11.40).
     let app = TestApp::builder(app.backend)
@@ -378,6 +432,8 @@ both_backends!(
     health_metrics_and_disabled_limits_are_never_limited,
     fifty_rate_limit_rejections_block_the_ip_progressively,
     the_fifth_failure_locks_the_account_and_the_next_login_gets_423,
+    parallel_guesses_get_no_more_password_checks_than_the_lock_allows,
+    wrong_current_passwords_of_change_password_lock_the_account,
     twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request,
     forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
     blocked_user_agents_are_refused
@@ -412,8 +468,10 @@ async fn expire_ip_blocks(app: &TestApp) {
     }
 }
 
+/// As if every lock had just ended: failures count again only from the lock's end (as they do
+/// when a real lock runs out, `counted_since` being its end).
 async fn expire_locks(app: &TestApp) {
-    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let past = chrono::Utc::now();
     match &app.state.store {
         ticketmax::store::Store::Sqlite(p) => {
             sqlx::query("UPDATE account_locks SET locked_until = $1, counted_since = $1")

@@ -838,7 +838,25 @@ async fn admin_creation_login_success_and_failure_are_audited(app: TestApp) {
         .assert_error(400, "VALIDATION_FAILED");
 }
 
+async fn a_suspended_account_is_told_so_at_login_even_before_verifying_its_email(app: TestApp) {
+    let id = app
+        .register("unverified@example.com", "right-password-1")
+        .await;
+    let (_, admin) = app.admin().await;
+    app.patch_as(
+        &admin,
+        &format!("/api/user/{id}/status"),
+        &json!({"status": "SUSPENDED"}),
+    )
+    .await
+    .assert_status(200);
+    app.login("unverified@example.com", "right-password-1")
+        .await
+        .assert_error(403, "ACCOUNT_SUSPENDED");
+}
+
 both_backends!(
+    a_suspended_account_is_told_so_at_login_even_before_verifying_its_email,
     register_creates_an_inactive_user_and_emails_a_hashed_code,
     register_rejects_a_role_field_bad_fields_and_a_taken_email,
     verify_email_activates_once_and_sends_the_welcome_email,

@@ -113,6 +113,82 @@ pub async fn record_login_failure(
     Ok((account_lock, ip_block))
 }
 
+/// How long a login attempt counts as running at most (a process that died mid-check).
+const ATTEMPT_STALE: Duration = Duration::minutes(1);
+
+/// Starts a login attempt for `subject` before its password is checked (API.md §11.94): refused
+/// (`Err(until)`, `None` when the budget of guesses is spent rather than a lock set) when the
+/// account is locked, or when its recent failures plus the attempts still running already reach
+/// the lock threshold; otherwise the attempt is counted until [`end_login_attempt`].
+pub async fn begin_login_attempt(
+    pools: &Pools<Db>,
+    subject: &str,
+    policy: &Policy,
+) -> sqlx::Result<Result<Uuid, Option<DateTime<Utc>>>> {
+    let now = Utc::now();
+    let mut tx = pools.write.begin().await?;
+    sqlx::query("INSERT INTO account_locks (subject, counted_since, lock_count, updated_at) VALUES ($1, $2, 0, $2) ON CONFLICT (subject) DO NOTHING")
+        .bind(subject)
+        .bind(now - Duration::days(1))
+        .execute(&mut *tx)
+        .await?;
+    // The row lock (PostgreSQL; SQLite's single writer already serializes) makes concurrent
+    // attempts of one account count each other.
+    let lock_sql = if PG {
+        "SELECT counted_since, locked_until FROM account_locks WHERE subject = $1 FOR UPDATE"
+    } else {
+        "SELECT counted_since, locked_until FROM account_locks WHERE subject = $1"
+    };
+    let (counted_since, locked_until): (DateTime<Utc>, Option<DateTime<Utc>>) =
+        sqlx::query_as(lock_sql)
+            .bind(subject)
+            .fetch_one(&mut *tx)
+            .await?;
+    if let Some(until) = locked_until.filter(|u| *u > now) {
+        return Ok(Err(Some(until)));
+    }
+    let since = counted_since.max(now - policy.account_window);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
+    )
+    .bind(subject)
+    .bind(since)
+    .fetch_one(&mut *tx)
+    .await?;
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM login_attempts WHERE subject = $1 AND started_at > $2",
+    )
+    .bind(subject)
+    .bind(now - ATTEMPT_STALE)
+    .fetch_one(&mut *tx)
+    .await?;
+    if failures + running >= policy.account_failures {
+        return Ok(Err(None));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO login_attempts (id, subject, started_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(subject)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM login_attempts WHERE started_at < $1")
+        .bind(now - ATTEMPT_STALE)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Ok(id))
+}
+
+/// Ends a login attempt begun by [`begin_login_attempt`] (its outcome is recorded apart).
+pub async fn end_login_attempt(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_attempts WHERE id = $1")
+        .bind(id)
+        .execute(&pools.write)
+        .await?;
+    Ok(())
+}
+
 /// Records a rate-limit rejection; returns when the IP is blocked until if this one blocked it.
 pub async fn record_rate_limited(
     pools: &Pools<Db>,

@@ -3,6 +3,7 @@
 use super::*;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 impl Store {
     /// Until when an account (lower-cased email) is locked, if it is.
@@ -49,5 +50,17 @@ impl Store {
     /// Deletes old abuse events.
     pub async fn prune_abuse_events(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
         crate::dispatch!(self, crate::users::abuse => prune_events(before))
+    }
+    /// Counts a login attempt before its password check, or refuses it (API.md §11.94).
+    pub async fn begin_login_attempt(
+        &self,
+        subject: &str,
+        policy: &Policy,
+    ) -> sqlx::Result<Result<Uuid, Option<DateTime<Utc>>>> {
+        crate::dispatch!(self, crate::users::abuse => begin_login_attempt(subject, policy))
+    }
+    /// Ends a login attempt.
+    pub async fn end_login_attempt(&self, id: Uuid) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::users::abuse => end_login_attempt(id))
     }
 }

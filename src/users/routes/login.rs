@@ -50,34 +50,28 @@ pub(super) async fn login_user(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<ApiResponse<TokenPair>> {
     let email = body.email.trim().to_lowercase();
-    if let Some(until) = state.store.account_locked_until(&email).await? {
-        return Err(ApiError::new(
-            ErrorCode::AccountLocked,
-            "Too many failed logins; the account is locked for a while",
-        )
-        .with_retry_after(abuse::seconds_until(until)));
-    }
     let user = state.store.user_by_email(&email).await?;
-    let ok = password::verify(
+    let right = check_password(
+        &state,
+        ip,
+        &email,
+        user.as_ref().map(|u| (u.id, u.password_hash.clone())),
         body.password,
-        user.as_ref().map(|u| u.password_hash.clone()),
     )
     .await?;
-    let user = match (ok, user) {
+    let user = match (right, user) {
         (true, Some(user)) => user,
-        (_, user) => {
-            login_failed(&state, ip, &email, user.map(|u| u.id)).await?;
-            return Err(invalid_credentials());
-        }
+        _ => return Err(invalid_credentials()),
     };
+    // A suspension comes first, whatever the email verification (API.md §11.103).
+    if user.status() == UserStatus::Suspended {
+        return Err(suspended());
+    }
     if !user.email_verified {
         return Err(ApiError::new(
             ErrorCode::EmailNotVerified,
             "Verify your email before logging in",
         ));
-    }
-    if user.status() == UserStatus::Suspended {
-        return Err(suspended());
     }
     state.store.clear_account_failures(&email, false).await?;
     let tokens = sessions::open(&state, &user).await?;
@@ -93,6 +87,49 @@ pub(super) async fn login_user(
 }
 
 /// Counts a failed login toward the account lock and the IP block, and audits it.
+/// Checks `password` against an account (or, for an unknown email, against nothing, taking the
+/// same time) under the account lock of API.md §11.94: the attempt is counted before the check,
+/// so parallel guesses cannot exceed the lock threshold; a locked account, or one whose budget
+/// of guesses is taken by attempts still running, answers 423; a wrong password is recorded as a
+/// failed login (`Ok(false)`); a right one whose account was locked meanwhile answers 423.
+pub(super) async fn check_password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    email: &str,
+    account: Option<(Uuid, String)>,
+    password: String,
+) -> ApiResult<bool> {
+    let attempt = match state
+        .store
+        .begin_login_attempt(email, &state.guard.policy)
+        .await?
+    {
+        Ok(id) => id,
+        Err(until) => return Err(locked(until)),
+    };
+    let user_id = account.as_ref().map(|(id, _)| *id);
+    let right = password::verify(password, account.map(|(_, hash)| hash)).await;
+    state.store.end_login_attempt(attempt).await?;
+    if !right? {
+        login_failed(state, ip, email, user_id).await?;
+        return Ok(false);
+    }
+    if let Some(until) = state.store.account_locked_until(email).await? {
+        return Err(locked(Some(until)));
+    }
+    Ok(true)
+}
+
+/// 423 `ACCOUNT_LOCKED`, with `Retry-After` until the lock ends (1 s when the guesses still
+/// running hold the account rather than a lock).
+fn locked(until: Option<chrono::DateTime<chrono::Utc>>) -> ApiError {
+    ApiError::new(
+        ErrorCode::AccountLocked,
+        "Too many failed logins; the account is locked for a while",
+    )
+    .with_retry_after(until.map_or(1, abuse::seconds_until))
+}
+
 async fn login_failed(
     state: &AppState,
     ip: std::net::IpAddr,

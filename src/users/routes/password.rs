@@ -164,7 +164,10 @@ pub(super) async fn change_password(
         ));
     }
     let row = reload(&state, user.id).await?;
-    if !password::verify(body.current_password, Some(row.password_hash.clone())).await? {
+    // Wrong current passwords count toward the account lock like failed logins (§11.94).
+    let account = Some((row.id, row.password_hash.clone()));
+    if !super::login::check_password(&state, ip, &row.email, account, body.current_password).await?
+    {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "The current password is wrong",

@@ -1,0 +1,9 @@
+-- Login attempts whose password check is running (API.md §11.94): counted with the recent
+-- failures before the check, so parallel guesses cannot exceed the lock threshold. A row is
+-- deleted when its check ends; a row older than a minute (its process died) no longer counts.
+CREATE TABLE login_attempts (
+    id          UUID PRIMARY KEY NOT NULL,
+    subject     TEXT NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX login_attempts_subject ON login_attempts (subject, started_at);
