@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::model::{EventView, TicketTypeField, TicketTypeView};
 use super::requests::{TicketTypeBody, UpdateTicketTypeBody};
-use super::routes::{after_write, editable, fresh_view, owned_event};
+use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{MAX_PRICE, MAX_SEATS, check_kind, check_text, check_type};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, Validator};
 use crate::state::AppState;
@@ -88,25 +88,17 @@ pub(super) async fn update_ticket_type(
         fields.push(TicketTypeField::Kind);
     }
     if let Some(price) = body.price {
-        v.check(
-            (0..=MAX_PRICE).contains(&price),
-            "price",
-            "must be from 0 to 1000000000000",
-        );
+        check_up_to(&mut v, "price", price, MAX_PRICE);
         t.price = price;
         fields.push(TicketTypeField::Price);
     }
     if let Some(capacity) = body.capacity {
-        v.check(
-            (0..=MAX_SEATS).contains(&capacity),
-            "capacity",
-            "must be from 0 to 10000000",
-        );
+        check_up_to(&mut v, "capacity", capacity, MAX_SEATS);
         t.capacity = capacity;
         fields.push(TicketTypeField::Capacity);
     }
     if let Some(max) = body.max_per_order {
-        v.check(max >= 1, "maxPerOrder", "must be at least 1");
+        super::validate::check_max_per_order(&mut v, max, "maxPerOrder");
         t.max_per_order = max;
         fields.push(TicketTypeField::MaxPerOrder);
     }

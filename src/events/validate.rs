@@ -62,11 +62,7 @@ pub(super) fn check_type(v: &mut Validator, prefix: &str, t: &TicketTypeBody) ->
         "must be from 1 to 10000000",
     );
     let max = t.max_per_order.unwrap_or(10);
-    v.check(
-        max >= 1,
-        &format!("{prefix}maxPerOrder"),
-        "must be at least 1",
-    );
+    check_max_per_order(v, max, &format!("{prefix}maxPerOrder"));
     if let (Some(a), Some(b)) = (t.sales_start_at, t.sales_end_at) {
         v.check(
             a < b,
@@ -158,4 +154,16 @@ fn check_single_type(v: &mut Validator, body: &CreateEventBody) -> Option<NewTic
         }
         (None, None) => None,
     }
+}
+
+/// The largest `maxPerOrder` (API.md §11.91): one order's tickets are issued in one transaction.
+pub(super) const MAX_PER_ORDER: i32 = 1000;
+
+/// Checks a `maxPerOrder` of 1–[`MAX_PER_ORDER`].
+pub(super) fn check_max_per_order(v: &mut Validator, max: i32, field: &str) {
+    v.check(
+        (1..=MAX_PER_ORDER).contains(&max),
+        field,
+        "must be from 1 to 1000",
+    );
 }

@@ -147,6 +147,10 @@ pub struct InlineImage {
     pub png: Vec<u8>,
 }
 
+/// The most tickets whose QR codes an email carries inline (each PNG is tens of KB); a larger
+/// booking's email lists the codes and links to the booking instead (API.md §11.92).
+pub const MAX_INLINE_QR: usize = 10;
+
 /// Email templates that show their tickets' QR codes inline.
 const QR_TEMPLATES: &[&str] = &["booking_confirmed"];
 
@@ -160,6 +164,13 @@ fn inline_ticket_qrs(payload: &mut serde_json::Value) -> Vec<InlineImage> {
     else {
         return Vec::new();
     };
+    if tickets.len() > MAX_INLINE_QR {
+        // A large order links to its tickets instead: its email stays small (API.md §11.92).
+        if let Some(object) = payload.as_object_mut() {
+            object.insert("qrLinked".into(), true.into());
+        }
+        return Vec::new();
+    }
     let mut images = Vec::new();
     for (i, ticket) in tickets.iter_mut().enumerate() {
         let Some(code) = ticket.get("code").and_then(serde_json::Value::as_str) else {
@@ -724,5 +735,33 @@ mod tests {
             "Thu, 31 Dec 2026 19:30 UTC"
         );
         assert_eq!(datetime("tomorrow".into()), "tomorrow");
+    }
+
+    fn with_tickets(n: usize) -> serde_json::Value {
+        let mut payload = sample();
+        payload["tickets"] = (0..n)
+            .map(|i| json!({"code": format!("TK-{i}"), "ticketTypeName": "Regular"}))
+            .collect();
+        payload
+    }
+
+    #[test]
+    fn up_to_ten_tickets_carry_their_qr_codes_inline() {
+        let r = render_email("booking_confirmed", &with_tickets(MAX_INLINE_QR), BASE).unwrap();
+        assert_eq!(r.inline.len(), MAX_INLINE_QR);
+        assert!(r.html.contains("Show the QR code at the entrance"));
+    }
+
+    #[test]
+    fn a_larger_order_links_to_its_tickets_and_its_email_stays_small() {
+        let r = render_email("booking_confirmed", &with_tickets(1000), BASE).unwrap();
+        assert!(r.inline.is_empty(), "no inline QR beyond ten tickets");
+        assert!(
+            r.html
+                .contains("1000 tickets and their QR codes are on your booking page")
+        );
+        assert!(r.text.contains("TK-999"), "every code is still listed");
+        let size = r.html.len() + r.text.len();
+        assert!(size < 2 * 1024 * 1024, "{size} bytes");
     }
 }

@@ -318,8 +318,14 @@ impl Outbox {
             .map_err(|e| DeliveryError::permanent(format!("payload is not JSON: {e}")))?;
         match channel {
             Channel::Email => {
-                let rendered = templates::render_email(&m.template, &payload, &self.base_url)
-                    .map_err(|e| DeliveryError::permanent(e.0))?;
+                // QR images are CPU work: rendered off the async threads.
+                let (template, base_url) = (m.template.clone(), self.base_url.clone());
+                let rendered = tokio::task::spawn_blocking(move || {
+                    templates::render_email(&template, &payload, &base_url)
+                })
+                .await
+                .map_err(|e| DeliveryError::transient(format!("rendering stopped: {e}")))?
+                .map_err(|e| DeliveryError::permanent(e.0))?;
                 let message = self
                     .mailer
                     .build(m.id, &m.recipient, &rendered)

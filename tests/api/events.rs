@@ -762,7 +762,43 @@ async fn cache_hits_and_misses_show_in_metrics(app: TestApp) {
     assert!(m.text.contains(r#"cache="events_list""#));
 }
 
+async fn max_per_order_is_from_1_to_1000(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let mut body = event_body("Big order", 30);
+    body["ticketTypes"] =
+        json!([{"name": "GA", "price": 0, "capacity": 5000, "maxPerOrder": 1001}]);
+    let r = app.post_as(&token, "/api/events", &body).await;
+    r.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(
+        r.body["error"]["details"][0]["field"],
+        "ticketTypes.0.maxPerOrder"
+    );
+    body["ticketTypes"][0]["maxPerOrder"] = json!(1000);
+    let r = app.post_as(&token, "/api/events", &body).await;
+    r.assert_status(201);
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let type_id = r.data()["ticketTypes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.patch_as(
+        &token,
+        &format!("/api/events/{id}/ticket-types/{type_id}"),
+        &json!({"maxPerOrder": 1_000_000}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_FAILED");
+    app.post_as(
+        &token,
+        &format!("/api/events/{id}/ticket-types"),
+        &json!({"name": "VIP", "price": 100, "capacity": 10, "maxPerOrder": 0}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_FAILED");
+}
+
 both_backends!(
+    max_per_order_is_from_1_to_1000,
     an_organizer_creates_an_event_with_ticket_types_and_anyone_reads_it,
     price_and_total_tickets_make_one_general_type,
     a_user_creating_an_event_gets_organizer_not_approved,

@@ -2,8 +2,11 @@
 -- failures before the check, so parallel guesses cannot exceed the lock threshold. A row is
 -- deleted when its check ends; a row older than a minute (its process died) no longer counts.
 CREATE TABLE login_attempts (
-    id          UUID PRIMARY KEY NOT NULL,
+    id          BLOB PRIMARY KEY NOT NULL,
     subject     TEXT NOT NULL,
-    started_at  TIMESTAMPTZ NOT NULL
+    started_at  TEXT NOT NULL
 );
 CREATE INDEX login_attempts_subject ON login_attempts (subject, started_at);
+
+-- maxPerOrder is 1–1,000 (API.md §11.91): an order's tickets are issued in one transaction.
+UPDATE ticket_types SET max_per_order = 1000 WHERE max_per_order > 1000;
