@@ -138,8 +138,16 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
         (Some(s), Some(role)) => {
             filter.statuses = vec![s.to_string()];
             filter.only_unfinished = false;
-            if role != Role::Admin {
-                filter.organizer_id = viewer.map(|u| u.id);
+            // An organizer sees only their own events by status, and the filters combine
+            // (API.md §11.104): naming another organizer selects nothing. No account has the nil
+            // id, so the intersection of the two organizers is written as that id.
+            if role != Role::Admin
+                && let Some(me) = viewer.map(|u| u.id)
+            {
+                filter.organizer_id = match filter.organizer_id {
+                    Some(other) if other != me => Some(Uuid::nil()),
+                    _ => Some(me),
+                };
             }
             false
         }

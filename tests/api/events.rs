@@ -797,7 +797,31 @@ async fn max_per_order_is_from_1_to_1000(app: TestApp) {
     .assert_error(400, "VALIDATION_FAILED");
 }
 
+async fn an_organizers_status_list_and_another_organizers_id_combine_to_nothing(app: TestApp) {
+    let (me, mine_token) = app.create_user(Role::Organizer).await;
+    let (other, other_token) = app.create_user(Role::Organizer).await;
+    create(&app, &mine_token, &event_body("Mine", 30)).await;
+    create(&app, &other_token, &event_body("Theirs", 30)).await;
+    let r = app
+        .get_as(
+            &mine_token,
+            &format!("/api/events?status=PUBLISHED&organizerId={other}"),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["meta"]["total"], 0, "{}", r.body);
+    let r = app
+        .get_as(
+            &mine_token,
+            &format!("/api/events?status=PUBLISHED&organizerId={me}"),
+        )
+        .await;
+    assert_eq!(r.body["meta"]["total"], 1);
+    assert_eq!(r.data()[0]["title"], "Mine");
+}
+
 both_backends!(
+    an_organizers_status_list_and_another_organizers_id_combine_to_nothing,
     max_per_order_is_from_1_to_1000,
     an_organizer_creates_an_event_with_ticket_types_and_anyone_reads_it,
     price_and_total_tickets_make_one_general_type,
