@@ -70,6 +70,31 @@ async fn the_auth_tier_refuses_the_sixth_login_with_retry_after(app: TestApp) {
         .assert_error(401, "INVALID_CREDENTIALS");
 }
 
+async fn ipv6_addresses_of_one_64_share_their_limits(app: TestApp) {
+    let app = limited(app.backend).spawn().await;
+    for i in 0..5u64 {
+        login_from(
+            &app,
+            &format!("2001:db8:7:7::{:x}", i + 1),
+            &format!("v6-{i}@example.com"),
+            "whatever-pass",
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login_from(
+        &app,
+        "2001:db8:7:7:ffff::9",
+        "v6-9@example.com",
+        "whatever-pass",
+    )
+    .await
+    .assert_error(429, "RATE_LIMITED");
+    login_from(&app, "2001:db8:7:8::1", "v6-9@example.com", "whatever-pass")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+}
+
 async fn the_sensitive_tier_allows_three_per_route(app: TestApp) {
     let app = limited(app.backend).spawn().await;
     let send = |path: &'static str| {
@@ -433,6 +458,7 @@ both_backends!(
     fifty_rate_limit_rejections_block_the_ip_progressively,
     the_fifth_failure_locks_the_account_and_the_next_login_gets_423,
     parallel_guesses_get_no_more_password_checks_than_the_lock_allows,
+    ipv6_addresses_of_one_64_share_their_limits,
     wrong_current_passwords_of_change_password_lock_the_account,
     twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request,
     forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,

@@ -145,10 +145,7 @@ pub struct BlockCache {
 impl Default for BlockCache {
     fn default() -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(5))
-                .build(),
+            entries: crate::cache::ttl_map(100_000, Duration::from_secs(5)),
         }
     }
 }
@@ -202,13 +199,35 @@ pub async fn announce_block_change(state: &AppState, ip: IpAddr) {
 }
 
 /// The client's IP: the socket peer, or the first untrusted address of `X-Forwarded-For` when
-/// the peer is a trusted proxy (`TRUST_PROXY`).
+/// the peer is a trusted proxy (`TRUST_PROXY`); an IPv6 client as its /64 network (API.md
+/// §11.96), since one subscriber holds a whole /64 and could otherwise take a fresh address, and
+/// so a fresh limit, per request. Rate tiers, IP blocks, abuse counters and the audit log all
+/// see this address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// An address as the abuse protection keys it: IPv4 as is, IPv6 as its /64 network.
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 impl ClientIp {
-    /// Works out the client IP of a request.
+    /// Works out the client IP of a request (its /64 for IPv6).
     pub fn resolve(
+        parts_headers: &axum::http::HeaderMap,
+        peer: Option<IpAddr>,
+        trusted: &[IpAddr],
+    ) -> IpAddr {
+        network_of(Self::resolve_address(parts_headers, peer, trusted))
+    }
+
+    fn resolve_address(
         parts_headers: &axum::http::HeaderMap,
         peer: Option<IpAddr>,
         trusted: &[IpAddr],
@@ -248,7 +267,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        Ok(ClientIp(peer.unwrap_or(IpAddr::from([0, 0, 0, 0]))))
+        Ok(ClientIp(network_of(
+            peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        )))
     }
 }
 
@@ -315,7 +336,7 @@ async fn delete_blocked_ip(
 ) -> ApiResult<ApiResponse<()>> {
     let ip: IpAddr = raw
         .parse::<IpAddr>()
-        .map(|i| i.to_canonical())
+        .map(network_of)
         .map_err(|_| ApiError::field("ip", "must be an IP address"))?;
     if !state.store.unblock_ip(&ip.to_string()).await? {
         return Err(ApiError::not_found("Blocked IP"));
@@ -363,5 +384,26 @@ mod tests {
             .map(|n| Policy::step(&p.account_steps, n).num_minutes())
             .collect();
         assert_eq!(minutes, vec![1, 5, 15, 60, 60, 60]);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_ipv4_ones_by_their_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network_of(a), network_of(b));
+        assert_eq!(network_of(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_ne!(network_of(a), network_of(other));
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(network_of(v4), v4);
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(network_of(mapped), v4);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "2001:db8:9:9:1::5".parse().unwrap());
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            ClientIp::resolve(&headers, Some(proxy), &[proxy]),
+            "2001:db8:9:9::".parse::<IpAddr>().unwrap()
+        );
     }
 }
