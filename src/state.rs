@@ -32,6 +32,8 @@ pub struct Inner {
     pub guard: crate::users::rate_limit::Guard,
     /// Shared response cache (catalogue).
     pub cache: crate::cache::Cache,
+    /// Open availability streams, capped per client IP and per instance.
+    pub streams: Arc<crate::events::stream::StreamSlots>,
     /// The last probe of the dependencies, for `/health/services`.
     pub health_probe: crate::health::ProbeCache,
     /// Process start, for `uptimeSeconds`.
@@ -90,6 +92,7 @@ impl AppState {
             bus,
             auth_cache: AuthCache::default(),
             health_probe: crate::health::ProbeCache::default(),
+            streams: Arc::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,

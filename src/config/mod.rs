@@ -244,6 +244,12 @@ pub struct Config {
     pub cancellation_cutoff: Duration,
     /// Largest cancellation fee, minor units.
     pub cancellation_fee_cap: i64,
+    /// PENDING guest bookings one client IP (its /64) may hold per event; 0: no cap (§11.93).
+    pub guest_max_holds_per_ip: i64,
+    /// Open availability streams per client IP (its /64) (§11.97).
+    pub max_streams_per_ip: usize,
+    /// Open availability streams per instance (§11.97).
+    pub max_open_streams: usize,
     /// Bearer token of `/metrics` in production.
     pub metrics_token: Option<Secret>,
     /// First admin created at start-up.
@@ -314,6 +320,9 @@ impl Config {
             booking_hold: bookings.hold,
             cancellation_cutoff: bookings.cancellation_cutoff,
             cancellation_fee_cap: bookings.cancellation_fee_cap,
+            guest_max_holds_per_ip: bookings.guest_max_holds_per_ip,
+            max_streams_per_ip: bookings.max_streams_per_ip,
+            max_open_streams: bookings.max_open_streams,
             metrics_token: admin.metrics_token,
             admin_email: admin.email,
             admin_password: admin.password,

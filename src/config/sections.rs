@@ -283,15 +283,16 @@ pub(super) fn files(v: &Vars) -> Result<Files, ConfigError> {
 
 /// Email settings; SMTP needs an explicit `EMAIL_HOST`.
 pub(super) fn email(v: &Vars) -> Result<EmailConfig, ConfigError> {
-    let transport = match v.get("EMAIL_TRANSPORT").map(str::to_ascii_lowercase) {
-        None => EmailTransport::Log,
-        Some(t) => match t.as_str() {
-            "smtp" => EmailTransport::Smtp,
-            "file" => EmailTransport::File,
-            "log" => EmailTransport::Log,
-            _ => return Err(bad("EMAIL_TRANSPORT", "expected smtp, file or log")),
-        },
-    };
+    let transport = v.choice(
+        "EMAIL_TRANSPORT",
+        EmailTransport::Log,
+        &[
+            ("smtp", EmailTransport::Smtp),
+            ("file", EmailTransport::File),
+            ("log", EmailTransport::Log),
+        ],
+        "expected smtp, file or log",
+    )?;
     let secure = match v.get("EMAIL_SECURE") {
         None => None,
         Some(_) => Some(v.boolean("EMAIL_SECURE", false)?),
@@ -315,14 +316,12 @@ pub(super) fn email(v: &Vars) -> Result<EmailConfig, ConfigError> {
 
 /// SMS settings; Twilio needs its account, token and number.
 pub(super) fn sms(v: &Vars) -> Result<SmsConfig, ConfigError> {
-    let transport = match v.get("SMS_TRANSPORT").map(str::to_ascii_lowercase) {
-        None => SmsTransport::Log,
-        Some(t) => match t.as_str() {
-            "twilio" => SmsTransport::Twilio,
-            "log" => SmsTransport::Log,
-            _ => return Err(bad("SMS_TRANSPORT", "expected twilio or log")),
-        },
-    };
+    let transport = v.choice(
+        "SMS_TRANSPORT",
+        SmsTransport::Log,
+        &[("twilio", SmsTransport::Twilio), ("log", SmsTransport::Log)],
+        "expected twilio or log",
+    )?;
     let sms = SmsConfig {
         transport,
         account_sid: v.string("TWILIO_ACCOUNT_SID", ""),
@@ -350,6 +349,9 @@ pub(super) struct Bookings {
     pub hold: Duration,
     pub cancellation_cutoff: Duration,
     pub cancellation_fee_cap: i64,
+    pub guest_max_holds_per_ip: i64,
+    pub max_streams_per_ip: usize,
+    pub max_open_streams: usize,
 }
 
 pub(super) fn bookings(v: &Vars) -> Result<Bookings, ConfigError> {
@@ -367,6 +369,9 @@ pub(super) fn bookings(v: &Vars) -> Result<Bookings, ConfigError> {
             3600 * v.parse::<u64>("CANCELLATION_CUTOFF_HOURS", 24)?,
         ),
         cancellation_fee_cap: v.parse("CANCELLATION_FEE_CAP", 5000)?,
+        guest_max_holds_per_ip: v.parse("GUEST_MAX_HOLDS_PER_IP", 25)?,
+        max_streams_per_ip: v.parse("MAX_STREAMS_PER_IP", 20)?,
+        max_open_streams: v.parse("MAX_OPEN_STREAMS", 10_000)?,
     })
 }
 

@@ -43,6 +43,25 @@ impl Vars<'_> {
         }
     }
 
+    /// The option named by the value (in any case), or `default` when unset; any other value is
+    /// an error saying `expected`.
+    pub(super) fn choice<T: Copy>(
+        &self,
+        key: &'static str,
+        default: T,
+        options: &[(&str, T)],
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        options
+            .iter()
+            .find(|(name, _)| raw.eq_ignore_ascii_case(name))
+            .map(|&(_, option)| option)
+            .ok_or_else(|| bad(key, expected))
+    }
+
     /// A comma-separated list, blank entries dropped.
     pub(super) fn list(&self, key: &str) -> Vec<String> {
         self.get(key)

@@ -23,9 +23,10 @@ use uuid::Uuid;
 
 use super::catalogue;
 use super::model::Availability;
-use crate::http::{ApiError, ApiPath, ApiResult};
+use crate::http::{ApiError, ApiPath, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::MaybeAuthUser;
+use crate::users::abuse::ClientIp;
 
 /// Heartbeat period.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -49,7 +50,57 @@ fn event(a: &Availability) -> Event {
         .data(serde_json::to_string(a).unwrap_or_default())
 }
 
+/// The open streams of this instance, in all and per client IP, so an anonymous caller cannot
+/// hold the server's connections (API.md §11.97).
+#[derive(Debug, Default)]
+pub struct StreamSlots {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+impl StreamSlots {
+    /// Takes a slot for `ip`, or `None` when the IP or the instance is at its cap.
+    fn take(
+        self: &std::sync::Arc<Self>,
+        ip: std::net::IpAddr,
+        per_ip: usize,
+        total: usize,
+    ) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let of_ip = open.1.get(&ip).copied().unwrap_or(0);
+        if open.0 >= total || of_ip >= per_ip {
+            return None;
+        }
+        open.0 += 1;
+        open.1.insert(ip, of_ip + 1);
+        Some(StreamSlot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One open stream's slot, given back when the stream ends (the client left or the server stops).
+#[derive(Debug)]
+struct StreamSlot {
+    slots: std::sync::Arc<StreamSlots>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
 struct Cursor {
+    _slot: StreamSlot,
     state: AppState,
     id: Uuid,
     last: Option<Availability>,
@@ -81,22 +132,36 @@ impl Cursor {
     responses(
         (status = 200, description = "`text/event-stream` of `availability` events (data: the availability object)", content_type = "text/event-stream", body = Availability),
         (status = 404, description = "No such event"),
+        (status = 429, description = "Too many open streams from this client, or on this server"),
     ))]
 pub async fn stream_event_availability(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
+    ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     catalogue::record(&state, id)
         .await?
         .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
         .ok_or_else(|| ApiError::not_found("Event"))?;
+    let slot = state
+        .streams
+        .take(
+            ip,
+            state.config.max_streams_per_ip,
+            state.config.max_open_streams,
+        )
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::RateLimited, "Too many open availability streams")
+                .with_retry_after(15)
+        })?;
     // Subscribe before reading the first state, so no change can fall between the two.
     let rx = state.bus.subscribe();
     let shutdown = state.shutdown_signal();
     let mut poll = tokio::time::interval(POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let cursor = Cursor {
+        _slot: slot,
         state,
         id,
         last: None,

@@ -295,6 +295,43 @@ async fn the_availability_stream_sends_the_current_state_then_each_change(app: T
     .assert_error(404, "NOT_FOUND");
 }
 
+async fn availability_streams_are_capped_per_client_ip(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("MAX_STREAMS_PER_IP", "2")
+        .spawn()
+        .await;
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let e = create(&app, &token, &event_body("Watched", 5)).await;
+    let url = format!(
+        "{}/api/events/{}/availability/stream",
+        app.address,
+        e["id"].as_str().unwrap()
+    );
+    let open = || app.client.get(&url).send();
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open().await.unwrap();
+    assert_eq!(third.status().as_u16(), 429);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    // A stream that ends gives its slot back.
+    drop(first);
+    let mut reopened = 0;
+    for _ in 0..50 {
+        if open().await.unwrap().status().as_u16() == 200 {
+            reopened += 1;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert_eq!(reopened, 1, "the closed stream's slot was not given back");
+    drop(second);
+}
+
 async fn the_availability_stream_coalesces_a_burst_of_changes(app: TestApp) {
     let (id, type_id, mut events) = streamed_event(&app, "Hot on-sale").await;
     // 40 holds over ~0.6 s, each announced: one event per change would be ~40 events.
@@ -472,6 +509,7 @@ async fn seed_demo_fills_an_empty_catalogue_once(app: TestApp) {
 both_backends!(
     filters_search_and_sorting_work_on_a_catalogue_of_hundreds,
     the_availability_stream_sends_the_current_state_then_each_change,
+    availability_streams_are_capped_per_client_ip,
     the_availability_stream_coalesces_a_burst_of_changes,
     the_availability_stream_sends_each_of_a_few_quick_changes,
     the_availability_stream_ends_when_the_server_shuts_down,
