@@ -70,6 +70,19 @@ impl std::fmt::Debug for Cache {
     }
 }
 
+/// An in-process map of at most `capacity` entries, each kept for `ttl` (the per-instance caches
+/// of account and block state).
+pub fn ttl_map<K, V>(capacity: u64, ttl: Duration) -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(capacity)
+        .time_to_live(ttl)
+        .build()
+}
+
 impl Cache {
     /// A cache over `redis` when given (keys under `prefix`), else in-process only.
     pub async fn new(

@@ -32,6 +32,19 @@ pub mod postgres {
     pub use queries::*;
 }
 
+/// An entry of `action` by the account `actor_id` (with its email as it is now) from `ip`.
+pub async fn by_account(
+    store: &Store,
+    action: &'static str,
+    actor_id: uuid::Uuid,
+    ip: std::net::IpAddr,
+) -> sqlx::Result<AuditEntry> {
+    let email = store.user_by_id(actor_id).await?.map(|u| u.email);
+    Ok(AuditEntry::new(action)
+        .actor(Some(actor_id), email.as_deref())
+        .ip(Some(ip)))
+}
+
 /// Records an entry on its own; a failure is logged, never shown to the caller (the action it
 /// describes has already happened).
 pub async fn record(store: &Store, entry: AuditEntry) {

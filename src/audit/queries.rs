@@ -44,30 +44,21 @@ pub async fn list_entries(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<AuditRow>, i64)> {
-    let mut clauses = Vec::new();
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        n
-    };
-    if filter.actor_id.is_some() {
-        clauses.push(format!("actor_id = ${}", next()));
-    }
-    if filter.action.is_some() {
-        clauses.push(format!("action = ${}", next()));
-    }
-    if filter.target_type.is_some() {
-        clauses.push(format!("target_type = ${}", next()));
-    }
-    if filter.target_id.is_some() {
-        clauses.push(format!("target_id = ${}", next()));
-    }
-    if filter.from.is_some() {
-        clauses.push(format!("created_at >= ${}", next()));
-    }
-    if filter.to.is_some() {
-        clauses.push(format!("created_at < ${}", next()));
-    }
+    // One numbered placeholder per filter given, in the order `bind_filter!` binds them.
+    let clauses: Vec<String> = [
+        (filter.actor_id.is_some(), "actor_id ="),
+        (filter.action.is_some(), "action ="),
+        (filter.target_type.is_some(), "target_type ="),
+        (filter.target_id.is_some(), "target_id ="),
+        (filter.from.is_some(), "created_at >="),
+        (filter.to.is_some(), "created_at <"),
+    ]
+    .into_iter()
+    .filter(|(given, _)| *given)
+    .enumerate()
+    .map(|(i, (_, test))| format!("{test} ${}", i + 1))
+    .collect();
+    let n = clauses.len();
     let where_sql = if clauses.is_empty() {
         String::new()
     } else {

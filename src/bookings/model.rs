@@ -244,7 +244,7 @@ pub struct TicketRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A booking released by expiry.
+/// A booking a state change returns: released by expiry or cancellation, or confirmed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Released {
     /// Booking id.

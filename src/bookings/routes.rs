@@ -21,6 +21,7 @@ use crate::http::{
     Page, Validator, idempotency,
 };
 use crate::state::AppState;
+use crate::users::abuse::ClientIp;
 use crate::users::extract::{AuthUser, bearer};
 
 /// Routes under `/bookings` and `/checkin`.
@@ -237,7 +238,11 @@ fn validate_contact(v: &mut Validator, body: &CreateBookingBody) {
 }
 
 /// Runs a validated hold and turns its outcome into the answer.
-async fn place(state: &AppState, req: NewHold, guest_token: Option<String>) -> ApiResult<Response> {
+async fn place(
+    state: &AppState,
+    req: NewHold,
+    guest: Option<(String, std::net::IpAddr)>,
+) -> ApiResult<Response> {
     let links = Links::from_config(&state.config);
     let outcome = match state.store.hold_booking(&req, &links).await {
         Ok(o) => o,
@@ -253,9 +258,18 @@ async fn place(state: &AppState, req: NewHold, guest_token: Option<String>) -> A
     };
     match outcome {
         HoldOutcome::Held { id, event_id } => {
+            if let Some((_, ip)) = &guest
+                && state.config.guest_max_holds_per_ip > 0
+            {
+                let ip = ip.to_string();
+                state
+                    .store
+                    .record_guest_hold(id, event_id, &ip, Utc::now())
+                    .await?;
+            }
             super::announce(state, event_id).await;
             let (_, mut view) = view_of(state, id).await?;
-            view.guest_token = guest_token;
+            view.guest_token = guest.map(|(token, _)| token);
             Ok(ApiResponse::created(view).into_response())
         }
         HoldOutcome::NotFound => Err(ApiError::not_found("Event or ticket type")),
@@ -329,6 +343,7 @@ async fn create_booking(
     ))]
 async fn create_guest_booking(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
@@ -340,9 +355,22 @@ async fn create_guest_booking(
     v.check(body.customer_name.is_some(), "customerName", "is required");
     validate_contact(&mut v, &body);
     v.finish()?;
+    // Anyone could otherwise hold every seat with invented emails (API.md §11.93).
+    let cap = state.config.guest_max_holds_per_ip;
+    if cap > 0 {
+        let live = state
+            .store
+            .live_guest_holds(body.event_id, &ip.to_string(), Utc::now())
+            .await?;
+        if live >= cap {
+            return Err(ApiError::conflict(format!(
+                "This network already holds {live} pending guest bookings for this event; pay or cancel one first"
+            )));
+        }
+    }
     let (token, hash) = super::codes::new_guest_token();
     let req = NewHold::for_guest(body, &token, hash, hold_length(&state), Utc::now());
-    place(&state, req, Some(token)).await
+    place(&state, req, Some((token, ip))).await
 }
 
 /// How long a new hold lasts (`BOOKING_HOLD_MINUTES`).

@@ -142,4 +142,23 @@ impl Store {
     pub async fn type_counters(&self, id: Uuid) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
         crate::dispatch!(self, crate::bookings => type_counters(id))
     }
+    /// Live guest bookings of an event from one client network (API.md §11.93).
+    pub async fn live_guest_holds(
+        &self,
+        event_id: Uuid,
+        client_ip: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<i64> {
+        crate::dispatch!(self, crate::bookings => live_guest_holds(event_id, client_ip, now))
+    }
+    /// Remembers the client network of a guest booking.
+    pub async fn record_guest_hold(
+        &self,
+        booking_id: Uuid,
+        event_id: Uuid,
+        client_ip: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::bookings => record_guest_hold(booking_id, event_id, client_ip, now))
+    }
 }

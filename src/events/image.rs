@@ -21,6 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::model::EventView;
+use super::routes::{fresh_view, owned_event};
 use crate::http::{ApiError, ApiPath, ApiResponse, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -411,14 +412,7 @@ async fn upload_event_image(
     ApiPath(id): ApiPath<Uuid>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<ApiResponse<EventView>> {
-    let record = state
-        .store
-        .event_record(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
-    if !(user.is_admin() || record.event.organizer_id == user.id) {
-        return Err(ApiError::forbidden());
-    }
+    let record = owned_event(&state, &user, id).await?;
     let mut multipart = multipart.map_err(|_| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -495,16 +489,7 @@ async fn upload_event_image(
         .update_event(&record.event, &event, None)
         .await?;
     state.cache.invalidate().await;
-    let record = state
-        .store
-        .event_record(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
-    let mut views = super::catalogue::views(&state, std::slice::from_ref(&record)).await?;
-    let view = views
-        .pop()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("event {id} vanished")))?;
-    Ok(ApiResponse::ok(view).message("Image uploaded"))
+    Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Image uploaded"))
 }
 
 #[cfg(test)]

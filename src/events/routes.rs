@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::catalogue;
 use super::model::{CANCELLED, COMPLETED, EventRecord, EventView};
 use super::{favorites, reads, ticket_types, writes};
-use crate::http::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult, Validator};
 use crate::state::AppState;
 use crate::users::AuthUser;
 
@@ -41,17 +41,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::image::router())
 }
 
+/// The event as the database holds it now (not the catalogue's cached copy), or 404.
+async fn stored_record(state: &AppState, id: Uuid) -> ApiResult<EventRecord> {
+    state
+        .store
+        .event_record(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Event"))
+}
+
 /// The event of a write, read fresh from the database; only its owner or an admin may change it.
 pub(super) async fn owned_event(
     state: &AppState,
     user: &AuthUser,
     id: Uuid,
 ) -> ApiResult<EventRecord> {
-    let record = state
-        .store
-        .event_record(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    let record = stored_record(state, id).await?;
     if !(user.is_admin() || record.event.organizer_id == user.id) {
         return Err(ApiError::forbidden());
     }
@@ -60,11 +65,7 @@ pub(super) async fn owned_event(
 
 /// The fresh view of an event after a write.
 pub(super) async fn fresh_view(state: &AppState, id: Uuid) -> ApiResult<EventView> {
-    let record = state
-        .store
-        .event_record(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    let record = stored_record(state, id).await?;
     let mut views = catalogue::views(state, std::slice::from_ref(&record)).await?;
     views
         .pop()
@@ -88,4 +89,13 @@ pub(super) fn editable(record: &EventRecord) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+/// Checks a new amount or count is from 0 to `max`.
+pub(super) fn check_up_to(v: &mut Validator, field: &str, value: i64, max: i64) {
+    v.check(
+        (0..=max).contains(&value),
+        field,
+        &format!("must be from 0 to {max}"),
+    );
 }

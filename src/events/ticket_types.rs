@@ -8,9 +8,8 @@ use super::model::{EventView, TicketTypeField, TicketTypeView};
 use super::requests::{TicketTypeBody, UpdateTicketTypeBody};
 use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{MAX_PRICE, MAX_SEATS, check_kind, check_text, check_type};
-use crate::http::{ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, Validator};
+use crate::http::{ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, ResultExt, Validator};
 use crate::state::AppState;
-use crate::store::is_check_violation;
 use crate::users::AuthUser;
 
 /// One ticket type of an event's fresh view.
@@ -114,19 +113,15 @@ pub(super) async fn update_ticket_type(
         v.check(a < b, "salesEndAt", "must be after salesStartAt");
     }
     v.finish()?;
-    let ok = match state
+    let below_taken =
+        || ApiError::conflict("capacity cannot be below the tickets already sold and held");
+    if !state
         .store
         .update_ticket_type(&t, &fields, Utc::now())
         .await
+        .on_check(below_taken)?
     {
-        Ok(ok) => ok,
-        Err(e) if is_check_violation(&e) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if !ok {
-        return Err(ApiError::conflict(
-            "capacity cannot be below the tickets already sold and held",
-        ));
+        return Err(below_taken());
     }
     after_write(&state, id, true).await;
     let view = fresh_view(&state, id).await?;

@@ -7,11 +7,12 @@ use uuid::Uuid;
 
 use super::model::{DRAFT, EventRow, EventView, PUBLISHED};
 use super::requests::{CancelEventBody, CreateEventBody, UpdateEventBody};
-use super::routes::{after_write, editable, fresh_view, owned_event};
+use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types};
-use crate::http::{ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, ErrorCode, Validator};
+use crate::http::{
+    ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, ErrorCode, ResultExt, Validator,
+};
 use crate::state::AppState;
-use crate::store::is_check_violation;
 use crate::users::{AuthUser, OrganizerUser};
 
 /// Creates an event (ORGANIZER or ADMIN), with its ticket types.
@@ -165,11 +166,7 @@ pub(super) async fn update_event(
         e.featured = f;
     }
     if let Some(Some(total)) = body.total_tickets {
-        v.check(
-            (0..=MAX_SEATS).contains(&total),
-            "totalTickets",
-            "must be from 0 to 10000000",
-        );
+        check_up_to(&mut v, "totalTickets", total, MAX_SEATS);
     }
     v.finish()?;
     if e.currency != record.event.currency && state.store.event_has_bookings(id).await? {
@@ -178,19 +175,13 @@ pub(super) async fn update_event(
         ));
     }
     e.updated_at = Utc::now();
-    match state
+    state
         .store
         .update_event(&record.event, &e, body.total_tickets)
         .await
-    {
-        Ok(_) => {}
-        Err(err) if is_check_violation(&err) => {
-            return Err(ApiError::conflict(
-                "totalTickets cannot be below the tickets already sold and held",
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    }
+        .on_check(|| {
+            ApiError::conflict("totalTickets cannot be below the tickets already sold and held")
+        })?;
     after_write(&state, id, body.total_tickets.is_some()).await;
     Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Event updated"))
 }
@@ -270,12 +261,14 @@ pub(super) async fn delete_event(
     owned_event(&state, &user, id).await?;
     let has_bookings =
         || ApiError::conflict("The event has bookings and cannot be deleted; cancel it instead");
-    match state.store.delete_event(id).await {
-        Ok(true) => {}
-        Ok(false) => return Err(has_bookings()),
-        // A booking committed between the check and the delete.
-        Err(e) if crate::store::is_foreign_key_violation(&e) => return Err(has_bookings()),
-        Err(e) => return Err(e.into()),
+    // A foreign-key violation: a booking committed between the check and the delete.
+    if !state
+        .store
+        .delete_event(id)
+        .await
+        .on_foreign_key(has_bookings)?
+    {
+        return Err(has_bookings());
     }
     after_write(&state, id, true).await;
     Ok(ApiResponse::ok(()).message("Event deleted"))

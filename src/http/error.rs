@@ -262,35 +262,26 @@ pub trait ResultExt<T> {
     fn on_foreign_key(self, err: impl FnOnce() -> ApiError) -> ApiResult<T>;
 }
 
+/// A failure that `is` recognises becomes `err()`; any other stays a storage error.
+fn on_violation<T>(
+    result: sqlx::Result<T>,
+    is: fn(&sqlx::Error) -> bool,
+    err: impl FnOnce() -> ApiError,
+) -> ApiResult<T> {
+    result.map_err(|e| if is(&e) { err() } else { e.into() })
+}
+
 impl<T> ResultExt<T> for sqlx::Result<T> {
     fn on_unique(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
-        self.map_err(|e| {
-            if crate::store::is_unique_violation(&e) {
-                err()
-            } else {
-                e.into()
-            }
-        })
+        on_violation(self, crate::store::is_unique_violation, err)
     }
 
     fn on_check(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
-        self.map_err(|e| {
-            if crate::store::is_check_violation(&e) {
-                err()
-            } else {
-                e.into()
-            }
-        })
+        on_violation(self, crate::store::is_check_violation, err)
     }
 
     fn on_foreign_key(self, err: impl FnOnce() -> ApiError) -> ApiResult<T> {
-        self.map_err(|e| {
-            if crate::store::is_foreign_key_violation(&e) {
-                err()
-            } else {
-                e.into()
-            }
-        })
+        on_violation(self, crate::store::is_foreign_key_violation, err)
     }
 }
 

@@ -2,6 +2,8 @@
 //! role and status changes, and erasure. Every change is audited in the same transaction and
 //! takes effect on the very next request (caches invalidated on every instance).
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
@@ -11,8 +13,9 @@ use uuid::Uuid;
 
 use super::abuse::ClientIp;
 use super::model::{Role, UserFilter, UserStatus, UserView};
+use super::routes::reload;
 use super::{AdminUser, AuthUser, sessions};
-use crate::audit::AuditEntry;
+use crate::audit::{self, AuditEntry};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
 
@@ -123,11 +126,7 @@ async fn get_user(
     if !user.is_admin() && user.id != id {
         return Err(ApiError::forbidden());
     }
-    let row = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let row = reload(&state, id).await?;
     Ok(ApiResponse::ok(UserView::from(&row)))
 }
 
@@ -139,8 +138,17 @@ pub struct RoleBody {
     pub role: Role,
 }
 
-async fn actor_email(state: &AppState, id: Uuid) -> ApiResult<Option<String>> {
-    Ok(state.store.user_by_id(id).await?.map(|u| u.email))
+/// The audit entry of an admin's `action` on the user `id`.
+async fn admin_entry(
+    state: &AppState,
+    action: &'static str,
+    admin_id: Uuid,
+    id: Uuid,
+    ip: IpAddr,
+) -> ApiResult<AuditEntry> {
+    Ok(audit::by_account(&state.store, action, admin_id, ip)
+        .await?
+        .target("user", id))
 }
 
 /// Changes a user's role (ADMIN); effective on the user's next request.
@@ -162,28 +170,15 @@ async fn update_user_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
-    let before = state
-        .store
-        .user_by_id(id)
+    let before = reload(&state, id).await?;
+    let entry = admin_entry(&state, "user.role_change", admin.id, id, ip)
         .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
-    let entry = AuditEntry::new("user.role_change")
-        .actor(
-            Some(admin.id),
-            actor_email(&state, admin.id).await?.as_deref(),
-        )
-        .target("user", id)
-        .ip(Some(ip))
         .details(json!({"from": before.role, "to": body.role.as_str()}));
     if !state.store.set_role(id, body.role.as_str(), &entry).await? {
         return Err(ApiError::not_found("User"));
     }
     sessions::announce_user(&state, id).await;
-    let row = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let row = reload(&state, id).await?;
     Ok(ApiResponse::ok(UserView::from(&row)).message("Role changed"))
 }
 
@@ -214,18 +209,9 @@ async fn update_user_status(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
-    let before = state
-        .store
-        .user_by_id(id)
+    let before = reload(&state, id).await?;
+    let entry = admin_entry(&state, "user.status_change", admin.id, id, ip)
         .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
-    let entry = AuditEntry::new("user.status_change")
-        .actor(
-            Some(admin.id),
-            actor_email(&state, admin.id).await?.as_deref(),
-        )
-        .target("user", id)
-        .ip(Some(ip))
         .details(json!({"from": before.status, "to": body.status.as_str()}));
     let ended = state
         .store
@@ -234,11 +220,7 @@ async fn update_user_status(
         .ok_or_else(|| ApiError::not_found("User"))?;
     sessions::announce_user(&state, id).await;
     sessions::announce_sessions(&state, &ended).await;
-    let row = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
+    let row = reload(&state, id).await?;
     Ok(ApiResponse::ok(UserView::from(&row)).message("Status changed"))
 }
 
@@ -260,13 +242,7 @@ async fn delete_user(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<()>> {
-    let entry = AuditEntry::new("user.erase")
-        .actor(
-            Some(admin.id),
-            actor_email(&state, admin.id).await?.as_deref(),
-        )
-        .target("user", id)
-        .ip(Some(ip));
+    let entry = admin_entry(&state, "user.erase", admin.id, id, ip).await?;
     // Not a PHC string: no password ever verifies against it.
     let ended = state
         .store

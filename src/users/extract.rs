@@ -10,6 +10,7 @@ use moka::future::Cache;
 use uuid::Uuid;
 
 use super::model::{Role, UserStatus};
+use crate::cache::ttl_map;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -36,14 +37,8 @@ pub struct AuthCache {
 impl Default for AuthCache {
     fn default() -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
-            sessions: Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
+            entries: ttl_map(100_000, Duration::from_secs(300)),
+            sessions: ttl_map(200_000, Duration::from_secs(300)),
         }
     }
 }

@@ -18,8 +18,8 @@ pub mod validate;
 
 use uuid::Uuid;
 
-use crate::http::{ApiError, ApiResult, ErrorCode, Validator};
-use crate::store::{Store, is_unique_violation};
+use crate::http::{ApiError, ApiResult, ErrorCode, ResultExt, Validator};
+use crate::store::Store;
 use domain::parse_field;
 pub use domain::{Email, PersonName, Phone};
 pub use extract::{AdminUser, AuthCache, AuthUser, MaybeAuthUser, OrganizerUser};
@@ -59,6 +59,14 @@ pub fn parse_email(raw: &str) -> Option<String> {
     Email::parse(raw).ok().map(String::from)
 }
 
+/// The answer to a new account whose email another account already has.
+pub(crate) fn email_taken() -> ApiError {
+    ApiError::new(
+        ErrorCode::EmailTaken,
+        "An account with this email already exists",
+    )
+}
+
 /// Creates an ACTIVE, verified ADMIN (command line, `ADMIN_EMAIL`, admin-seed endpoint).
 pub async fn create_admin(
     store: &Store,
@@ -69,11 +77,7 @@ pub async fn create_admin(
 ) -> ApiResult<Uuid> {
     let mut v = Validator::new();
     let email = parse_field(&mut v, "email", Email::parse(email));
-    v.check(
-        validate::password_ok(password),
-        "password",
-        "must be 8 to 128 characters",
-    );
+    validate::check_password(&mut v, password);
     let first_name = parse_field(&mut v, "firstName", PersonName::parse(first_name));
     let last_name = parse_field(&mut v, "lastName", PersonName::parse(last_name));
     v.finish()?;
@@ -93,16 +97,7 @@ pub async fn create_admin(
         email_verified: true,
     };
     let email = user.email.clone();
-    let id = store.insert_user(&user).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            ApiError::new(
-                ErrorCode::EmailTaken,
-                "An account with this email already exists",
-            )
-        } else {
-            ApiError::from(e)
-        }
-    })?;
+    let id = store.insert_user(&user).await.on_unique(email_taken)?;
     crate::audit::record(
         store,
         crate::audit::AuditEntry::new("admin.create")

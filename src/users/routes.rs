@@ -74,7 +74,8 @@ async fn check_code(
     )
 }
 
-async fn reload(state: &AppState, id: Uuid) -> ApiResult<UserRow> {
+/// The user `id`, read again after a change, or 404.
+pub(super) async fn reload(state: &AppState, id: Uuid) -> ApiResult<UserRow> {
     state
         .store
         .user_by_id(id)

@@ -18,6 +18,33 @@ pub fn birth_date_ok(date: &str) -> bool {
     })
 }
 
+/// Checks a new password has 8–128 characters.
+pub fn check_password(v: &mut Validator, password: &str) {
+    v.check(
+        password_ok(password),
+        "password",
+        "must be 8 to 128 characters",
+    );
+}
+
+/// Checks a birth date, see [`birth_date_ok`].
+pub fn check_birth_date(v: &mut Validator, date: &str) {
+    v.check(
+        birth_date_ok(date),
+        "dateOfBirth",
+        "must be a past date as YYYY-MM-DD",
+    );
+}
+
+/// Checks a bio has at most 500 characters.
+pub fn check_bio(v: &mut Validator, bio: &str) {
+    v.check(
+        bio.chars().count() <= 500,
+        "bio",
+        "must be at most 500 characters",
+    );
+}
+
 /// Checks an address's fields (each at most 200 characters).
 pub fn check_address(v: &mut Validator, address: &Address) {
     for (name, value) in [

@@ -459,6 +459,7 @@ both_backends!(
     the_fifth_failure_locks_the_account_and_the_next_login_gets_423,
     parallel_guesses_get_no_more_password_checks_than_the_lock_allows,
     ipv6_addresses_of_one_64_share_their_limits,
+    live_guest_holds_are_capped_per_client_network_and_event,
     wrong_current_passwords_of_change_password_lock_the_account,
     twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request,
     forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
@@ -733,6 +734,40 @@ async fn guest_booking_from(
         b = b.token(t);
     }
     b.json(body).send().await
+}
+
+async fn live_guest_holds_are_capped_per_client_network_and_event(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("TRUST_PROXY", "127.0.0.1")
+        .env("GUEST_MAX_HOLDS_PER_IP", "2")
+        .spawn()
+        .await;
+    let (_, _, event, types) =
+        crate::fixtures::published_event(&app, &[crate::fixtures::TypeSpec::paid(50)]).await;
+    let body = |n: u32| {
+        json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+        "customerEmail": format!("cap{n}@example.com"), "customerName": "Mallory <b>Click here</b>"})
+    };
+    for n in 0..2 {
+        guest_booking_from(&app, None, "2001:db8:5:5::1", &body(n))
+            .await
+            .assert_status(201);
+    }
+    // Another address of the same /64 is the same client.
+    let r = guest_booking_from(&app, None, "2001:db8:5:5::2", &body(2)).await;
+    r.assert_error(409, "CONFLICT");
+    guest_booking_from(&app, None, "198.51.100.77", &body(3))
+        .await
+        .assert_status(201);
+    // The guest emails carry no text the caller chose: no name, whatever was sent.
+    use ticketmax::store::Store;
+    let payload: String = crate::with_pool!(app, pool => {
+        sqlx::query_scalar("SELECT payload FROM outbox WHERE recipient = 'cap0@example.com' AND template = 'booking_pending'")
+            .fetch_one(pool).await.unwrap()
+    });
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["customerName"], "");
+    assert!(!payload.to_string().contains("Mallory"));
 }
 
 async fn guest_bookings_are_counted_per_ip_whatever_token_comes_with_them(app: TestApp) {

@@ -315,7 +315,7 @@ pub(super) async fn insert_pending(
                 pay_url.push_str(token);
             }
             let payload = json!({
-                "customerName": req.customer_name,
+                "customerName": greeted(req.user_id, &req.customer_name),
                 "eventTitle": event.title,
                 "reference": reference,
                 "quantity": req.quantity,

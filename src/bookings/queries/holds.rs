@@ -137,7 +137,7 @@ pub(super) async fn hold_free_in_tx(
     let tickets = issue_tickets(tx, id, req.quantity, req.now, links).await?;
     let msg = confirmed_message(
         &req.customer_email,
-        &req.customer_name,
+        greeted(req.user_id, &req.customer_name),
         &event.title,
         &reference,
         id,

@@ -1,5 +1,7 @@
 //! The booking lifecycle after a hold: confirm, cancel, expiry sweep, the event-cancel cascade and check-in.
 
+use sqlx::FromRow;
+
 use super::*;
 
 /// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
@@ -10,10 +12,12 @@ pub async fn confirm(
     links: &Links,
 ) -> sqlx::Result<ConfirmOutcome> {
     let mut tx = pools.write.begin().await?;
-    let sql = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
-               WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
-               RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name, user_id";
-    let row = sqlx::query(sql)
+    let sql = format!(
+        "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+         WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
+         RETURNING {RELEASED_COLUMNS}, user_id"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -22,39 +26,44 @@ pub async fn confirm(
         tx.rollback().await?;
         return Ok(ConfirmOutcome::NotPending);
     };
-    let reference: String = row.try_get(0)?;
-    let event_id: Uuid = row.try_get(1)?;
-    let type_id: Uuid = row.try_get(2)?;
-    let quantity: i64 = row.try_get(3)?;
-    let email: String = row.try_get(4)?;
-    let name: String = row.try_get(5)?;
-    let user_id: Option<Uuid> = row.try_get(6)?;
+    let b = Released::from_row(&row)?;
+    let user_id: Option<Uuid> = row.try_get("user_id")?;
     sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
-        .bind(quantity)
-        .bind(type_id)
+        .bind(b.quantity)
+        .bind(b.ticket_type_id)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
         "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
          WHERE id = $2 AND total_tickets IS NOT NULL",
     )
-    .bind(quantity)
-    .bind(event_id)
+    .bind(b.quantity)
+    .bind(b.event_id)
     .execute(&mut *tx)
     .await?;
-    let tickets = issue_tickets(&mut tx, id, quantity, now, links).await?;
+    let tickets = issue_tickets(&mut tx, id, b.quantity, now, links).await?;
     let (title, starts_at): (String, DateTime<Utc>) =
         sqlx::query_as("SELECT title, starts_at FROM events WHERE id = $1")
-            .bind(event_id)
+            .bind(b.event_id)
             .fetch_one(&mut *tx)
             .await?;
-    let msg = confirmed_message(&email, &name, &title, &reference, id, &tickets, links);
+    let msg = confirmed_message(
+        &b.customer_email,
+        &b.customer_name,
+        &title,
+        &b.reference,
+        id,
+        &tickets,
+        links,
+    );
     notify::insert_message(&mut tx, &msg).await?;
-    if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &reference, starts_at).await? {
+    if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &b.reference, starts_at).await? {
         notify::insert_message(&mut tx, &sms).await?;
     }
     tx.commit().await?;
-    Ok(ConfirmOutcome::Confirmed { event_id })
+    Ok(ConfirmOutcome::Confirmed {
+        event_id: b.event_id,
+    })
 }
 
 /// Cancels a booking that is still in `expected` state (a live PENDING hold, or CONFIRMED),
@@ -68,54 +77,55 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> sqlx::Result<CancelOutcome> {
     let mut tx = pools.write.begin().await?;
-    let row = sqlx::query(
+    let sql = format!(
         "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
                 refund_due = $3
          WHERE id = $4 AND status = $5 AND (status <> 'PENDING' OR expires_at > $1)
-         RETURNING reference, event_id, ticket_type_id, quantity, customer_email, customer_name",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(refund_due)
-    .bind(id)
-    .bind(expected.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+         RETURNING {RELEASED_COLUMNS}"
+    );
+    let b: Option<Released> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(reason)
+        .bind(refund_due)
+        .bind(id)
+        .bind(expected.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(b) = b else {
         tx.rollback().await?;
         return Ok(CancelOutcome::Changed);
     };
-    let reference: String = row.try_get(0)?;
-    let event_id: Uuid = row.try_get(1)?;
-    let type_id: Uuid = row.try_get(2)?;
-    let quantity: i64 = row.try_get(3)?;
-    let email: String = row.try_get(4)?;
-    let name: String = row.try_get(5)?;
     let (held, sold) = if expected == BookingStatus::Pending {
-        (quantity, 0)
+        (b.quantity, 0)
     } else {
-        (0, quantity)
+        (0, b.quantity)
     };
-    release_counters(&mut tx, std::iter::once((type_id, event_id, held, sold))).await?;
+    release_counters(
+        &mut tx,
+        std::iter::once((b.ticket_type_id, b.event_id, held, sold)),
+    )
+    .await?;
     let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
-        .bind(event_id)
+        .bind(b.event_id)
         .fetch_one(&mut *tx)
         .await?;
     let msg = NewMessage::email(
-        email,
+        b.customer_email,
         "booking_cancelled",
         json!({
-            "customerName": name,
+            "customerName": b.customer_name,
             "eventTitle": title,
-            "reference": reference,
-            "quantity": quantity,
+            "reference": b.reference,
+            "quantity": b.quantity,
             "reason": reason,
             "refundAmount": refund_due,
         }),
     );
     notify::insert_message(&mut tx, &msg).await?;
     tx.commit().await?;
-    Ok(CancelOutcome::Cancelled { event_id })
+    Ok(CancelOutcome::Cancelled {
+        event_id: b.event_id,
+    })
 }
 
 /// One sweep: expires up to `limit` lapsed holds. Returns what was released.
@@ -148,7 +158,7 @@ pub async fn cascade_event_cancel(
     let pending: Vec<(Uuid, i64, String, String, i64)> = sqlx::query_as(
         "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2
          WHERE event_id = $3 AND status = 'PENDING' AND expires_at > $1
-         RETURNING ticket_type_id, quantity, customer_email, customer_name, CAST(0 AS BIGINT)",
+         RETURNING ticket_type_id, quantity, customer_email, CASE WHEN user_id IS NULL THEN '' ELSE customer_name END, CAST(0 AS BIGINT)",
     )
     .bind(now)
     .bind(reason)
@@ -159,7 +169,7 @@ pub async fn cascade_event_cancel(
         "UPDATE bookings SET status = 'CANCELLED', cancelled_at = $1, updated_at = $1, cancellation_reason = $2,
                 refund_due = total_amount
          WHERE event_id = $3 AND status = 'CONFIRMED'
-         RETURNING ticket_type_id, quantity, customer_email, customer_name, total_amount",
+         RETURNING ticket_type_id, quantity, customer_email, CASE WHEN user_id IS NULL THEN '' ELSE customer_name END, total_amount",
     )
     .bind(now)
     .bind(reason)

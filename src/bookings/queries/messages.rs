@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// The name an email greets a booker by: none for a guest (API.md §11.93: an unverified
+/// address gets no text the caller chose).
+pub(super) fn greeted(user_id: Option<Uuid>, name: &str) -> &str {
+    if user_id.is_some() { name } else { "" }
+}
+
 pub(super) fn confirmed_message(
     email: &str,
     name: &str,

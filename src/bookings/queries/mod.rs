@@ -29,8 +29,10 @@ pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.
      e.starts_at AS event_starts_at, e.organizer_id AS organizer_id \
      FROM bookings b JOIN events e ON e.id = b.event_id JOIN ticket_types t ON t.id = b.ticket_type_id";
 
-pub(super) const RELEASED_COLUMNS: &str =
-    "id, reference, event_id, ticket_type_id, quantity, customer_email, customer_name";
+/// A released booking; its name is the one emails greet by: none for a guest, whose email goes
+/// to an address nobody verified and must carry no text the caller chose (API.md §11.93).
+pub(super) const RELEASED_COLUMNS: &str = "id, reference, event_id, ticket_type_id, quantity, customer_email, \
+     CASE WHEN user_id IS NULL THEN '' ELSE customer_name END AS customer_name";
 
 mod batch;
 mod counters;

@@ -65,24 +65,24 @@ pub async fn list_bookings(
     filter: &ListFilter,
 ) -> sqlx::Result<(Vec<BookingRow>, u64)> {
     let filter_sql = where_filter(filter);
+    // `where_filter`'s parameters, $1 to $5, in both statements.
+    macro_rules! bind_filter {
+        ($q:expr) => {
+            $q.bind(filter.user_id)
+                .bind(filter.event_id)
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.now)
+        };
+    }
     let count_sql = format!("SELECT COUNT(*) FROM bookings b{filter_sql}");
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-        .bind(filter.user_id)
-        .bind(filter.event_id)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.now)
+    let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
         .fetch_one(&pools.read)
         .await?;
     let sql = format!(
         "{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(filter.user_id)
-        .bind(filter.event_id)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.now)
+    let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
         .bind(filter.limit)
         .bind(filter.offset)
         .fetch_all(&pools.read)
@@ -136,4 +136,42 @@ pub async fn type_counters(
     .fetch_one(&pools.write)
     .await?;
     Ok((capacity, sold, held, pending, confirmed))
+}
+
+/// Live (PENDING, unexpired) guest bookings of an event made from one client network.
+pub async fn live_guest_holds(
+    pools: &Pools<Db>,
+    event_id: Uuid,
+    client_ip: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM guest_holds g JOIN bookings b ON b.id = g.booking_id
+         WHERE g.event_id = $1 AND g.client_ip = $2 AND b.status = 'PENDING' AND b.expires_at > $3",
+    )
+    .bind(event_id)
+    .bind(client_ip)
+    .bind(now)
+    .fetch_one(&pools.read)
+    .await
+}
+
+/// Remembers the client network of a guest booking.
+pub async fn record_guest_hold(
+    pools: &Pools<Db>,
+    booking_id: Uuid,
+    event_id: Uuid,
+    client_ip: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO guest_holds (booking_id, event_id, client_ip, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(booking_id)
+    .bind(event_id)
+    .bind(client_ip)
+    .bind(now)
+    .execute(&pools.write)
+    .await?;
+    Ok(())
 }

@@ -51,7 +51,7 @@ pub async fn send_event_reminders(
             email.clone(),
             "event_reminder",
             json!({
-                "customerName": name,
+                "customerName": greeted(*user_id, name),
                 "eventTitle": title,
                 "eventStartsAt": starts_at,
                 "venue": venue,

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::audit::AuditEntry;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
 use crate::store::Store;
@@ -342,15 +341,8 @@ async fn delete_blocked_ip(
         return Err(ApiError::not_found("Blocked IP"));
     }
     announce_block_change(&state, ip).await;
-    let email = state.store.user_by_id(admin.id).await?.map(|u| u.email);
-    crate::audit::record(
-        &state.store,
-        AuditEntry::new("ip.unblock")
-            .actor(Some(admin.id), email.as_deref())
-            .target("ip", ip)
-            .ip(Some(client)),
-    )
-    .await;
+    let entry = crate::audit::by_account(&state.store, "ip.unblock", admin.id, client).await?;
+    crate::audit::record(&state.store, entry.target("ip", ip)).await;
     Ok(ApiResponse::ok(()).message("IP unblocked"))
 }
 

@@ -37,11 +37,24 @@ pub async fn account_locked_until(
     pools: &Pools<Db>,
     subject: &str,
 ) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let until: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT locked_until FROM account_locks WHERE subject = $1")
-            .bind(subject)
-            .fetch_optional(&pools.read)
-            .await?;
+    still_ahead(
+        pools,
+        "SELECT locked_until FROM account_locks WHERE subject = $1",
+        subject,
+    )
+    .await
+}
+
+/// The end a one-row lookup by `key` reads, if that end is still ahead.
+async fn still_ahead(
+    pools: &Pools<Db>,
+    sql: &'static str,
+    key: &str,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let until: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_optional(&pools.read)
+        .await?;
     Ok(until.flatten().filter(|u| *u > Utc::now()))
 }
 
@@ -283,12 +296,12 @@ pub async fn clear_account(pools: &Pools<Db>, subject: &str, reset: bool) -> sql
 
 /// When an IP is blocked until, if it is blocked now.
 pub async fn ip_blocked_until(pools: &Pools<Db>, ip: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
-    let until: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT blocked_until FROM ip_blocks WHERE ip = $1")
-            .bind(ip)
-            .fetch_optional(&pools.read)
-            .await?;
-    Ok(until.flatten().filter(|u| *u > Utc::now()))
+    still_ahead(
+        pools,
+        "SELECT blocked_until FROM ip_blocks WHERE ip = $1",
+        ip,
+    )
+    .await
 }
 
 /// One page of the IPs blocked now, newest first, and the total.

@@ -109,11 +109,16 @@ pub(super) async fn check_password(
     };
     let user_id = account.as_ref().map(|(id, _)| *id);
     let right = password::verify(password, account.map(|(_, hash)| hash)).await;
-    state.store.end_login_attempt(attempt).await?;
-    if !right? {
-        login_failed(state, ip, email, user_id).await?;
+    // A failure is recorded before its attempt ends, so at every instant it counts as one or
+    // the other for the attempts starting meanwhile.
+    if matches!(right, Ok(false)) {
+        let recorded = login_failed(state, ip, email, user_id).await;
+        state.store.end_login_attempt(attempt).await?;
+        recorded?;
         return Ok(false);
     }
+    state.store.end_login_attempt(attempt).await?;
+    right?;
     if let Some(until) = state.store.account_locked_until(email).await? {
         return Err(locked(Some(until)));
     }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::{check_code, invalid_token, reload};
 use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, Validator};
@@ -105,18 +106,10 @@ pub(super) async fn update_profile(
             .transpose(),
     );
     if let Some(Some(bio)) = &body.bio {
-        v.check(
-            bio.chars().count() <= 500,
-            "bio",
-            "must be at most 500 characters",
-        );
+        validate::check_bio(&mut v, bio);
     }
     if let Some(Some(dob)) = &body.date_of_birth {
-        v.check(
-            validate::birth_date_ok(dob),
-            "dateOfBirth",
-            "must be a past date as YYYY-MM-DD",
-        );
+        validate::check_birth_date(&mut v, dob);
     }
     if let Some(Some(address)) = &body.address {
         validate::check_address(&mut v, address);
@@ -145,6 +138,14 @@ pub(super) async fn update_profile(
     Ok(ApiResponse::ok(UserView::from(&row)).message("Profile updated"))
 }
 
+/// The phone on the caller's profile, which phone codes go to and prove.
+async fn profile_phone(state: &AppState, user_id: Uuid) -> ApiResult<String> {
+    reload(state, user_id)
+        .await?
+        .phone
+        .ok_or_else(|| ApiError::field("phone", "add a phone number to your profile first"))
+}
+
 /// Texts a 6-digit code to the profile's phone.
 #[utoipa::path(post, path = "/user/phone/send-code", tag = "users",
     security(("bearer" = [])),
@@ -158,13 +159,7 @@ pub(super) async fn send_phone_code(
     user: AuthUser,
     State(state): State<AppState>,
 ) -> ApiResult<ApiResponse<()>> {
-    let row = reload(&state, user.id).await?;
-    let Some(phone) = row.phone.clone() else {
-        return Err(ApiError::field(
-            "phone",
-            "add a phone number to your profile first",
-        ));
-    };
+    let phone = profile_phone(&state, user.id).await?;
     let (code, stored) = codes::issue(
         &state.config.jwt_secret,
         user.id,
@@ -198,13 +193,7 @@ pub(super) async fn verify_phone(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PhoneCodeBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
-    let row = reload(&state, user.id).await?;
-    let Some(phone) = row.phone.clone() else {
-        return Err(ApiError::field(
-            "phone",
-            "add a phone number to your profile first",
-        ));
-    };
+    let phone = profile_phone(&state, user.id).await?;
     let Some((code_id, target)) =
         check_code(&state, user.id, Purpose::PhoneVerify, &body.code).await?
     else {

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{EmailBody, check_code, invalid_token, reload, suspended};
-use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode, Validator};
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ResultExt, Validator};
 use crate::notify::NewMessage;
 use crate::state::AppState;
-use crate::users::codes::{self, CODE_TTL_MINUTES, Purpose};
+use crate::users::codes::{self, CODE_TTL_MINUTES, NewCode, Purpose};
 use crate::users::domain::{Email, PersonName, Phone, parse_field};
 use crate::users::model::{
     Address, PreferencesInput, Registration, UserStatus, UserView, default_preferences,
@@ -58,6 +58,27 @@ pub struct Registered {
     pub email_verified: bool,
 }
 
+/// A fresh email-verification code of `user_id`: what to store, and the email carrying it.
+fn verification_code(
+    state: &AppState,
+    user_id: Uuid,
+    email: &str,
+    first_name: &str,
+) -> (NewCode, NewMessage) {
+    let (code, stored) = codes::issue(
+        &state.config.jwt_secret,
+        user_id,
+        Purpose::EmailVerify,
+        None,
+    );
+    let message = NewMessage::email(
+        email,
+        "verification_code",
+        json!({"firstName": first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
+    );
+    (stored, message)
+}
+
 /// Registers an account and emails a 6-digit verification code.
 #[utoipa::path(post, path = "/user/register", tag = "users",
     request_body = RegisterBody,
@@ -75,29 +96,17 @@ pub(super) async fn register_user(
     let first_name = parse_field(&mut v, "firstName", PersonName::parse(&body.first_name));
     let last_name = parse_field(&mut v, "lastName", PersonName::parse(&body.last_name));
     let email = parse_field(&mut v, "email", Email::parse(&body.email));
-    v.check(
-        validate::password_ok(&body.password),
-        "password",
-        "must be 8 to 128 characters",
-    );
+    validate::check_password(&mut v, &body.password);
     let phone = parse_field(
         &mut v,
         "phone",
         body.phone.as_deref().map(Phone::parse).transpose(),
     );
     if let Some(dob) = &body.date_of_birth {
-        v.check(
-            validate::birth_date_ok(dob),
-            "dateOfBirth",
-            "must be a past date as YYYY-MM-DD",
-        );
+        validate::check_birth_date(&mut v, dob);
     }
     if let Some(bio) = &body.bio {
-        v.check(
-            bio.chars().count() <= 500,
-            "bio",
-            "must be at most 500 characters",
-        );
+        validate::check_bio(&mut v, bio);
     }
     if let Some(address) = &body.address {
         validate::check_address(&mut v, address);
@@ -129,26 +138,12 @@ pub(super) async fn register_user(
         preferences: preferences.to_string(),
     };
     let id = Uuid::now_v7();
-    let (code, stored) = codes::issue(&state.config.jwt_secret, id, Purpose::EmailVerify, None);
-    let message = NewMessage::email(
-        email.as_str(),
-        "verification_code",
-        json!({"firstName": reg.first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
-    );
+    let (stored, message) = verification_code(&state, id, email.as_str(), &reg.first_name);
     state
         .store
         .register_user(&reg, id, &stored, &message)
         .await
-        .map_err(|e| {
-            if crate::store::is_unique_violation(&e) {
-                ApiError::new(
-                    ErrorCode::EmailTaken,
-                    "An account with this email already exists",
-                )
-            } else {
-                e.into()
-            }
-        })?;
+        .on_unique(crate::users::email_taken)?;
     Ok(ApiResponse::created(Registered {
         user_id: id,
         email: email.into(),
@@ -222,17 +217,7 @@ pub(super) async fn resend_verification(
         && !user.email_verified
         && user.status() == UserStatus::Inactive
     {
-        let (code, stored) = codes::issue(
-            &state.config.jwt_secret,
-            user.id,
-            Purpose::EmailVerify,
-            None,
-        );
-        let message = NewMessage::email(
-            &user.email,
-            "verification_code",
-            json!({"firstName": user.first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
-        );
+        let (stored, message) = verification_code(&state, user.id, &user.email, &user.first_name);
         state.store.issue_code(user.id, &stored, &[message]).await?;
     }
     Ok(ApiResponse::ok(()).message("If the account needs verification, a new code was sent"))
