@@ -357,7 +357,8 @@ pub(super) async fn get_event(
     ApiPath(id): ApiPath<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    // Only answers about non-drafts are kept, and those are the same for every caller (they
+    // Only answers everyone may see are kept (never a draft, nor a cancelled never-published
+    // event), and those are the same for every caller (they
     // depend on the query string alone), so a kept answer is served before anything else.
     let raw = raw.unwrap_or_default();
     let key = catalogue::detail_key(id, &raw);
@@ -376,7 +377,7 @@ pub(super) async fn get_event(
         let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
         Ok(Fresh {
             rendered: Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?,
-            keep: record.event.status != DRAFT,
+            keep: catalogue::visible_to(&record, None),
         })
     })
     .await
@@ -415,7 +416,7 @@ pub(super) async fn get_event_availability(
             let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
             Ok(Fresh {
                 rendered: Rendered::new(&catalogue::availability(&view), None)?,
-                keep: record.event.status != DRAFT,
+                keep: catalogue::visible_to(&record, None),
             })
         },
     )

@@ -820,7 +820,33 @@ async fn an_organizers_status_list_and_another_organizers_id_combine_to_nothing(
     assert_eq!(r.data()[0]["title"], "Mine");
 }
 
+async fn a_cancelled_never_published_event_stays_private_after_its_owner_reads_it(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let mut body = event_body("Never shown", 30);
+    body["status"] = json!("DRAFT");
+    let e = create(&app, &token, &body).await;
+    let path = format!("/api/events/{}", e["id"].as_str().unwrap());
+    app.post_as(
+        &token,
+        &format!("{path}/cancel"),
+        &json!({"reason": "Plans changed"}),
+    )
+    .await
+    .assert_status(200);
+    // The owner reads it (and its availability) first...
+    app.get_as(&token, &path).await.assert_status(200);
+    app.get_as(&token, &format!("{path}/availability"))
+        .await
+        .assert_status(200);
+    // ...and an anonymous caller still gets 404, never the kept answer.
+    app.get(&path).await.assert_error(404, "NOT_FOUND");
+    app.get(&format!("{path}/availability"))
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
 both_backends!(
+    a_cancelled_never_published_event_stays_private_after_its_owner_reads_it,
     an_organizers_status_list_and_another_organizers_id_combine_to_nothing,
     max_per_order_is_from_1_to_1000,
     an_organizer_creates_an_event_with_ticket_types_and_anyone_reads_it,
