@@ -855,7 +855,20 @@ async fn a_suspended_account_is_told_so_at_login_even_before_verifying_its_email
         .assert_error(403, "ACCOUNT_SUSPENDED");
 }
 
+async fn a_login_with_an_oversized_email_is_refused_before_anything_is_recorded(app: TestApp) {
+    let huge = format!("{}@example.com", "a".repeat(300_000));
+    let r = app.login(&huge, "whatever-pass").await;
+    r.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(r.body["error"]["details"][0]["field"], "email");
+    let (_, admin) = app.admin().await;
+    let log = app
+        .get_as(&admin, "/api/admin/audit-log?action=login.failure")
+        .await;
+    assert_eq!(log.body["meta"]["total"], 0, "nothing recorded");
+}
+
 both_backends!(
+    a_login_with_an_oversized_email_is_refused_before_anything_is_recorded,
     a_suspended_account_is_told_so_at_login_even_before_verifying_its_email,
     register_creates_an_inactive_user_and_emails_a_hashed_code,
     register_rejects_a_role_field_bad_fields_and_a_taken_email,

@@ -50,6 +50,10 @@ pub(super) async fn login_user(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<ApiResponse<TokenPair>> {
     let email = body.email.trim().to_lowercase();
+    // Nothing is recorded (abuse counters, locks, audit) for what cannot be an address.
+    if email.len() > 254 || !email.contains('@') {
+        return Err(ApiError::field("email", "must be a valid email address"));
+    }
     let user = state.store.user_by_email(&email).await?;
     let right = check_password(
         &state,
