@@ -51,6 +51,7 @@ async fn lookup(
     if !(user.is_admin() || booking.organizer_id == user.id) {
         return Err(ApiError::forbidden());
     }
+    user.require_organizer()?;
     if booking.status != BookingStatus::Confirmed {
         return Err(ApiError::invalid_state(format!(
             "This ticket belongs to a {} booking",

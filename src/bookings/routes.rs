@@ -152,6 +152,8 @@ fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Ac
             if row.user_id == Some(user.id) {
                 Ok(Access::Owner)
             } else if user.is_admin() || row.organizer_id == user.id {
+                // A demoted organizer keeps no power over their events' bookings (§11.95).
+                user.require_organizer()?;
                 Ok(Access::Staff)
             } else {
                 Err(ApiError::not_found("Booking"))
@@ -525,7 +527,8 @@ async fn confirm_booking(
             }
         }
         // The owner confirms only free bookings; staff confirm offline payments.
-        let staff = user.is_admin() || row.organizer_id == user.id;
+        let staff =
+            user.is_admin() || (row.organizer_id == user.id && user.require_organizer().is_ok());
         if role == Access::Owner && !staff && row.total_amount > 0 {
             return Err(ApiError::new(
                 ErrorCode::PaymentRequired,

@@ -60,6 +60,7 @@ pub(super) async fn owned_event(
     if !(user.is_admin() || record.event.organizer_id == user.id) {
         return Err(ApiError::forbidden());
     }
+    user.require_organizer()?;
     Ok(record)
 }
 

@@ -97,6 +97,19 @@ impl AuthUser {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Refuses a caller whose *current* role (the account's, not the token's) is neither
+    /// ORGANIZER nor ADMIN: ownership of an event is not enough after a demotion (API.md §11.95).
+    pub fn require_organizer(&self) -> Result<(), ApiError> {
+        if matches!(self.role, Role::Admin | Role::Organizer) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::OrganizerNotApproved,
+                "Only approved organizers can do this",
+            ))
+        }
+    }
 }
 
 /// The bearer token of a request, if any.
@@ -190,12 +203,7 @@ impl FromRequestParts<AppState> for OrganizerUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        if !matches!(user.role, Role::Admin | Role::Organizer) {
-            return Err(ApiError::new(
-                ErrorCode::OrganizerNotApproved,
-                "Only approved organizers can do this",
-            ));
-        }
+        user.require_organizer()?;
         Ok(OrganizerUser(user))
     }
 }

@@ -275,4 +275,81 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
     );
 }
 
-both_backends!(every_route_answers_each_role_as_the_contract_says);
+async fn a_demoted_organizer_keeps_no_power_over_their_events(app: TestApp) {
+    let (org_id, org) = app.create_user(Role::Organizer).await;
+    let mut body = crate::fixtures::event_body("Demoted", 30);
+    body["ticketTypes"] = json!([
+        {"name": "Paid", "price": 500000, "capacity": 10},
+        {"name": "Free", "price": 0, "capacity": 10}
+    ]);
+    let e = crate::fixtures::create(&app, &org, &body).await;
+    let id = e["id"].as_str().unwrap().to_string();
+    let (paid, free) = (
+        e["ticketTypes"][0]["id"].as_str().unwrap().to_string(),
+        e["ticketTypes"][1]["id"].as_str().unwrap().to_string(),
+    );
+    let (_, buyer) = app.create_user(Role::User).await;
+    let pending = app
+        .post_as(
+            &buyer,
+            "/api/bookings",
+            &json!({"eventId": id, "ticketTypeId": paid, "quantity": 1}),
+        )
+        .await;
+    pending.assert_status(201);
+    let confirmed = app
+        .post_as(
+            &buyer,
+            "/api/bookings",
+            &json!({"eventId": id, "ticketTypeId": free, "quantity": 1}),
+        )
+        .await;
+    confirmed.assert_status(201);
+    let code = confirmed.data()["tickets"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, admin) = app.admin().await;
+    app.patch_as(
+        &admin,
+        &format!("/api/user/{org_id}/role"),
+        &json!({"role": "USER"}),
+    )
+    .await
+    .assert_status(200);
+    app.post_as(
+        &org,
+        &format!("/api/events/{id}/ticket-types"),
+        &json!({"name": "More", "price": 100, "capacity": 5}),
+    )
+    .await
+    .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    app.patch_as(
+        &org,
+        &format!("/api/events/{id}"),
+        &json!({"title": "Still mine?"}),
+    )
+    .await
+    .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    let booking = pending.data()["id"].as_str().unwrap();
+    app.post_as(
+        &org,
+        &format!("/api/bookings/{booking}/confirm"),
+        &json!({}),
+    )
+    .await
+    .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    app.post_as(&org, "/api/checkin", &json!({"code": code}))
+        .await
+        .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    // Nothing changed: the unpaid booking is still unpaid, the ticket not scanned.
+    let b = app
+        .get_as(&buyer, &format!("/api/bookings/{booking}"))
+        .await;
+    assert_eq!(b.data()["status"], "PENDING");
+}
+
+both_backends!(
+    every_route_answers_each_role_as_the_contract_says,
+    a_demoted_organizer_keeps_no_power_over_their_events
+);
