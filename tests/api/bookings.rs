@@ -960,10 +960,36 @@ async fn idempotency_keys_replay_the_first_answer(app: TestApp) {
     assert_eq!(g2.data()["id"], g1.data()["id"]);
 }
 
+async fn anonymous_idempotency_keys_are_scoped_per_client_network(app: TestApp) {
+    let app = crate::helpers::TestApp::builder(app.backend)
+        .env("TRUST_PROXY", "127.0.0.1")
+        .spawn()
+        .await;
+    let (_, _, event, _) = published_event(&app, &[TypeSpec::paid(10)]).await;
+    let g = json!({"eventId": event, "quantity": 1, "customerEmail": "g@example.com", "customerName": "Gee Guest"});
+    let send = |ip: &'static str| {
+        app.request(reqwest::Method::POST, "/api/bookings/guest")
+            .header("Idempotency-Key", "shared-key")
+            .header("x-forwarded-for", ip)
+            .json(&g)
+            .send()
+    };
+    let first = send("198.51.100.10").await;
+    first.assert_status(201);
+    let again = send("198.51.100.10").await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    // Another client with the same key gets its own booking, never the first one's token.
+    let other = send("203.0.113.20").await;
+    other.assert_status(201);
+    assert!(other.header("idempotent-replayed").is_none());
+    assert_ne!(other.data()["id"], first.data()["id"]);
+    assert_ne!(other.data()["guestToken"], first.data()["guestToken"]);
+}
+
 async fn an_idempotency_key_in_flight_is_409(app: TestApp) {
     with_pool!(app, pool => {
         sqlx::query("INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, 'busy', $2, $3)")
-            .bind("anon:POST /bookings/guest")
+            .bind("anon:POST /bookings/guest:127.0.0.1")
             .bind(ticketmax::http::idempotency::body_hash(&json!({"eventId": Uuid::nil(), "quantity": 1})))
             .bind(Utc::now())
             .execute(pool).await.unwrap();
@@ -1250,6 +1276,7 @@ both_backends!(
     guests_book_with_a_token_that_opens_only_their_booking,
     a_guest_token_ends_thirty_days_after_the_event_starts,
     idempotency_keys_replay_the_first_answer,
+    anonymous_idempotency_keys_are_scoped_per_client_network,
     an_idempotency_key_in_flight_is_409,
     an_idempotency_key_whose_request_died_is_freed,
     an_idempotency_key_older_than_a_day_is_forgotten,

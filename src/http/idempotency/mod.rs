@@ -23,6 +23,7 @@ use super::extract::content_type_is_json;
 use super::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::users::AuthUser;
+use crate::users::abuse::ClientIp;
 
 /// The SQLite build of the idempotency-key queries.
 #[path = "."]
@@ -127,7 +128,7 @@ fn replay(status: i32, stored: &str) -> Response {
 pub enum Scope {
     /// The signed-in account's; a caller who is not signed in gets the route's own answer (401).
     Account,
-    /// Every anonymous caller of the route, under the route's name (API.md §11.54).
+    /// Anonymous callers of the route, per client network, under the route's name (§11.54).
     Anonymous(&'static str),
 }
 
@@ -150,7 +151,11 @@ pub async fn layer(
             Ok(user) => format!("user:{}", user.id),
             Err(_) => return next.run(Request::from_parts(parts, body)).await,
         },
-        Scope::Anonymous(route) => format!("anon:{route}"),
+        // Per client network: one anonymous caller cannot replay (or block) another's key.
+        Scope::Anonymous(route) => match ClientIp::from_request_parts(&mut parts, &state).await {
+            Ok(ClientIp(ip)) => format!("anon:{route}:{ip}"),
+            Err(e) => return e.into_response(),
+        },
     };
     let bytes = match axum::body::to_bytes(body, crate::http::JSON_BODY_LIMIT).await {
         Ok(b) => b,
