@@ -69,31 +69,7 @@ pub async fn record_login_failure(
     let now = Utc::now();
     let mut tx = pools.write.begin().await?;
     insert_event(&mut tx, "login_failure", ip, Some(subject), now).await?;
-    sqlx::query("INSERT INTO account_locks (subject, counted_since, lock_count, updated_at) VALUES ($1, $2, 0, $2) ON CONFLICT (subject) DO NOTHING")
-        .bind(subject)
-        .bind(now - Duration::days(1))
-        .execute(&mut *tx)
-        .await?;
-    // On PostgreSQL the row lock serializes concurrent failures of one account, so each one
-    // counts the others (SQLite's single writer already does).
-    let lock_sql = if PG {
-        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1 FOR UPDATE"
-    } else {
-        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1"
-    };
-    let (counted_since, locked_until, lock_count): (DateTime<Utc>, Option<DateTime<Utc>>, i64) =
-        sqlx::query_as(lock_sql)
-            .bind(subject)
-            .fetch_one(&mut *tx)
-            .await?;
-    let since = counted_since.max(now - policy.account_window);
-    let failures: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
-    )
-    .bind(subject)
-    .bind(since)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (locked_until, lock_count, failures) = lock_account(&mut tx, subject, policy, now).await?;
     let mut account_lock = None;
     if failures >= policy.account_failures {
         // Locks far in the past no longer count toward the progression.
@@ -126,6 +102,42 @@ pub async fn record_login_failure(
     Ok((account_lock, ip_block))
 }
 
+/// Creates and locks an account's lock row (on PostgreSQL the row lock serializes concurrent
+/// failures and attempts of one account, so each counts the others; SQLite's single writer
+/// already does), and counts its failures since the last lock ended, within the window. Returns
+/// `(locked_until, lock_count, failures)`.
+async fn lock_account(
+    tx: &mut Tx,
+    subject: &str,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(Option<DateTime<Utc>>, i64, i64)> {
+    sqlx::query("INSERT INTO account_locks (subject, counted_since, lock_count, updated_at) VALUES ($1, $2, 0, $2) ON CONFLICT (subject) DO NOTHING")
+        .bind(subject)
+        .bind(now - Duration::days(1))
+        .execute(&mut **tx)
+        .await?;
+    let lock_sql = if PG {
+        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1 FOR UPDATE"
+    } else {
+        "SELECT counted_since, locked_until, lock_count FROM account_locks WHERE subject = $1"
+    };
+    let (counted_since, locked_until, lock_count): (DateTime<Utc>, Option<DateTime<Utc>>, i64) =
+        sqlx::query_as(lock_sql)
+            .bind(subject)
+            .fetch_one(&mut **tx)
+            .await?;
+    let since = counted_since.max(now - policy.account_window);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
+    )
+    .bind(subject)
+    .bind(since)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((locked_until, lock_count, failures))
+}
+
 /// How long a login attempt counts as running at most (a process that died mid-check).
 const ATTEMPT_STALE: Duration = Duration::minutes(1);
 
@@ -140,34 +152,10 @@ pub async fn begin_login_attempt(
 ) -> sqlx::Result<Result<Uuid, Option<DateTime<Utc>>>> {
     let now = Utc::now();
     let mut tx = pools.write.begin().await?;
-    sqlx::query("INSERT INTO account_locks (subject, counted_since, lock_count, updated_at) VALUES ($1, $2, 0, $2) ON CONFLICT (subject) DO NOTHING")
-        .bind(subject)
-        .bind(now - Duration::days(1))
-        .execute(&mut *tx)
-        .await?;
-    // The row lock (PostgreSQL; SQLite's single writer already serializes) makes concurrent
-    // attempts of one account count each other.
-    let lock_sql = if PG {
-        "SELECT counted_since, locked_until FROM account_locks WHERE subject = $1 FOR UPDATE"
-    } else {
-        "SELECT counted_since, locked_until FROM account_locks WHERE subject = $1"
-    };
-    let (counted_since, locked_until): (DateTime<Utc>, Option<DateTime<Utc>>) =
-        sqlx::query_as(lock_sql)
-            .bind(subject)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (locked_until, _, failures) = lock_account(&mut tx, subject, policy, now).await?;
     if let Some(until) = locked_until.filter(|u| *u > now) {
         return Ok(Err(Some(until)));
     }
-    let since = counted_since.max(now - policy.account_window);
-    let failures: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM abuse_events WHERE kind = 'login_failure' AND subject = $1 AND created_at > $2",
-    )
-    .bind(subject)
-    .bind(since)
-    .fetch_one(&mut *tx)
-    .await?;
     let running: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM login_attempts WHERE subject = $1 AND started_at > $2",
     )
