@@ -59,13 +59,11 @@ impl AuditEntry {
 /// Filters of the audit-log listing.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// Actor id.
     pub actor_id: Option<Uuid>,
     /// Exact action.
     pub action: Option<String>,
     /// Target kind.
     pub target_type: Option<String>,
-    /// Target id.
     pub target_id: Option<String>,
     /// Inclusive lower bound.
     pub from: Option<DateTime<Utc>>,
@@ -76,17 +74,12 @@ pub struct AuditFilter {
 /// A stored entry.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
-    /// Id.
     pub id: Uuid,
-    /// Actor id.
     pub actor_id: Option<Uuid>,
-    /// Actor email.
     pub actor_email: Option<String>,
-    /// Action.
     pub action: String,
     /// Target kind.
     pub target_type: Option<String>,
-    /// Target id.
     pub target_id: Option<String>,
     /// Client IP.
     pub ip: Option<String>,
@@ -100,17 +93,12 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditView {
-    /// Id.
     pub id: Uuid,
-    /// Actor id.
     pub actor_id: Option<Uuid>,
-    /// Actor email.
     pub actor_email: Option<String>,
-    /// Action.
     pub action: String,
     /// Target kind.
     pub target_type: Option<String>,
-    /// Target id.
     pub target_id: Option<String>,
     /// Client IP.
     pub ip: Option<String>,

@@ -23,13 +23,11 @@ pub struct AuditQuery {
     pub page: Option<i64>,
     /// Page size, 1–100.
     pub limit: Option<i64>,
-    /// Actor id.
     pub actor_id: Option<Uuid>,
     /// Exact action (`login.failure`, …).
     pub action: Option<String>,
     /// Target kind.
     pub target_type: Option<String>,
-    /// Target id.
     pub target_id: Option<String>,
     /// From (RFC 3339 or YYYY-MM-DD), inclusive.
     pub from: Option<String>,

@@ -7,25 +7,23 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::routes::CreateBookingBody;
+use crate::events::model::EventStatus;
 
 /// Facts of an event that bookings need.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventFacts {
-    /// Id.
     pub id: Uuid,
     /// Owner.
     pub organizer_id: Uuid,
-    /// Title.
     pub title: String,
-    /// DRAFT, PUBLISHED, CANCELLED, COMPLETED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
     pub ends_at: Option<DateTime<Utc>>,
     /// Publication time.
     pub published_at: Option<DateTime<Utc>>,
-    /// Currency.
     pub currency: String,
     /// Event-wide cap.
     pub total_tickets: Option<i64>,
@@ -38,13 +36,9 @@ pub struct EventFacts {
 /// Facts of a ticket type that bookings need.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TypeFacts {
-    /// Id.
     pub id: Uuid,
-    /// Event.
     pub event_id: Uuid,
-    /// Name.
     pub name: String,
-    /// Kind.
     pub kind: String,
     /// Unit price, minor units.
     pub price: i64,
@@ -64,7 +58,7 @@ pub struct TypeFacts {
 
 /// Whether a type is on sale now (API.md §11.15, §11.43).
 pub fn on_sale(event: &EventFacts, ty: &TypeFacts, now: DateTime<Utc>) -> bool {
-    if event.status != "PUBLISHED" {
+    if event.status != EventStatus::Published {
         return false;
     }
     let end = ty.sales_end_at.unwrap_or(event.starts_at);
@@ -84,7 +78,7 @@ pub fn on_sale(event: &EventFacts, ty: &TypeFacts, now: DateTime<Utc>) -> bool {
 /// Why `req` cannot be held against these facts, if it cannot: DRAFT → 404, quantity above
 /// `maxPerOrder`, outside the sales window or not PUBLISHED.
 pub(crate) fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Option<HoldOutcome> {
-    if event.status == "DRAFT" {
+    if event.status == EventStatus::Draft {
         return Some(HoldOutcome::NotFound);
     }
     if req.quantity > i64::from(ty.max_per_order) {
@@ -157,15 +151,12 @@ impl TryFrom<String> for BookingStatus {
 /// A stored booking with its event title and type name.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingRow {
-    /// Id.
     pub id: Uuid,
     /// `TM-XXXXXXXX`.
     pub reference: String,
     /// Booker (null for guests).
     pub user_id: Option<Uuid>,
-    /// Event.
     pub event_id: Uuid,
-    /// Ticket type.
     pub ticket_type_id: Uuid,
     /// Seats.
     pub quantity: i64,
@@ -173,7 +164,6 @@ pub struct BookingRow {
     pub unit_price: i64,
     /// Total.
     pub total_amount: i64,
-    /// Currency.
     pub currency: String,
     /// Stored status (see [`BookingRow::effective_status`]).
     #[sqlx(try_from = "String")]
@@ -204,9 +194,7 @@ pub struct BookingRow {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Event title.
     pub event_title: String,
-    /// Ticket type name.
     pub ticket_type_name: String,
     /// Event start.
     pub event_starts_at: DateTime<Utc>,
@@ -228,9 +216,7 @@ impl BookingRow {
 /// A stored ticket.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TicketRow {
-    /// Id.
     pub id: Uuid,
-    /// Booking.
     pub booking_id: Uuid,
     /// Signed code.
     pub code: String,
@@ -249,9 +235,7 @@ pub struct TicketRow {
 pub struct Released {
     /// Booking id.
     pub id: Uuid,
-    /// Reference.
     pub reference: String,
-    /// Event.
     pub event_id: Uuid,
     /// Type.
     pub ticket_type_id: Uuid,
@@ -266,7 +250,6 @@ pub struct Released {
 /// A hold request, validated.
 #[derive(Debug, Clone)]
 pub struct NewHold {
-    /// Event.
     pub event_id: Uuid,
     /// Type (default: the only or first general type).
     pub ticket_type_id: Option<Uuid>,
@@ -286,7 +269,6 @@ pub struct NewHold {
     pub guest_token_hash: Option<String>,
     /// The guest token itself, for the pay link in the email.
     pub guest_token: Option<String>,
-    /// Now.
     pub now: DateTime<Utc>,
     /// Hold length.
     pub hold: chrono::Duration,
@@ -442,7 +424,6 @@ pub struct ListFilter {
     pub user_id: Uuid,
     /// Effective status.
     pub status: Option<String>,
-    /// Event.
     pub event_id: Option<Uuid>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
@@ -460,7 +441,6 @@ pub struct ListFilter {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
-    /// Id.
     pub id: Uuid,
     /// Signed code (what the QR encodes).
     pub code: String,
@@ -472,19 +452,14 @@ pub struct TicketView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookingView {
-    /// Id.
     pub id: Uuid,
     /// `TM-XXXXXXXX`.
     pub reference: String,
     /// Booker (null for guests).
     pub user_id: Option<Uuid>,
-    /// Event.
     pub event_id: Uuid,
-    /// Event title.
     pub event_title: String,
-    /// Ticket type.
     pub ticket_type_id: Uuid,
-    /// Ticket type name.
     pub ticket_type_name: String,
     /// Seats.
     pub quantity: i64,
@@ -492,7 +467,6 @@ pub struct BookingView {
     pub unit_price: i64,
     /// Total.
     pub total_amount: i64,
-    /// Currency.
     pub currency: String,
     /// PENDING, CONFIRMED, CANCELLED, EXPIRED, REFUNDED.
     pub status: String,

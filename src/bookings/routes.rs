@@ -51,7 +51,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBookingBody {
-    /// Event.
     pub event_id: Uuid,
     /// Ticket type (default: the event's only, or first general, type).
     pub ticket_type_id: Option<Uuid>,

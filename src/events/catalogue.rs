@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::model::{
-    Availability, EventRecord, EventView, ListFilter, LiveCounts, TicketTypeView, TypeAvailability,
+    Availability, EventRecord, EventStatus, EventView, ListFilter, LiveCounts, TicketTypeView,
+    TypeAvailability,
 };
 use crate::cache::Tier;
 use crate::http::{ApiError, ApiResult, Meta, Page, now_rfc3339, select_fields};
@@ -73,7 +74,7 @@ pub fn view(record: &EventRecord, counts: Option<&LiveCounts>, base_url: &str) -
         ends_at: e.ends_at,
         image_url: e.image_url.as_deref().map(|u| absolute_url(base_url, u)),
         featured: e.featured,
-        status: e.status.clone(),
+        status: e.status,
         currency: e.currency.clone(),
         organizer_id: e.organizer_id,
         ticket_types,
@@ -116,8 +117,11 @@ pub fn availability(view: &EventView) -> Availability {
 /// Whether a caller may see an event: drafts only by their owner and admins.
 pub fn visible_to(record: &EventRecord, viewer: Option<&crate::users::AuthUser>) -> bool {
     // A draft stays private, and so does a draft that was cancelled without ever being published.
-    let private = record.event.status == super::model::DRAFT
-        || (record.event.status == super::model::CANCELLED && record.event.published_at.is_none());
+    let private = match record.event.status {
+        EventStatus::Draft => true,
+        EventStatus::Cancelled => record.event.published_at.is_none(),
+        EventStatus::Published | EventStatus::Completed => false,
+    };
     !private || viewer.is_some_and(|u| u.is_admin() || u.id == record.event.organizer_id)
 }
 
@@ -483,7 +487,7 @@ mod tests {
                 ends_at: None,
                 image_url: Some("/uploads/a.png".into()),
                 featured: false,
-                status: "PUBLISHED".into(),
+                status: EventStatus::Published,
                 currency: "NGN".into(),
                 total_tickets: cap,
                 sold: 0,

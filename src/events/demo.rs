@@ -5,7 +5,7 @@
 use chrono::{Duration, DurationRound, Utc};
 use uuid::Uuid;
 
-use super::model::{EventRow, NewTicketType, PUBLISHED};
+use super::model::{EventRow, EventStatus, NewTicketType};
 use crate::store::Store;
 use crate::users::model::{NewUser, Role, UserStatus};
 
@@ -19,9 +19,7 @@ pub const PASSWORD: &str = "demo-password-123";
 /// What was created.
 #[derive(Debug, Clone)]
 pub struct Seeded {
-    /// Admin email.
     pub admin_email: String,
-    /// Organizer email.
     pub organizer_email: String,
     /// Password of both.
     pub password: String,
@@ -166,7 +164,7 @@ fn event(
         ends_at: Some(starts_at + Duration::hours(4)),
         image_url: None,
         featured: i.is_multiple_of(4),
-        status: PUBLISHED.to_string(),
+        status: EventStatus::Published,
         currency: "NGN".to_string(),
         total_tickets: None,
         sold: 0,

@@ -8,9 +8,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::catalogue;
-use super::model::{
-    CANCELLED, COMPLETED, EVENT_FIELDS, EventView, FavoriteState, ListFilter, PUBLISHED,
-};
+use super::model::{EVENT_FIELDS, EventStatus, EventView, FavoriteState, ListFilter};
 use super::reads::{ListRequest, answer_list};
 use super::requests::PageQuery;
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Page, parse_fields};
@@ -99,7 +97,11 @@ pub(super) async fn list_favorites(
     let page = Page::parse(q.page, q.limit, 20)?;
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
     let mut filter = ListFilter::public(Utc::now());
-    filter.statuses = vec![PUBLISHED.into(), COMPLETED.into(), CANCELLED.into()];
+    filter.statuses = vec![
+        EventStatus::Published,
+        EventStatus::Completed,
+        EventStatus::Cancelled,
+    ];
     filter.only_unfinished = false;
     filter.favorited_by = Some(user.id);
     let req = ListRequest {

@@ -7,14 +7,60 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Event statuses.
-pub const DRAFT: &str = "DRAFT";
-/// Visible to everyone.
-pub const PUBLISHED: &str = "PUBLISHED";
-/// Called off by its organizer or an admin.
-pub const CANCELLED: &str = "CANCELLED";
-/// Over: past its end (or start when it has no end).
-pub const COMPLETED: &str = "COMPLETED";
+/// An event's status (API.md §3), stored and served as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventStatus {
+    /// Seen only by its organizer and admins.
+    Draft,
+    /// Visible to everyone.
+    Published,
+    /// Called off by its organizer or an admin.
+    Cancelled,
+    /// Over: past its end (or start when it has no end).
+    Completed,
+}
+
+impl EventStatus {
+    /// Every status, in the order the API lists them.
+    pub const ALL: [Self; 4] = [
+        Self::Draft,
+        Self::Published,
+        Self::Cancelled,
+        Self::Completed,
+    ];
+
+    /// The stored and public name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Published => "PUBLISHED",
+            Self::Cancelled => "CANCELLED",
+            Self::Completed => "COMPLETED",
+        }
+    }
+
+    /// The status of a name, in any letter case (query strings and bodies accept either).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for EventStatus {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::parse(&name).ok_or_else(|| format!("unknown event status {name}"))
+    }
+}
 
 /// Ticket-type kinds.
 pub const KINDS: &[&str] = &["general", "vip", "premium", "early_bird", "custom"];
@@ -22,13 +68,10 @@ pub const KINDS: &[&str] = &["general", "vip", "premium", "early_bird", "custom"
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct EventRow {
-    /// Id.
     pub id: Uuid,
     /// Owner.
     pub organizer_id: Uuid,
-    /// Title.
     pub title: String,
-    /// Description.
     pub description: String,
     /// Free-text category.
     pub category: String,
@@ -46,8 +89,8 @@ pub struct EventRow {
     pub image_url: Option<String>,
     /// Featured by an admin.
     pub featured: bool,
-    /// DRAFT, PUBLISHED, CANCELLED or COMPLETED.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
     /// ISO 4217 code.
     pub currency: String,
     /// Event-wide cap over its ticket types.
@@ -62,7 +105,6 @@ pub struct EventRow {
     pub cancel_reason: Option<String>,
     /// When it was published.
     pub published_at: Option<DateTime<Utc>>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
@@ -98,7 +140,6 @@ pub enum TicketTypeField {
 /// A stored ticket type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct TicketTypeRow {
-    /// Id.
     pub id: Uuid,
     /// Its event.
     pub event_id: Uuid,
@@ -122,7 +163,6 @@ pub struct TicketTypeRow {
     pub max_per_order: i32,
     /// Display order.
     pub position: i32,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
@@ -150,7 +190,6 @@ pub struct LiveCounts {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketTypeView {
-    /// Id.
     pub id: Uuid,
     /// Display name.
     pub name: String,
@@ -178,19 +217,12 @@ pub struct TicketTypeView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
-    /// Id.
     pub id: Uuid,
-    /// Title.
     pub title: String,
-    /// Description.
     pub description: String,
-    /// Category.
     pub category: String,
-    /// Tags.
     pub tags: Vec<String>,
-    /// Venue.
     pub venue: Option<String>,
-    /// Location.
     pub location: String,
     /// Start.
     pub starts_at: DateTime<Utc>,
@@ -198,15 +230,11 @@ pub struct EventView {
     pub ends_at: Option<DateTime<Utc>>,
     /// Absolute image URL.
     pub image_url: Option<String>,
-    /// Featured.
     pub featured: bool,
-    /// DRAFT, PUBLISHED, CANCELLED or COMPLETED.
-    pub status: String,
-    /// Currency.
+    pub status: EventStatus,
     pub currency: String,
     /// Owner.
     pub organizer_id: Uuid,
-    /// Ticket types.
     pub ticket_types: Vec<TicketTypeView>,
     /// The event cap when set, else the sum of the types' capacities.
     pub total_tickets: i64,
@@ -220,7 +248,6 @@ pub struct EventView {
     pub min_price: Option<i64>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
@@ -267,7 +294,6 @@ pub struct TypeAvailability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
-    /// Event id.
     pub event_id: Uuid,
     /// Per ticket type.
     pub ticket_types: Vec<TypeAvailability>,
@@ -339,7 +365,7 @@ impl Sort {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListFilter {
     /// Allowed statuses.
-    pub statuses: Vec<String>,
+    pub statuses: Vec<EventStatus>,
     /// Only events not yet ended at `now`.
     pub only_unfinished: bool,
     /// Search terms (letters and digits only, lower-cased); `Some(empty)` matches nothing
@@ -373,7 +399,7 @@ impl ListFilter {
     /// Published, unfinished events in start order.
     pub fn public(now: DateTime<Utc>) -> Self {
         Self {
-            statuses: vec![PUBLISHED.into()],
+            statuses: vec![EventStatus::Published],
             only_unfinished: true,
             terms: None,
             category: None,
@@ -416,11 +442,8 @@ pub fn like_escape(s: &str) -> String {
 /// A new ticket type to store.
 #[derive(Debug, Clone)]
 pub struct NewTicketType {
-    /// Name.
     pub name: String,
-    /// Kind.
     pub kind: String,
-    /// Price.
     pub price: i64,
     /// Seats.
     pub capacity: i64,

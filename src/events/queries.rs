@@ -66,7 +66,7 @@ pub async fn insert_event_tx(
     .bind(event.ends_at)
     .bind(&event.image_url)
     .bind(event.featured)
-    .bind(&event.status)
+    .bind(event.status.as_str())
     .bind(&event.currency)
     .bind(event.total_tickets)
     .bind(types.iter().map(|t| t.price).min())
@@ -194,7 +194,7 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
     qb.push(" WHERE e.status IN (");
     let mut sep = qb.separated(", ");
     for s in &f.statuses {
-        sep.push_bind(s.clone());
+        sep.push_bind(s.as_str());
     }
     qb.push(")");
     if f.only_unfinished {

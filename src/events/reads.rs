@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::catalogue::{self, Fresh, Rendered};
 use super::model::{
-    Availability, CANCELLED, COMPLETED, CategoryCount, DRAFT, EVENT_FIELDS, EventView, ListFilter,
-    PUBLISHED, Sort, search_terms,
+    Availability, CategoryCount, EVENT_FIELDS, EventStatus, EventView, ListFilter, Sort,
+    search_terms,
 };
 use super::requests::{FeaturedQuery, FieldsQuery, ListQuery};
 use crate::cache::Tier;
@@ -32,12 +32,6 @@ fn parse_when(raw: &str, field: &str, v: &mut Validator) -> Option<DateTime<Utc>
             None
         }
     }
-}
-
-fn parse_status(raw: &str) -> Option<&'static str> {
-    [DRAFT, PUBLISHED, CANCELLED, COMPLETED]
-        .into_iter()
-        .find(|s| s.eq_ignore_ascii_case(raw))
 }
 
 /// A parsed list request: the filter, the page, the selection, and whether it is public
@@ -110,7 +104,7 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
     }
     let status = match &q.status {
         None => None,
-        Some(raw) => match parse_status(raw) {
+        Some(raw) => match EventStatus::parse(raw) {
             Some(s) => Some(s),
             None => {
                 v.add("status", "must be DRAFT, PUBLISHED, CANCELLED or COMPLETED");
@@ -120,14 +114,14 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
     };
     v.finish()?;
     if filter.from.is_some() {
-        filter.statuses = vec![PUBLISHED.into(), COMPLETED.into()];
+        filter.statuses = vec![EventStatus::Published, EventStatus::Completed];
         filter.only_unfinished = false;
     }
     let role = viewer.map(|u| u.role);
     let public = match (status, role) {
         (None, _) => true,
         (Some(s), None | Some(Role::User)) => {
-            if s != PUBLISHED {
+            if s != EventStatus::Published {
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,
                     "Only organizers and admins may list events by status",
@@ -136,7 +130,7 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
             true
         }
         (Some(s), Some(role)) => {
-            filter.statuses = vec![s.to_string()];
+            filter.statuses = vec![s];
             filter.only_unfinished = false;
             // An organizer sees only their own events by status, and the filters combine
             // (API.md §11.104): naming another organizer selects nothing. No account has the nil

@@ -59,7 +59,6 @@ pub struct CreateEventBody {
     pub featured: Option<bool>,
     /// DRAFT (default) or PUBLISHED.
     pub status: Option<String>,
-    /// Ticket types.
     pub ticket_types: Option<Vec<TicketTypeBody>>,
     /// With `totalTickets` and no `ticketTypes`: one `general` type at this price.
     pub price: Option<i64>,
@@ -71,19 +70,14 @@ pub struct CreateEventBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateEventBody {
-    /// Title.
     pub title: Option<String>,
-    /// Description.
     pub description: Option<String>,
-    /// Category.
     pub category: Option<String>,
-    /// Tags.
     pub tags: Option<Vec<String>>,
     /// Venue (null clears).
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub venue: Option<Option<String>>,
-    /// Location.
     pub location: Option<String>,
     /// Start.
     pub starts_at: Option<DateTime<Utc>>,
@@ -105,9 +99,7 @@ pub struct UpdateEventBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTicketTypeBody {
-    /// Name.
     pub name: Option<String>,
-    /// Kind.
     pub kind: Option<String>,
     /// Price (new bookings only).
     pub price: Option<i64>,

@@ -5,7 +5,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::catalogue;
-use super::model::{CANCELLED, COMPLETED, EventRecord, EventView};
+use super::model::{EventRecord, EventStatus, EventView};
 use super::{favorites, reads, ticket_types, writes};
 use crate::http::{ApiError, ApiResult, Validator};
 use crate::state::AppState;
@@ -77,16 +77,22 @@ pub(super) async fn fresh_view(state: &AppState, id: Uuid) -> ApiResult<EventVie
 pub(super) async fn after_write(state: &AppState, id: Uuid, availability_changed: bool) {
     state.cache.invalidate().await;
     if availability_changed {
-        state.bus.publish("availability", id.to_string()).await;
+        state
+            .bus
+            .publish(crate::bus::topic::AVAILABILITY, id.to_string())
+            .await;
     }
 }
 
 /// Refuses changes to a cancelled or completed event.
 pub(super) fn editable(record: &EventRecord) -> ApiResult<()> {
-    if record.event.status == CANCELLED || record.event.status == COMPLETED {
+    if matches!(
+        record.event.status,
+        EventStatus::Cancelled | EventStatus::Completed
+    ) {
         return Err(ApiError::conflict(format!(
             "A {} event cannot be changed",
-            record.event.status.to_lowercase()
+            record.event.status.as_str().to_lowercase()
         )));
     }
     Ok(())

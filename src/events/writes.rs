@@ -5,7 +5,7 @@ use axum::extract::State;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::model::{DRAFT, EventRow, EventView, PUBLISHED};
+use super::model::{EventRow, EventStatus, EventView};
 use super::requests::{CancelEventBody, CreateEventBody, UpdateEventBody};
 use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types};
@@ -54,13 +54,12 @@ pub(super) async fn create_event(
             .as_deref()
             .unwrap_or(&state.config.default_currency),
     );
-    let status = match body.status.as_deref() {
-        None => DRAFT,
-        Some(s) if s.eq_ignore_ascii_case(DRAFT) => DRAFT,
-        Some(s) if s.eq_ignore_ascii_case(PUBLISHED) => PUBLISHED,
+    let status = match body.status.as_deref().map(EventStatus::parse) {
+        None => EventStatus::Draft,
+        Some(Some(s @ (EventStatus::Draft | EventStatus::Published))) => s,
         Some(_) => {
             v.add("status", "must be DRAFT or PUBLISHED");
-            DRAFT
+            EventStatus::Draft
         }
     };
     let (types, cap) = check_ticket_types(&mut v, &body);
@@ -78,14 +77,14 @@ pub(super) async fn create_event(
         ends_at: body.ends_at,
         image_url: None,
         featured: body.featured.unwrap_or(false),
-        status: status.to_string(),
+        status,
         currency,
         total_tickets: cap,
         sold: 0,
         held: 0,
         min_price: None,
         cancel_reason: None,
-        published_at: (status == PUBLISHED).then_some(now),
+        published_at: (status == EventStatus::Published).then_some(now),
         created_at: now,
         updated_at: now,
     };

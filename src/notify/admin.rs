@@ -35,7 +35,6 @@ pub struct NotificationQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationView {
-    /// Id.
     pub id: Uuid,
     /// `email` or `sms`.
     pub channel: String,

@@ -43,7 +43,6 @@ impl Status {
 /// A message claimed by a worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedMessage {
-    /// Id.
     pub id: Uuid,
     /// `email` or `sms`.
     pub channel: String,
@@ -130,7 +129,6 @@ impl NewMessage {
 /// A stored outbox row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
-    /// Id.
     pub id: Uuid,
     /// `email` or `sms`.
     pub channel: String,

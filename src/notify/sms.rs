@@ -12,7 +12,6 @@ use crate::health::ServiceHealth;
 /// Where text messages go.
 #[derive(Clone)]
 pub enum SmsSender {
-    /// Twilio.
     Twilio {
         /// HTTP client (rustls with ring).
         client: reqwest::Client,

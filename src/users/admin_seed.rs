@@ -20,7 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateAdminBody {
-    /// Email.
     pub email: String,
     /// Password, 8–128 characters.
     pub password: String,

@@ -39,7 +39,6 @@ impl Purpose {
 /// A code ready to store (the plain code goes only into the outbox message).
 #[derive(Debug, Clone)]
 pub struct NewCode {
-    /// Purpose.
     pub purpose: Purpose,
     /// Where it was sent (the phone for phone codes).
     pub target: Option<String>,

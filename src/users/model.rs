@@ -74,7 +74,6 @@ impl UserStatus {
 /// A `users` row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    /// Id.
     pub id: Uuid,
     /// Lower-cased email.
     pub email: String,
@@ -106,7 +105,6 @@ pub struct UserRow {
     pub token_version: i64,
     /// Last successful login.
     pub last_login_at: Option<DateTime<Utc>>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
@@ -135,9 +133,7 @@ pub struct NewUser {
     pub first_name: String,
     /// Family name.
     pub last_name: String,
-    /// Role.
     pub role: Role,
-    /// Status.
     pub status: UserStatus,
     /// Whether the email is already proven (admins created by an operator).
     pub email_verified: bool,
@@ -149,13 +145,11 @@ pub struct NewUser {
 pub struct Address {
     /// Street and number.
     pub street: Option<String>,
-    /// City.
     pub city: Option<String>,
     /// State or region.
     pub state: Option<String>,
     /// Postal code.
     pub zip_code: Option<String>,
-    /// Country.
     pub country: Option<String>,
 }
 
@@ -163,9 +157,7 @@ pub struct Address {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
-    /// Id.
     pub id: Uuid,
-    /// Email.
     pub email: String,
     /// Given name.
     pub first_name: String,
@@ -191,9 +183,7 @@ pub struct UserView {
     /// Notification and language preferences.
     #[schema(value_type = Object)]
     pub preferences: serde_json::Value,
-    /// Last login.
     pub last_login_at: Option<DateTime<Utc>>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,

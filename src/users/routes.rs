@@ -41,7 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmailBody {
-    /// Email.
     pub email: String,
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
+use ticketmax::events::model::EventStatus;
 use ticketmax::store::Store;
 use ticketmax::users::model::Role;
 use uuid::Uuid;
@@ -109,7 +110,7 @@ pub fn seeded_event(
         ends_at: None,
         image_url: None,
         featured: false,
-        status: "PUBLISHED".into(),
+        status: EventStatus::Published,
         currency: "NGN".into(),
         total_tickets: None,
         sold: 0,

@@ -46,7 +46,7 @@ pub async fn resolve(
     let Some(event) = event_facts(pools, req.event_id).await? else {
         return Ok(Err(HoldOutcome::NotFound));
     };
-    if event.status == "DRAFT" {
+    if event.status == EventStatus::Draft {
         return Ok(Err(HoldOutcome::NotFound));
     }
     let types = type_facts(pools, req.event_id).await?;
@@ -292,7 +292,8 @@ pub(super) fn facts_of(row: &<Db as sqlx::Database>::Row) -> sqlx::Result<(Event
         id: row.try_get(0)?,
         organizer_id: row.try_get(1)?,
         title: row.try_get(2)?,
-        status: row.try_get(3)?,
+        status: EventStatus::try_from(row.try_get::<String, _>(3)?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
         starts_at: row.try_get(4)?,
         ends_at: row.try_get(5)?,
         published_at: row.try_get(6)?,

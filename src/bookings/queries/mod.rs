@@ -19,6 +19,7 @@ use crate::bookings::{
     BookingRow, BookingStatus, CancelOutcome, ConfirmOutcome, EventFacts, HoldOutcome, Links,
     ListFilter, NewHold, Released, TicketRow, TypeFacts, refusal,
 };
+use crate::events::model::EventStatus;
 use crate::notify::NewMessage;
 use crate::store::{PgArray, Pools};
 

@@ -27,9 +27,7 @@ fn invalid_credentials() -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginBody {
-    /// Email.
     pub email: String,
-    /// Password.
     pub password: String,
 }
 

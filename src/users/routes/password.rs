@@ -73,7 +73,6 @@ pub(super) async fn forgot_password(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetPasswordBody {
-    /// Email.
     pub email: String,
     /// The 6-digit code.
     pub code: String,

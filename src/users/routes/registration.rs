@@ -30,7 +30,6 @@ pub struct RegisterBody {
     pub first_name: String,
     /// 2–50 characters.
     pub last_name: String,
-    /// Email.
     pub email: String,
     /// 8–128 characters.
     pub password: String,
@@ -42,7 +41,6 @@ pub struct RegisterBody {
     pub bio: Option<String>,
     /// Postal address.
     pub address: Option<Address>,
-    /// Preferences.
     pub preferences: Option<PreferencesInput>,
 }
 
@@ -52,7 +50,6 @@ pub struct RegisterBody {
 pub struct Registered {
     /// New account id.
     pub user_id: Uuid,
-    /// Email.
     pub email: String,
     /// Always false at first.
     pub email_verified: bool,
