@@ -110,6 +110,7 @@ pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
         if state.store.user_by_email(&normalized).await?.is_none() {
             crate::users::create_admin(
                 &state.store,
+                crate::users::AdminSeat::Any,
                 email,
                 config.admin_password.expose(),
                 "Platform",

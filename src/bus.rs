@@ -14,6 +14,9 @@ pub mod topic {
     pub const CACHE: &str = "cache";
     /// An event's availability changed (`<event id>`).
     pub const AVAILABILITY: &str = "availability";
+    /// Messages may have been lost (this instance's Redis subscription was re-established):
+    /// whoever keeps state derived from the bus must drop it. Delivered locally only.
+    pub const RESYNC: &str = "resync";
 }
 
 /// One message: a [`topic`] and a text payload.
@@ -79,6 +82,13 @@ impl Bus {
                         break p;
                     }
                 };
+                // Whatever was published while the subscription was down never reaches this
+                // instance: revocations, unblocks and invalidations among them.
+                tracing::info!("bus: Redis subscription re-established, resynchronizing");
+                let _ = relay.send(BusMessage {
+                    topic: topic::RESYNC.to_string(),
+                    payload: String::new(),
+                });
             }
         });
         Ok(Self {
@@ -117,5 +127,112 @@ impl Bus {
     /// A receiver of every message from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
         self.local.subscribe()
+    }
+}
+
+/// What a subscriber's receive means for state derived from the bus.
+#[derive(Debug)]
+pub enum Received {
+    /// A message to apply.
+    Message(BusMessage),
+    /// Messages were lost (this receiver lagged, or the Redis subscription was re-established):
+    /// drop everything derived from them.
+    Resync,
+    /// The bus is gone.
+    Closed,
+}
+
+/// Receives the next message, folding a lag and a [`topic::RESYNC`] into [`Received::Resync`].
+pub async fn receive(rx: &mut broadcast::Receiver<BusMessage>) -> Received {
+    match rx.recv().await {
+        Ok(m) if m.topic == topic::RESYNC => Received::Resync,
+        Ok(m) => Received::Message(m),
+        Err(broadcast::error::RecvError::Lagged(missed)) => {
+            tracing::warn!(missed, "bus: a subscriber lagged, resynchronizing");
+            Received::Resync
+        }
+        Err(broadcast::error::RecvError::Closed) => Received::Closed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pubsub_clients(conn: &mut redis::aio::ConnectionManager) -> Vec<u64> {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(conn)
+            .await
+            .unwrap();
+        list.lines()
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .filter_map(|id| id.parse().ok())
+            .collect()
+    }
+
+    /// A Redis subscription that drops and comes back tells local subscribers to resynchronize,
+    /// since what was published meanwhile is lost.
+    #[tokio::test]
+    async fn a_reestablished_redis_subscription_asks_subscribers_to_resync() {
+        let Some(url) = std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "TEST_REDIS_URL is required in CI"
+            );
+            return;
+        };
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let connection = client.get_connection_manager().await.unwrap();
+        let mut admin = connection.clone();
+        // The subscription this bus opens is the pub/sub client that was not there before.
+        let before = pubsub_clients(&mut admin).await;
+        let channel = format!("tm-bus-test-{}", uuid::Uuid::new_v4().simple());
+        let bus = Bus::redis(client.clone(), connection.clone(), channel)
+            .await
+            .unwrap();
+        let mut rx = bus.subscribe();
+        let new: Vec<u64> = pubsub_clients(&mut admin)
+            .await
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        let id = new
+            .into_iter()
+            .max()
+            .expect("the bus's subscription is listed");
+        let _: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), receive(&mut rx))
+            .await
+            .expect("a resync within 10 s");
+        assert!(matches!(got, Received::Resync), "got {got:?}");
+        // The relay delivers again afterwards.
+        bus.publish(topic::AUTH, "user:x").await;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), receive(&mut rx))
+            .await
+            .unwrap();
+        assert!(matches!(got, Received::Message(m) if m.payload == "user:x"));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_asked_to_resync() {
+        let bus = Bus::local();
+        let mut rx = bus.subscribe();
+        for i in 0..5000 {
+            bus.publish(topic::CACHE, i.to_string()).await;
+        }
+        assert!(matches!(receive(&mut rx).await, Received::Resync));
     }
 }

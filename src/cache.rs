@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use moka::Expiry;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Received};
 use crate::config::CacheTtls;
 
 /// How long an entry may live.
@@ -315,11 +315,14 @@ impl Cache {
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => break,
-                    msg = rx.recv() => match msg {
-                        Ok(m) if m.topic == crate::bus::topic::CACHE => cache.apply_remote(&m.payload),
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.apply_remote(""),
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    msg = crate::bus::receive(&mut rx) => match msg {
+                        Received::Message(m) if m.topic == crate::bus::topic::CACHE => {
+                            cache.apply_remote(&m.payload)
+                        }
+                        Received::Message(_) => {}
+                        // An invalidation may be among the lost messages.
+                        Received::Resync => cache.apply_remote(""),
+                        Received::Closed => break,
                     },
                 }
             }

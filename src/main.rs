@@ -66,10 +66,17 @@ async fn main() -> std::process::ExitCode {
             first_name,
             last_name,
         } => match app::open_store(&config).await {
-            Ok(store) => users::create_admin(&store, &email, &password, &first_name, &last_name)
-                .await
-                .map(|id| println!("admin created: {id}"))
-                .map_err(|e| anyhow::anyhow!("{}", e.message)),
+            Ok(store) => users::create_admin(
+                &store,
+                users::AdminSeat::Any,
+                &email,
+                &password,
+                &first_name,
+                &last_name,
+            )
+            .await
+            .map(|id| println!("admin created: {id}"))
+            .map_err(|e| anyhow::anyhow!("{}", e.message)),
             Err(e) => Err(e),
         },
         // The demo accounts have a published password: never in production (API.md §11.100).

@@ -67,11 +67,13 @@ async fn create_admin(
     _token: SeedToken,
     ApiJson(body): ApiJson<CreateAdminBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
+    // A cheap refusal for the usual case; the insert itself decides under a lock.
     if state.store.admin_exists().await? {
         return Err(ApiError::conflict("An admin already exists"));
     }
     let id = super::create_admin(
         &state.store,
+        super::AdminSeat::First,
         &body.email,
         &body.password,
         &body.first_name,

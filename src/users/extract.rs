@@ -79,6 +79,12 @@ impl AuthCache {
     pub async fn invalidate_session(&self, sid: Uuid) {
         self.sessions.invalidate(&sid).await;
     }
+
+    /// Forgets every entry, when revocations may have been missed.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+        self.sessions.invalidate_all();
+    }
 }
 
 /// An authenticated caller.
@@ -136,7 +142,8 @@ impl FromRequestParts<AppState> for AuthUser {
             .get(state, claims.sub)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        if current.token_version != claims.ver || current.status == UserStatus::Suspended {
+        // Tokens go only to verified accounts, so an INACTIVE one was deactivated by an admin.
+        if current.token_version != claims.ver || current.status != UserStatus::Active {
             return Err(ApiError::unauthorized());
         }
         if state.auth_cache.session_revoked(state, claims.sid).await? {

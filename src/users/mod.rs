@@ -15,6 +15,7 @@ pub mod sessions;
 mod store;
 pub mod tokens;
 pub mod validate;
+pub mod workers;
 
 use uuid::Uuid;
 
@@ -67,9 +68,20 @@ pub(crate) fn email_taken() -> ApiError {
     )
 }
 
+/// Whether an admin may be created beside others (command line, `ADMIN_EMAIL`) or only as the
+/// platform's first (the admin-seed endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminSeat {
+    /// Whatever admins exist.
+    Any,
+    /// Only while no admin exists; 409 otherwise.
+    First,
+}
+
 /// Creates an ACTIVE, verified ADMIN (command line, `ADMIN_EMAIL`, admin-seed endpoint).
 pub async fn create_admin(
     store: &Store,
+    seat: AdminSeat,
     email: &str,
     password: &str,
     first_name: &str,
@@ -97,7 +109,14 @@ pub async fn create_admin(
         email_verified: true,
     };
     let email = user.email.clone();
-    let id = store.insert_user(&user).await.on_unique(email_taken)?;
+    let id = match seat {
+        AdminSeat::Any => store.insert_user(&user).await.on_unique(email_taken)?,
+        AdminSeat::First => store
+            .insert_first_admin(&user)
+            .await
+            .on_unique(email_taken)?
+            .ok_or_else(|| ApiError::conflict("An admin already exists"))?,
+    };
     crate::audit::record(
         store,
         crate::audit::AuditEntry::new("admin.create")

@@ -120,6 +120,12 @@ impl UserRow {
     pub fn status(&self) -> UserStatus {
         UserStatus::parse(&self.status).unwrap_or(UserStatus::Suspended)
     }
+
+    /// Whether an admin turned the account off: INACTIVE is a new account's status until its
+    /// email is verified, so on a verified account only an admin can have set it.
+    pub fn deactivated(&self) -> bool {
+        self.email_verified && self.status() == UserStatus::Inactive
+    }
 }
 
 /// The fields of a new account.

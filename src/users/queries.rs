@@ -3,7 +3,7 @@
 //! Written once against the backend alias `Db` and compiled once per dialect (the `sqlite` and
 //! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
-use super::{Db, audit, notify};
+use super::{Db, PG, audit, notify};
 use crate::store::Pools;
 use crate::users::model::{NewUser, Rotation, UserRow};
 
@@ -12,6 +12,14 @@ const USER_COLUMNS: &str = "id, email, password_hash, first_name, last_name, pho
 
 /// Inserts an account; a taken email is a unique violation.
 pub async fn insert_user(pools: &Pools<Db>, user: &NewUser) -> sqlx::Result<uuid::Uuid> {
+    let mut conn = pools.write.acquire().await?;
+    insert_user_on(&mut conn, user).await
+}
+
+async fn insert_user_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    user: &NewUser,
+) -> sqlx::Result<uuid::Uuid> {
     let id = uuid::Uuid::now_v7();
     let now = chrono::Utc::now();
     sqlx::query(
@@ -28,9 +36,36 @@ pub async fn insert_user(pools: &Pools<Db>, user: &NewUser) -> sqlx::Result<uuid
     .bind(user.email_verified)
     .bind(r#"{"notifications":{"email":true,"sms":false,"push":false},"language":"en"}"#)
     .bind(now)
-    .execute(&pools.write)
+    .execute(&mut *conn)
     .await?;
     Ok(id)
+}
+
+/// Inserts `user` as the first admin, unless a live admin exists (`None`). Two seed requests at
+/// once cannot both succeed: on PostgreSQL they queue on a transaction-scoped advisory lock
+/// before the check, and SQLite runs one write transaction at a time.
+pub async fn insert_first_admin(
+    pools: &Pools<Db>,
+    user: &NewUser,
+) -> sqlx::Result<Option<uuid::Uuid>> {
+    let mut tx = pools.write.begin().await?;
+    if PG {
+        // The key is arbitrary; only this path takes it.
+        sqlx::query("SELECT pg_advisory_xact_lock(7412001)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'ADMIN' AND deleted_at IS NULL",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if exists > 0 {
+        return Ok(None);
+    }
+    let id = insert_user_on(&mut tx, user).await?;
+    tx.commit().await?;
+    Ok(Some(id))
 }
 
 /// A live (not erased) account by id.

@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::model::{Rotation, UserRow, UserView};
+use crate::bus::Received;
 use crate::http::ApiResult;
 use crate::state::AppState;
 
@@ -110,7 +111,7 @@ pub async fn rotate(state: &AppState, token: &str) -> ApiResult<Option<TokenPair
             let Some(user) = state.store.user_by_id(user_id).await? else {
                 return Ok(None);
             };
-            if user.status() == super::model::UserStatus::Suspended {
+            if user.status() == super::model::UserStatus::Suspended || user.deactivated() {
                 state.store.revoke_session(user_id, sid).await?;
                 announce_sessions(state, &[sid]).await;
                 return Ok(None);
@@ -149,11 +150,18 @@ pub fn start_background(state: &AppState) {
         let mut prune = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tokio::select! {
-                msg = bus.recv() => match msg {
-                    Ok(m) if m.topic == crate::bus::topic::AUTH => apply(&state, &m.payload).await,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                msg = crate::bus::receive(&mut bus) => match msg {
+                    Received::Message(m) if m.topic == crate::bus::topic::AUTH => {
+                        apply(&state, &m.payload).await
+                    }
+                    Received::Message(_) => {}
+                    // A suspension, logout or unblock may be among the lost messages: every
+                    // cached account, session and block is read again from the database.
+                    Received::Resync => {
+                        state.auth_cache.clear();
+                        state.guard.blocks.clear();
+                    }
+                    Received::Closed => break,
                 },
                 _ = prune.tick() => {
                     let before = Utc::now() - chrono::Duration::hours(2);

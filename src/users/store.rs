@@ -20,6 +20,10 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
         crate::dispatch!(self, crate::users => user_by_email(email))
     }
+    /// Inserts the first admin, unless an admin exists (`None`), in one transaction.
+    pub async fn insert_first_admin(&self, user: &NewUser) -> sqlx::Result<Option<Uuid>> {
+        crate::dispatch!(self, crate::users => insert_first_admin(user))
+    }
     /// Whether an admin exists.
     pub async fn admin_exists(&self) -> sqlx::Result<bool> {
         crate::dispatch!(self, crate::users => admin_exists())

@@ -13,7 +13,8 @@ use crate::both_backends;
 use crate::helpers::TestApp;
 use reqwest::Method;
 use serde_json::json;
-use ticketmax::users::model::Role;
+use ticketmax::store::Store;
+use ticketmax::users::model::{NewUser, Role, UserStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -349,7 +350,111 @@ async fn a_demoted_organizer_keeps_no_power_over_their_events(app: TestApp) {
     assert_eq!(b.data()["status"], "PENDING");
 }
 
+/// INACTIVE is a new account's status until its email is verified; set by an admin on a
+/// verified account it turns the account off like a suspension.
+async fn a_verified_account_an_admin_deactivated_can_neither_log_in_nor_use_its_tokens(
+    app: TestApp,
+) {
+    let (_, admin) = app.admin().await;
+    let email = format!("deactivated-{}@example.com", uuid::Uuid::new_v4().simple());
+    let user = app
+        .state
+        .store
+        .insert_user(&NewUser {
+            email: email.clone(),
+            password_hash: crate::helpers::test_password_hash().to_string(),
+            first_name: "Dee".into(),
+            last_name: "Activated".into(),
+            role: Role::User,
+            status: UserStatus::Active,
+            email_verified: true,
+        })
+        .await
+        .unwrap();
+    let login = app.login(&email, "password123").await;
+    login.assert_status(200);
+    let access = login.data()["accessToken"].as_str().unwrap().to_string();
+    let refresh = login.data()["refreshToken"].as_str().unwrap().to_string();
+    app.get_as(&access, "/api/user/profile")
+        .await
+        .assert_status(200);
+
+    app.patch_as(
+        &admin,
+        &format!("/api/user/{user}/status"),
+        &json!({"status": "INACTIVE"}),
+    )
+    .await
+    .assert_status(200);
+
+    app.get_as(&access, "/api/user/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.post("/api/user/refresh", &json!({"refreshToken": refresh}))
+        .await
+        .assert_error(401, "INVALID_TOKEN");
+    app.login(&email, "password123")
+        .await
+        .assert_error(403, "ACCOUNT_SUSPENDED");
+    // A wrong password still reveals nothing about the account's state.
+    app.login(&email, "wrong-password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+
+    app.patch_as(
+        &admin,
+        &format!("/api/user/{user}/status"),
+        &json!({"status": "ACTIVE"}),
+    )
+    .await
+    .assert_status(200);
+    app.login(&email, "password123").await.assert_status(200);
+}
+
+/// A suspension whose announcement this instance missed (its bus lagged, or its Redis
+/// subscription dropped) takes effect once the bus asks for a resync, not when the cache entry
+/// happens to expire.
+async fn a_missed_suspension_takes_effect_when_the_bus_resynchronizes(app: TestApp) {
+    let (id, token) = app.create_user(Role::User).await;
+    app.get_as(&token, "/api/user/profile")
+        .await
+        .assert_status(200);
+    // The change reaches storage but its announcement is lost.
+    crate::with_pool!(app, pool => {
+        sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    app.get_as(&token, "/api/user/profile")
+        .await
+        .assert_status(200);
+
+    app.state
+        .bus
+        .publish(ticketmax::bus::topic::RESYNC, "")
+        .await;
+    let mut refused = false;
+    for _ in 0..50 {
+        if app
+            .get_as(&token, "/api/user/profile")
+            .await
+            .status
+            .as_u16()
+            == 401
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the suspension applies after the resync");
+}
+
 both_backends!(
     every_route_answers_each_role_as_the_contract_says,
-    a_demoted_organizer_keeps_no_power_over_their_events
+    a_demoted_organizer_keeps_no_power_over_their_events,
+    a_verified_account_an_admin_deactivated_can_neither_log_in_nor_use_its_tokens,
+    a_missed_suspension_takes_effect_when_the_bus_resynchronizes
 );

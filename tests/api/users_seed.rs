@@ -61,6 +61,47 @@ async fn admin_seed_creates_one_verified_admin_then_conflicts(app: TestApp) {
     again.assert_error(409, "CONFLICT");
 }
 
+/// The check for an existing admin and the insert are one transaction: seed requests racing
+/// each other create one admin, not one each.
+async fn concurrent_seed_requests_create_exactly_one_admin(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("ADMIN_SEED_TOKEN", "right")
+        .spawn()
+        .await;
+    let attempts = (0..6).map(|i| {
+        app.request(Method::POST, SEED)
+            .header("x-seed-token", "right")
+            .json(&json!({
+                "email": format!("root{i}@example.com"),
+                "password": "a-long-password-1",
+                "firstName": "Ada",
+                "lastName": "Lovelace",
+            }))
+            .send()
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let created = answers.iter().filter(|r| r.status.as_u16() == 201).count();
+    assert_eq!(created, 1, "exactly one seed request creates an admin");
+    for r in answers.iter().filter(|r| r.status.as_u16() != 201) {
+        r.assert_error(409, "CONFLICT");
+    }
+    let admins = app
+        .state
+        .store
+        .list_users(
+            &ticketmax::users::model::UserFilter {
+                role: Some("ADMIN".into()),
+                status: None,
+                q: None,
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(admins.1, 1, "one admin in storage");
+}
+
 async fn admin_seed_validates_fields(app: TestApp) {
     let app = TestApp::builder(app.backend)
         .env("ADMIN_SEED_TOKEN", "right")
@@ -117,6 +158,7 @@ async fn admin_from_environment_is_created_once_and_verified(app: TestApp) {
 }
 
 both_backends!(
+    concurrent_seed_requests_create_exactly_one_admin,
     admin_seed_without_configured_token_is_forbidden,
     admin_seed_with_wrong_token_is_forbidden,
     admin_seed_creates_one_verified_admin_then_conflicts,

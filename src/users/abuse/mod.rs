@@ -171,6 +171,11 @@ impl BlockCache {
     pub async fn invalidate(&self, ip: IpAddr) {
         self.entries.invalidate(&ip).await;
     }
+
+    /// Forgets every IP, when unblocks may have been missed.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
 }
 
 /// The 403 `IP_BLOCKED` answer.

@@ -69,6 +69,12 @@ pub(super) async fn login_user(
     if user.status() == UserStatus::Suspended {
         return Err(suspended());
     }
+    if user.deactivated() {
+        return Err(ApiError::new(
+            ErrorCode::AccountSuspended,
+            "This account has been deactivated",
+        ));
+    }
     if !user.email_verified {
         return Err(ApiError::new(
             ErrorCode::EmailNotVerified,
