@@ -147,6 +147,7 @@ fn request(event: Uuid, ty: Uuid, n: usize) -> NewHold {
         special_requests: None,
         guest_token_hash: None,
         guest_token: None,
+        idempotency_key: None,
         now: Utc::now(),
         hold: chrono::Duration::minutes(10),
     }

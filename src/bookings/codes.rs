@@ -101,6 +101,19 @@ pub fn new_guest_token() -> (String, String) {
     (token, hash)
 }
 
+/// The guest token of a booking made under an `Idempotency-Key` (its scoped hash), and its
+/// stored hash: derived from the key with the server's signing key, so a retry of the request
+/// gets the same token back without the token ever being stored in clear.
+pub fn guest_token_for_key(signing_key: &str, scoped_key: &str) -> (String, String) {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(signing_key.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    m.update(b"guest-token:");
+    m.update(scoped_key.as_bytes());
+    let token = format!("gt_{}", base32(&m.finalize().into_bytes()));
+    let hash = hash_guest_token(&token);
+    (token, hash)
+}
+
 /// The stored form of a guest token (SHA-256, hex).
 pub fn hash_guest_token(token: &str) -> String {
     crate::crypto::sha256_hex(token)

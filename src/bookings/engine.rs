@@ -53,6 +53,12 @@ pub const MAX_BATCH: usize = 64;
 /// Reruns of a whole batch after a deadlock or serialization failure.
 pub const RETRIES: usize = 3;
 
+/// Most holds waiting for a batch in one instance; beyond, a hold is answered
+/// [`HoldOutcome::Busy`] (503 with `Retry-After`) at once rather than queued (API.md §11.99).
+/// A batch takes well under 10 ms, so a full queue is seconds of work: a caller further back
+/// would time out anyway, and the memory of the queue stays bounded.
+pub const MAX_WAITING: usize = 16_384;
+
 /// The queue of a store: the identity of its writer pool (its shared connect options, which
 /// live as long as the pool; the worker holds a clone of the store, so a key is never reused
 /// while its queue exists). Several stores in one process (tests) get separate queues.
@@ -100,6 +106,11 @@ impl Queue {
         let mut rest = Vec::with_capacity(self.waiting.len());
         let mut claimed: HashSet<Uuid> = HashSet::new();
         for w in self.waiting.drain(..) {
+            // Its caller is gone (client hung up, request timed out): nobody would learn of the
+            // booking, so it is not made (API.md §11.99).
+            if w.reply.is_closed() {
+                continue;
+            }
             let free = batch.len() < MAX_BATCH
                 && w.ticket_type()
                     .is_none_or(|t| !self.busy.contains(&t) || claimed.contains(&t));
@@ -148,6 +159,9 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
     let start_worker = {
         let mut queues = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
         let queue = queues.entry(key).or_default();
+        if queue.waiting.len() >= MAX_WAITING {
+            return Ok(HoldOutcome::Busy);
+        }
         // A worker in flight on these rows picks the request up when its batch ends; otherwise
         // start one while the store allows more.
         let start = queue.workers == 0
@@ -268,5 +282,78 @@ async fn hold_alone(store: &Store, item: &NewHold, links: &Links) -> sqlx::Resul
             Err(e) if is_retryable(&e) && attempt < 3 => attempt += 1,
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn waiting(ty: Uuid) -> (Waiting, oneshot::Receiver<sqlx::Result<HoldOutcome>>) {
+        let (reply, rx) = oneshot::channel();
+        let req = NewHold {
+            event_id: Uuid::now_v7(),
+            ticket_type_id: Some(ty),
+            quantity: 1,
+            user_id: None,
+            customer_email: "buyer@example.com".into(),
+            customer_name: "Buyer".into(),
+            customer_phone: None,
+            special_requests: None,
+            guest_token_hash: None,
+            guest_token: None,
+            idempotency_key: None,
+            now: Utc::now(),
+            hold: chrono::Duration::minutes(10),
+        };
+        (Waiting { req, reply }, rx)
+    }
+
+    #[test]
+    fn a_hold_whose_caller_is_gone_is_left_out_of_its_batch() {
+        let ty = Uuid::now_v7();
+        let mut queue = Queue::default();
+        let (kept, _rx_kept) = waiting(ty);
+        let (gone, rx_gone) = waiting(ty);
+        let (also_kept, _rx_also) = waiting(ty);
+        queue.waiting.extend([kept, gone, also_kept]);
+        drop(rx_gone);
+        let batch = queue.take_batch();
+        assert_eq!(batch.len(), 2, "the abandoned hold is not taken");
+        assert!(batch.iter().all(|w| !w.reply.is_closed()));
+        assert!(queue.waiting.is_empty(), "nor kept waiting");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_without_queueing() {
+        let dir = std::env::temp_dir().join(format!("ticketmax-engine-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open_sqlite_file(&dir.join("e.db")).await.unwrap();
+        let key = queue_key(&store);
+        let ty = Uuid::now_v7();
+        let mut receivers = Vec::new();
+        {
+            let mut queues = QUEUES.lock().unwrap();
+            let queue = queues.entry(key).or_default();
+            // A worker "in flight" keeps the waiting holds where they are.
+            queue.workers = 1;
+            for _ in 0..MAX_WAITING {
+                let (w, rx) = waiting(ty);
+                queue.waiting.push(w);
+                receivers.push(rx);
+            }
+        }
+        let (w, _) = waiting(ty);
+        let links = Links {
+            public_base: "http://localhost".into(),
+            api_base: "http://localhost/api".into(),
+            signing_key: "k".into(),
+        };
+        let outcome = hold(&store, &w.req, &links).await.unwrap();
+        assert!(matches!(outcome, HoldOutcome::Busy), "got {outcome:?}");
+        let waiting_now = QUEUES.lock().unwrap().remove(&key).map(|q| q.waiting.len());
+        assert_eq!(waiting_now, Some(MAX_WAITING), "nothing was queued");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -269,6 +269,8 @@ pub struct NewHold {
     pub guest_token_hash: Option<String>,
     /// The guest token itself, for the pay link in the email.
     pub guest_token: Option<String>,
+    /// The scoped hash of the request's `Idempotency-Key`, stored with the booking.
+    pub idempotency_key: Option<String>,
     pub now: DateTime<Utc>,
     /// Hold length.
     pub hold: chrono::Duration,
@@ -300,6 +302,7 @@ impl NewHold {
             special_requests: body.special_requests,
             guest_token_hash: None,
             guest_token: None,
+            idempotency_key: None,
             now,
             hold,
         }
@@ -329,6 +332,7 @@ impl NewHold {
             special_requests: body.special_requests,
             guest_token_hash: Some(token_hash),
             guest_token: Some(token.to_string()),
+            idempotency_key: None,
             now,
             hold,
         }
@@ -391,6 +395,8 @@ pub enum HoldOutcome {
         /// Seats left.
         available: i64,
     },
+    /// The instance's hold queue is full: nothing was decided, the caller may retry shortly.
+    Busy,
 }
 
 /// Result of a confirm attempt.

@@ -215,6 +215,7 @@ fn hold_request(
         special_requests: None,
         guest_token_hash: None,
         guest_token: None,
+        idempotency_key: None,
         now,
         hold: Duration::minutes(3),
     }

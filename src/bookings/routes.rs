@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,7 @@ use uuid::Uuid;
 use super::{
     BOOKING_FIELDS, BookingRow, BookingStatus, BookingView, HoldOutcome, Links, ListFilter, NewHold,
 };
+use crate::http::idempotency::{AnswerByRoute, ScopedKey};
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, ErrorCode, Meta, OptionalApiJson,
     Page, Validator, idempotency,
@@ -238,6 +240,37 @@ fn validate_contact(v: &mut Validator, body: &CreateBookingBody) {
     );
 }
 
+/// The answer to a retry of a booking request whose first attempt created a booking: found by
+/// its scoped `Idempotency-Key` for as long as the booking exists, whether or not the first
+/// request lived to store its answer (API.md §11.99). A guest's token is derived again from the
+/// key; it is never stored in clear, so the stored answer holds only the status.
+async fn earlier_answer(
+    state: &AppState,
+    key: Option<&str>,
+    guest: bool,
+) -> ApiResult<Option<Response>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let Some(id) = state.store.booking_by_idempotency_key(key).await? else {
+        return Ok(None);
+    };
+    let (_, mut view) = view_of(state, id).await?;
+    if guest {
+        let signing = state.config.ticket_signing_key.expose();
+        view.guest_token = Some(super::codes::guest_token_for_key(signing, key).0);
+    }
+    let mut response = ApiResponse::created(view).into_response();
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    if guest {
+        response.extensions_mut().insert(AnswerByRoute);
+    }
+    Ok(Some(response))
+}
+
 /// Runs a validated hold and turns its outcome into the answer.
 async fn place(
     state: &AppState,
@@ -270,10 +303,22 @@ async fn place(
             }
             super::announce(state, event_id).await;
             let (_, mut view) = view_of(state, id).await?;
+            let by_route = guest.is_some();
             view.guest_token = guest.map(|(token, _)| token);
-            Ok(ApiResponse::created(view).into_response())
+            let mut response = ApiResponse::created(view).into_response();
+            if by_route {
+                // The answer holds the guest token: an idempotent retry is answered from the
+                // booking instead of a stored copy.
+                response.extensions_mut().insert(AnswerByRoute);
+            }
+            Ok(response)
         }
         HoldOutcome::NotFound => Err(ApiError::not_found("Event or ticket type")),
+        HoldOutcome::Busy => Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "Too many bookings are waiting; try again in a moment",
+        )
+        .with_retry_after(1)),
         HoldOutcome::NeedType => Err(ApiError::field(
             "ticketTypeId",
             "is required: this event has several ticket types",
@@ -316,17 +361,23 @@ async fn place(
 async fn create_booking(
     State(state): State<AppState>,
     user: AuthUser,
+    key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
     validate_contact(&mut v, &body);
     v.finish()?;
+    let key = key.map(|Extension(ScopedKey(k))| k);
+    if let Some(answer) = earlier_answer(&state, key.as_deref(), false).await? {
+        return Ok(answer);
+    }
     let account = state
         .store
         .user_by_id(user.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let req = NewHold::for_account(body, &account, hold_length(&state), Utc::now());
+    let mut req = NewHold::for_account(body, &account, hold_length(&state), Utc::now());
+    req.idempotency_key = key;
     place(&state, req, None).await
 }
 
@@ -345,6 +396,7 @@ async fn create_booking(
 async fn create_guest_booking(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
@@ -356,6 +408,10 @@ async fn create_guest_booking(
     v.check(body.customer_name.is_some(), "customerName", "is required");
     validate_contact(&mut v, &body);
     v.finish()?;
+    let key = key.map(|Extension(ScopedKey(k))| k);
+    if let Some(answer) = earlier_answer(&state, key.as_deref(), true).await? {
+        return Ok(answer);
+    }
     // Anyone could otherwise hold every seat with invented emails (API.md §11.93).
     let cap = state.config.guest_max_holds_per_ip;
     if cap > 0 {
@@ -369,8 +425,14 @@ async fn create_guest_booking(
             )));
         }
     }
-    let (token, hash) = super::codes::new_guest_token();
-    let req = NewHold::for_guest(body, &token, hash, hold_length(&state), Utc::now());
+    let (token, hash) = match &key {
+        Some(key) => {
+            super::codes::guest_token_for_key(state.config.ticket_signing_key.expose(), key)
+        }
+        None => super::codes::new_guest_token(),
+    };
+    let mut req = NewHold::for_guest(body, &token, hash, hold_length(&state), Utc::now());
+    req.idempotency_key = key;
     place(&state, req, Some((token, ip))).await
 }
 

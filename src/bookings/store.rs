@@ -38,6 +38,10 @@ impl Store {
     pub async fn booking_by_id(&self, id: Uuid) -> sqlx::Result<Option<BookingRow>> {
         crate::dispatch!(self, crate::bookings => booking_by_id(id))
     }
+    /// The booking created under a scoped `Idempotency-Key` hash (API.md §11.99).
+    pub async fn booking_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Uuid>> {
+        crate::dispatch!(self, crate::bookings => booking_by_idempotency_key(key))
+    }
     /// Tickets of a booking.
     pub async fn tickets_of(&self, id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
         crate::dispatch!(self, crate::bookings => tickets_of(id))

@@ -960,6 +960,74 @@ async fn idempotency_keys_replay_the_first_answer(app: TestApp) {
     assert_eq!(g2.data()["id"], g1.data()["id"]);
 }
 
+/// A key's outcome lives as long as its booking: neither the purge of stored answers nor a first
+/// request that died before storing its answer lets a retry book again (API.md §11.99).
+async fn a_retry_finds_its_booking_after_the_stored_answer_is_gone(app: TestApp) {
+    let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+    let (_, token) = app.create_user(Role::User).await;
+    let body = json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1});
+    let send = || {
+        app.request(reqwest::Method::POST, "/api/bookings")
+            .token(&token)
+            .header("Idempotency-Key", "late-retry")
+            .json(&body)
+            .send()
+    };
+    let first = send().await;
+    first.assert_status(201);
+    // As after the daily purge.
+    with_pool!(app, pool => {
+        sqlx::query("DELETE FROM idempotency_keys").execute(pool).await.unwrap();
+    });
+    let again = send().await;
+    again.assert_status(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.data()["id"], first.data()["id"]);
+    // As when the first request's client hung up after the hold: its key stayed unfinished
+    // until it was given up as abandoned.
+    let long_ago = Utc::now() - chrono::Duration::minutes(10);
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE idempotency_keys SET status_code = NULL, response = NULL, created_at = $1")
+            .bind(long_ago).execute(pool).await.unwrap();
+    });
+    let third = send().await;
+    assert_eq!(third.data()["id"], first.data()["id"]);
+    assert_eq!(counters(&app, types[0]).await.2, 1, "one hold only");
+}
+
+/// A guest booking's answer holds its token; the stored answer never does, and a retry gets
+/// the same token back.
+async fn a_guest_token_is_never_stored_in_clear_and_a_retry_gets_it_again(app: TestApp) {
+    let (_, _, event, _) = published_event(&app, &[TypeSpec::paid(10)]).await;
+    let g = json!({"eventId": event, "quantity": 1, "customerEmail": "g@example.com", "customerName": "Gee Guest"});
+    let send = || {
+        app.request(reqwest::Method::POST, "/api/bookings/guest")
+            .header("Idempotency-Key", "guest-key")
+            .json(&g)
+            .send()
+    };
+    let first = send().await;
+    first.assert_status(201);
+    let token = first.data()["guestToken"].as_str().unwrap().to_string();
+    let stored: Vec<Option<String>> = with_pool!(app, pool => {
+        sqlx::query_scalar("SELECT response FROM idempotency_keys")
+            .fetch_all(pool).await.unwrap()
+    });
+    assert!(!stored.is_empty(), "the key is recorded");
+    for s in stored.iter().flatten() {
+        assert!(!s.contains(&token), "stored answer holds the token: {s}");
+    }
+    let again = send().await;
+    again.assert_status(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.data()["id"], first.data()["id"]);
+    assert_eq!(again.data()["guestToken"], token.as_str());
+    let id = first.data()["id"].as_str().unwrap().to_string();
+    app.get_as(&token, &format!("/api/bookings/{id}"))
+        .await
+        .assert_status(200);
+}
+
 async fn anonymous_idempotency_keys_are_scoped_per_client_network(app: TestApp) {
     let app = crate::helpers::TestApp::builder(app.backend)
         .env("TRUST_PROXY", "127.0.0.1")
@@ -1255,6 +1323,8 @@ async fn cancelling_an_event_expires_a_lapsed_hold_instead_of_cancelling_it(app:
 }
 
 both_backends!(
+    a_retry_finds_its_booking_after_the_stored_answer_is_gone,
+    a_guest_token_is_never_stored_in_clear_and_a_retry_gets_it_again,
     a_hold_stores_the_buyer_details_exactly_as_sent,
     changes_to_a_ticket_type_apply_to_the_next_booking_at_once,
     confirmed_bookers_are_reminded_once_a_day_before_the_event,

@@ -224,6 +224,7 @@ pub fn guest_hold(
         special_requests: None,
         guest_token_hash: None,
         guest_token: None,
+        idempotency_key: None,
         now: Utc::now(),
         hold: chrono::Duration::minutes(10),
     }

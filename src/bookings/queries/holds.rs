@@ -110,8 +110,8 @@ pub(super) async fn hold_free_in_tx(
         let r = sqlx::query(
             "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price, total_amount,
                  currency, status, customer_email, customer_name, customer_phone, special_requests,
-                 guest_token_hash, confirmed_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, 'CONFIRMED', $8, $9, $10, $11, $12, $13, $13, $13)
+                 guest_token_hash, idempotency_key, confirmed_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, 'CONFIRMED', $8, $9, $10, $11, $12, $13, $14, $14, $14)
              ON CONFLICT (reference) DO NOTHING",
         )
         .bind(id)
@@ -126,6 +126,7 @@ pub(super) async fn hold_free_in_tx(
         .bind(&req.customer_phone)
         .bind(&req.special_requests)
         .bind(&req.guest_token_hash)
+        .bind(&req.idempotency_key)
         .bind(req.now)
         .execute(&mut **tx)
         .await?;

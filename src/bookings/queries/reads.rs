@@ -11,6 +11,18 @@ pub async fn booking_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<B
         .await
 }
 
+/// The booking created under a scoped `Idempotency-Key` hash, if any (read on the writer, so a
+/// retry right after the hold's commit sees it).
+pub async fn booking_by_idempotency_key(
+    pools: &Pools<Db>,
+    key: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM bookings WHERE idempotency_key = $1 LIMIT 1")
+        .bind(key)
+        .fetch_optional(&pools.write)
+        .await
+}
+
 /// Tickets of a booking, by seat.
 pub async fn tickets_of(pools: &Pools<Db>, booking_id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
     sqlx::query_as(

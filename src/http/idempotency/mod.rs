@@ -4,6 +4,11 @@
 //! still running → 409 `IDEMPOTENCY_IN_FLIGHT` (a request that died unfinished frees its key after
 //! twice `REQUEST_TIMEOUT`); a 5xx is not stored. Keys live 24 h.
 //!
+//! A route whose effect must outlive that (a booking, API.md §11.99) takes the [`ScopedKey`]
+//! extension and records it with its effect, so a retry after any delay finds the effect; a
+//! route whose answer holds a secret (a guest token) marks it [`AnswerByRoute`], and then only
+//! the status is stored and a retry runs the route again to answer from its recorded effect.
+//!
 //! Use: wrap the routes that take a key with [`layer`] (`route_layer(from_fn_with_state((state,
 //! Scope::Account), idempotency::layer))`); their handlers take their typed body as usual.
 
@@ -123,6 +128,18 @@ fn replay(status: i32, stored: &str) -> Response {
     resp
 }
 
+/// The request's `Idempotency-Key` hashed with its scope, as a request extension for the
+/// route: a route whose effect outlives its stored answer (a booking) records it with the
+/// effect, so a retry finds the effect whatever became of the first request (API.md §11.99).
+#[derive(Debug, Clone)]
+pub struct ScopedKey(pub String);
+
+/// A response extension: the answer holds a secret (a guest token), so only its status is
+/// stored, and a retry runs the route again, which must find its first effect by the
+/// [`ScopedKey`] and answer it again.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerByRoute;
+
 /// Whose key space a route's keys live in.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
@@ -178,6 +195,11 @@ pub async fn layer(
         }
         Err(e) => return e.into_response(),
     };
+    parts
+        .extensions
+        .insert(ScopedKey(crate::crypto::sha256_hex(&format!(
+            "{scope}\n{key}"
+        ))));
     let handler = next.run(Request::from_parts(parts, Body::from(bytes)));
     run(&state, &scope, key, &json, handler).await
 }
@@ -201,6 +223,14 @@ where
                     "This Idempotency-Key was used with a different request body",
                 )
                 .into_response(),
+                // The route answers again from its recorded effect.
+                Ok(Some((_, Some(_), Some(resp)))) if resp.is_empty() => {
+                    let mut response = handler.await;
+                    response
+                        .headers_mut()
+                        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                    response
+                }
                 Ok(Some((_, Some(status), Some(resp)))) => replay(status, &resp),
                 Ok(Some(_)) => ApiError::new(
                     ErrorCode::IdempotencyInFlight,
@@ -222,6 +252,15 @@ where
     let status = response.status();
     if status.is_server_error() {
         let _ = store.idem_release(scope, &key).await;
+        return response;
+    }
+    if response.extensions().get::<AnswerByRoute>().is_some() {
+        if let Err(e) = store
+            .idem_complete(scope, &key, i32::from(status.as_u16()), "")
+            .await
+        {
+            tracing::warn!(error = %e, "could not store the idempotent answer");
+        }
         return response;
     }
     let (parts, body) = response.into_parts();
