@@ -60,6 +60,9 @@ pub struct ServiceHealth {
     /// When this status was probed (at most once per 30 s).
     #[schema(value_type = String, format = DateTime)]
     pub checked_at: DateTime<Utc>,
+    /// What the status means here, where it needs saying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Whether the server cannot work without it.
     #[serde(skip)]
     pub required: bool,
@@ -135,6 +138,7 @@ async fn probe(state: &AppState) -> Vec<ServiceHealth> {
             latency_ms: Some(ms),
             checked_at: Utc::now(),
             required: true,
+            detail: None,
         },
         Err(_) => ServiceHealth {
             name: "database".into(),
@@ -142,9 +146,11 @@ async fn probe(state: &AppState) -> Vec<ServiceHealth> {
             latency_ms: None,
             checked_at: Utc::now(),
             required: true,
+            detail: None,
         },
     });
     services.push(redis_health(state).await);
+    services.push(rate_limit_health(state));
     services.push(crate::notify::email::health(&state.config.email).await);
     services.push(crate::notify::sms::health(&state.config.sms));
     services
@@ -162,13 +168,41 @@ async fn health_services(State(state): State<AppState>) -> Response {
     if down.is_empty() {
         ApiResponse::ok(services).into_response()
     } else {
-        let details = down
+        let mut details: Vec<_> = down
             .iter()
             .map(|s| json!({"field": s.name, "message": format!("{} is down", s.name), "status": s.status}))
             .collect();
+        // What still works without it, e.g. rate limits counting in memory without Redis.
+        details.extend(
+            services
+                .iter()
+                .filter(|s| s.status == "up" && s.detail.is_some())
+                .map(|s| json!({"field": s.name, "message": s.detail, "status": s.status})),
+        );
         ApiError::new(ErrorCode::Unavailable, "A required service is down")
             .with_details(details)
             .into_response()
+    }
+}
+
+/// Where the rate limits count: a limiter whose Redis failed counts in this instance only,
+/// which limits hold but do not share across instances (API.md §9).
+fn rate_limit_health(state: &AppState) -> ServiceHealth {
+    use crate::users::rate_limit::LimiterMode;
+    let detail = match state.guard.limiter.mode() {
+        LimiterMode::Memory => "counted in this instance (no REDIS_URL)",
+        LimiterMode::Shared => "shared by every instance through Redis",
+        LimiterMode::Fallback => {
+            "Redis is unreachable: counted in this instance only until it answers again"
+        }
+    };
+    ServiceHealth {
+        name: "rateLimits".into(),
+        status: "up",
+        latency_ms: None,
+        checked_at: Utc::now(),
+        detail: Some(detail.into()),
+        required: false,
     }
 }
 
@@ -182,6 +216,7 @@ async fn redis_health(state: &AppState) -> ServiceHealth {
             latency_ms: None,
             checked_at: Utc::now(),
             required: false,
+            detail: None,
         };
     };
     let mut conn = conn.clone();
@@ -198,6 +233,7 @@ async fn redis_health(state: &AppState) -> ServiceHealth {
             latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
             checked_at: Utc::now(),
             required: true,
+            detail: None,
         },
         _ => ServiceHealth {
             name: "cache".into(),
@@ -205,6 +241,7 @@ async fn redis_health(state: &AppState) -> ServiceHealth {
             latency_ms: None,
             checked_at: Utc::now(),
             required: true,
+            detail: None,
         },
     }
 }

@@ -264,6 +264,7 @@ pub async fn health(config: &EmailConfig) -> ServiceHealth {
         latency_ms: (status == "up").then(|| started.elapsed().as_secs_f64() * 1000.0),
         checked_at: chrono::Utc::now(),
         required: false,
+        detail: None,
     }
 }
 

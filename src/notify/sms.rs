@@ -124,5 +124,6 @@ pub fn health(config: &SmsConfig) -> ServiceHealth {
         latency_ms: None,
         checked_at: chrono::Utc::now(),
         required: false,
+        detail: None,
     }
 }

@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, header};
@@ -44,10 +45,7 @@ impl Guard {
     /// A guard on Redis when a connection is given, in memory otherwise.
     pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
         Self {
-            limiter: match redis {
-                Some(conn) => Limiter::Redis(conn, redis::Script::new(GCRA_LUA)),
-                None => Limiter::Memory(MemoryLimiter::default()),
-            },
+            limiter: Limiter::new(redis),
             blocks: BlockCache::default(),
             policy: Policy::default(),
         }
@@ -207,57 +205,127 @@ return out
 pub enum Limiter {
     /// This process only.
     Memory(MemoryLimiter),
-    /// Shared through Redis.
-    Redis(redis::aio::ConnectionManager, redis::Script),
+    /// Shared through Redis, with this process's counters standing in while Redis is away.
+    Redis(RedisLimiter),
+}
+
+/// The Redis limiter and its stand-in.
+pub struct RedisLimiter {
+    conn: redis::aio::ConnectionManager,
+    script: redis::Script,
+    /// Counts while Redis is unreachable, so the limits still hold (per instance) instead of
+    /// switching off with the cache.
+    fallback: MemoryLimiter,
+    /// Milliseconds since `fallback.start` of the last Redis failure, or 0.
+    failed_at_ms: AtomicU64,
+}
+
+/// How long after a Redis failure the limiter counts in memory before it tries Redis again:
+/// a request should not wait out a dead connection's timeout each time.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Longest a rate-limit check waits for Redis.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Where a limiter counts now, for `/health/services`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimiterMode {
+    /// In this process, as configured (no `REDIS_URL`).
+    Memory,
+    /// In Redis, across instances.
+    Shared,
+    /// In this process because Redis failed recently: limits hold per instance only.
+    Fallback,
 }
 
 impl Limiter {
-    /// Checks (and, if all allow, consumes) every tier; a Redis failure lets the request through
-    /// (logged) rather than taking the whole API down with the cache.
+    /// A limiter on Redis when a connection is given, in memory otherwise.
+    pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
+        match redis {
+            Some(conn) => Limiter::Redis(RedisLimiter {
+                conn,
+                script: redis::Script::new(GCRA_LUA),
+                fallback: MemoryLimiter::default(),
+                failed_at_ms: AtomicU64::new(0),
+            }),
+            None => Limiter::Memory(MemoryLimiter::default()),
+        }
+    }
+
+    /// Where the counters live at the moment.
+    pub fn mode(&self) -> LimiterMode {
+        match self {
+            Limiter::Memory(_) => LimiterMode::Memory,
+            Limiter::Redis(r) if r.recently_failed() => LimiterMode::Fallback,
+            Limiter::Redis(_) => LimiterMode::Shared,
+        }
+    }
+
+    /// Checks (and, if all allow, consumes) every tier. When Redis fails, the tiers are counted
+    /// in this process until Redis answers again (API.md §9 limits never switch off).
     pub async fn check(&self, checks: &[Check]) -> Vec<TierState> {
         match self {
             Limiter::Memory(m) => m.check(checks),
-            Limiter::Redis(conn, script) => {
-                let mut invocation = script.prepare_invoke();
-                for c in checks {
-                    invocation.key(&c.key);
-                    invocation.arg(c.tier.limit.max(1));
-                    invocation.arg(c.tier.window.as_millis() as u64);
+            Limiter::Redis(r) => {
+                if r.recently_failed() {
+                    return r.fallback.check(checks);
                 }
-                let mut conn = conn.clone();
-                match invocation
-                    .invoke_async::<Vec<(i64, i64, i64)>>(&mut conn)
-                    .await
-                {
-                    Ok(rows) => checks
-                        .iter()
-                        .zip(rows)
-                        .map(|(c, (remaining, reset_ms, retry_ms))| TierState {
-                            limit: c.tier.limit,
-                            remaining: remaining.max(0) as u64,
-                            reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
-                            retry_after_secs: if retry_ms > 0 {
-                                (retry_ms as u64).div_ceil(1000).max(1)
-                            } else {
-                                0
-                            },
-                        })
-                        .collect(),
+                match r.check(checks).await {
+                    Ok(states) => {
+                        r.failed_at_ms.store(0, Ordering::Relaxed);
+                        states
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "rate limiter: Redis unavailable, request let through");
-                        checks
-                            .iter()
-                            .map(|c| TierState {
-                                limit: c.tier.limit,
-                                remaining: u64::from(c.tier.limit),
-                                reset_secs: 0,
-                                retry_after_secs: 0,
-                            })
-                            .collect()
+                        if r.failed_at_ms.swap(r.now_ms().max(1), Ordering::Relaxed) == 0 {
+                            tracing::warn!(error = %e, "rate limiter: Redis unavailable, counting in memory");
+                        }
+                        r.fallback.check(checks)
                     }
                 }
             }
         }
+    }
+}
+
+impl RedisLimiter {
+    fn now_ms(&self) -> u64 {
+        self.fallback.start.elapsed().as_millis() as u64
+    }
+
+    fn recently_failed(&self) -> bool {
+        let failed = self.failed_at_ms.load(Ordering::Relaxed);
+        failed != 0 && self.now_ms().saturating_sub(failed) < REDIS_RETRY_AFTER.as_millis() as u64
+    }
+
+    async fn check(&self, checks: &[Check]) -> Result<Vec<TierState>, String> {
+        let mut invocation = self.script.prepare_invoke();
+        for c in checks {
+            invocation.key(&c.key);
+            invocation.arg(c.tier.limit.max(1));
+            invocation.arg(c.tier.window.as_millis() as u64);
+        }
+        let mut conn = self.conn.clone();
+        let rows = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            invocation.invoke_async::<Vec<(i64, i64, i64)>>(&mut conn),
+        )
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok(checks
+            .iter()
+            .zip(rows)
+            .map(|(c, (remaining, reset_ms, retry_ms))| TierState {
+                limit: c.tier.limit,
+                remaining: remaining.max(0) as u64,
+                reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
+                retry_after_secs: if retry_ms > 0 {
+                    (retry_ms as u64).div_ceil(1000).max(1)
+                } else {
+                    0
+                },
+            })
+            .collect())
     }
 }
 

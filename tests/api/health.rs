@@ -42,7 +42,7 @@ async fn services_health_lists_every_dependency(app: TestApp) {
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
-    for name in ["database", "cache", "email", "sms"] {
+    for name in ["database", "cache", "email", "sms", "rateLimits"] {
         assert!(
             names.contains(&name.to_string()),
             "{name} missing from {names:?}"

@@ -558,6 +558,89 @@ async fn two_instances_share_rate_limit_counters_through_redis() {
         .assert_status(401);
 }
 
+/// A TCP relay to the test Redis that can be cut, taking Redis away from a running server.
+struct RedisRelay {
+    url: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl RedisRelay {
+    async fn start(redis_url: &str) -> Self {
+        let target = redis_url
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = tasks.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                held.lock().unwrap().push(relay);
+            }
+        });
+        tasks.lock().unwrap().push(acceptor);
+        Self { url, tasks }
+    }
+
+    /// Closes every relayed connection and refuses new ones.
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_still_hold_in_memory_while_redis_is_unreachable() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let relay = RedisRelay::start(&redis).await;
+    let app = limited(Backend::Sqlite)
+        .env("REDIS_URL", &relay.url)
+        .env(
+            "REDIS_PREFIX",
+            &format!("test-{}:", uuid::Uuid::new_v4().simple()),
+        )
+        .env("AUTH_THROTTLE_LIMIT", "3")
+        .spawn()
+        .await;
+    relay.cut();
+    for _ in 0..3 {
+        login_from(&app, "198.51.100.91", "x@example.com", "whatever-pass")
+            .await
+            .assert_status(401);
+    }
+    let r = login_from(&app, "198.51.100.91", "x@example.com", "whatever-pass").await;
+    r.assert_error(429, "RATE_LIMITED");
+    // The cache is down, so the server answers 503, and says the limits count in memory.
+    let services = app.get("/health/services").await;
+    services.assert_error(503, "UNAVAILABLE");
+    let limits = services.body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["field"] == "rateLimits")
+        .cloned()
+        .expect("the rate limits are reported");
+    assert!(
+        limits["message"]
+            .as_str()
+            .unwrap()
+            .contains("counted in this instance only"),
+        "{limits}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_changes_reach_the_other_instance_through_redis() {
     let Some(redis) = crate::helpers::redis_url() else {
