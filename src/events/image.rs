@@ -1,20 +1,33 @@
-//! Event images: `POST /api/events/{id}/image` (multipart field `image`), checked by content
-//! (JPEG, PNG or WebP magic bytes; at most `MAX_FILE_SIZE` bytes and 40 megapixels, read from the
-//! headers), stripped of metadata (EXIF, XMP, comments, text chunks) without decoding pixels,
-//! stored under a content-hash name through a [`FileStore`], and served at `/uploads/{file}` with
-//! a one-year immutable cache lifetime.
+//! Event images: `POST /api/events/{id}/image` (multipart, one field `image`), checked by content
+//! (JPEG, PNG or WebP magic bytes, never the file name or declared type; at most `MAX_FILE_SIZE`
+//! bytes and 40 megapixels, the size read from the headers before any pixel is decoded), decoded
+//! and re-encoded in the same format (which drops EXIF, XMP, comments, text chunks, unknown chunks
+//! and trailing bytes), stored under a content-hash name through a [`FileStore`], and served at
+//! `/uploads/{file}` with a one-year immutable cache lifetime. The file an event's new image
+//! replaces is deleted, unless another event still shows it.
 
 use std::future::Future;
+use std::io::Cursor;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
+use ::image::codecs::jpeg::JpegEncoder;
+use ::image::codecs::png::PngEncoder;
+use ::image::codecs::webp::WebPEncoder;
+use ::image::metadata::Orientation;
+use ::image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
 use axum::Router;
-use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, BodyDataStream};
+use axum::extract::multipart::Multipart;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
+use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -28,6 +41,29 @@ use crate::users::AuthUser;
 
 /// Largest accepted image area.
 pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Longest accepted side. JPEG cannot go beyond it anyway and WebP stops at 16 383; it keeps a
+/// PNG from claiming a 1 × 2³¹ strip that passes the area check.
+pub const MAX_SIDE: u32 = 65_535;
+
+/// Most memory a decoder may ask for: 40 megapixels of 16-bit RGBA (the widest PNG output,
+/// 8 bytes a pixel, ≈ 305 MiB) plus room for the decoders' own buffers.
+const MAX_DECODE_BYTES: u64 = 384 * 1024 * 1024;
+
+/// JPEG re-encoding quality: visually close to a camera's output at a fraction of its size.
+const JPEG_QUALITY: u8 = 85;
+
+/// Largest colour profile carried over. Real display profiles (sRGB, Display P3, Adobe RGB) are a
+/// few KiB; a bigger one is more likely a payload riding along than colour data.
+const MAX_ICC_BYTES: usize = 64 * 1024;
+
+/// Room for the multipart framing around the image (boundaries, part headers) on top of
+/// `MAX_FILE_SIZE`: the whole request body is bounded by their sum.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// Past the limit, up to this many times `MAX_FILE_SIZE` is read (and discarded) so that a client
+/// still sending receives the 413 rather than a reset connection.
+const DRAIN_FACTOR: usize = 4;
 
 /// The allowed image formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,205 +107,126 @@ impl ImageKind {
             Self::Webp => "image/webp",
         }
     }
+
+    fn format(self) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::Webp => ImageFormat::WebP,
+        }
+    }
 }
 
 /// Why an image is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageError {
-    /// Not JPEG, PNG or WebP, or malformed.
+    /// Not JPEG, PNG or WebP, or not decodable.
     Unsupported(&'static str),
-    /// More than [`MAX_PIXELS`].
+    /// More than [`MAX_PIXELS`], a side above [`MAX_SIDE`], or more decoder memory than allowed.
     TooManyPixels,
+    /// A decoded image could not be encoded again (a bug on our side, not the client's).
+    Encoding(String),
 }
 
-/// A checked image without metadata.
+/// A checked image, re-encoded without metadata.
 #[derive(Debug, Clone)]
 pub struct CleanImage {
-    /// Format.
+    /// Format (the same as the upload's).
     pub kind: ImageKind,
-    /// Width in pixels.
+    /// Width in pixels (after applying the EXIF orientation).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels (after applying the EXIF orientation).
     pub height: u32,
     /// The bytes to store.
     pub bytes: Vec<u8>,
 }
 
-/// Checks an upload and removes its metadata.
-pub fn clean(bytes: &[u8]) -> Result<CleanImage, ImageError> {
-    let kind =
-        ImageKind::sniff(bytes).ok_or(ImageError::Unsupported("not a JPEG, PNG or WebP image"))?;
-    let (width, height, out) = match kind {
-        ImageKind::Jpeg => clean_jpeg(bytes)?,
-        ImageKind::Png => clean_png(bytes)?,
-        ImageKind::Webp => clean_webp(bytes)?,
-    };
+const NOT_AN_IMAGE: ImageError =
+    ImageError::Unsupported("The file is not a JPEG, PNG or WebP image");
+const UNDECODABLE: ImageError =
+    ImageError::Unsupported("The file is not a valid JPEG, PNG or WebP image");
+
+/// The decoder limits: the pixel area itself is checked by [`reencode`] from the header, as
+/// `Limits` only knows sides and bytes.
+fn decode_limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    limits
+}
+
+fn refused(e: ::image::ImageError) -> ImageError {
+    match e {
+        ::image::ImageError::Limits(_) => ImageError::TooManyPixels,
+        _ => UNDECODABLE,
+    }
+}
+
+/// Checks an upload and re-encodes it in its own format, without metadata.
+///
+/// The format comes from the magic bytes only. The decoder first reads the headers (PNG up to its
+/// first `IDAT`, JPEG up to its first scan, WebP its chunk headers); the size is checked there,
+/// so a small file declaring a huge canvas (a decompression bomb) is refused before any pixel
+/// buffer is allocated. Then the pixels are decoded, the EXIF orientation is applied to them (the
+/// EXIF block that carried it does not survive) and the image is encoded again: JPEG at quality
+/// [`JPEG_QUALITY`], PNG as PNG (lossless, 16-bit kept), and WebP as **lossless** WebP, the only
+/// WebP the `image` crate writes: the stored file keeps the `.webp` name and `image/webp` type,
+/// at the cost of a larger file than the lossy original. Nothing but the pixels and a small
+/// colour profile (so that wide-gamut photos keep their colours) is carried over. Animations
+/// keep their first frame. CPU-heavy: call it on a blocking thread.
+pub fn reencode(bytes: &[u8]) -> Result<CleanImage, ImageError> {
+    let kind = ImageKind::sniff(bytes).ok_or(NOT_AN_IMAGE)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    reader.limits(decode_limits());
+    let mut decoder = reader.into_decoder().map_err(refused)?;
+    let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
-        return Err(ImageError::Unsupported("the image has no size"));
+        return Err(ImageError::Unsupported("The image has no size"));
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(ImageError::TooManyPixels);
     }
+    // `into_decoder` checks the sides only; the output buffer is weighed here, as `decode` would.
+    decode_limits()
+        .reserve(decoder.total_bytes())
+        .map_err(refused)?;
+    // A malformed EXIF block or profile is dropped rather than refusing the picture.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder
+        .icc_profile()
+        .ok()
+        .flatten()
+        .filter(|p| !p.is_empty() && p.len() <= MAX_ICC_BYTES);
+    let mut pixels = DynamicImage::from_decoder(decoder).map_err(refused)?;
+    pixels.apply_orientation(orientation);
+    let mut out = Vec::new();
+    let written = match kind {
+        ImageKind::Jpeg => {
+            let encoder = JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+            pixels.write_with_encoder(with_profile(encoder, icc))
+        }
+        ImageKind::Png => pixels.write_with_encoder(with_profile(PngEncoder::new(&mut out), icc)),
+        ImageKind::Webp => {
+            let encoder = WebPEncoder::new_lossless(&mut out);
+            pixels.write_with_encoder(with_profile(encoder, icc))
+        }
+    };
+    written.map_err(|e| ImageError::Encoding(e.to_string()))?;
     Ok(CleanImage {
         kind,
-        width,
-        height,
+        width: pixels.width(),
+        height: pixels.height(),
         bytes: out,
     })
 }
 
-const MALFORMED: ImageError = ImageError::Unsupported("the image is malformed");
-
-fn be16(b: &[u8], at: usize) -> Result<usize, ImageError> {
-    b.get(at..at + 2)
-        .map(|s| usize::from(u16::from_be_bytes([s[0], s[1]])))
-        .ok_or(MALFORMED)
-}
-
-fn clean_jpeg(b: &[u8]) -> Result<(u32, u32, Vec<u8>), ImageError> {
-    let mut out = Vec::with_capacity(b.len());
-    out.extend_from_slice(&b[..2]);
-    let mut i = 2;
-    let mut size = None;
-    loop {
-        if b.get(i) != Some(&0xFF) {
-            return Err(MALFORMED);
-        }
-        let marker = *b.get(i + 1).ok_or(MALFORMED)?;
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        if marker == 0xD9 {
-            out.extend_from_slice(&b[i..i + 2]);
-            break;
-        }
-        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
-            out.extend_from_slice(&b[i..i + 2]);
-            i += 2;
-            continue;
-        }
-        let len = be16(b, i + 2)?;
-        if len < 2 || i + 2 + len > b.len() {
-            return Err(MALFORMED);
-        }
-        let segment = &b[i..i + 2 + len];
-        let is_sof = matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF);
-        if is_sof {
-            let h = be16(b, i + 5)? as u32;
-            let w = be16(b, i + 7)? as u32;
-            size = Some((w, h));
-        }
-        // APP1 (EXIF, XMP), APP3–APP13 and APP15 (vendor metadata, IPTC) and COM go; APP0
-        // (JFIF), APP2 (ICC colour profile) and APP14 (Adobe colour transform) stay.
-        let metadata =
-            marker == 0xFE || marker == 0xE1 || (0xE3..=0xED).contains(&marker) || marker == 0xEF;
-        if !metadata {
-            out.extend_from_slice(segment);
-        }
-        i += 2 + len;
-        if marker == 0xDA {
-            // Entropy-coded data up to the end of the file is kept as it is.
-            out.extend_from_slice(&b[i..]);
-            break;
-        }
+fn with_profile<E: ImageEncoder>(mut encoder: E, icc: Option<Vec<u8>>) -> E {
+    if let Some(icc) = icc {
+        // An encoder that cannot embed a profile writes the pixels without one.
+        let _ = encoder.set_icc_profile(icc);
     }
-    let (w, h) = size.ok_or(MALFORMED)?;
-    Ok((w, h, out))
-}
-
-fn clean_png(b: &[u8]) -> Result<(u32, u32, Vec<u8>), ImageError> {
-    let mut out = Vec::with_capacity(b.len());
-    out.extend_from_slice(&b[..8]);
-    let mut i = 8;
-    let mut size = None;
-    while i < b.len() {
-        let len = b
-            .get(i..i + 4)
-            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
-            .ok_or(MALFORMED)?;
-        let end = i.checked_add(12 + len).ok_or(MALFORMED)?;
-        if end > b.len() {
-            return Err(MALFORMED);
-        }
-        let kind = &b[i + 4..i + 8];
-        if kind == b"IHDR" && len >= 8 {
-            let d = &b[i + 8..];
-            size = Some((
-                u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
-                u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
-            ));
-        }
-        let metadata = matches!(kind, b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf" | b"tIME");
-        if !metadata {
-            out.extend_from_slice(&b[i..end]);
-        }
-        i = end;
-        if kind == b"IEND" {
-            break;
-        }
-    }
-    let (w, h) = size.ok_or(MALFORMED)?;
-    Ok((w, h, out))
-}
-
-fn le24(d: &[u8], at: usize) -> Result<u32, ImageError> {
-    d.get(at..at + 3)
-        .map(|s| u32::from(s[0]) | (u32::from(s[1]) << 8) | (u32::from(s[2]) << 16))
-        .ok_or(MALFORMED)
-}
-
-fn clean_webp(b: &[u8]) -> Result<(u32, u32, Vec<u8>), ImageError> {
-    let mut chunks: Vec<u8> = Vec::with_capacity(b.len());
-    let mut i = 12;
-    let mut size = None;
-    while i + 8 <= b.len() {
-        let fourcc = &b[i..i + 4];
-        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
-        let padded = len + (len & 1);
-        let end = (i + 8).checked_add(padded).ok_or(MALFORMED)?.min(b.len());
-        if i + 8 + len > b.len() {
-            return Err(MALFORMED);
-        }
-        let data = &b[i + 8..i + 8 + len];
-        match fourcc {
-            b"VP8X" => {
-                size = Some((le24(data, 4)? + 1, le24(data, 7)? + 1));
-            }
-            b"VP8 " if size.is_none() => {
-                if data.len() < 10 || data[3..6] != [0x9d, 0x01, 0x2a] {
-                    return Err(MALFORMED);
-                }
-                let w = u32::from(u16::from_le_bytes([data[6], data[7]]) & 0x3fff);
-                let h = u32::from(u16::from_le_bytes([data[8], data[9]]) & 0x3fff);
-                size = Some((w, h));
-            }
-            b"VP8L" if size.is_none() => {
-                if data.len() < 5 || data[0] != 0x2f {
-                    return Err(MALFORMED);
-                }
-                let bits = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
-                size = Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1));
-            }
-            _ => {}
-        }
-        if fourcc != b"EXIF" && fourcc != b"XMP " {
-            let start = chunks.len();
-            chunks.extend_from_slice(&b[i..end]);
-            if fourcc == b"VP8X" && chunks.len() > start + 8 {
-                // Clear the "has EXIF" (0x08) and "has XMP" (0x04) flags.
-                chunks[start + 8] &= !0x0C;
-            }
-        }
-        i = end;
-    }
-    let (w, h) = size.ok_or(MALFORMED)?;
-    let mut out = Vec::with_capacity(chunks.len() + 12);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((chunks.len() + 4) as u32).to_le_bytes());
-    out.extend_from_slice(b"WEBP");
-    out.extend_from_slice(&chunks);
-    Ok((w, h, out))
+    encoder
 }
 
 /// Boxed future of a [`FileStore`] operation.
@@ -281,6 +238,8 @@ pub trait FileStore: Send + Sync {
     fn put<'a>(&'a self, name: &'a str, bytes: Bytes) -> StoreFuture<'a, ()>;
     /// Reads a file; `None` when it does not exist.
     fn get<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Bytes>>;
+    /// Deletes a file; one that is already gone is not an error.
+    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// Files under a local folder (`UPLOAD_DEST/events`).
@@ -319,6 +278,15 @@ impl FileStore for LocalDisk {
             }
         })
     }
+
+    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            match tokio::fs::remove_file(self.root.join(name)).await {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        })
+    }
 }
 
 /// The file store of this server.
@@ -345,7 +313,8 @@ fn valid_name(name: &str) -> Option<ImageKind> {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_event_image))
-        // The size is checked while reading the field, against MAX_FILE_SIZE.
+        // The body is bounded in the handler instead ([`CappedBody`]): the bound depends on
+        // MAX_FILE_SIZE, a run-time setting, and the server's 1 MiB JSON limit would be too small.
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -393,13 +362,221 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
+/// Over the whole-body bound, which may be another field's doing rather than the image's.
+fn body_too_large(max: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("The upload is larger than the image limit of {max} bytes"),
+    )
+}
+
+/// A request body passed through up to `limit` bytes. Past it the rest is read and discarded up
+/// to `drain_to` bytes in all (so a client still sending receives the answer rather than a reset
+/// connection), `over` is raised and the stream ends with an error: the multipart parser above it
+/// never holds more than `limit` bytes, whatever it is fed (a preamble, a part header, a field).
+struct CappedBody {
+    inner: BodyDataStream,
+    seen: usize,
+    limit: usize,
+    drain_to: usize,
+    over: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl CappedBody {
+    fn new(body: Body, limit: usize, drain_to: usize) -> (Self, Arc<AtomicBool>) {
+        let over = Arc::new(AtomicBool::new(false));
+        let capped = Self {
+            inner: body.into_data_stream(),
+            seen: 0,
+            limit,
+            drain_to,
+            over: Arc::clone(&over),
+            done: false,
+        };
+        (capped, over)
+    }
+}
+
+impl Stream for CappedBody {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let next = match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(next) => next,
+                Poll::Pending => return Poll::Pending,
+            };
+            let over = this.seen > this.limit;
+            match next {
+                Some(Ok(chunk)) => {
+                    this.seen = this.seen.saturating_add(chunk.len());
+                    if this.seen <= this.limit {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    this.over.store(true, Ordering::Relaxed);
+                    if this.seen > this.drain_to {
+                        break;
+                    }
+                }
+                Some(Err(e)) if !over => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(std::io::Error::other(e))));
+                }
+                None if !over => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                // The client stopped (or finished) while being drained: the answer is the 413.
+                Some(Err(_)) | None => break,
+            }
+        }
+        this.done = true;
+        Poll::Ready(Some(Err(std::io::Error::other(
+            "the request body is over the limit",
+        ))))
+    }
+}
+
+/// Reads what remains of a refused upload (bounded by its [`CappedBody`]), so that the client,
+/// possibly still sending, receives the error.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
+/// The refusal of a multipart field other than the one `image`.
+///
+/// Unknown fields are refused with 400 `VALIDATION_FAILED` naming the field, as unknown JSON
+/// fields are (API.md §1), as soon as the field's name is read: nothing but the image is
+/// expected, so nothing else is ever read into memory. A second `image` is refused the same way.
+/// The size comes first, though: a body over the bound is a 413 whatever it holds (see
+/// [`read_image_field`]), so the answer does not depend on the order of the fields or on whether
+/// the client declared a `Content-Length`.
+fn unexpected_field(name: Option<&str>) -> ApiError {
+    match name {
+        Some("image") => ApiError::field("image", "only one image may be sent"),
+        Some(name) => ApiError::field(
+            // The name is echoed back: keep it short.
+            name.chars().take(64).collect::<String>(),
+            "unknown field: the upload takes only the field `image`",
+        ),
+        None => ApiError::field("(unnamed)", "every part needs a name: send only `image`"),
+    }
+}
+
+/// Reads the one `image` field of an upload without ever holding more than `MAX_FILE_SIZE` of it,
+/// nor more than `MAX_FILE_SIZE` plus [`MULTIPART_OVERHEAD`] of the whole body; over either bound
+/// (declared in `Content-Length`, or found while reading, including while draining after another
+/// refusal) → 413 `PAYLOAD_TOO_LARGE`. Not multipart → 415; within the bound, any other field →
+/// 400 ([`unexpected_field`]).
+async fn read_image_field(state: &AppState, request: Request, max: usize) -> ApiResult<Vec<u8>> {
+    let limit = max.saturating_add(MULTIPART_OVERHEAD);
+    let drain_to = max.saturating_mul(DRAIN_FACTOR).max(limit);
+    let (parts, body) = request.into_parts();
+    let (mut capped, over) = CappedBody::new(body, limit, drain_to);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|&n| n > limit as u64) {
+        // Known to be too large from its header: nothing of it is parsed, only drained when
+        // draining can reach its end.
+        if declared <= drain_to as u64 {
+            while let Some(Ok(_)) = capped.next().await {}
+        }
+        return Err(body_too_large(max));
+    }
+    let request = Request::from_parts(parts, Body::from_stream(capped));
+    let mut multipart = Multipart::from_request(request, state).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Expected a multipart/form-data body",
+        )
+    })?;
+    // A stream error is the body's bound when `over` was raised, else a malformed body.
+    let broken = |why: &str| {
+        if over.load(Ordering::Relaxed) {
+            body_too_large(max)
+        } else {
+            ApiError::field("image", why)
+        }
+    };
+    let mut image: Option<Vec<u8>> = None;
+    let refusal = loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break None,
+            Err(_) => return Err(broken("the multipart body is malformed")),
+        };
+        if field.name() != Some("image") || image.is_some() {
+            break Some(unexpected_field(field.name()));
+        }
+        let mut buf = Vec::new();
+        let too_big = loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) if buf.len() + chunk.len() > max => break true,
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                Ok(None) => break false,
+                Err(_) => return Err(broken("the upload was cut short")),
+            }
+        };
+        if too_big {
+            break Some(too_large(max));
+        }
+        image = Some(buf);
+    };
+    if let Some(refusal) = refusal {
+        drop(image);
+        drain(&mut multipart).await;
+        return Err(if over.load(Ordering::Relaxed) {
+            body_too_large(max)
+        } else {
+            refusal
+        });
+    }
+    image.ok_or_else(|| ApiError::field("image", "is required"))
+}
+
+/// Deletes the file an event's new image replaced, once the event no longer points at it.
+///
+/// Only a path this server gave out (`/uploads/<content hash>.<ext>`) is deleted: an absolute URL
+/// is an external image, never ours to touch. The file is kept when the new upload is the same
+/// picture (same name), or another event still shows it, or that cannot be checked. A failure is
+/// logged: the upload itself succeeded.
+async fn remove_replaced(state: &AppState, files: &impl FileStore, old_url: &str, new_name: &str) {
+    let Some(old_name) = old_url.strip_prefix("/uploads/") else {
+        return;
+    };
+    if old_name == new_name || valid_name(old_name).is_none() {
+        return;
+    }
+    match state.store.image_in_use(old_url).await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, file = old_name, "replaced event image kept: cannot check its use");
+            return;
+        }
+    }
+    if let Err(e) = files.delete(old_name).await {
+        tracing::warn!(error = %e, file = old_name, "cannot delete a replaced event image");
+    }
+}
+
 /// Sets the event's image (owner or ADMIN).
 #[utoipa::path(post, path = "/events/{id}/image", tag = "events",
     request_body(content = ImageUpload, content_type = "multipart/form-data"),
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event with its new `imageUrl`", body = EventView),
-        (status = 400, description = "No `image` field"),
+        (status = 400, description = "No `image` field, a second one, or a field other than `image`"),
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
@@ -410,59 +587,12 @@ async fn upload_event_image(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: Request,
 ) -> ApiResult<ApiResponse<EventView>> {
     let record = owned_event(&state, &user, id).await?;
-    let mut multipart = multipart.map_err(|_| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "Expected a multipart/form-data body",
-        )
-    })?;
     let max = state.config.max_file_size;
-    let mut image: Option<Vec<u8>> = None;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large(max)),
-            Err(_) => return Err(ApiError::field("image", "the multipart body is malformed")),
-        };
-        if field.name() != Some("image") {
-            continue;
-        }
-        let mut field = field;
-        let mut buf = Vec::new();
-        // Past the limit the rest is read and discarded (up to four times the limit), so that
-        // a client still sending receives the 413 rather than a reset connection.
-        let mut seen = 0usize;
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    seen += chunk.len();
-                    if seen <= max {
-                        buf.extend_from_slice(&chunk);
-                    } else if seen > max.saturating_mul(4) {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) if seen > max => break,
-                Err(_) => return Err(ApiError::field("image", "the upload was cut short")),
-            }
-        }
-        drop(field);
-        if seen > max {
-            while let Ok(Some(mut rest)) = multipart.next_field().await {
-                while let Ok(Some(_)) = rest.chunk().await {}
-            }
-            return Err(too_large(max));
-        }
-        image = Some(buf);
-        break;
-    }
-    let bytes = image.ok_or_else(|| ApiError::field("image", "is required"))?;
-    let cleaned = tokio::task::spawn_blocking(move || clean(&bytes))
+    let bytes = read_image_field(&state, request, max).await?;
+    let cleaned = tokio::task::spawn_blocking(move || reencode(&bytes))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| match e {
@@ -471,13 +601,17 @@ async fn upload_event_image(
                 ErrorCode::UnsupportedMediaType,
                 "The image is larger than 40 megapixels",
             ),
+            ImageError::Encoding(why) => {
+                ApiError::internal(anyhow::anyhow!("re-encoding an image: {why}"))
+            }
         })?;
     let name = format!(
         "{}.{}",
         hex::encode(Sha256::digest(&cleaned.bytes)),
         cleaned.kind.extension()
     );
-    file_store(&state)
+    let files = file_store(&state);
+    files
         .put(&name, Bytes::from(cleaned.bytes))
         .await
         .map_err(ApiError::internal)?;
@@ -489,89 +623,266 @@ async fn upload_event_image(
         .update_event(&record.event, &event, None)
         .await?;
     state.cache.invalidate().await;
+    // Only now that no stored row nor cached answer points at it.
+    if let Some(old_url) = record.event.image_url.as_deref() {
+        remove_replaced(&state, &files, old_url, &name).await;
+    }
     Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Image uploaded"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ::image::{GenericImageView, Rgb, RgbImage};
 
-    /// A 2×3 PNG header with a text chunk (pixels are not decoded, so IDAT can be empty).
-    pub fn png(width: u32, height: u32) -> Vec<u8> {
+    /// CRC-32 of PNG chunks (the decoder checks them, so test files need real ones).
+    fn crc32(parts: &[&[u8]]) -> u32 {
+        let mut crc = !0u32;
+        for byte in parts.iter().flat_map(|p| p.iter()) {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc32(&[kind, data]).to_be_bytes());
+    }
+
+    /// A PNG that is only a valid header: a `width` × `height` RGB canvas whose `IDAT` is empty,
+    /// so decoding its pixels can only fail.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
         let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
-        let chunk = |b: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
-            b.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            b.extend_from_slice(kind);
-            b.extend_from_slice(data);
-            b.extend_from_slice(&[0, 0, 0, 0]);
-        };
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&width.to_be_bytes());
+        let mut ihdr = width.to_be_bytes().to_vec();
         ihdr.extend_from_slice(&height.to_be_bytes());
         ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-        chunk(&mut b, b"IHDR", &ihdr);
-        chunk(&mut b, b"tEXt", b"Author\0secret");
-        chunk(&mut b, b"IDAT", b"");
-        chunk(&mut b, b"IEND", b"");
+        png_chunk(&mut b, b"IHDR", &ihdr);
+        png_chunk(&mut b, b"IDAT", b"");
+        png_chunk(&mut b, b"IEND", b"");
         b
     }
 
-    #[test]
-    fn png_text_chunks_are_removed_and_size_read() {
-        let c = clean(&png(2, 3)).unwrap();
-        assert_eq!((c.width, c.height, c.kind), (2, 3, ImageKind::Png));
-        assert!(!c.bytes.windows(4).any(|w| w == b"tEXt"));
+    fn picture(width: u32, height: u32) -> RgbImage {
+        RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x * 40) as u8, (y * 60) as u8, ((x + y) * 20) as u8])
+        })
+    }
+
+    /// A minimal big-endian EXIF (TIFF) block: an orientation tag, then a private string.
+    fn exif(orientation: u16, secret: &[u8]) -> Vec<u8> {
+        let mut b = b"MM\0\x2a\0\0\0\x08".to_vec();
+        b.extend_from_slice(&1u16.to_be_bytes());
+        b.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+        b.extend_from_slice(&orientation.to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(secret);
+        b
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
     }
 
     #[test]
-    fn more_than_40_megapixels_is_refused() {
+    fn png_text_exif_and_trailing_bytes_are_dropped_and_the_pixels_kept() {
+        let original = picture(5, 3);
+        let mut encoded = Vec::new();
+        PngEncoder::new(&mut encoded)
+            .write_image(original.as_raw(), 5, 3, ::image::ExtendedColorType::Rgb8)
+            .unwrap();
+        // Signature (8) + IHDR (25), then the metadata, then the rest and trailing bytes.
+        let mut b = encoded[..33].to_vec();
+        png_chunk(&mut b, b"tEXt", b"Comment\0secret-text");
+        png_chunk(&mut b, b"eXIf", &exif(1, b"secret-exif"));
+        png_chunk(&mut b, b"prIv", b"secret-chunk");
+        b.extend_from_slice(&encoded[33..]);
+        b.extend_from_slice(b"secret-trailer");
+
+        let c = reencode(&b).unwrap();
+        assert_eq!((c.kind, c.width, c.height), (ImageKind::Png, 5, 3));
+        assert_eq!(ImageKind::sniff(&c.bytes), Some(ImageKind::Png));
+        for gone in [&b"secret"[..], b"tEXt", b"eXIf", b"prIv", b"Comment"] {
+            assert!(
+                !contains(&c.bytes, gone),
+                "{}",
+                String::from_utf8_lossy(gone)
+            );
+        }
+        let back = ::image::load_from_memory(&c.bytes).unwrap().to_rgb8();
+        assert_eq!(back, original, "PNG is re-encoded losslessly");
+    }
+
+    #[test]
+    fn jpeg_exif_and_comments_are_dropped_and_the_orientation_applied() {
+        let mut encoded = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut encoded, 90);
+        // Orientation 6: the camera was turned; viewers rotate 90° clockwise.
+        encoder.set_exif_metadata(exif(6, b"secret-exif")).unwrap();
+        encoder
+            .write_image(
+                picture(8, 4).as_raw(),
+                8,
+                4,
+                ::image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        // A COM segment right after SOI, and bytes after EOI.
+        let mut b = encoded[..2].to_vec();
+        let comment = b"secret-comment";
+        b.extend_from_slice(&[0xFF, 0xFE]);
+        b.extend_from_slice(&((comment.len() + 2) as u16).to_be_bytes());
+        b.extend_from_slice(comment);
+        b.extend_from_slice(&encoded[2..]);
+        b.extend_from_slice(b"secret-trailer");
+        assert!(contains(&b, b"Exif\0\0"));
+
+        let c = reencode(&b).unwrap();
+        assert_eq!((c.kind, c.width, c.height), (ImageKind::Jpeg, 4, 8));
+        assert!(!contains(&c.bytes, b"secret"));
+        assert!(!contains(&c.bytes, b"Exif"));
+        assert!(!contains(&c.bytes, &[0xFF, 0xFE]), "no COM segment");
+        assert!(c.bytes.ends_with(&[0xFF, 0xD9]), "nothing after EOI");
+        let back = ::image::load_from_memory(&c.bytes).unwrap();
+        assert_eq!(back.dimensions(), (4, 8), "upright without its EXIF");
+    }
+
+    #[test]
+    fn webp_is_reencoded_as_lossless_webp_without_exif() {
+        let original = picture(6, 2);
+        let mut encoded = Vec::new();
+        let mut encoder = WebPEncoder::new_lossless(&mut encoded);
+        encoder.set_exif_metadata(exif(1, b"secret-exif")).unwrap();
+        encoder
+            .write_image(original.as_raw(), 6, 2, ::image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert!(contains(&encoded, b"EXIF"));
+
+        let c = reencode(&encoded).unwrap();
+        assert_eq!((c.kind, c.width, c.height), (ImageKind::Webp, 6, 2));
+        assert_eq!(ImageKind::sniff(&c.bytes), Some(ImageKind::Webp));
+        assert!(!contains(&c.bytes, b"EXIF"));
+        assert!(!contains(&c.bytes, b"secret"));
+        let back = ::image::load_from_memory(&c.bytes).unwrap().to_rgb8();
+        assert_eq!(back, original, "lossless");
+    }
+
+    #[test]
+    fn a_small_colour_profile_is_kept() {
+        let profile = vec![7u8; 600];
+        let mut encoded = Vec::new();
+        let mut encoder = PngEncoder::new(&mut encoded);
+        encoder.set_icc_profile(profile.clone()).unwrap();
+        encoder
+            .write_image(
+                picture(2, 2).as_raw(),
+                2,
+                2,
+                ::image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        let c = reencode(&encoded).unwrap();
+        let mut decoder =
+            ::image::codecs::png::PngDecoder::new(Cursor::new(c.bytes.as_slice())).unwrap();
+        assert_eq!(decoder.icc_profile().unwrap(), Some(profile));
+    }
+
+    #[test]
+    fn more_than_40_megapixels_is_refused_from_the_header_before_decoding() {
+        // 48 MP. Its IDAT is empty: had the pixels been decoded first, the error would be a
+        // decoding one, not this.
         assert_eq!(
-            clean(&png(8000, 6000)).unwrap_err(),
+            reencode(&png_header(8000, 6000)).unwrap_err(),
+            ImageError::TooManyPixels
+        );
+        // Exactly 40 MP passes the size check, then fails to decode (no pixel data).
+        assert!(matches!(
+            reencode(&png_header(8000, 5000)),
+            Err(ImageError::Unsupported(_))
+        ));
+        // Inside the area but beyond the side limit set on the decoder.
+        assert_eq!(
+            reencode(&png_header(70_000, 1)).unwrap_err(),
             ImageError::TooManyPixels
         );
     }
 
     #[test]
-    fn jpeg_exif_and_comments_are_removed() {
-        let mut b = vec![0xFF, 0xD8];
-        b.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x08]);
-        b.extend_from_slice(b"Exif\0\0");
-        b.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x05, b'h', b'i', b'!']);
-        b.extend_from_slice(&[
-            0xFF, 0xC0, 0x00, 0x0B, 8, 0x00, 0x10, 0x00, 0x20, 1, 1, 0x11, 0,
-        ]);
-        b.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 1, 2, 3, 0xFF, 0xD9]);
-        let c = clean(&b).unwrap();
-        assert_eq!((c.width, c.height), (32, 16));
-        assert!(!c.bytes.windows(4).any(|w| w == b"Exif"));
-        assert!(!c.bytes.windows(3).any(|w| w == b"hi!"));
+    fn bytes_that_are_not_a_decodable_image_are_refused() {
+        for bytes in [
+            &b"GIF89a\x01\x00\x01\x00"[..],
+            b"<?php echo 1; ?>",
+            b"",
+            b"\x89PNG\r\n\x1a\nnot chunks at all",
+            b"\xFF\xD8\xFF\xE0 then nothing",
+            b"RIFF\x10\0\0\0WEBPVP8 garbage!!",
+        ] {
+            assert!(
+                matches!(reencode(bytes), Err(ImageError::Unsupported(_))),
+                "{bytes:?}"
+            );
+        }
+        // A PNG header with a wrong checksum.
+        let mut bad = png_header(2, 2);
+        bad[29] ^= 0xFF;
+        assert!(matches!(reencode(&bad), Err(ImageError::Unsupported(_))));
     }
 
     #[test]
-    fn webp_exif_chunks_are_removed() {
-        let mut chunks = Vec::new();
-        chunks.extend_from_slice(b"VP8X");
-        chunks.extend_from_slice(&10u32.to_le_bytes());
-        chunks.extend_from_slice(&[0x08, 0, 0, 0, 99, 0, 0, 49, 0, 0]);
-        chunks.extend_from_slice(b"EXIF");
-        chunks.extend_from_slice(&4u32.to_le_bytes());
-        chunks.extend_from_slice(b"priv");
-        let mut b = b"RIFF".to_vec();
-        b.extend_from_slice(&((chunks.len() + 4) as u32).to_le_bytes());
-        b.extend_from_slice(b"WEBP");
-        b.extend_from_slice(&chunks);
-        let c = clean(&b).unwrap();
-        assert_eq!((c.width, c.height), (100, 50));
-        assert!(!c.bytes.windows(4).any(|w| w == b"priv"));
-    }
-
-    #[test]
-    fn other_bytes_are_not_images_and_names_are_checked() {
-        assert!(matches!(
-            clean(b"GIF89a...."),
-            Err(ImageError::Unsupported(_))
-        ));
+    fn only_names_this_server_gives_are_served() {
         assert!(valid_name("../etc/passwd").is_none());
-        assert!(valid_name(&format!("{}.png", "a".repeat(64))).is_some());
+        assert!(valid_name(&format!("{}.PNG", "a".repeat(64))).is_none());
+        assert!(valid_name(&format!("{}.png", "A".repeat(64))).is_none());
+        assert_eq!(
+            valid_name(&format!("{}.png", "a".repeat(64))),
+            Some(ImageKind::Png)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_capped_body_stops_past_its_limit_after_draining() {
+        let chunks: Vec<std::io::Result<Bytes>> =
+            (0..10).map(|_| Ok(Bytes::from_static(&[0u8; 8]))).collect();
+        let body = Body::from_stream(futures_util::stream::iter(chunks));
+        let (mut capped, over) = CappedBody::new(body, 20, 56);
+        let mut passed = 0;
+        let mut failed = false;
+        while let Some(next) = capped.next().await {
+            match next {
+                Ok(chunk) => passed += chunk.len(),
+                Err(_) => failed = true,
+            }
+        }
+        assert_eq!(passed, 16, "never more than the limit is passed on");
+        assert!(failed && over.load(Ordering::Relaxed));
+        assert!(
+            capped.seen > 56 && capped.seen < 80,
+            "drained up to its cap"
+        );
+
+        let body = Body::from(vec![1u8; 20]);
+        let (mut capped, over) = CappedBody::new(body, 20, 56);
+        assert_eq!(capped.next().await.unwrap().unwrap().len(), 20);
+        assert!(capped.next().await.is_none() && !over.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn local_disk_deletes_and_a_missing_file_is_no_error() {
+        let dir = std::env::temp_dir().join(format!("ticketmax-image-{}", Uuid::new_v4().simple()));
+        let disk = LocalDisk::new(&dir.display().to_string());
+        disk.put("a.png", Bytes::from_static(b"x")).await.unwrap();
+        assert!(disk.get("a.png").await.unwrap().is_some());
+        disk.delete("a.png").await.unwrap();
+        assert!(disk.get("a.png").await.unwrap().is_none());
+        disk.delete("a.png").await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -735,3 +735,13 @@ pub async fn insert_events_bulk(
     }
     tx.commit().await
 }
+
+/// Whether any event shows this image (names are content hashes: two events given the same
+/// picture share one file).
+pub async fn image_in_use(pools: &Pools<Db>, url: &str) -> sqlx::Result<bool> {
+    let used: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE image_url = $1 LIMIT 1")
+        .bind(url)
+        .fetch_optional(&pools.read)
+        .await?;
+    Ok(used.is_some())
+}

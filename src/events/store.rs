@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 impl Store {
+    /// Whether any event shows this image.
+    pub async fn image_in_use(&self, url: &str) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::events => image_in_use(url))
+    }
     /// Inserts an event with its ticket types.
     pub async fn insert_event(
         &self,

@@ -12,6 +12,7 @@ mod envelope;
 mod events;
 mod events_catalogue;
 mod health;
+mod images;
 mod inventory;
 mod journeys;
 mod notify;
