@@ -4,25 +4,30 @@
 //! instance); a slow poll also catches holds that simply ran out. A heartbeat comment goes out
 //! every 15 s, and the stream ends when the server shuts down.
 //!
-//! During a hot on-sale the topic carries thousands of messages a second, and a stream that
-//! re-read and sent on each would cost (holds × watchers) work. So a stream sends each change at
-//! once while it has sent fewer than [`BURST`] events in the last [`WINDOW`], and otherwise waits
-//! until it may, without listening meanwhile; then it reads the state once and sends it if it
-//! changed. A few changes in a row each get their event; a flood gets [`BURST`] events a second,
-//! the state never older than [`WINDOW`] (the 1 s the contract allows availability to lag).
+//! One poller per event and instance does the listening and reading for all the event's streams
+//! (API.md §11.97): it publishes the state on a watch channel that every stream of the event
+//! follows, and ends with the event's last stream. During a hot on-sale the topic carries
+//! thousands of messages a second, so the poller reads on each change at once while it has read
+//! fewer than [`BURST`] changes in the last [`WINDOW`], and otherwise waits until it may, without
+//! listening meanwhile; then it reads the state once and publishes it if it changed. A few
+//! changes in a row each get their event; a flood gets [`BURST`] events a second, the state
+//! never older than [`WINDOW`] (the 1 s the contract allows availability to lag), and the
+//! database sees one read per change per instance however many watch.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::catalogue;
 use super::model::Availability;
+use crate::bus::Received;
 use crate::http::{ApiError, ApiPath, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::MaybeAuthUser;
@@ -44,17 +49,13 @@ async fn current(state: &AppState, id: Uuid) -> Option<Availability> {
     Some(catalogue::availability(&view))
 }
 
-fn event(a: &Availability) -> Event {
-    Event::default()
-        .event("availability")
-        .data(serde_json::to_string(a).unwrap_or_default())
-}
-
 /// The open streams of this instance, in all and per client IP, so an anonymous caller cannot
 /// hold the server's connections (API.md §11.97).
 #[derive(Debug, Default)]
 pub struct StreamSlots {
     open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+    /// One poller per event with open streams.
+    pub pollers: Arc<Pollers>,
 }
 
 impl StreamSlots {
@@ -99,31 +100,141 @@ impl Drop for StreamSlot {
     }
 }
 
-struct Cursor {
-    _slot: StreamSlot,
-    state: AppState,
-    id: Uuid,
-    last: Option<Availability>,
-    /// When the last (up to [`BURST`]) events were sent, oldest first.
-    sent: VecDeque<tokio::time::Instant>,
-    rx: tokio::sync::broadcast::Receiver<crate::bus::BusMessage>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    poll: tokio::time::Interval,
-    first: bool,
+/// What the poller of an event last saw.
+#[derive(Debug, Clone, PartialEq)]
+enum Feed {
+    /// Not read yet.
+    Pending,
+    /// The availability object, as the JSON every stream sends.
+    Live(Arc<str>),
+    /// The event is gone.
+    Gone,
 }
 
-impl Cursor {
-    /// When the next event may go: `None` while the burst is not spent.
-    fn next_allowed(&self) -> Option<tokio::time::Instant> {
-        (self.sent.len() >= BURST).then(|| self.sent[self.sent.len() - BURST] + WINDOW)
+/// The pollers of this instance, one per event with open streams.
+#[derive(Debug, Default)]
+pub struct Pollers {
+    feeds: Mutex<HashMap<Uuid, Weak<watch::Sender<Feed>>>>,
+}
+
+impl Pollers {
+    /// How many events have a poller running (for tests and metrics).
+    pub fn running(&self) -> usize {
+        self.feeds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
     }
 
-    fn record_sent(&mut self) {
-        self.sent.push_back(tokio::time::Instant::now());
-        while self.sent.len() > BURST {
-            self.sent.pop_front();
+    /// Follows the event's poller, starting it if none runs.
+    fn follow(self: &Arc<Self>, state: &AppState, id: Uuid) -> watch::Receiver<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = feeds.get(&id).and_then(Weak::upgrade) {
+            return sender.subscribe();
+        }
+        let (sender, receiver) = watch::channel(Feed::Pending);
+        let sender = Arc::new(sender);
+        feeds.insert(id, Arc::downgrade(&sender));
+        tokio::spawn(poll_event(self.clone(), state.clone(), id, sender));
+        receiver
+    }
+
+    /// Whether the poller may stop: no stream follows it. Decided under the registry's lock, so
+    /// a stream cannot start following a poller that is about to end.
+    fn release(&self, id: Uuid, sender: &Arc<watch::Sender<Feed>>) -> bool {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if sender.receiver_count() > 0 {
+            return false;
+        }
+        if feeds
+            .get(&id)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(sender)))
+        {
+            feeds.remove(&id);
+        }
+        true
+    }
+}
+
+async fn feed_of(state: &AppState, id: Uuid) -> Feed {
+    match current(state, id).await {
+        Some(a) => Feed::Live(serde_json::to_string(&a).unwrap_or_default().into()),
+        None => Feed::Gone,
+    }
+}
+
+/// The poller of one event: reads its state on each change (at most [`BURST`] per [`WINDOW`])
+/// and on a slow clock, and publishes it to the event's streams until none follows.
+async fn poll_event(
+    pollers: Arc<Pollers>,
+    state: AppState,
+    id: Uuid,
+    sender: Arc<watch::Sender<Feed>>,
+) {
+    // Subscribe before the first read, so no change can fall between the two.
+    let mut rx = state.bus.subscribe();
+    let mut shutdown = state.shutdown_signal();
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll.tick().await;
+    let mut sent: VecDeque<tokio::time::Instant> = VecDeque::with_capacity(BURST + 1);
+    let first = feed_of(&state, id).await;
+    sender.send_replace(first);
+    let id_text = id.to_string();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = sender.closed() => {
+                if pollers.release(id, &sender) {
+                    return;
+                }
+                continue;
+            }
+            msg = crate::bus::receive(&mut rx) => match msg {
+                Received::Message(m) if m.topic == crate::bus::topic::AVAILABILITY && m.payload == id_text => {}
+                Received::Message(_) => continue,
+                Received::Resync => {}
+                Received::Closed => break,
+            },
+            _ = poll.tick() => {}
+        }
+        if sent.len() >= BURST {
+            let next_allowed = sent[sent.len() - BURST] + WINDOW;
+            if tokio::time::Instant::now() < next_allowed {
+                // The burst is spent: wait without listening, then listen afresh from now
+                // (what was published meanwhile is in the state read next, as this receiver
+                // is made before that read).
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep_until(next_allowed) => {}
+                }
+                rx = rx.resubscribe();
+            }
+        }
+        let now = feed_of(&state, id).await;
+        if *sender.borrow() != now {
+            sender.send_replace(now);
+            sent.push_back(tokio::time::Instant::now());
+            while sent.len() > BURST {
+                sent.pop_front();
+            }
         }
     }
+    // Shutting down: the streams end with the channel.
+    pollers.release(id, &sender);
+}
+
+struct Cursor {
+    _slot: StreamSlot,
+    feed: watch::Receiver<Feed>,
+    /// The JSON of the last event sent.
+    last: Option<Arc<str>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Streams availability changes of an event.
@@ -155,64 +266,38 @@ pub async fn stream_event_availability(
             ApiError::new(ErrorCode::RateLimited, "Too many open availability streams")
                 .with_retry_after(15)
         })?;
-    // Subscribe before reading the first state, so no change can fall between the two.
-    let rx = state.bus.subscribe();
-    let shutdown = state.shutdown_signal();
-    let mut poll = tokio::time::interval(POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = state.streams.pollers.follow(&state, id);
+    // The first event is read now, not taken from the poller, whose state may be a poll old.
+    let first = feed_of(&state, id).await;
     let cursor = Cursor {
         _slot: slot,
-        state,
-        id,
+        feed,
         last: None,
-        sent: VecDeque::with_capacity(BURST + 1),
-        rx,
-        shutdown,
-        poll,
-        first: true,
+        shutdown: state.shutdown_signal(),
     };
-    let stream = futures_util::stream::unfold(cursor, |mut c| async move {
-        if c.first {
-            c.first = false;
-            c.poll.tick().await;
-            let now = current(&c.state, c.id).await?;
-            let ev = event(&now);
-            c.last = Some(now);
-            c.record_sent();
-            return Some((Ok(ev), c));
-        }
+    let stream = futures_util::stream::unfold((cursor, Some(first)), |(mut c, first)| async move {
+        let mut next = first;
         loop {
+            match next.take() {
+                Some(Feed::Gone) => return None,
+                Some(Feed::Live(json)) if c.last.as_ref() != Some(&json) => {
+                    c.last = Some(json.clone());
+                    let ev = Event::default().event("availability").data(&*json);
+                    return Some((Ok(ev), (c, None)));
+                }
+                Some(_) | None => {}
+            }
             if *c.shutdown.borrow() {
                 return None;
             }
             tokio::select! {
                 _ = c.shutdown.changed() => return None,
-                msg = c.rx.recv() => match msg {
-                    Ok(m) if m.topic == crate::bus::topic::AVAILABILITY && m.payload == c.id.to_string() => {}
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = c.poll.tick() => {}
-            }
-            if let Some(next_allowed) = c.next_allowed()
-                && tokio::time::Instant::now() < next_allowed
-            {
-                // The burst is spent: wait without listening, then listen afresh from now
-                // (what was published meanwhile is in the state read next, as this receiver
-                // is made before that read).
-                tokio::select! {
-                    _ = c.shutdown.changed() => return None,
-                    _ = tokio::time::sleep_until(next_allowed) => {}
+                changed = c.feed.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    next = Some(c.feed.borrow_and_update().clone());
                 }
-                c.rx = c.rx.resubscribe();
-            }
-            let now = current(&c.state, c.id).await?;
-            if c.last.as_ref() != Some(&now) {
-                let ev = event(&now);
-                c.last = Some(now);
-                c.record_sent();
-                return Some((Ok(ev), c));
             }
         }
     });

@@ -295,6 +295,56 @@ async fn the_availability_stream_sends_the_current_state_then_each_change(app: T
     .assert_error(404, "NOT_FOUND");
 }
 
+/// However many watch an event, one poller reads its state for them (API.md §11.97), and it
+/// stops with the last of them.
+async fn the_streams_of_one_event_share_one_poller(app: TestApp) {
+    let (id, type_id, mut first) = streamed_event(&app, "Shared").await;
+    let url = format!("{}/api/events/{id}/availability/stream", app.address);
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let mut s = sse_events(app.client.get(&url).send().await.unwrap());
+        let state = tokio::time::timeout(StdDuration::from_secs(2), s.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state["totalAvailable"], 110);
+        others.push(s);
+    }
+    assert_eq!(
+        app.state.streams.pollers.running(),
+        1,
+        "one poller for four streams"
+    );
+    hold(&app, id, type_id, 2, 600).await;
+    app.state
+        .bus
+        .publish(ticketmax::bus::topic::AVAILABILITY, id.to_string())
+        .await;
+    let next = tokio::time::timeout(StdDuration::from_secs(1), first.next())
+        .await
+        .expect("the first stream gets the change")
+        .unwrap();
+    assert_eq!(next["totalAvailable"], 108);
+    for s in others.iter_mut() {
+        let next = tokio::time::timeout(StdDuration::from_secs(1), s.next())
+            .await
+            .expect("every stream gets the change")
+            .unwrap();
+        assert_eq!(next["totalAvailable"], 108);
+    }
+    drop(first);
+    drop(others);
+    let mut stopped = false;
+    for _ in 0..100 {
+        if app.state.streams.pollers.running() == 0 {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    assert!(stopped, "the poller stops with its last stream");
+}
+
 async fn availability_streams_are_capped_per_client_ip(app: TestApp) {
     let app = TestApp::builder(app.backend)
         .env("MAX_STREAMS_PER_IP", "2")
@@ -513,6 +563,7 @@ both_backends!(
     the_availability_stream_coalesces_a_burst_of_changes,
     the_availability_stream_sends_each_of_a_few_quick_changes,
     the_availability_stream_ends_when_the_server_shuts_down,
+    the_streams_of_one_event_share_one_poller,
     images_are_checked_by_content_stripped_and_served_for_a_year,
     seed_demo_fills_an_empty_catalogue_once
 );
@@ -558,21 +609,25 @@ fn sse_events(response: reqwest::Response) -> impl futures_util::Stream<Item = V
 }
 
 /// A PNG header of the given size with a text chunk (pixels are never decoded).
+/// A PNG with a `tEXt` chunk saying "secret": real pixels when small, a header alone (refused
+/// before any decoding) above 40 megapixels.
 fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
-    let chunk = |b: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
-        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        b.extend_from_slice(kind);
-        b.extend_from_slice(data);
-        b.extend_from_slice(&[0, 0, 0, 0]);
+    use crate::images::png_chunk;
+    let mut b = if u64::from(width) * u64::from(height) <= 1_000_000 {
+        crate::images::png(&crate::images::picture(width, height, 7))
+    } else {
+        let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = width.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png_chunk(&mut b, b"IHDR", &ihdr);
+        png_chunk(&mut b, b"IEND", b"");
+        b
     };
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut b, b"IHDR", &ihdr);
-    chunk(&mut b, b"tEXt", b"Comment\0secret");
-    chunk(&mut b, b"IDAT", b"");
-    chunk(&mut b, b"IEND", b"");
+    // After the signature (8 bytes) and IHDR (25).
+    let mut text = Vec::new();
+    png_chunk(&mut text, b"tEXt", b"Comment\0secret");
+    b.splice(33..33, text);
     b
 }
 
