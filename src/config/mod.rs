@@ -155,6 +155,17 @@ pub struct SmsConfig {
     pub from_number: String,
     /// API host, overridable for tests.
     pub base_url: String,
+    /// How many SMS may go out per hour.
+    pub caps: SmsCaps,
+}
+
+/// Hourly SMS caps, counted over the outbox (so across instances); `None` is no cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsCaps {
+    /// To one number (`SMS_MAX_PER_NUMBER_PER_HOUR`).
+    pub per_number: Option<u32>,
+    /// From the whole platform (`SMS_MAX_PER_HOUR`).
+    pub total: Option<u32>,
 }
 
 /// Outbox worker settings.
@@ -452,6 +463,32 @@ mod tests {
             );
         }
         assert!(checked > 40, "the scan found only {checked} variables");
+    }
+
+    #[test]
+    fn sms_caps_have_defaults_and_zero_lifts_them() {
+        let c = Config::from_map(&map(&[])).unwrap();
+        assert_eq!(
+            c.sms.caps,
+            SmsCaps {
+                per_number: Some(5),
+                total: Some(500)
+            }
+        );
+        let c = Config::from_map(&map(&[
+            ("SMS_MAX_PER_NUMBER_PER_HOUR", "0"),
+            ("SMS_MAX_PER_HOUR", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.sms.caps,
+            SmsCaps {
+                per_number: None,
+                total: Some(2)
+            }
+        );
+        let err = Config::from_map(&map(&[("SMS_MAX_PER_HOUR", "-1")])).unwrap_err();
+        assert_eq!(err.var, "SMS_MAX_PER_HOUR");
     }
 
     #[test]

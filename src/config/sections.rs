@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::vars::Vars;
 use super::{
     AppEnv, CacheTtls, ConfigError, EmailConfig, EmailTransport, LogFormat, OutboxConfig,
-    RateLimits, Secret, SmsConfig, SmsTransport, bad,
+    RateLimits, Secret, SmsCaps, SmsConfig, SmsTransport, bad,
 };
 
 /// Passwords and secrets that production refuses.
@@ -314,7 +314,8 @@ pub(super) fn email(v: &Vars) -> Result<EmailConfig, ConfigError> {
     Ok(email)
 }
 
-/// SMS settings; Twilio needs its account, token and number.
+/// SMS settings; Twilio needs its account, token and number. The hourly caps bound what the
+/// SMS of one number, or of everyone, can cost (`0` lifts a cap).
 pub(super) fn sms(v: &Vars) -> Result<SmsConfig, ConfigError> {
     let transport = v.choice(
         "SMS_TRANSPORT",
@@ -331,6 +332,10 @@ pub(super) fn sms(v: &Vars) -> Result<SmsConfig, ConfigError> {
             .string("TWILIO_BASE_URL", "https://api.twilio.com")
             .trim_end_matches('/')
             .to_string(),
+        caps: SmsCaps {
+            per_number: v.cap("SMS_MAX_PER_NUMBER_PER_HOUR", 5)?,
+            total: v.cap("SMS_MAX_PER_HOUR", 500)?,
+        },
     };
     if sms.transport == SmsTransport::Twilio
         && (sms.account_sid.is_empty() || sms.auth_token.is_empty() || sms.from_number.is_empty())

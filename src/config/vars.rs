@@ -74,6 +74,11 @@ impl Vars<'_> {
             .unwrap_or_default()
     }
 
+    /// A cap: a whole number, where `0` means no cap (`None`).
+    pub(super) fn cap(&self, key: &'static str, default: u32) -> Result<Option<u32>, ConfigError> {
+        Ok(Some(self.parse(key, default)?).filter(|&n| n > 0))
+    }
+
     /// A duration with a unit, see [`parse_duration`].
     pub(super) fn duration(
         &self,

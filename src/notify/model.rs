@@ -151,3 +151,35 @@ pub struct OutboxRow {
     /// When it was delivered.
     pub sent_at: Option<DateTime<Utc>>,
 }
+
+/// `last_error` of an SMS skipped because an hourly cap was reached; such rows do not count
+/// toward the caps.
+pub const SMS_CAP_SKIPPED: &str = "skipped: the hourly SMS cap was reached";
+
+/// The SMS written within the last hour that count toward the caps (all but those skipped for
+/// a cap): to one number and to anyone, with the oldest of each.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct SmsWindow {
+    pub to_number: i64,
+    pub oldest_to_number: Option<DateTime<Utc>>,
+    pub total: i64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+impl SmsWindow {
+    /// Whether one more SMS to the number would pass a cap; if so, when the oldest SMS counted
+    /// against that cap leaves the hour (the earliest a place frees up).
+    pub fn full_until(
+        &self,
+        caps: crate::config::SmsCaps,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let full = |count: i64, cap: Option<u32>, oldest: Option<DateTime<Utc>>| {
+            cap.is_some_and(|cap| count >= i64::from(cap))
+                .then(|| oldest.unwrap_or(now) + chrono::Duration::hours(1))
+        };
+        let number = full(self.to_number, caps.per_number, self.oldest_to_number);
+        let platform = full(self.total, caps.total, self.oldest);
+        number.max(platform)
+    }
+}

@@ -30,6 +30,50 @@ pub async fn insert_message(
     Ok(())
 }
 
+/// The SMS of the hour since `since` that count toward the caps, inside the caller's
+/// transaction (which checks them before it writes one more to `recipient`).
+pub async fn sms_window(
+    tx: &mut Transaction<'static, Db>,
+    recipient: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<crate::notify::SmsWindow> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN recipient = $1 THEN 1 ELSE 0 END), 0) AS to_number,
+                MIN(CASE WHEN recipient = $1 THEN created_at END) AS oldest_to_number,
+                COUNT(*) AS total,
+                MIN(created_at) AS oldest
+         FROM outbox
+         WHERE channel = 'sms' AND created_at > $2 AND COALESCE(last_error, '') <> $3",
+    )
+    .bind(recipient)
+    .bind(since)
+    .bind(crate::notify::SMS_CAP_SKIPPED)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The SMS written since `since` and before message `id` that count toward the caps: to its
+/// number, and to anyone. Counting only the earlier ones lets the first messages of a burst
+/// go, whatever order workers take them in.
+pub async fn sms_before(
+    pools: &crate::store::Pools<Db>,
+    id: uuid::Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN o.recipient = m.recipient THEN 1 ELSE 0 END), 0), COUNT(o.id)
+         FROM outbox m JOIN outbox o
+           ON o.channel = 'sms' AND o.created_at > $2 AND COALESCE(o.last_error, '') <> $3
+          AND (o.created_at < m.created_at OR (o.created_at = m.created_at AND o.id < m.id))
+         WHERE m.id = $1",
+    )
+    .bind(id)
+    .bind(since)
+    .bind(crate::notify::SMS_CAP_SKIPPED)
+    .fetch_one(&pools.read)
+    .await
+}
+
 /// Messages of a recipient, newest first (tests and support).
 pub async fn messages_for(
     pools: &crate::store::Pools<Db>,

@@ -11,6 +11,12 @@ impl Store {
         crate::dispatch!(self, crate::notify => messages_for(recipient))
     }
 
+    /// The SMS before message `id`, within the hour, that count toward the caps: to its number
+    /// and to anyone.
+    pub async fn sms_before(&self, id: Uuid, since: DateTime<Utc>) -> sqlx::Result<(i64, i64)> {
+        crate::dispatch!(self, crate::notify => sms_before(id, since))
+    }
+
     /// Writes one message in its own transaction.
     pub async fn enqueue_message(&self, message: &NewMessage) -> sqlx::Result<()> {
         crate::dispatch!(self, crate::notify => enqueue(message))

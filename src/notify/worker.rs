@@ -3,7 +3,9 @@
 //! at once. A delivered message becomes SENT; a failed one is retried after
 //! `OUTBOX_BACKOFF_BASE_MS × 2^(attempt−1)` (capped at `OUTBOX_BACKOFF_MAX_MS`) until
 //! `OUTBOX_MAX_ATTEMPTS`, then FAILED with the last error. A message that cannot be rendered fails
-//! at once. New messages wake the loops; `OUTBOX_POLL_MS` is the fallback (other instances).
+//! at once, and so does an SMS beyond an hourly cap (`SMS_MAX_PER_NUMBER_PER_HOUR`,
+//! `SMS_MAX_PER_HOUR`), which is not sent. New messages wake the loops; `OUTBOX_POLL_MS` is the
+//! fallback (other instances).
 //!
 //! At shutdown a loop claims nothing more, lets the deliveries in flight finish within
 //! `SHUTDOWN_TIMEOUT_SECS`, and gives back what it did not attempt.
@@ -22,7 +24,7 @@ use uuid::Uuid;
 use super::email::Mailer;
 use super::sms::SmsSender;
 use super::{Channel, ClaimedMessage, Failure, templates};
-use crate::config::OutboxConfig;
+use crate::config::{OutboxConfig, SmsCaps};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -49,6 +51,8 @@ pub struct Outbox {
     pub base_url: String,
     /// Grace period for in-flight deliveries at shutdown.
     pub shutdown_grace: Duration,
+    /// Hourly SMS caps; an SMS beyond one is skipped.
+    pub sms_caps: SmsCaps,
 }
 
 impl Outbox {
@@ -68,6 +72,7 @@ impl Outbox {
             base_url: c.public_base_url.clone(),
             // Half the server's deadline, so releasing what is left fits inside it.
             shutdown_grace: c.shutdown_timeout / 2,
+            sms_caps: c.sms.caps,
         })
     }
 
@@ -336,6 +341,7 @@ impl Outbox {
                     .map_err(DeliveryError::transient)
             }
             Channel::Sms => {
+                self.check_sms_caps(m).await?;
                 let body = templates::render_sms(&m.template, &payload, &self.base_url)
                     .map_err(|e| DeliveryError::permanent(e.0))?;
                 self.sms
@@ -344,6 +350,37 @@ impl Outbox {
                     .map_err(DeliveryError::transient)
             }
         }
+    }
+
+    /// Refuses, for good, an SMS that would pass an hourly cap counting the SMS written before
+    /// it. Every SMS comes through here, whoever wrote it (booking confirmations, reminders,
+    /// reset codes); `phone/send-code` also checks before it writes one, so its caller hears 429.
+    async fn check_sms_caps(&self, m: &ClaimedMessage) -> Result<(), DeliveryError> {
+        let SmsCaps { per_number, total } = self.sms_caps;
+        if per_number.is_none() && total.is_none() {
+            return Ok(());
+        }
+        let (to_number, all) = self
+            .store
+            .sms_before(m.id, Utc::now() - chrono::Duration::hours(1))
+            .await
+            .map_err(|e| DeliveryError::transient(format!("cannot count SMS for the caps: {e}")))?;
+        let reached = |count: i64, cap: Option<u32>| cap.is_some_and(|c| count >= i64::from(c));
+        let cap = if reached(to_number, per_number) {
+            "per number"
+        } else if reached(all, total) {
+            "platform"
+        } else {
+            return Ok(());
+        };
+        tracing::warn!(
+            id = %m.id,
+            template = %m.template,
+            cap,
+            "outbox: SMS skipped, its hourly cap is reached"
+        );
+        metrics::counter!("outbox_sms_skipped_total", "cap" => cap).increment(1);
+        Err(DeliveryError::permanent(super::SMS_CAP_SKIPPED.to_string()))
     }
 }
 

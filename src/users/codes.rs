@@ -48,6 +48,11 @@ pub struct NewCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Stands in for a stored hash when there is no code to check, so that costs what a check
+/// does; no code matches it (hashes are lowercase hex).
+pub const UNMATCHABLE_HASH: &str =
+    "----------------------------------------------------------------";
+
 /// A fresh random 6-digit code.
 pub fn generate() -> String {
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
@@ -97,5 +102,6 @@ mod tests {
             hash(&key, Uuid::new_v4(), Purpose::EmailVerify, "123456")
         );
         assert!(!h.contains("123456"));
+        assert_eq!(h.len(), UNMATCHABLE_HASH.len());
     }
 }

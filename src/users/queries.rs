@@ -196,6 +196,40 @@ pub async fn issue_code(
     tx.commit().await
 }
 
+/// Key of the PostgreSQL advisory lock that makes counting the hour's SMS and writing one more
+/// a single step across instances ("tmsmscap").
+const SMS_CAP_LOCK: i64 = 0x746d_736d_7363_6170;
+
+/// Stores a phone code (voiding the previous one) with the SMS that carries it, unless one more
+/// SMS to its number would pass an hourly cap: then nothing is written and `Err` holds when the
+/// oldest SMS counted against the cap leaves the hour. The count and the write are one step:
+/// SQLite's single writer connection serializes them, PostgreSQL an advisory lock.
+pub async fn issue_phone_code(
+    pools: &Pools<Db>,
+    user_id: Uuid,
+    code: &crate::users::codes::NewCode,
+    sms: &NewMessage,
+    caps: crate::config::SmsCaps,
+) -> sqlx::Result<Result<(), DateTime<Utc>>> {
+    let now = Utc::now();
+    let mut tx = pools.write.begin().await?;
+    if PG {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SMS_CAP_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let window =
+        notify::sms_window(&mut tx, &sms.recipient, now - chrono::Duration::hours(1)).await?;
+    if let Some(until) = window.full_until(caps, now) {
+        return Ok(Err(until));
+    }
+    insert_code(&mut tx, user_id, code).await?;
+    notify::insert_message(&mut tx, sms).await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
 /// Spends one try on the newest open code of a purpose: returns its id, hash and target, or
 /// `None` when there is no code left to try (none, expired, used, or 5 tries spent).
 pub async fn try_code(

@@ -51,6 +51,17 @@ impl Store {
     ) -> sqlx::Result<()> {
         crate::dispatch!(self, crate::users => issue_code(user_id, code, messages))
     }
+    /// Stores a phone code with its SMS, or `Err` of when a place frees up when an hourly SMS
+    /// cap is reached (see `queries::issue_phone_code`).
+    pub async fn issue_phone_code(
+        &self,
+        user_id: Uuid,
+        code: &codes::NewCode,
+        sms: &crate::notify::NewMessage,
+        caps: crate::config::SmsCaps,
+    ) -> sqlx::Result<Result<(), chrono::DateTime<Utc>>> {
+        crate::dispatch!(self, crate::users => issue_phone_code(user_id, code, sms, caps))
+    }
     /// Spends a try on the newest open code of a purpose: its id, hash and target.
     pub async fn try_code(
         &self,

@@ -489,6 +489,30 @@ impl TestApp {
         code
     }
 
+    /// Waits until `recipient` has at least `count` outbox messages of `template`: some routes
+    /// (forgot-password, resend-verification) answer at once and write their message in the
+    /// background. Panics after 10 s.
+    pub async fn wait_for_messages(&self, recipient: &str, template: &str, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = self
+                .state
+                .store
+                .messages_for(recipient)
+                .await
+                .expect("outbox");
+            let found = rows.iter().filter(|m| m.template == template).count();
+            if found >= count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {count} {template} message(s) to {recipient}; found {found}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Registers an account through the API; returns its id.
     pub async fn register(&self, email: &str, password: &str) -> Uuid {
         let r = self

@@ -149,6 +149,9 @@ async fn resend_verification_voids_the_previous_code_and_never_reveals_accounts(
     )
     .await
     .assert_status(200);
+    // The new code is written after the answer.
+    app.wait_for_messages("r@example.com", "verification_code", 2)
+        .await;
     let second = app.last_code("r@example.com", "verification_code").await;
     if first != second {
         app.post(
@@ -257,6 +260,103 @@ async fn unknown_email_costs_as_much_time_as_a_wrong_password(app: TestApp) {
     );
 }
 
+/// Timed samples per path in the timing tests below (their median is compared).
+const SAMPLES: usize = 15;
+
+fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Fails when the median latency of an existing account's path and of an unknown email's
+/// differ by more than a generous factor (an answer that takes longer for a real account tells
+/// whether the email has one).
+#[track_caller]
+fn assert_same_cost(
+    what: &str,
+    known: Vec<std::time::Duration>,
+    unknown: Vec<std::time::Duration>,
+) {
+    let (known, unknown) = (median(known), median(unknown));
+    let ratio = known.as_secs_f64() / unknown.as_secs_f64();
+    assert!(
+        (0.4..2.5).contains(&ratio),
+        "{what}: median known {known:?} vs unknown {unknown:?}"
+    );
+}
+
+/// Times one request and checks its status.
+async fn timed(
+    app: &TestApp,
+    path: &str,
+    body: serde_json::Value,
+    status: u16,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let r = app.post(path, &body).await;
+    let elapsed = started.elapsed();
+    r.assert_status(status);
+    elapsed
+}
+
+async fn forgot_password_costs_as_much_time_for_an_unknown_email(app: TestApp) {
+    app.register_verified("fk@example.com", PW).await;
+    let path = "/api/user/forgot-password";
+    timed(&app, path, json!({"email": "warmup@example.com"}), 200).await;
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        known.push(timed(&app, path, json!({"email": "fk@example.com"}), 200).await);
+        // The code is really sent; waiting for it keeps one sample's work out of the next.
+        app.wait_for_messages("fk@example.com", "password_reset_code", i + 1)
+            .await;
+        unknown.push(timed(&app, path, json!({"email": "nobody@example.com"}), 200).await);
+    }
+    assert_same_cost("forgot-password", known, unknown);
+}
+
+async fn resend_verification_costs_as_much_time_for_an_unknown_or_verified_email(app: TestApp) {
+    app.register("rk@example.com", PW).await;
+    app.register_verified("rv@example.com", PW).await;
+    let path = "/api/user/resend-verification";
+    timed(&app, path, json!({"email": "warmup@example.com"}), 200).await;
+    let (mut unverified, mut verified, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        unverified.push(timed(&app, path, json!({"email": "rk@example.com"}), 200).await);
+        // Registration sent the first code; each resend sends one more.
+        app.wait_for_messages("rk@example.com", "verification_code", i + 2)
+            .await;
+        verified.push(timed(&app, path, json!({"email": "rv@example.com"}), 200).await);
+        unknown.push(timed(&app, path, json!({"email": "nobody@example.com"}), 200).await);
+    }
+    assert_same_cost("resend-verification, verified", verified, unknown.clone());
+    assert_same_cost("resend-verification, unverified", unverified, unknown);
+}
+
+async fn reset_password_costs_as_much_time_for_an_unknown_email(app: TestApp) {
+    app.register_verified("xk@example.com", PW).await;
+    let path = "/api/user/reset-password";
+    let reset = |email: &str, code: &str| json!({"email": email, "code": code, "newPassword": "brand-new-pass"});
+    timed(&app, path, reset("warmup@example.com", "123456"), 401).await;
+    let (mut right, mut wrong, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..SAMPLES {
+        app.post(
+            "/api/user/forgot-password",
+            &json!({"email": "xk@example.com"}),
+        )
+        .await
+        .assert_status(200);
+        app.wait_for_messages("xk@example.com", "password_reset_code", i + 1)
+            .await;
+        let code = app.last_code("xk@example.com", "password_reset_code").await;
+        let bad = if code == "000000" { "111111" } else { "000000" };
+        wrong.push(timed(&app, path, reset("xk@example.com", bad), 401).await);
+        unknown.push(timed(&app, path, reset("nobody@example.com", &code), 401).await);
+        right.push(timed(&app, path, reset("xk@example.com", &code), 200).await);
+    }
+    assert_same_cost("reset-password, wrong code", wrong, unknown.clone());
+    assert_same_cost("reset-password, right code", right, unknown);
+}
+
 async fn refresh_rotates_and_a_reused_token_revokes_the_family(app: TestApp) {
     let (_, first) = logged_in(&app, "f@example.com").await;
     let r = app
@@ -326,6 +426,9 @@ async fn forgot_and_reset_password_revoke_every_session_and_lift_the_lock(app: T
         .await;
     r.assert_status(200);
     assert!(r.data().is_null());
+    // The code is written after the answer.
+    app.wait_for_messages("p@example.com", "password_reset_code", 1)
+        .await;
     let code = app.last_code("p@example.com", "password_reset_code").await;
     // Lock the account first.
     for _ in 0..5 {
@@ -378,6 +481,8 @@ async fn reset_codes_burn_after_five_wrong_tries(app: TestApp) {
     )
     .await
     .assert_status(200);
+    app.wait_for_messages("w@example.com", "password_reset_code", 1)
+        .await;
     let code = app.last_code("w@example.com", "password_reset_code").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
@@ -411,6 +516,9 @@ async fn reset_code_goes_by_sms_only_to_a_verified_phone_that_allows_it(app: Tes
     )
     .await
     .assert_status(200);
+    // The email and any SMS are written together, after the answer.
+    app.wait_for_messages("m@example.com", "password_reset_code", 1)
+        .await;
     assert!(
         app.state
             .store
@@ -436,11 +544,154 @@ async fn reset_code_goes_by_sms_only_to_a_verified_phone_that_allows_it(app: Tes
     )
     .await
     .assert_status(200);
+    app.wait_for_messages("m@example.com", "password_reset_code", 2)
+        .await;
     let sms = app
         .last_code("+2348011112222", "sms_password_reset_code")
         .await;
     let email = app.last_code("m@example.com", "password_reset_code").await;
     assert_eq!(sms, email);
+}
+
+/// A signed-in account with `phone` on its profile; returns its access token.
+async fn with_phone(app: &TestApp, email: &str, phone: &str) -> String {
+    let (access, _) = logged_in(app, email).await;
+    app.patch_as(&access, "/api/user/profile", &json!({"phone": phone}))
+        .await
+        .assert_status(200);
+    access
+}
+
+async fn send_phone_code(app: &TestApp, access: &str) -> crate::helpers::TestResponse {
+    app.post_as(access, "/api/user/phone/send-code", &json!({}))
+        .await
+}
+
+/// Asserts a 429 `RATE_LIMITED` whose `Retry-After` is within the hour.
+#[track_caller]
+fn assert_sms_capped(r: &crate::helpers::TestResponse) {
+    r.assert_error(429, "RATE_LIMITED");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+}
+
+async fn the_sixth_phone_code_to_one_number_within_the_hour_is_refused(app: TestApp) {
+    let access = with_phone(&app, "s1@example.com", "+2348012340001").await;
+    for _ in 0..5 {
+        send_phone_code(&app, &access).await.assert_status(200);
+    }
+    assert_sms_capped(&send_phone_code(&app, &access).await);
+    // The cap is the number's, whoever asks: another account with that number is refused too.
+    let same = with_phone(&app, "s2@example.com", "+2348012340001").await;
+    assert_sms_capped(&send_phone_code(&app, &same).await);
+    let sent = app
+        .state
+        .store
+        .messages_for("+2348012340001")
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 5, "a refused code writes no SMS");
+    // The refusal voided nothing: the fifth code still proves the phone.
+    let code = app
+        .last_code("+2348012340001", "sms_phone_verification_code")
+        .await;
+    app.post_as(&access, "/api/user/phone/verify", &json!({"code": code}))
+        .await
+        .assert_status(200);
+    // Another number is not held back.
+    let other = with_phone(&app, "s3@example.com", "+2348012340002").await;
+    send_phone_code(&app, &other).await.assert_status(200);
+}
+
+async fn a_platform_sms_cap_refuses_codes_to_any_number(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("SMS_MAX_PER_HOUR", "2")
+        .spawn()
+        .await;
+    for (i, email) in ["g1@example.com", "g2@example.com", "g3@example.com"]
+        .into_iter()
+        .enumerate()
+    {
+        let access = with_phone(&app, email, &format!("+23480123400{}", i + 10)).await;
+        let r = send_phone_code(&app, &access).await;
+        if i < 2 {
+            r.assert_status(200);
+        } else {
+            assert_sms_capped(&r);
+        }
+    }
+}
+
+async fn a_reset_sms_beyond_the_cap_is_skipped_and_its_email_still_goes(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("SMS_MAX_PER_NUMBER_PER_HOUR", "1")
+        .spawn()
+        .await;
+    let phone = "+2348012340020";
+    let access = with_phone(&app, "cap@example.com", phone).await;
+    app.patch_as(
+        &access,
+        "/api/user/profile",
+        &json!({"preferences": {"notifications": {"sms": true}}}),
+    )
+    .await
+    .assert_status(200);
+    // The verification code is the number's one SMS of the hour.
+    send_phone_code(&app, &access).await.assert_status(200);
+    let code = app.last_code(phone, "sms_phone_verification_code").await;
+    app.post_as(&access, "/api/user/phone/verify", &json!({"code": code}))
+        .await
+        .assert_status(200);
+    app.post(
+        "/api/user/forgot-password",
+        &json!({"email": "cap@example.com"}),
+    )
+    .await
+    .assert_status(200);
+    app.wait_for_messages("cap@example.com", "password_reset_code", 1)
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = |rows: &[ticketmax::notify::OutboxRow], template: &str| {
+        rows.iter()
+            .find(|m| m.template == template)
+            .map(|m| (m.status.clone(), m.last_error.clone()))
+    };
+    loop {
+        let texts = app.state.store.messages_for(phone).await.unwrap();
+        let mails = app
+            .state
+            .store
+            .messages_for("cap@example.com")
+            .await
+            .unwrap();
+        let phone_code = status(&texts, "sms_phone_verification_code");
+        let sms = status(&texts, "sms_password_reset_code");
+        let mail = status(&mails, "password_reset_code");
+        let settled = |m: &Option<(String, Option<String>)>| {
+            m.as_ref()
+                .is_some_and(|(s, _)| s == "SENT" || s == "FAILED")
+        };
+        if settled(&phone_code) && settled(&sms) && settled(&mail) {
+            let state_of = |m: Option<(String, Option<String>)>| m.unwrap().0;
+            assert_eq!(
+                sms.as_ref().unwrap().1.as_deref(),
+                Some(ticketmax::notify::SMS_CAP_SKIPPED)
+            );
+            assert_eq!(state_of(sms), "FAILED");
+            assert_eq!(state_of(mail), "SENT", "the email still goes");
+            assert_eq!(state_of(phone_code), "SENT", "the SMS within the cap went");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "phone code {phone_code:?}, reset SMS {sms:?}, reset email {mail:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 async fn change_password_keeps_this_session_and_ends_the_others(app: TestApp) {
@@ -879,11 +1130,17 @@ both_backends!(
     login_returns_tokens_and_the_user_without_secrets,
     unknown_email_and_wrong_password_get_the_same_answer,
     unknown_email_costs_as_much_time_as_a_wrong_password,
+    forgot_password_costs_as_much_time_for_an_unknown_email,
+    resend_verification_costs_as_much_time_for_an_unknown_or_verified_email,
+    reset_password_costs_as_much_time_for_an_unknown_email,
     refresh_rotates_and_a_reused_token_revokes_the_family,
     logout_ends_the_session_and_its_access_token_at_once,
     forgot_and_reset_password_revoke_every_session_and_lift_the_lock,
     reset_codes_burn_after_five_wrong_tries,
     reset_code_goes_by_sms_only_to_a_verified_phone_that_allows_it,
+    the_sixth_phone_code_to_one_number_within_the_hour_is_refused,
+    a_platform_sms_cap_refuses_codes_to_any_number,
+    a_reset_sms_beyond_the_cap_is_skipped_and_its_email_still_goes,
     change_password_keeps_this_session_and_ends_the_others,
     profile_updates_its_fields_and_a_new_phone_is_unverified,
     phone_verification_by_sms_code_and_a_changed_phone_resets_it,

@@ -1,10 +1,13 @@
 //! Passwords: `/user/forgot-password` and `/user/reset-password` (by emailed code) and
 //! `/user/change-password` (logged in). Hashing itself is `crate::users::password`.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::{EmailBody, check_code, invalid_token, reload};
 use crate::audit::{self, AuditEntry};
@@ -13,7 +16,7 @@ use crate::notify::NewMessage;
 use crate::state::AppState;
 use crate::users::abuse::ClientIp;
 use crate::users::codes::{self, CODE_TTL_MINUTES, Purpose};
-use crate::users::{AuthUser, password, sessions, validate};
+use crate::users::{AuthUser, password, sessions, validate, workers};
 
 /// Sends a password-reset code (always 200: no account enumeration).
 #[utoipa::path(post, path = "/user/forgot-password", tag = "users",
@@ -29,41 +32,50 @@ pub(super) async fn forgot_password(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult<ApiResponse<()>> {
     let email = body.email.trim().to_lowercase();
-    if let Some(user) = state.store.user_by_email(&email).await? {
-        let (code, stored) = codes::issue(
-            &state.config.jwt_secret,
-            user.id,
-            Purpose::PasswordReset,
-            None,
-        );
-        let mut messages = vec![NewMessage::email(
-            &user.email,
-            "password_reset_code",
-            json!({"firstName": user.first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
-        )];
-        let prefs: serde_json::Value = serde_json::from_str(&user.preferences).unwrap_or_default();
-        let sms_allowed = prefs["notifications"]["sms"].as_bool() == Some(true);
-        if let Some(phone) = &user.phone
-            && user.phone_verified
-            && sms_allowed
-        {
-            messages.push(NewMessage::sms(
-                phone,
-                "sms_password_reset_code",
-                json!({"code": code}),
-            ));
-        }
-        state.store.issue_code(user.id, &stored, &messages).await?;
-        audit::record(
-            &state.store,
-            AuditEntry::new("password.reset_requested")
-                .actor(Some(user.id), Some(&user.email))
-                .target("user", user.id)
-                .ip(Some(ip)),
-        )
-        .await;
+    // The lookup and the code are the background job's, so an account costs the caller no more
+    // time than no account; what cannot be an address (as login judges it) is not worth a job.
+    if email.len() <= 254 && email.contains('@') {
+        workers::enqueue("password_reset_code", send_reset_code(state, email, ip));
     }
     Ok(ApiResponse::ok(()).message("If the account exists, a reset code was sent"))
+}
+
+/// Emails (and texts, to a verified phone that allows it) a reset code to the account of
+/// `email`, voiding its previous one; nothing when there is no such account.
+async fn send_reset_code(state: AppState, email: String, ip: IpAddr) -> anyhow::Result<()> {
+    let Some(user) = state.store.user_by_email(&email).await? else {
+        return Ok(());
+    };
+    let (code, stored) = codes::issue(
+        &state.config.jwt_secret,
+        user.id,
+        Purpose::PasswordReset,
+        None,
+    );
+    let mut messages = vec![NewMessage::email(
+        &user.email,
+        "password_reset_code",
+        json!({"firstName": user.first_name, "code": code, "expiresInMinutes": CODE_TTL_MINUTES}),
+    )];
+    if let Some(phone) = &user.phone
+        && crate::notify::sms_allowed(&user)
+    {
+        messages.push(NewMessage::sms(
+            phone,
+            "sms_password_reset_code",
+            json!({"code": code}),
+        ));
+    }
+    state.store.issue_code(user.id, &stored, &messages).await?;
+    audit::record(
+        &state.store,
+        AuditEntry::new("password.reset_requested")
+            .actor(Some(user.id), Some(&user.email))
+            .target("user", user.id)
+            .ip(Some(ip)),
+    )
+    .await;
+    Ok(())
 }
 
 // The `///` lines on request fields are their descriptions in the published, snapshot-tested
@@ -101,15 +113,14 @@ pub(super) async fn reset_password(
         ));
     }
     let email = body.email.trim().to_lowercase();
-    let Some(user) = state.store.user_by_email(&email).await? else {
-        return Err(invalid_token("reset code"));
-    };
-    let Some((code_id, _)) =
-        check_code(&state, user.id, Purpose::PasswordReset, &body.code).await?
-    else {
-        return Err(invalid_token("reset code"));
-    };
+    let user = state.store.user_by_email(&email).await?;
+    // An unknown email spends a try and hashes the new password like a known one with a wrong
+    // code, so the time of the 401 does not tell whether the account exists.
+    let code_id = reset_code_matches(&state, user.as_ref().map(|u| u.id), &body.code).await?;
     let hash = password::hash(body.new_password).await?;
+    let (Some(user), Some(code_id)) = (user, code_id) else {
+        return Err(invalid_token("reset code"));
+    };
     let Some(ended) = state
         .store
         .set_password(user.id, &hash, None, Some(code_id))
@@ -129,6 +140,26 @@ pub(super) async fn reset_password(
     )
     .await;
     Ok(ApiResponse::ok(()).message("Password reset; log in with the new password"))
+}
+
+/// The id of the reset code `code` matches, spending one of its tries. Without an account the
+/// same statement runs (for an id no account has) and the code is compared with a hash nothing
+/// matches, so both cost the same.
+async fn reset_code_matches(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    code: &str,
+) -> ApiResult<Option<Uuid>> {
+    let purpose = Purpose::PasswordReset;
+    if let Some(id) = user_id {
+        return Ok(check_code(state, id, purpose, code)
+            .await?
+            .map(|(id, _)| id));
+    }
+    let _ = state.store.try_code(Uuid::nil(), purpose.as_str()).await?;
+    let given = codes::hash(&state.config.jwt_secret, Uuid::nil(), purpose, code.trim());
+    let _ = crate::crypto::constant_time_eq(given.as_bytes(), codes::UNMATCHABLE_HASH.as_bytes());
+    Ok(None)
 }
 
 /// Current and new password.

@@ -8,13 +8,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{check_code, invalid_token, reload};
-use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, Validator};
+use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorCode, Validator};
 use crate::notify::NewMessage;
 use crate::state::AppState;
 use crate::users::codes::{self, Purpose};
 use crate::users::domain::{PersonName, Phone, parse_field};
 use crate::users::model::{Address, PreferencesInput, ProfileChanges, UserView, merge_preferences};
-use crate::users::{AuthUser, validate};
+use crate::users::{AuthUser, abuse, validate};
 
 /// The caller's profile.
 #[utoipa::path(get, path = "/user/profile", tag = "users",
@@ -167,7 +167,19 @@ pub(super) async fn send_phone_code(
         Some(phone.clone()),
     );
     let sms = NewMessage::sms(&phone, "sms_phone_verification_code", json!({"code": code}));
-    state.store.issue_code(user.id, &stored, &[sms]).await?;
+    // SMS cost money: the hourly caps (per number, and for the platform) are checked here,
+    // where the caller can be told, and again by the outbox worker for every SMS.
+    if let Err(until) = state
+        .store
+        .issue_phone_code(user.id, &stored, &sms, state.config.sms.caps)
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "Too many text messages were sent in the last hour; try again later",
+        )
+        .with_retry_after(abuse::seconds_until(until)));
+    }
     Ok(ApiResponse::ok(()).message("A code was sent to your phone"))
 }
 

@@ -17,7 +17,7 @@ use crate::users::model::{
     Address, PreferencesInput, Registration, UserStatus, UserView, default_preferences,
     merge_preferences,
 };
-use crate::users::{password, sessions, validate};
+use crate::users::{password, sessions, validate, workers};
 
 // The `///` lines on request and answer fields are their descriptions in the published,
 // snapshot-tested OpenAPI document, so even the one-word ones (`/// Email.`) stay.
@@ -210,6 +210,18 @@ pub(super) async fn resend_verification(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult<ApiResponse<()>> {
     let email = body.email.trim().to_lowercase();
+    // The lookup and the code are the background job's, so neither an account nor its
+    // verification shows in the time of the answer; what cannot be an address (as login judges
+    // it) is not worth a job.
+    if email.len() <= 254 && email.contains('@') {
+        workers::enqueue("verification_code", resend_code(state, email));
+    }
+    Ok(ApiResponse::ok(()).message("If the account needs verification, a new code was sent"))
+}
+
+/// Emails a new verification code to the account of `email`, voiding its previous one, when it
+/// still waits for verification; nothing otherwise.
+async fn resend_code(state: AppState, email: String) -> anyhow::Result<()> {
     if let Some(user) = state.store.user_by_email(&email).await?
         && !user.email_verified
         && user.status() == UserStatus::Inactive
@@ -217,5 +229,5 @@ pub(super) async fn resend_verification(
         let (stored, message) = verification_code(&state, user.id, &user.email, &user.first_name);
         state.store.issue_code(user.id, &stored, &[message]).await?;
     }
-    Ok(ApiResponse::ok(()).message("If the account needs verification, a new code was sent"))
+    Ok(())
 }
