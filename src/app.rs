@@ -24,6 +24,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::audit::router())
         .merge(crate::notify::admin::router())
         .merge(crate::bookings::router(state))
+        .merge(crate::payments::router(state))
         .merge(crate::events::router())
 }
 

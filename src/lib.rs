@@ -26,6 +26,8 @@ pub mod health;
 pub mod http;
 /// Notification outbox: messages written with the change that causes them.
 pub mod notify;
+/// Payments: gateways, checkouts, webhooks, verification and refunds.
+pub mod payments;
 /// The application state handlers and workers share.
 pub mod state;
 /// Storage: one interface over SQLite and PostgreSQL.

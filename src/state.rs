@@ -32,6 +32,8 @@ pub struct Inner {
     pub guard: crate::users::rate_limit::Guard,
     /// Shared response cache (catalogue).
     pub cache: crate::cache::Cache,
+    /// The payment gateways configured.
+    pub gateways: crate::payments::gateways::Gateways,
     /// Open availability streams, capped per client IP and per instance.
     pub streams: Arc<crate::events::stream::StreamSlots>,
     /// The last probe of the dependencies, for `/health/services`.
@@ -75,6 +77,7 @@ impl AppState {
                 (Some(conn), bus)
             }
         };
+        let gateways = crate::payments::gateways::Gateways::from_config(&config);
         let cache = crate::cache::Cache::new(
             config.cache_ttl,
             redis.clone(),
@@ -92,6 +95,7 @@ impl AppState {
             bus,
             auth_cache: AuthCache::default(),
             health_probe: crate::health::ProbeCache::default(),
+            gateways,
             streams: Arc::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),

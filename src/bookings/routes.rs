@@ -141,13 +141,15 @@ impl FromRequestParts<AppState> for Caller {
 
 /// How a caller relates to a booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
+    /// Its buyer, or its guest token.
     Owner,
+    /// An admin, or the organizer of its event.
     Staff,
 }
 
 /// The caller's access to a booking: 404 for strangers, 401 for a guest token of another one.
-fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Access> {
+pub(crate) fn access(caller: &Caller, row: &BookingRow, now: DateTime<Utc>) -> ApiResult<Access> {
     match caller {
         Caller::User(user) => {
             if row.user_id == Some(user.id) {
@@ -544,8 +546,9 @@ async fn get_booking(
     ApiQuery(q): ApiQuery<FieldsQuery>,
 ) -> ApiResult<ApiResponse<Value>> {
     let fields = crate::http::parse_fields(q.fields.as_deref(), BOOKING_FIELDS)?;
-    let (row, view) = view_as(&state, Some(&caller), id).await?;
+    let (row, mut view) = view_as(&state, Some(&caller), id).await?;
     access(&caller, &row, Utc::now())?;
+    view.payment_ids = state.store.payment_ids_of_booking(id).await?;
     Ok(ApiResponse::ok(view.to_json(fields.as_deref())))
 }
 
@@ -596,9 +599,16 @@ async fn confirm_booking(
                 "This booking must be paid before it is confirmed",
             ));
         }
-        if let super::ConfirmOutcome::Confirmed { event_id } =
+        // Staff confirming a paid booking record the money they took (API.md §11.79).
+        let outcome = if staff && row.total_amount > 0 {
+            state
+                .store
+                .confirm_offline(id, user.id, &links, Utc::now())
+                .await?
+        } else {
             state.store.confirm_booking(id, Utc::now(), &links).await?
-        {
+        };
+        if let super::ConfirmOutcome::Confirmed { event_id } = outcome {
             super::announce(&state, event_id).await;
             let (_, view) = view_of(&state, id).await?;
             return Ok(ApiResponse::ok(view).message("Booking confirmed"));

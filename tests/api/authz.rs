@@ -100,6 +100,25 @@ const TABLE: &[(&str, &str, [Want; 5])] = &[
         "/api/bookings/{id}/tickets/{ticketId}/qr",
         [U, A, N, N, N],
     ),
+    ("POST", "/api/payments/initiate", [U, A, A, A, A]),
+    ("GET", "/api/payments/verify/{reference}", [U, A, N, A, N]),
+    ("POST", "/api/payments/webhook/paystack", [U, U, U, U, U]),
+    ("POST", "/api/payments/webhook/flutterwave", [U, U, U, U, U]),
+    ("POST", "/api/payments/webhook/stripe", [U, U, U, U, U]),
+    ("GET", "/api/payments/history", [U, A, A, A, A]),
+    ("GET", "/api/payments/gateways", [A, A, A, A, A]),
+    ("GET", "/api/payments/{id}", [U, A, A, A, N]),
+    ("POST", "/api/payments/{id}/refund", [U, F, A, A, F]),
+    (
+        "GET",
+        "/api/payments/test/checkout/{reference}",
+        [A, A, A, A, A],
+    ),
+    (
+        "POST",
+        "/api/payments/test/checkout/{reference}",
+        [A, A, A, A, A],
+    ),
     ("POST", "/api/checkin/verify", [U, F, A, A, F]),
     ("POST", "/api/checkin", [U, F, A, A, F]),
     ("POST", "/api/bookings/{id}/confirm", [U, A, A, A, N]),
@@ -192,6 +211,23 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
         .unwrap()
         .to_string();
 
+    let payment = app
+        .post_as(
+            &user,
+            "/api/payments/initiate",
+            &json!({"bookingId": booking_id, "gateway": "test"}),
+        )
+        .await;
+    payment.assert_status(201);
+    let reference = payment.data()["reference"].as_str().unwrap().to_string();
+    let payment_id = app
+        .get_as(&user, &format!("/api/payments/verify/{reference}"))
+        .await
+        .data()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let mut failures = Vec::new();
     for (method, path, wants) in TABLE {
         for (i, want) in wants.iter().enumerate() {
@@ -208,6 +244,8 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                 own_id.to_string()
             } else if path.starts_with("/api/events/") {
                 event_id.clone()
+            } else if path.starts_with("/api/payments/") {
+                payment_id.clone()
             } else if path.contains("{ticketId}") {
                 free_id.clone()
             } else {
@@ -218,6 +256,7 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                 .replace("{typeId}", &paid_type)
                 .replace("{ticketId}", &ticket_id)
                 .replace("{category}", "music")
+                .replace("{reference}", &reference)
                 .replace("{ip}", "203.0.113.1");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let status = if path.ends_with("/stream") {
@@ -240,6 +279,8 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                     req = req.json(&json!({"code": code}));
                 } else if path.ends_with("/ticket-types") {
                     req = req.json(&json!({"name": "Extra", "price": 100, "capacity": 5}));
+                } else if path.ends_with("/refund") {
+                    req = req.json(&json!({"reason": "authz", "amount": 1}));
                 } else if *path == "/api/events/{id}/cancel" {
                     req = req.json(&json!({"reason": "authz"}));
                 } else if method != Method::GET && method != Method::DELETE {

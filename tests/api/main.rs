@@ -17,6 +17,7 @@ mod inventory;
 mod journeys;
 mod notify;
 mod openapi;
+mod payments;
 mod rate_limit;
 mod users;
 mod users_seed;

@@ -12,40 +12,119 @@ pub async fn confirm(
     links: &Links,
 ) -> sqlx::Result<ConfirmOutcome> {
     let mut tx = pools.write.begin().await?;
+    let outcome = confirm_tx(&mut tx, id, now, links, false).await?;
+    match outcome {
+        ConfirmOutcome::Confirmed { .. } => tx.commit().await?,
+        ConfirmOutcome::NotPending => tx.rollback().await?,
+    }
+    Ok(outcome)
+}
+
+/// Inside the caller's transaction: confirms the booking and issues its tickets. Without `paid`,
+/// only a live PENDING hold is confirmed. With `paid` (its money has arrived, API.md §5), also a
+/// hold that ran out: while its row is still PENDING its seats are still counted as held and
+/// become sold; once it is EXPIRED the seats are taken again only if they are still free
+/// (conditional updates, the event cap included). Anything else is not confirmed.
+pub async fn confirm_tx(
+    tx: &mut Transaction<'static, Db>,
+    id: Uuid,
+    now: DateTime<Utc>,
+    links: &Links,
+    paid: bool,
+) -> sqlx::Result<ConfirmOutcome> {
     let sql = format!(
         "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
-         WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
+         WHERE id = $2 AND status = 'PENDING' AND (expires_at > $1 OR $3)
          RETURNING {RELEASED_COLUMNS}, user_id"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .bind(paid)
+        .fetch_optional(&mut **tx)
         .await?;
-    let Some(row) = row else {
-        tx.rollback().await?;
-        return Ok(ConfirmOutcome::NotPending);
+    let (b, user_id, seats_held) = match row {
+        Some(row) => (Released::from_row(&row)?, row.try_get("user_id")?, true),
+        None if paid => {
+            // Released by expiry: the seats come back only if nobody took them meanwhile.
+            let sql = format!(
+                "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+                 WHERE id = $2 AND status = 'EXPIRED'
+                 RETURNING {RELEASED_COLUMNS}, user_id"
+            );
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?
+            else {
+                return Ok(ConfirmOutcome::NotPending);
+            };
+            (Released::from_row(&row)?, row.try_get("user_id")?, false)
+        }
+        None => return Ok(ConfirmOutcome::NotPending),
     };
-    let b = Released::from_row(&row)?;
-    let user_id: Option<Uuid> = row.try_get("user_id")?;
-    sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+    if seats_held {
+        sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+            .bind(b.quantity)
+            .bind(b.ticket_type_id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
+             WHERE id = $2 AND total_tickets IS NOT NULL",
+        )
+        .bind(b.quantity)
+        .bind(b.event_id)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        // Types before events, as every path locks them.
+        let typed = sqlx::query(
+            "UPDATE ticket_types SET sold = sold + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
+        )
         .bind(b.quantity)
         .bind(b.ticket_type_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    sqlx::query(
-        "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
-         WHERE id = $2 AND total_tickets IS NOT NULL",
-    )
-    .bind(b.quantity)
-    .bind(b.event_id)
-    .execute(&mut *tx)
-    .await?;
-    let tickets = issue_tickets(&mut tx, id, b.quantity, now, links).await?;
+        let capped = sqlx::query(
+            "UPDATE events SET sold = sold + $1
+             WHERE id = $2 AND (total_tickets IS NULL OR sold + held + $1 <= total_tickets)",
+        )
+        .bind(b.quantity)
+        .bind(b.event_id)
+        .execute(&mut **tx)
+        .await?;
+        if typed.rows_affected() == 0 || capped.rows_affected() == 0 {
+            // Gone: the caller's transaction must not keep the half-made change.
+            sqlx::query(
+                "UPDATE bookings SET status = 'EXPIRED', confirmed_at = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            if typed.rows_affected() == 1 {
+                sqlx::query("UPDATE ticket_types SET sold = sold - $1 WHERE id = $2")
+                    .bind(b.quantity)
+                    .bind(b.ticket_type_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            if capped.rows_affected() == 1 {
+                sqlx::query("UPDATE events SET sold = sold - $1 WHERE id = $2")
+                    .bind(b.quantity)
+                    .bind(b.event_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            return Ok(ConfirmOutcome::NotPending);
+        }
+    }
+    let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
     let (title, starts_at): (String, DateTime<Utc>) =
         sqlx::query_as("SELECT title, starts_at FROM events WHERE id = $1")
             .bind(b.event_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
     let msg = confirmed_message(
         &b.customer_email,
@@ -56,11 +135,10 @@ pub async fn confirm(
         &tickets,
         links,
     );
-    notify::insert_message(&mut tx, &msg).await?;
-    if let Some(sms) = confirmed_sms(&mut tx, user_id, &title, &b.reference, starts_at).await? {
-        notify::insert_message(&mut tx, &sms).await?;
+    notify::insert_message(tx, &msg).await?;
+    if let Some(sms) = confirmed_sms(tx, user_id, &title, &b.reference, starts_at).await? {
+        notify::insert_message(tx, &sms).await?;
     }
-    tx.commit().await?;
     Ok(ConfirmOutcome::Confirmed {
         event_id: b.event_id,
     })

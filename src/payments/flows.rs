@@ -1,0 +1,132 @@
+//! What happens to a payment, the same for every gateway: applying a gateway's word (webhook,
+//! verify, reconciliation), executing refunds, and receiving webhooks.
+
+use axum::http::HeaderMap;
+use chrono::Utc;
+
+use super::gateways::{Gateway, RefundOutcome};
+use super::model::{Applied, PaymentRow, RefundRow, Settlement};
+use crate::bookings::Links;
+use crate::http::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+/// Applies a settlement to the payment `reference` with its booking; a success that could not
+/// confirm its booking is refunded in full at once. Returns what was done and the payment after.
+pub async fn apply(
+    state: &AppState,
+    reference: &str,
+    settlement: &Settlement,
+) -> ApiResult<Option<(Applied, PaymentRow)>> {
+    let links = Links::from_config(&state.config);
+    let Some((applied, payment, refund)) = state
+        .store
+        .settle_payment(reference, settlement, &links, Utc::now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    match applied {
+        Applied::Confirmed => {
+            if let Some(booking) = state.store.booking_by_id(payment.booking_id).await? {
+                crate::bookings::announce(state, booking.event_id).await;
+            }
+            metrics::counter!("ticketmax_payments_total", "outcome" => "confirmed").increment(1);
+        }
+        Applied::Mismatch => {
+            tracing::warn!(
+                reference,
+                "payment settlement with a different amount or currency: not applied"
+            );
+        }
+        _ => {}
+    }
+    let payment = match refund {
+        Some(refund) => {
+            tracing::info!(
+                reference,
+                "paid booking could not be confirmed: refunding in full"
+            );
+            execute_refund(state, &payment, &refund)
+                .await
+                .unwrap_or(payment)
+        }
+        None => payment,
+    };
+    Ok(Some((applied, payment)))
+}
+
+/// Asks the payment's gateway to return a refund's money and records the outcome. A gateway that
+/// fails leaves the refund PENDING for the reconciliation job to try again (with the same
+/// idempotency key, so money moves once); `Err` carries that failure.
+pub async fn execute_refund(
+    state: &AppState,
+    payment: &PaymentRow,
+    refund: &RefundRow,
+) -> Result<PaymentRow, ApiError> {
+    let gateway = gateway_of(state, &payment.gateway)?;
+    let key = format!("refund-{}", refund.id);
+    match gateway.refund(payment, refund.amount, &key).await {
+        Ok(RefundOutcome::Settled { gateway_reference }) => state
+            .store
+            .finish_refund(refund.id, true, gateway_reference.as_deref(), Utc::now())
+            .await?
+            .ok_or_else(|| ApiError::conflict("The refund was settled meanwhile")),
+        Ok(RefundOutcome::Pending { .. }) => Ok(payment.clone()),
+        Err(e) => {
+            tracing::warn!(error = %e, payment = %payment.reference, "refund through the gateway failed; it stays pending");
+            Err(ApiError::unavailable(
+                "The payment gateway could not take the refund now; it will be retried",
+            ))
+        }
+    }
+}
+
+/// The enabled gateway of a name, or 503 when this instance no longer has it configured.
+pub fn gateway_of<'a>(
+    state: &'a AppState,
+    name: &str,
+) -> ApiResult<&'a std::sync::Arc<dyn Gateway>> {
+    state
+        .gateways
+        .get(name)
+        .ok_or_else(|| ApiError::unavailable(format!("The {name} gateway is not configured")))
+}
+
+/// Receives a webhook: checks its signature (401, nothing changes) and applies the event, asking
+/// the gateway's API when the event alone is not to be trusted with the money.
+pub async fn receive_webhook(
+    state: &AppState,
+    gateway_name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<()> {
+    let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "Invalid webhook signature");
+    let gateway = state.gateways.get(gateway_name).ok_or_else(unauthorized)?;
+    let event = gateway.webhook(headers, body, Utc::now()).map_err(|e| {
+        tracing::warn!(gateway = gateway_name, error = %e, "webhook refused");
+        unauthorized()
+    })?;
+    let store = &state.store;
+    let Some(payment) = store.payment_by_reference(&event.reference).await? else {
+        // Not ours (another integration on the same account): acknowledged, nothing to do.
+        return Ok(());
+    };
+    if payment.gateway != gateway_name {
+        return Ok(());
+    }
+    let settlement = match event.settlement {
+        Some(s) => s,
+        None => gateway
+            .verify(&payment)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("The gateway could not confirm it: {e}")))?,
+    };
+    // Settling is idempotent (a settled payment is never settled again), so a repeat delivery,
+    // or two racing each other, change nothing after the first; the delivery is recorded only
+    // once applied, so a failure here leaves the gateway's retry to apply it.
+    apply(state, &event.reference, &settlement).await?;
+    store
+        .record_webhook(gateway_name, &event.event_id, &event.reference, Utc::now())
+        .await?;
+    Ok(())
+}

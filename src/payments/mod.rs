@@ -1,0 +1,39 @@
+//! Payments (API.md §5): checkouts through a gateway, signed webhooks stored once by the
+//! gateway's event identity, verification, refunds, and offline payments recorded by staff.
+//!
+//! Money moves exactly once: a payment and its booking change in one transaction
+//! ([`settle`](sqlite::settle)), a settled payment is never settled again, and a success that
+//! cannot confirm its booking (its seats gone after the hold ran out, the booking cancelled, or
+//! paid through another payment) opens a full refund at once, which [`flows`] executes through
+//! the gateway.
+
+pub mod checkout;
+pub mod flows;
+pub mod gateways;
+pub mod model;
+pub mod routes;
+mod store;
+
+pub use model::*;
+
+/// How much longer `initiate` keeps a booking's seats, once (API.md §11.56).
+pub const HOLD_EXTENSION_MINUTES: i64 = 15;
+pub use routes::router;
+
+/// The SQLite build of the payment queries.
+#[path = "."]
+pub mod sqlite {
+    crate::dialect!(sqlite, bookings, notify);
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}
+
+/// The PostgreSQL build of the payment queries.
+#[path = "."]
+pub mod postgres {
+    crate::dialect!(postgres, bookings, notify);
+    #[path = "queries.rs"]
+    mod queries;
+    pub use queries::*;
+}

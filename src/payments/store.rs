@@ -1,0 +1,127 @@
+//! The payments area's `Store` methods.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{Applied, NewRefund, Opened, PaymentRow, RefundRow, Settlement};
+use crate::bookings::{ConfirmOutcome, Links};
+use crate::store::Store;
+
+impl Store {
+    /// A payment by id.
+    pub async fn payment_by_id(&self, id: Uuid) -> sqlx::Result<Option<PaymentRow>> {
+        crate::dispatch!(self, crate::payments => payment_by_id(id))
+    }
+    /// A payment by reference.
+    pub async fn payment_by_reference(&self, reference: &str) -> sqlx::Result<Option<PaymentRow>> {
+        crate::dispatch!(self, crate::payments => payment_by_reference(reference))
+    }
+    /// A user's payments, newest first, and their total.
+    pub async fn payments_of_user(
+        &self,
+        user_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> sqlx::Result<(Vec<PaymentRow>, i64)> {
+        crate::dispatch!(self, crate::payments => payments_of_user(user_id, limit, offset))
+    }
+    /// The ids of a booking's payments.
+    pub async fn payment_ids_of_booking(&self, booking_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+        crate::dispatch!(self, crate::payments => payment_ids_of_booking(booking_id))
+    }
+    /// Opens a PENDING payment (one per booking), extending the hold once.
+    pub async fn open_payment(
+        &self,
+        new: &PaymentRow,
+        extension: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Opened> {
+        crate::dispatch!(self, crate::payments => open_payment(new, extension, now))
+    }
+    /// Records where the buyer pays, once the gateway started the checkout.
+    pub async fn set_checkout(
+        &self,
+        id: Uuid,
+        authorization_url: &str,
+        gateway_reference: Option<&str>,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::payments => set_checkout(id, authorization_url, gateway_reference))
+    }
+    /// Gives up a payment the gateway would not start.
+    pub async fn fail_payment(
+        &self,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::payments => fail_payment(id, reason, now))
+    }
+    /// Records a webhook delivery; `false` when seen before.
+    pub async fn record_webhook(
+        &self,
+        gateway: &str,
+        event_id: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        crate::dispatch!(self, crate::payments => record_webhook(gateway, event_id, reference, now))
+    }
+    /// Applies a gateway's word on a payment with its booking, in one transaction.
+    pub async fn settle_payment(
+        &self,
+        reference: &str,
+        settlement: &Settlement,
+        links: &Links,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
+        crate::dispatch!(self, crate::payments => settle(reference, settlement, links, now))
+    }
+    /// Opens a refund within what is left to refund.
+    pub async fn open_refund(
+        &self,
+        r: &NewRefund,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<RefundRow>> {
+        crate::dispatch!(self, crate::payments => open_refund(r, now))
+    }
+    /// What is left to refund of a payment.
+    pub async fn refundable(&self, payment_id: Uuid) -> sqlx::Result<i64> {
+        crate::dispatch!(self, crate::payments => refundable(payment_id))
+    }
+    /// Records what became of a refund.
+    pub async fn finish_refund(
+        &self,
+        refund_id: Uuid,
+        success: bool,
+        gateway_reference: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<PaymentRow>> {
+        crate::dispatch!(self, crate::payments => finish_refund(refund_id, success, gateway_reference, now))
+    }
+    /// Confirms a booking paid offline and records its payment, in one transaction.
+    pub async fn confirm_offline(
+        &self,
+        booking_id: Uuid,
+        recorded_by: Uuid,
+        links: &Links,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<ConfirmOutcome> {
+        crate::dispatch!(self, crate::payments => confirm_offline(booking_id, recorded_by, links, now))
+    }
+    /// Refunds opened but not settled before `older_than`.
+    pub async fn pending_refunds(
+        &self,
+        older_than: DateTime<Utc>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<RefundRow>> {
+        crate::dispatch!(self, crate::payments => pending_refunds(older_than, limit))
+    }
+    /// Payments PENDING since before `older_than`.
+    pub async fn stale_pending_payments(
+        &self,
+        older_than: DateTime<Utc>,
+        limit: i64,
+    ) -> sqlx::Result<Vec<PaymentRow>> {
+        crate::dispatch!(self, crate::payments => stale_pending(older_than, limit))
+    }
+}

@@ -1,0 +1,483 @@
+//! Payments (API.md §5, §11.25–27, 45, 52, 56–58, 69, 70, 78, 79): the test gateway end to end,
+//! one pending payment per booking, late successes, refunds, offline payments.
+
+use chrono::{Duration, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+use ticketmax::store::Store;
+use ticketmax::users::model::Role;
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::fixtures::{TypeSpec, counters, published_event};
+use crate::helpers::{TestApp, TestResponse};
+use crate::with_pool;
+
+/// A signed-in buyer's PENDING booking of one ticket of a paid type (5,000.00 NGN):
+/// `(buyer token, booking id, organizer token, type id)`.
+async fn pending_booking(app: &TestApp) -> (String, String, String, Uuid) {
+    let (_, org, event, types) = published_event(app, &[TypeSpec::paid(3)]).await;
+    let (_, buyer) = app.create_user(Role::User).await;
+    let r = app
+        .post_as(
+            &buyer,
+            "/api/bookings",
+            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1}),
+        )
+        .await;
+    r.assert_status(201);
+    (
+        buyer,
+        r.data()["id"].as_str().unwrap().to_string(),
+        org,
+        types[0],
+    )
+}
+
+async fn initiate(app: &TestApp, token: &str, booking: &str, extra: Value) -> TestResponse {
+    let mut body = json!({"bookingId": booking});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    app.post_as(token, "/api/payments/initiate", &body).await
+}
+
+/// Opens the checkout page and presses a button, as a browser would (cookie and form token).
+async fn checkout(app: &TestApp, url: &str, action: &str) -> reqwest::Response {
+    let page = app.client.get(url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("the page sets its form cookie")
+        .to_string();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Pay") && html.contains("Decline"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("form token")
+        .to_string();
+    app.client
+        .post(url)
+        .header("cookie", cookie)
+        .form(&[("action", action), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn booking(app: &TestApp, token: &str, id: &str) -> Value {
+    let r = app.get_as(token, &format!("/api/bookings/{id}")).await;
+    r.assert_status(200);
+    r.data().clone()
+}
+
+async fn payment(app: &TestApp, token: &str, reference: &str) -> Value {
+    let r = app
+        .get_as(token, &format!("/api/payments/verify/{reference}"))
+        .await;
+    r.assert_status(200);
+    r.data().clone()
+}
+
+async fn a_paid_booking_is_confirmed_through_the_test_checkout(app: TestApp) {
+    let (buyer, id, _, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    r.assert_status(201);
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    assert_eq!(r.data()["gateway"], "test");
+    assert_eq!(r.data()["amount"], 500_000);
+    assert_eq!(r.data()["currency"], "NGN");
+    let url = r.data()["authorizationUrl"].as_str().unwrap().to_string();
+    assert!(
+        url.ends_with(&format!("/api/payments/test/checkout/{reference}")),
+        "{url}"
+    );
+    // One pending payment per booking: asking again returns it (§11.78).
+    let again = initiate(&app, &buyer, &id, json!({})).await;
+    again.assert_status(200);
+    assert_eq!(again.data()["reference"], reference.as_str());
+    assert_eq!(payment(&app, &buyer, &reference).await["status"], "PENDING");
+
+    let paid = checkout(&app, &url, "pay").await;
+    assert_eq!(paid.status().as_u16(), 200);
+    assert!(paid.text().await.unwrap().contains("Payment received"));
+
+    let b = booking(&app, &buyer, &id).await;
+    assert_eq!(b["status"], "CONFIRMED");
+    assert_eq!(b["tickets"].as_array().unwrap().len(), 1);
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(p["status"], "SUCCESS");
+    assert!(p["paidAt"].is_string());
+    assert_eq!(b["paymentIds"], json!([p["id"]]));
+    let (_, sold, held, ..) = counters(&app, ty).await;
+    assert_eq!((sold, held), (1, 0));
+    // The page now shows the outcome, without buttons.
+    let after = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        after.contains("Payment success") && !after.contains("Decline"),
+        "{after}"
+    );
+    assert_eq!(counters(&app, ty).await.1, 1, "paid once");
+    let history = app.get_as(&buyer, "/api/payments/history").await;
+    history.assert_status(200);
+    assert_eq!(history.body["meta"]["total"], 1);
+}
+
+async fn initiate_extends_the_hold_once_and_refuses_what_cannot_be_paid(app: TestApp) {
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let before = booking(&app, &buyer, &id).await["expiresAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    initiate(&app, &buyer, &id, json!({}))
+        .await
+        .assert_status(201);
+    let after = booking(&app, &buyer, &id).await["expiresAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gained = chrono::DateTime::parse_from_rfc3339(&after).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(&before).unwrap();
+    assert_eq!(gained.num_minutes(), 15, "{before} → {after}");
+    initiate(&app, &buyer, &id, json!({}))
+        .await
+        .assert_status(200);
+    assert_eq!(
+        booking(&app, &buyer, &id).await["expiresAt"]
+            .as_str()
+            .unwrap(),
+        after,
+        "extended once only"
+    );
+    for (extra, field) in [
+        (json!({"gateway": "offline"}), "gateway"),
+        (json!({"gateway": "bitcoin"}), "gateway"),
+        (json!({"gateway": "paystack"}), "gateway"),
+        (
+            json!({"callbackUrl": "https://evil.example.com/done"}),
+            "callbackUrl",
+        ),
+        (json!({"callbackUrl": "javascript:alert(1)"}), "callbackUrl"),
+    ] {
+        let r = initiate(&app, &buyer, &id, extra.clone()).await;
+        r.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(r.body["error"]["details"][0]["field"], field, "{extra}");
+    }
+    // Someone else's booking is not found; an expired one is gone; a confirmed one is paid.
+    let (_, stranger) = app.create_user(Role::User).await;
+    initiate(&app, &stranger, &id, json!({}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    crate::bookings::lapse_hold(&app, &id).await;
+    initiate(&app, &buyer, &id, json!({}))
+        .await
+        .assert_error(410, "HOLD_EXPIRED");
+    let (buyer2, id2, org2, _) = pending_booking(&app).await;
+    app.post_as(&org2, &format!("/api/bookings/{id2}/confirm"), &json!({}))
+        .await
+        .assert_status(200);
+    initiate(&app, &buyer2, &id2, json!({}))
+        .await
+        .assert_error(409, "INVALID_STATE");
+}
+
+async fn a_declined_payment_keeps_the_hold_and_the_buyer_can_pay_again(app: TestApp) {
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let url = r.data()["authorizationUrl"].as_str().unwrap().to_string();
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    let declined = checkout(&app, &url, "decline").await;
+    assert!(declined.text().await.unwrap().contains("declined"));
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(p["status"], "FAILED");
+    assert!(p["failureReason"].is_string());
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "PENDING");
+    let retry = initiate(&app, &buyer, &id, json!({})).await;
+    retry.assert_status(201);
+    assert_ne!(retry.data()["reference"], reference.as_str());
+    checkout(
+        &app,
+        retry.data()["authorizationUrl"].as_str().unwrap(),
+        "pay",
+    )
+    .await;
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "CONFIRMED");
+}
+
+async fn the_checkout_redirects_to_the_callback_with_the_outcome(app: TestApp) {
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let base = app.state.config.public_base_url.clone();
+    let r = initiate(
+        &app,
+        &buyer,
+        &id,
+        json!({"callbackUrl": format!("{base}/done?from=app")}),
+    )
+    .await;
+    r.assert_status(201);
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    let answer = checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(
+        answer.headers()["location"].to_str().unwrap(),
+        format!("{base}/done?from=app&reference={reference}&status=success")
+    );
+}
+
+async fn a_checkout_form_from_elsewhere_is_refused(app: TestApp) {
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let url = r.data()["authorizationUrl"].as_str().unwrap().to_string();
+    let forged = app
+        .client
+        .post(&url)
+        .form(&[("action", "pay"), ("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 400);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "PENDING");
+    let missing = app
+        .client
+        .get(format!(
+            "{}/api/payments/test/checkout/PAY-NOPE",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+/// A success after the hold ran out confirms while the seats are still free, and is refunded in
+/// full when they are gone (API.md §5).
+async fn a_late_payment_confirms_if_the_seats_remain_else_it_is_refunded(app: TestApp) {
+    let (buyer, id, _, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let url = r.data()["authorizationUrl"].as_str().unwrap().to_string();
+    crate::bookings::lapse_hold(&app, &id).await;
+    checkout(&app, &url, "pay").await;
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "CONFIRMED");
+    assert_eq!(counters(&app, ty).await.1, 1);
+
+    // This time the hold is swept and its seats sold to others before the money arrives.
+    let (buyer, id, _, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let url = r.data()["authorizationUrl"].as_str().unwrap().to_string();
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    crate::bookings::lapse_hold(&app, &id).await;
+    app.state
+        .store
+        .sweep_expired_holds(100, Utc::now())
+        .await
+        .unwrap();
+    let event: Uuid = booking(&app, &buyer, &id).await["eventId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for n in 0..3 {
+        let (_, other) = app.create_user(Role::User).await;
+        app.post_as(
+            &other,
+            "/api/bookings",
+            &json!({"eventId": event, "ticketTypeId": ty, "quantity": 1}),
+        )
+        .await
+        .assert_status(201);
+        let _ = n;
+    }
+    checkout(&app, &url, "pay").await;
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(p["status"], "REFUNDED");
+    assert_eq!(p["refundedAmount"], 500_000);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "REFUNDED");
+    let (capacity, sold, held, ..) = counters(&app, ty).await;
+    assert!(sold + held <= capacity, "never oversold");
+    let email = app
+        .state
+        .store
+        .booking_by_id(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .customer_email;
+    let messages = app.state.store.messages_for(&email).await.unwrap();
+    assert!(
+        messages.iter().any(|m| m.template == "refund_processed"),
+        "the buyer is told"
+    );
+}
+
+async fn refunds_add_up_to_at_most_what_was_paid(app: TestApp) {
+    let (buyer, id, org, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    let pid = payment(&app, &buyer, &reference).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refund = |token: &str, body: Value| {
+        let path = format!("/api/payments/{pid}/refund");
+        let token = token.to_string();
+        let app = &app;
+        async move { app.post_as(&token, &path, &body).await }
+    };
+    refund(&buyer, json!({"reason": "mine"}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    let part = refund(&org, json!({"amount": 100_000, "reason": "Goodwill"})).await;
+    part.assert_status(200);
+    assert_eq!(part.data()["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(part.data()["refundedAmount"], 100_000);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "CONFIRMED");
+    let too_much = refund(&org, json!({"amount": 400_001, "reason": "Too much"})).await;
+    too_much.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(too_much.body["error"]["details"][0]["field"], "amount");
+    refund(&org, json!({"reason": ""}))
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    let rest = refund(&org, json!({"reason": "Event moved"})).await;
+    rest.assert_status(200);
+    assert_eq!(rest.data()["status"], "REFUNDED");
+    assert_eq!(rest.data()["refundedAmount"], 500_000);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "REFUNDED");
+    let (_, sold, held, ..) = counters(&app, ty).await;
+    assert_eq!((sold, held), (0, 0), "the tickets are free again");
+    refund(&org, json!({"reason": "Again"}))
+        .await
+        .assert_error(409, "INVALID_STATE");
+}
+
+async fn staff_confirming_a_paid_booking_records_an_offline_payment(app: TestApp) {
+    let (buyer, id, org, _) = pending_booking(&app).await;
+    app.post_as(&org, &format!("/api/bookings/{id}/confirm"), &json!({}))
+        .await
+        .assert_status(200);
+    let b = booking(&app, &buyer, &id).await;
+    assert_eq!(b["status"], "CONFIRMED");
+    let ids = b["paymentIds"].as_array().unwrap();
+    assert_eq!(ids.len(), 1);
+    let p = app
+        .get_as(&org, &format!("/api/payments/{}", ids[0].as_str().unwrap()))
+        .await;
+    p.assert_status(200);
+    assert_eq!(p.data()["gateway"], "offline");
+    assert_eq!(p.data()["status"], "SUCCESS");
+    assert_eq!(p.data()["amount"], 500_000);
+    // Refunding it records the money handed back.
+    let r = app
+        .post_as(
+            &org,
+            &format!("/api/payments/{}/refund", ids[0].as_str().unwrap()),
+            &json!({"reason": "Cash back"}),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.data()["status"], "REFUNDED");
+}
+
+async fn gateways_are_listed_from_the_configuration(app: TestApp) {
+    let r = app.get("/api/payments/gateways").await;
+    r.assert_status(200);
+    let list = r.data().as_array().unwrap();
+    let find = |name: &str| list.iter().find(|g| g["gateway"] == name).cloned().unwrap();
+    assert_eq!(
+        find("test"),
+        json!({"gateway": "test", "enabled": true, "default": true})
+    );
+    assert_eq!(
+        find("offline"),
+        json!({"gateway": "offline", "enabled": true, "default": false})
+    );
+    assert_eq!(find("paystack")["enabled"], false);
+    // A webhook for a gateway that is not enabled is refused, and nothing changes.
+    app.request(Method::POST, "/api/payments/webhook/paystack")
+        .header("x-paystack-signature", "00")
+        .body("application/json", r#"{"event":"charge.success"}"#)
+        .send()
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+/// A forged webhook is refused and a repeated one changes nothing (§11.69).
+async fn forged_and_repeated_webhooks_change_nothing(app: TestApp) {
+    let (buyer, id, _, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    let row = app
+        .state
+        .store
+        .payment_by_reference(&reference)
+        .await
+        .unwrap()
+        .unwrap();
+    let test = app.state.gateways.test().unwrap();
+    let (body, signature) = test.event_for(&row, true);
+    let mut forged = axum::http::HeaderMap::new();
+    forged.insert("x-test-signature", "0".repeat(64).parse().unwrap());
+    let refused =
+        ticketmax::payments::flows::receive_webhook(&app.state, "test", &forged, &body).await;
+    assert_eq!(refused.unwrap_err().code.status().as_u16(), 401);
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "PENDING");
+    let mut signed = axum::http::HeaderMap::new();
+    signed.insert("x-test-signature", signature.parse().unwrap());
+    for _ in 0..3 {
+        ticketmax::payments::flows::receive_webhook(&app.state, "test", &signed, &body)
+            .await
+            .unwrap();
+    }
+    assert_eq!(counters(&app, ty).await.1, 1, "confirmed once");
+    let stored: i64 = with_pool!(app, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events").fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(stored, 1, "stored once by its event id");
+    // An amount that does not match the payment is not applied.
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    let mut row = app
+        .state
+        .store
+        .payment_by_reference(&reference)
+        .await
+        .unwrap()
+        .unwrap();
+    row.amount = 1;
+    let (body, signature) = test.event_for(&row, true);
+    let mut signed = axum::http::HeaderMap::new();
+    signed.insert("x-test-signature", signature.parse().unwrap());
+    ticketmax::payments::flows::receive_webhook(&app.state, "test", &signed, &body)
+        .await
+        .unwrap();
+    assert_eq!(payment(&app, &buyer, &reference).await["status"], "PENDING");
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "PENDING");
+    let _ = Duration::zero();
+}
+
+both_backends!(
+    a_paid_booking_is_confirmed_through_the_test_checkout,
+    initiate_extends_the_hold_once_and_refuses_what_cannot_be_paid,
+    a_declined_payment_keeps_the_hold_and_the_buyer_can_pay_again,
+    the_checkout_redirects_to_the_callback_with_the_outcome,
+    a_checkout_form_from_elsewhere_is_refused,
+    a_late_payment_confirms_if_the_seats_remain_else_it_is_refunded,
+    refunds_add_up_to_at_most_what_was_paid,
+    staff_confirming_a_paid_booking_records_an_offline_payment,
+    gateways_are_listed_from_the_configuration,
+    forged_and_repeated_webhooks_change_nothing
+);
