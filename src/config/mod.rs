@@ -146,6 +146,27 @@ pub struct EmailConfig {
     pub file_dir: String,
 }
 
+/// Payment gateway settings (API.md §5, §11.48): a real gateway is enabled by its secret key.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// `PAYMENT_GATEWAY`: the default of `initiate` (`test` when no key is set).
+    pub default_gateway: Option<String>,
+    /// The test gateway's checkout (development, or `PAYMENT_TEST_GATEWAY=true`).
+    pub test_gateway: bool,
+    /// How much longer `initiate` keeps a booking's seats, once.
+    pub hold_extension: Duration,
+    pub paystack_secret_key: Secret,
+    pub paystack_base_url: String,
+    pub flutterwave_secret_key: Secret,
+    /// What Flutterwave sends in `verif-hash`.
+    pub flutterwave_webhook_hash: Secret,
+    pub flutterwave_base_url: String,
+    pub stripe_secret_key: Secret,
+    /// `whsec_…`, the key of `Stripe-Signature`.
+    pub stripe_webhook_secret: Secret,
+    pub stripe_base_url: String,
+}
+
 /// Twilio settings.
 #[derive(Debug, Clone)]
 pub struct SmsConfig {
@@ -247,6 +268,8 @@ pub struct Config {
     pub upload_dest: String,
     pub email: EmailConfig,
     pub sms: SmsConfig,
+    /// Payment gateways.
+    pub payments: PaymentsConfig,
     /// Default ISO 4217 currency.
     pub default_currency: String,
     /// Hold lifetime of a pending booking.
@@ -327,6 +350,7 @@ impl Config {
             upload_dest: files.upload_dest,
             email: sections::email(&v)?,
             sms: sections::sms(&v)?,
+            payments: sections::payments(&v, app_env)?,
             default_currency: bookings.default_currency,
             booking_hold: bookings.hold,
             cancellation_cutoff: bookings.cancellation_cutoff,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::vars::Vars;
 use super::{
     AppEnv, CacheTtls, ConfigError, EmailConfig, EmailTransport, LogFormat, OutboxConfig,
-    RateLimits, Secret, SmsCaps, SmsConfig, SmsTransport, bad,
+    PaymentsConfig, RateLimits, Secret, SmsCaps, SmsConfig, SmsTransport, bad,
 };
 
 /// Passwords and secrets that production refuses.
@@ -346,6 +346,49 @@ pub(super) fn sms(v: &Vars) -> Result<SmsConfig, ConfigError> {
         ));
     }
     Ok(sms)
+}
+
+/// Payment gateways: each real one is enabled by its secret key; the test gateway by default
+/// outside production.
+pub(super) fn payments(v: &Vars, env: AppEnv) -> Result<PaymentsConfig, ConfigError> {
+    let url =
+        |key: &'static str, default: &str| v.string(key, default).trim_end_matches('/').to_string();
+    let p = PaymentsConfig {
+        default_gateway: v.get("PAYMENT_GATEWAY").map(str::to_ascii_lowercase),
+        test_gateway: v.boolean("PAYMENT_TEST_GATEWAY", env != AppEnv::Production)?,
+        hold_extension: Duration::from_secs(
+            60 * v.parse::<u64>("PAYMENT_HOLD_EXTENSION_MINUTES", 15)?,
+        ),
+        paystack_secret_key: Secret::new(v.string("PAYSTACK_SECRET_KEY", "")),
+        paystack_base_url: url("PAYSTACK_BASE_URL", "https://api.paystack.co"),
+        flutterwave_secret_key: Secret::new(v.string("FLUTTERWAVE_SECRET_KEY", "")),
+        flutterwave_webhook_hash: Secret::new(v.string("FLUTTERWAVE_WEBHOOK_HASH", "")),
+        flutterwave_base_url: url("FLUTTERWAVE_BASE_URL", "https://api.flutterwave.com"),
+        stripe_secret_key: Secret::new(v.string("STRIPE_SECRET_KEY", "")),
+        stripe_webhook_secret: Secret::new(v.string("STRIPE_WEBHOOK_SECRET", "")),
+        stripe_base_url: url("STRIPE_BASE_URL", "https://api.stripe.com"),
+    };
+    if let Some(name) = &p.default_gateway
+        && !["paystack", "flutterwave", "stripe", "test"].contains(&name.as_str())
+    {
+        return Err(bad(
+            "PAYMENT_GATEWAY",
+            "expected paystack, flutterwave, stripe or test",
+        ));
+    }
+    if !p.flutterwave_secret_key.is_empty() && p.flutterwave_webhook_hash.is_empty() {
+        return Err(bad(
+            "FLUTTERWAVE_WEBHOOK_HASH",
+            "is required with FLUTTERWAVE_SECRET_KEY: webhooks could not be checked",
+        ));
+    }
+    if !p.stripe_secret_key.is_empty() && p.stripe_webhook_secret.is_empty() {
+        return Err(bad(
+            "STRIPE_WEBHOOK_SECRET",
+            "is required with STRIPE_SECRET_KEY: webhooks could not be checked",
+        ));
+    }
+    Ok(p)
 }
 
 /// Money and booking rules.

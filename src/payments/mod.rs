@@ -15,9 +15,6 @@ pub mod routes;
 mod store;
 
 pub use model::*;
-
-/// How much longer `initiate` keeps a booking's seats, once (API.md §11.56).
-pub const HOLD_EXTENSION_MINUTES: i64 = 15;
 pub use routes::router;
 
 /// The SQLite build of the payment queries.

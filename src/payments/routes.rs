@@ -221,7 +221,8 @@ async fn initiate_payment(
         created_at: now,
         updated_at: now,
     };
-    let extension = chrono::Duration::minutes(super::HOLD_EXTENSION_MINUTES);
+    let extension = chrono::Duration::from_std(state.config.payments.hold_extension)
+        .unwrap_or(chrono::Duration::minutes(15));
     let answer = |p: &PaymentRow, url: String| Initiated {
         reference: p.reference.clone(),
         authorization_url: url,

@@ -3,7 +3,10 @@
 //! whether the amount matches, confirming, refunding automatically) is the payments service's,
 //! the same for every gateway.
 
+pub mod flutterwave;
 pub mod offline;
+pub mod paystack;
+pub mod stripe;
 pub mod test;
 
 use std::future::Future;
@@ -167,13 +170,31 @@ impl Gateways {
             config.public_base_url.trim_end_matches('/'),
             config.api_prefix
         );
-        let test = (!config.is_production()).then(|| {
+        let test = config.payments.test_gateway.then(|| {
             Arc::new(test::TestGateway::new(
                 &api_base,
                 config.ticket_signing_key.expose(),
             ))
         });
-        Self::new(Vec::new(), test, Some("test"))
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let real: Vec<Arc<dyn Gateway>> = [
+            paystack::from_config(&config.payments, &http),
+            flutterwave::from_config(&config.payments, &http),
+            stripe::from_config(&config.payments, &http),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // Unset: the first real gateway configured, else the test gateway.
+        let default = match config.payments.default_gateway.as_deref() {
+            Some(name) => NAMES.into_iter().find(|n| *n == name),
+            None => real.first().map(|g| g.name()).or(Some("test")),
+        };
+        Self::new(real, test, default)
     }
 
     /// The test gateway, when enabled.

@@ -1,0 +1,1 @@
+//! The Flutterwave gateway against a local fake of its API.

@@ -1,0 +1,1 @@
+//! The Paystack gateway against a local fake of its API.

@@ -1,0 +1,1 @@
+//! The Stripe gateway against a local fake of its API.
