@@ -136,6 +136,7 @@ pub async fn serve_on(
     let outbox_worker = crate::notify::worker::spawn(&state)?;
     crate::bookings::spawn_sweeper(state.clone());
     crate::http::idempotency::spawn_purger(&state);
+    crate::payments::workers::spawn_reconciler(&state);
     crate::events::spawn_workers(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();

@@ -673,6 +673,11 @@ async fn cancel(
             .await?
         {
             super::announce(state, event_id).await;
+            if refund_due.is_some_and(|r| r > 0) {
+                // The refund was opened with the cancellation; ask for it now (the payments
+                // area's reconciliation retries it if the gateway fails).
+                crate::payments::flows::refund_owed(state, id).await;
+            }
             let (_, view) = view_of(state, id).await?;
             return Ok(ApiResponse::ok(view).message("Booking cancelled"));
         }

@@ -239,6 +239,13 @@ pub(super) async fn cancel_event(
         ));
     }
     after_write(&state, id, true).await;
+    // The refunds the cascade opened are asked of the gateways in the background (§11.18).
+    let refunder = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::payments::workers::refund_event(&refunder, id).await {
+            tracing::warn!(error = %e.message, event = %id, "refunds of a cancelled event");
+        }
+    });
     Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Event cancelled"))
 }
 

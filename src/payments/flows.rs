@@ -81,6 +81,23 @@ pub async fn execute_refund(
     }
 }
 
+/// Executes at once the refunds a cancellation opened for a booking (the reconciliation job
+/// retries any that fail).
+pub async fn refund_owed(state: &AppState, booking_id: uuid::Uuid) {
+    let refunds = match state.store.pending_refunds_of_booking(booking_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, %booking_id, "could not read the refunds owed");
+            return;
+        }
+    };
+    for refund in refunds {
+        if let Ok(Some(payment)) = state.store.payment_by_id(refund.payment_id).await {
+            let _ = execute_refund(state, &payment, &refund).await;
+        }
+    }
+}
+
 /// The enabled gateway of a name, or 503 when this instance no longer has it configured.
 pub fn gateway_of<'a>(
     state: &'a AppState,

@@ -13,6 +13,7 @@ pub mod gateways;
 pub mod model;
 pub mod routes;
 mod store;
+pub mod workers;
 
 pub use model::*;
 pub use routes::router;

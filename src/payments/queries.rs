@@ -440,10 +440,16 @@ pub async fn finish_refund(
         .bind(payment_id)
         .execute(&mut *tx)
         .await?;
+        // The booking records what went back, and is REFUNDED once it is not CONFIRMED and has
+        // all it is owed: what its cancellation promised, or the whole payment.
         sqlx::query(
-            "UPDATE bookings SET status = 'REFUNDED', refund_amount = COALESCE(refund_amount, 0) + $1, updated_at = $2
-             WHERE id = (SELECT booking_id FROM payments WHERE id = $3 AND status = 'REFUNDED')
-               AND status IN ('CANCELLED', 'EXPIRED', 'PENDING')",
+            "UPDATE bookings SET refund_amount = COALESCE(refund_amount, 0) + $1, updated_at = $2,
+                 status = CASE
+                     WHEN status IN ('CANCELLED', 'EXPIRED', 'PENDING')
+                          AND ((SELECT status FROM payments WHERE id = $3) = 'REFUNDED'
+                               OR (refund_due IS NOT NULL AND COALESCE(refund_amount, 0) + $1 >= refund_due))
+                     THEN 'REFUNDED' ELSE status END
+             WHERE id = (SELECT booking_id FROM payments WHERE id = $3)",
         )
         .bind(amount)
         .bind(now)
@@ -533,6 +539,33 @@ pub async fn pending_refunds(
     )
     .bind(older_than)
     .bind(limit)
+    .fetch_all(&pools.write)
+    .await
+}
+
+/// The PENDING refunds of a booking's payments.
+pub async fn pending_refunds_of_booking(
+    pools: &Pools<Db>,
+    booking_id: Uuid,
+) -> sqlx::Result<Vec<RefundRow>> {
+    sqlx::query_as(
+        "SELECT r.id, r.payment_id, r.amount, r.status, r.reason, r.gateway_reference, r.created_at
+         FROM refunds r JOIN payments p ON p.id = r.payment_id
+         WHERE p.booking_id = $1 AND r.status = 'PENDING' ORDER BY r.created_at",
+    )
+    .bind(booking_id)
+    .fetch_all(&pools.write)
+    .await
+}
+
+/// The bookings of an event with a refund PENDING.
+pub async fn bookings_owed_refunds(pools: &Pools<Db>, event_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT p.booking_id FROM refunds r JOIN payments p ON p.id = r.payment_id
+         JOIN bookings b ON b.id = p.booking_id
+         WHERE b.event_id = $1 AND r.status = 'PENDING'",
+    )
+    .bind(event_id)
     .fetch_all(&pools.write)
     .await
 }

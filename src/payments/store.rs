@@ -116,6 +116,17 @@ impl Store {
     ) -> sqlx::Result<Vec<RefundRow>> {
         crate::dispatch!(self, crate::payments => pending_refunds(older_than, limit))
     }
+    /// The PENDING refunds of a booking's payments.
+    pub async fn pending_refunds_of_booking(
+        &self,
+        booking_id: Uuid,
+    ) -> sqlx::Result<Vec<RefundRow>> {
+        crate::dispatch!(self, crate::payments => pending_refunds_of_booking(booking_id))
+    }
+    /// The bookings of an event with a refund PENDING.
+    pub async fn bookings_owed_refunds(&self, event_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+        crate::dispatch!(self, crate::payments => bookings_owed_refunds(event_id))
+    }
     /// Payments PENDING since before `older_than`.
     pub async fn stale_pending_payments(
         &self,

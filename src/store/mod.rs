@@ -143,7 +143,33 @@ impl<T> sqlx::Encode<'_, Sqlite> for PgArray<T> {
     }
 }
 
+/// The right to run one round of a cluster-wide job (API.md: periodic jobs run once per tick,
+/// not once per instance). On PostgreSQL it is a transaction-scoped advisory lock, released when
+/// the lease is dropped, whatever ends the round; a SQLite file has one server, which always
+/// leads.
+pub enum Lease {
+    /// The only instance.
+    Single,
+    /// Holds the advisory lock until dropped.
+    Postgres(Box<sqlx::Transaction<'static, Postgres>>),
+}
+
 impl Store {
+    /// Takes the lease of job `key` for one round, or `None` when another instance holds it.
+    pub async fn lead(&self, key: i64) -> sqlx::Result<Option<Lease>> {
+        match self {
+            Store::Sqlite(_) => Ok(Some(Lease::Single)),
+            Store::Postgres(p) => {
+                let mut tx = p.write.begin().await?;
+                let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Ok(won.then(|| Lease::Postgres(Box::new(tx))))
+            }
+        }
+    }
+
     /// Opens the database named by `url` (`sqlite://path` or `postgres://…`), creating a SQLite
     /// file and its folder when missing.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {

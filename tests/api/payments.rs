@@ -481,3 +481,91 @@ both_backends!(
     gateways_are_listed_from_the_configuration,
     forged_and_repeated_webhooks_change_nothing
 );
+
+/// A paid booking cancelled by its buyer gets what its cancellation promised back through the
+/// gateway, and ends REFUNDED (§11.57); a refund the gateway did not take is asked again by the
+/// reconciliation job.
+async fn a_cancelled_paid_booking_is_refunded_and_reconciliation_retries_refunds(app: TestApp) {
+    let (buyer, id, _, ty) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    let cancelled = app
+        .post_as(&buyer, &format!("/api/bookings/{id}/cancel"), &json!({}))
+        .await;
+    cancelled.assert_status(200);
+    let b = booking(&app, &buyer, &id).await;
+    assert_eq!(b["status"], "REFUNDED", "{b}");
+    // 10 % of 5,000.00 is above the 50.00 cap: 4,950.00 goes back.
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(p["refundedAmount"], 495_000);
+    assert_eq!(p["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(counters(&app, ty).await.1, 0, "its seat is free again");
+
+    // A refund left PENDING (the gateway failed, or the process stopped) is executed by the next
+    // reconciliation round.
+    let (buyer, id, _, _) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    let pid: Uuid = payment(&app, &buyer, &reference).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let long_ago = Utc::now() - Duration::minutes(5);
+    with_pool!(app, pool => {
+        sqlx::query("INSERT INTO refunds (id, payment_id, amount, status, reason, created_at, updated_at)
+                     VALUES ($1, $2, 200000, 'PENDING', 'stuck', $3, $3)")
+            .bind(Uuid::now_v7()).bind(pid).bind(long_ago).execute(pool).await.unwrap();
+    });
+    let (_, refunded) = ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(refunded, 1);
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(p["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(p["refundedAmount"], 200_000);
+    let (_, again) = ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a settled refund is not asked twice");
+}
+
+/// An event's cancellation refunds every paid booking in full, in the background (§11.18).
+async fn cancelling_an_event_refunds_its_paid_bookings(app: TestApp) {
+    let (buyer, id, org, _) = pending_booking(&app).await;
+    let r = initiate(&app, &buyer, &id, json!({})).await;
+    let reference = r.data()["reference"].as_str().unwrap().to_string();
+    checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    let event = booking(&app, &buyer, &id).await["eventId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post_as(
+        &org,
+        &format!("/api/events/{event}/cancel"),
+        &json!({"reason": "Storm"}),
+    )
+    .await
+    .assert_status(200);
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = booking(&app, &buyer, &id).await["status"].clone();
+        if status == "REFUNDED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "REFUNDED");
+    let p = payment(&app, &buyer, &reference).await;
+    assert_eq!(
+        (p["status"].clone(), p["refundedAmount"].clone()),
+        (json!("REFUNDED"), json!(500_000))
+    );
+}
+
+both_backends!(
+    a_cancelled_paid_booking_is_refunded_and_reconciliation_retries_refunds,
+    cancelling_an_event_refunds_its_paid_bookings
+);

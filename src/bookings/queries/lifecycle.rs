@@ -183,6 +183,9 @@ pub async fn cancel(
         std::iter::once((b.ticket_type_id, b.event_id, held, sold)),
     )
     .await?;
+    if refund_due.is_some_and(|r| r > 0) {
+        open_cancellation_refunds(&mut tx, "b.id", id, now).await?;
+    }
     let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
         .bind(b.event_id)
         .fetch_one(&mut *tx)
@@ -204,6 +207,40 @@ pub async fn cancel(
     Ok(CancelOutcome::Cancelled {
         event_id: b.event_id,
     })
+}
+
+/// Opens, in the cancellation's transaction, the refund each cancelled paid booking is owed
+/// (`refund_due`, at most what is left of its payment), so no crash between the two loses it; the
+/// payments area executes them (at once, and its reconciliation job retries). `column` is
+/// `b.id` (one booking) or `b.event_id` (an event's cascade).
+async fn open_cancellation_refunds(
+    tx: &mut Transaction<'static, Db>,
+    column: &'static str,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    let new_id = if PG {
+        "gen_random_uuid()"
+    } else {
+        "randomblob(16)"
+    };
+    let sql = format!(
+        "INSERT INTO refunds (id, payment_id, amount, status, reason, created_at, updated_at)
+         SELECT {new_id}, p.id,
+                CASE WHEN b.refund_due < p.amount - p.refunded_amount THEN b.refund_due
+                     ELSE p.amount - p.refunded_amount END,
+                'PENDING', 'Booking cancelled', $1, $1
+         FROM bookings b JOIN payments p ON p.booking_id = b.id
+         WHERE {column} = $2 AND b.status = 'CANCELLED' AND b.refund_due > 0
+           AND p.status IN ('SUCCESS', 'PARTIALLY_REFUNDED') AND p.amount > p.refunded_amount
+           AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id AND r.status = 'PENDING')"
+    );
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected())
 }
 
 /// One sweep: expires up to `limit` lapsed holds. Returns what was released.
@@ -259,6 +296,7 @@ pub async fn cascade_event_cancel(
         .map(|p| (p.0, event_id, p.1, 0))
         .chain(confirmed.iter().map(|c| (c.0, event_id, 0, c.1)));
     release_counters(tx, items).await?;
+    open_cancellation_refunds(tx, "b.event_id", event_id, now).await?;
     let title: String = sqlx::query_scalar("SELECT title FROM events WHERE id = $1")
         .bind(event_id)
         .fetch_one(&mut **tx)
