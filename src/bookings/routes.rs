@@ -130,7 +130,10 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer(parts) {
             Some(token) if token.starts_with("gt_") => {
-                Ok(Caller::Guest(super::codes::hash_guest_token(token)))
+                let hash = super::codes::hash_guest_token(token);
+                // A token from a later email stands for its booking's first token.
+                let first = state.store.guest_link(&hash).await?;
+                Ok(Caller::Guest(first.unwrap_or(hash)))
             }
             _ => Ok(Caller::User(
                 AuthUser::from_request_parts(parts, state).await?,

@@ -42,6 +42,10 @@ impl Store {
     pub async fn booking_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<Uuid>> {
         crate::dispatch!(self, crate::bookings => booking_by_idempotency_key(key))
     }
+    /// The first guest token's hash of the booking a later guest token was sent for.
+    pub async fn guest_link(&self, token_hash: &str) -> sqlx::Result<Option<String>> {
+        crate::dispatch!(self, crate::bookings => guest_link(token_hash))
+    }
     /// Tickets of a booking.
     pub async fn tickets_of(&self, id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
         crate::dispatch!(self, crate::bookings => tickets_of(id))

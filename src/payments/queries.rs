@@ -457,24 +457,32 @@ pub async fn finish_refund(
         .execute(&mut *tx)
         .await?;
         // A guest's address was never verified: no caller-chosen name in it (API.md §11.93).
-        let (email, name, reference, currency): (String, String, String, String) = sqlx::query_as(
-            "SELECT b.customer_email, CASE WHEN b.user_id IS NULL THEN '' ELSE b.customer_name END,
-                    b.reference, p.currency
+        let (booking_id, user_id, email, name, reference, currency): (
+            Uuid,
+            Option<Uuid>,
+            String,
+            String,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "SELECT b.id, b.user_id, b.customer_email,
+                    CASE WHEN b.user_id IS NULL THEN '' ELSE b.customer_name END, b.reference, p.currency
              FROM payments p JOIN bookings b ON b.id = p.booking_id WHERE p.id = $1",
         )
         .bind(payment_id)
         .fetch_one(&mut *tx)
         .await?;
-        let msg = crate::notify::NewMessage::email(
-            email,
-            "refund_processed",
-            json!({
-                "customerName": name,
-                "reference": reference,
-                "amount": amount,
-                "currency": currency,
-            }),
-        );
+        let mut payload = json!({
+            "customerName": name,
+            "reference": reference,
+            "amount": amount,
+            "currency": currency,
+            "bookingId": booking_id,
+        });
+        if user_id.is_none() {
+            payload["guestToken"] = json!(bookings::new_guest_link(&mut tx, booking_id, now).await?);
+        }
+        let msg = crate::notify::NewMessage::email(email, "refund_processed", payload);
         notify::insert_message(&mut tx, &msg).await?;
     }
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");

@@ -487,7 +487,10 @@ async fn refund_payment(
         ));
     }
     let now = Utc::now();
-    // All of it back: the booking is cancelled first, its tickets free at once (§11.57).
+    // All of it back: the booking is cancelled first, its tickets free at once (§11.57); the
+    // cancellation opens the refund it owes, which is the one executed here (cash taken offline
+    // has none opened: staff record it below).
+    let mut owed = None;
     if amount == left && booking.effective_status(now) == BookingStatus::Confirmed {
         state
             .store
@@ -500,21 +503,30 @@ async fn refund_payment(
             )
             .await?;
         crate::bookings::announce(&state, booking.event_id).await;
+        owed = state
+            .store
+            .pending_refunds_of_booking(booking.id)
+            .await?
+            .into_iter()
+            .find(|r| r.payment_id == payment.id);
     }
-    let refund = state
-        .store
-        .open_refund(
-            &NewRefund {
-                id: Uuid::now_v7(),
-                payment_id: payment.id,
-                amount,
-                reason: Some(reason),
-                requested_by: Some(user.id),
-            },
-            now,
-        )
-        .await?
-        .ok_or_else(|| ApiError::field("amount", "is more than is left to refund"))?;
+    let refund = match owed {
+        Some(refund) => refund,
+        None => state
+            .store
+            .open_refund(
+                &NewRefund {
+                    id: Uuid::now_v7(),
+                    payment_id: payment.id,
+                    amount,
+                    reason: Some(reason),
+                    requested_by: Some(user.id),
+                },
+                now,
+            )
+            .await?
+            .ok_or_else(|| ApiError::field("amount", "is more than is left to refund"))?,
+    };
     crate::audit::record(
         &state.store,
         crate::audit::AuditEntry::new("payment.refund")

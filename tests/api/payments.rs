@@ -569,3 +569,51 @@ both_backends!(
     a_cancelled_paid_booking_is_refunded_and_reconciliation_retries_refunds,
     cancelling_an_event_refunds_its_paid_bookings
 );
+
+/// A guest pays with their guest token, and the confirmation email carries a fresh one that
+/// lets them back in (§11.58), stored only as its hash.
+async fn a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link(app: TestApp) {
+    let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(3)]).await;
+    let email = format!("guest-{}@example.com", Uuid::new_v4().simple());
+    let g = app
+        .post(
+            "/api/bookings/guest",
+            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+                    "customerEmail": email, "customerName": "Gee Guest"}),
+        )
+        .await;
+    g.assert_status(201);
+    let first = g.data()["guestToken"].as_str().unwrap().to_string();
+    let id = g.data()["id"].as_str().unwrap().to_string();
+    let r = initiate(&app, &first, &id, json!({})).await;
+    r.assert_status(201);
+    checkout(&app, r.data()["authorizationUrl"].as_str().unwrap(), "pay").await;
+    assert_eq!(booking(&app, &first, &id).await["status"], "CONFIRMED");
+    let messages = app.state.store.messages_for(&email).await.unwrap();
+    let confirmed = messages
+        .iter()
+        .find(|m| m.template == "booking_confirmed")
+        .expect("a confirmation");
+    let payload: Value = serde_json::from_str(&confirmed.payload).unwrap();
+    let fresh = payload["guestToken"]
+        .as_str()
+        .expect("a guest link")
+        .to_string();
+    assert_ne!(fresh, first);
+    assert_eq!(
+        payload["customerName"], "",
+        "no caller-chosen text to a guest"
+    );
+    assert_eq!(booking(&app, &fresh, &id).await["status"], "CONFIRMED");
+    let stored: i64 = with_pool!(app, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM guest_links WHERE token_hash = $1")
+            .bind(ticketmax::bookings::codes::hash_guest_token(&fresh))
+            .fetch_one(pool).await.unwrap()
+    });
+    assert_eq!(stored, 1, "stored as its hash");
+    app.get_as("gt_notarealtoken", &format!("/api/bookings/{id}"))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+both_backends!(a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link);

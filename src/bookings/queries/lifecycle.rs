@@ -43,7 +43,7 @@ pub async fn confirm_tx(
         .bind(paid)
         .fetch_optional(&mut **tx)
         .await?;
-    let (b, user_id, seats_held) = match row {
+    let (b, user_id, seats_held): (Released, Option<Uuid>, bool) = match row {
         Some(row) => (Released::from_row(&row)?, row.try_get("user_id")?, true),
         None if paid => {
             // Released by expiry: the seats come back only if nobody took them meanwhile.
@@ -126,7 +126,7 @@ pub async fn confirm_tx(
             .bind(b.event_id)
             .fetch_one(&mut **tx)
             .await?;
-    let msg = confirmed_message(
+    let mut msg = confirmed_message(
         &b.customer_email,
         &b.customer_name,
         &title,
@@ -135,6 +135,10 @@ pub async fn confirm_tx(
         &tickets,
         links,
     );
+    if user_id.is_none() {
+        let token = new_guest_link(tx, id, now).await?;
+        msg.payload["guestToken"] = json!(token);
+    }
     notify::insert_message(tx, &msg).await?;
     if let Some(sms) = confirmed_sms(tx, user_id, &title, &b.reference, starts_at).await? {
         notify::insert_message(tx, &sms).await?;
@@ -211,8 +215,9 @@ pub async fn cancel(
 
 /// Opens, in the cancellation's transaction, the refund each cancelled paid booking is owed
 /// (`refund_due`, at most what is left of its payment), so no crash between the two loses it; the
-/// payments area executes them (at once, and its reconciliation job retries). `column` is
-/// `b.id` (one booking) or `b.event_id` (an event's cascade).
+/// payments area executes them (at once, and its reconciliation job retries). Cash or transfers
+/// taken offline are left to staff, who record the money they hand back. `column` is `b.id`
+/// (one booking) or `b.event_id` (an event's cascade).
 async fn open_cancellation_refunds(
     tx: &mut Transaction<'static, Db>,
     column: &'static str,
@@ -233,6 +238,7 @@ async fn open_cancellation_refunds(
          FROM bookings b JOIN payments p ON p.booking_id = b.id
          WHERE {column} = $2 AND b.status = 'CANCELLED' AND b.refund_due > 0
            AND p.status IN ('SUCCESS', 'PARTIALLY_REFUNDED') AND p.amount > p.refunded_amount
+           AND p.gateway <> 'offline'
            AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id AND r.status = 'PENDING')"
     );
     let r = sqlx::query(sqlx::AssertSqlSafe(sql))

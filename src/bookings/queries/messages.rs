@@ -33,9 +33,27 @@ pub(super) fn confirmed_message(
             "customerName": name,
             "eventTitle": title,
             "reference": reference,
+            "bookingId": booking_id,
             "tickets": tickets,
         }),
     )
+}
+
+/// A fresh guest token for a later email about a guest booking, stored hashed in the caller's
+/// transaction (API.md §11.58): the guest gets back in from any of their emails.
+pub async fn new_guest_link(
+    tx: &mut Transaction<'static, Db>,
+    booking_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<String> {
+    let (token, hash) = crate::bookings::codes::new_guest_token();
+    sqlx::query("INSERT INTO guest_links (token_hash, booking_id, created_at) VALUES ($1, $2, $3)")
+        .bind(hash)
+        .bind(booking_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(token)
 }
 
 /// The `sms_booking_confirmed` message for the booking's account, when it has a verified phone

@@ -48,6 +48,7 @@ use batch::*;
 pub use counters::*;
 pub use holds::*;
 pub use lifecycle::*;
+pub use messages::new_guest_link;
 use messages::*;
 pub use reads::*;
 pub use reminders::*;

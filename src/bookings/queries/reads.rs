@@ -23,6 +23,18 @@ pub async fn booking_by_idempotency_key(
         .await
 }
 
+/// The first guest token's hash of the booking a later guest token was sent for.
+pub async fn guest_link(pools: &Pools<Db>, token_hash: &str) -> sqlx::Result<Option<String>> {
+    let first: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT b.guest_token_hash FROM guest_links l JOIN bookings b ON b.id = l.booking_id
+         WHERE l.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&pools.read)
+    .await?;
+    Ok(first.flatten())
+}
+
 /// Tickets of a booking, by seat.
 pub async fn tickets_of(pools: &Pools<Db>, booking_id: Uuid) -> sqlx::Result<Vec<TicketRow>> {
     sqlx::query_as(
