@@ -480,7 +480,8 @@ pub async fn finish_refund(
             "bookingId": booking_id,
         });
         if user_id.is_none() {
-            payload["guestToken"] = json!(bookings::new_guest_link(&mut tx, booking_id, now).await?);
+            payload["guestToken"] =
+                json!(bookings::new_guest_link(&mut tx, booking_id, now).await?);
         }
         let msg = crate::notify::NewMessage::email(email, "refund_processed", payload);
         notify::insert_message(&mut tx, &msg).await?;
