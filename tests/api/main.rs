@@ -5,6 +5,7 @@ mod fixtures;
 mod helpers;
 
 mod authz;
+mod browser;
 mod bookings;
 mod checkin;
 mod cli;
