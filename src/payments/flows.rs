@@ -63,6 +63,10 @@ pub async fn execute_refund(
     payment: &PaymentRow,
     refund: &RefundRow,
 ) -> Result<PaymentRow, ApiError> {
+    if refund.gateway_reference.is_some() {
+        // The gateway accepted it already and settles it on its own time: never asked twice.
+        return Ok(payment.clone());
+    }
     let gateway = gateway_of(state, &payment.gateway)?;
     let key = format!("refund-{}", refund.id);
     match gateway.refund(payment, refund.amount, &key).await {
@@ -71,7 +75,16 @@ pub async fn execute_refund(
             .finish_refund(refund.id, true, gateway_reference.as_deref(), Utc::now())
             .await?
             .ok_or_else(|| ApiError::conflict("The refund was settled meanwhile")),
-        Ok(RefundOutcome::Pending { .. }) => Ok(payment.clone()),
+        Ok(RefundOutcome::Pending { gateway_reference }) => {
+            state
+                .store
+                .mark_refund_accepted(
+                    refund.id,
+                    gateway_reference.as_deref().unwrap_or("accepted"),
+                )
+                .await?;
+            Ok(payment.clone())
+        }
         Err(e) => {
             tracing::warn!(error = %e, payment = %payment.reference, "refund through the gateway failed; it stays pending");
             Err(ApiError::unavailable(

@@ -390,6 +390,20 @@ pub async fn open_refund(
     Ok(Some(row))
 }
 
+/// Records that the gateway accepted a refund (its id), so it is never asked again.
+pub async fn mark_refund_accepted(
+    pools: &Pools<Db>,
+    refund_id: Uuid,
+    gateway_reference: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE refunds SET gateway_reference = $1 WHERE id = $2 AND status = 'PENDING'")
+        .bind(gateway_reference)
+        .bind(refund_id)
+        .execute(&pools.write)
+        .await?;
+    Ok(())
+}
+
 /// What is left to refund of a payment: paid minus the refunds not failed.
 pub async fn refundable(pools: &Pools<Db>, payment_id: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar(

@@ -238,12 +238,19 @@ async fn initiate_payment(
         ))
         .message("The booking's pending payment")),
         Opened::New(p) => {
+            let default_return = format!(
+                "{}/bookings/{}",
+                state.config.public_base_url.trim_end_matches('/'),
+                p.booking_id
+            );
             let checkout = Checkout {
                 reference: &p.reference,
                 amount: p.amount,
                 currency: &p.currency,
                 email: &booking.customer_email,
-                callback_url: p.callback_url.as_deref(),
+                // Gateways send the buyer back somewhere; without a callback, to the booking's
+                // page on this platform.
+                callback_url: Some(p.callback_url.as_deref().unwrap_or(&default_return)),
                 description: &booking.event_title,
             };
             match gateway.initialize(&checkout).await {

@@ -84,6 +84,14 @@ impl Store {
     ) -> sqlx::Result<Option<RefundRow>> {
         crate::dispatch!(self, crate::payments => open_refund(r, now))
     }
+    /// Records that the gateway accepted a refund, so it is never asked again.
+    pub async fn mark_refund_accepted(
+        &self,
+        refund_id: Uuid,
+        gateway_reference: &str,
+    ) -> sqlx::Result<()> {
+        crate::dispatch!(self, crate::payments => mark_refund_accepted(refund_id, gateway_reference))
+    }
     /// What is left to refund of a payment.
     pub async fn refundable(&self, payment_id: Uuid) -> sqlx::Result<i64> {
         crate::dispatch!(self, crate::payments => refundable(payment_id))
