@@ -5,8 +5,8 @@ mod fixtures;
 mod helpers;
 
 mod authz;
-mod browser;
 mod bookings;
+mod browser;
 mod checkin;
 mod cli;
 mod envelope;
