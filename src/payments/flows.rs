@@ -85,6 +85,14 @@ pub async fn execute_refund(
                 .await?;
             Ok(payment.clone())
         }
+        Ok(RefundOutcome::Failed { reason }) => {
+            tracing::warn!(%reason, payment = %payment.reference, refund = %refund.id, "the gateway reports the refund failed; its amount is free again");
+            Ok(state
+                .store
+                .finish_refund(refund.id, false, None, Utc::now())
+                .await?
+                .unwrap_or_else(|| payment.clone()))
+        }
         Err(e) => {
             tracing::warn!(error = %e, payment = %payment.reference, "refund through the gateway failed; it stays pending");
             Err(ApiError::unavailable(
@@ -92,6 +100,37 @@ pub async fn execute_refund(
             ))
         }
     }
+}
+
+/// Asks the gateway what became of a refund it accepted as pending (one with a
+/// `gateway_reference`) and finishes it when the gateway settled it or reports it failed.
+/// `Some` is the payment after a refund that finished; `None` a refund still pending (or one
+/// never accepted, which [`execute_refund`] handles).
+pub async fn follow_refund(
+    state: &AppState,
+    payment: &PaymentRow,
+    refund: &RefundRow,
+) -> ApiResult<Option<PaymentRow>> {
+    let Some(reference) = refund.gateway_reference.as_deref() else {
+        return Ok(None);
+    };
+    let gateway = gateway_of(state, &payment.gateway)?;
+    let (success, gateway_reference) = match gateway.refund_status(payment, reference).await {
+        Ok(RefundOutcome::Settled { gateway_reference }) => (true, gateway_reference),
+        Ok(RefundOutcome::Failed { reason }) => {
+            tracing::warn!(%reason, payment = %payment.reference, refund = %refund.id, "the gateway reports the refund failed; its amount is free again");
+            (false, None)
+        }
+        Ok(RefundOutcome::Pending { .. }) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, payment = %payment.reference, refund = %refund.id, "could not ask the gateway about a pending refund");
+            return Ok(None);
+        }
+    };
+    Ok(state
+        .store
+        .finish_refund(refund.id, success, gateway_reference.as_deref(), Utc::now())
+        .await?)
 }
 
 /// Executes at once the refunds a cancellation opened for a booking (the reconciliation job

@@ -1,7 +1,8 @@
 //! Reconciliation: the cure for lost webhooks and gateway outages. Every minute, one instance of
 //! the cluster (the [`lease`](crate::store::Lease) holder) asks the gateways about payments left
-//! PENDING for a few minutes and settles them, and executes again the refunds left PENDING
-//! (a gateway that failed, a crash between opening a refund and asking for it). A refund is
+//! PENDING for a few minutes and settles them, executes again the refunds left PENDING
+//! (a gateway that failed, a crash between opening a refund and asking for it), and asks about
+//! the refunds a gateway accepted as pending until it settles or fails them. A refund is
 //! asked with the same idempotency key each time, so money moves once.
 
 use std::time::Duration;
@@ -60,7 +61,12 @@ pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize
         let Some(payment) = state.store.payment_by_id(refund.payment_id).await? else {
             continue;
         };
-        if flows::execute_refund(state, &payment, &refund)
+        if refund.gateway_reference.is_some() {
+            // Accepted as pending by the gateway: asked what became of it, never asked again.
+            if let Ok(Some(_)) = flows::follow_refund(state, &payment, &refund).await {
+                refunded += 1;
+            }
+        } else if flows::execute_refund(state, &payment, &refund)
             .await
             .is_ok()
         {

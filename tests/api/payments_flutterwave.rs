@@ -69,6 +69,8 @@ struct Script {
     payments: Answer,
     verify: Answer,
     refund: Answer,
+    /// `GET /v3/refunds/{id}`.
+    refund_status: Answer,
 }
 
 /// A local stand-in for `api.flutterwave.com` that records every request.
@@ -92,6 +94,10 @@ impl Fake {
                 json!({"status": "error", "message": "No transaction was found for this id", "data": null}),
             ),
             refund: Answer::new(
+                404,
+                json!({"status": "error", "message": "Not scripted", "data": null}),
+            ),
+            refund_status: Answer::new(
                 404,
                 json!({"status": "error", "message": "Not scripted", "data": null}),
             ),
@@ -163,6 +169,10 @@ impl Fake {
     fn answer_refund(&self, status: u16, body: Value) {
         self.script().refund = Answer::new(status, body);
     }
+
+    fn answer_refund_status(&self, status: u16, body: Value) {
+        self.script().refund_status = Answer::new(status, body);
+    }
 }
 
 async fn answer(
@@ -196,6 +206,7 @@ async fn answer(
             ("POST", p) if p.starts_with("/v3/transactions/") && p.ends_with("/refund") => {
                 s.refund.clone()
             }
+            ("GET", p) if p.starts_with("/v3/refunds/") => s.refund_status.clone(),
             _ => Answer::new(404, json!({"status": "error", "message": "Unknown route"})),
         }
     };
@@ -853,7 +864,60 @@ async fn a_webhook_racing_verify_applies_once(app: TestApp) {
     assert_eq!(webhook_events(&app).await.len(), 1);
 }
 
+async fn a_pending_flutterwave_refund_is_followed_until_completed(app: TestApp) {
+    let (app, fake) = with_flutterwave(app, "flutterwave").await;
+    let (b, reference, pid) = paid_booking(&app, &fake, 780).await;
+    fake.answer_refund(
+        200,
+        json!({"status": "success", "data": {"id": 91, "amount_refunded": 5000, "status": "pending"}}),
+    );
+    let r = app
+        .post_as(
+            &b.organizer,
+            &format!("/api/payments/{pid}/refund"),
+            &json!({"reason": "Cancelled show"}),
+        )
+        .await;
+    r.assert_status(202);
+    assert_eq!(r.data()["refundedAmount"], 0);
+    assert_eq!(refunds_of(&app, pid).await[0].2.as_deref(), Some("91"));
+
+    // Flutterwave completes it; the job, finding the refund old, asks about it and settles it.
+    fake.answer_refund_status(
+        200,
+        json!({"status": "success", "message": "Refund fetched", "data": {
+            "id": 91, "account_id": 1, "tx_id": 780, "flw_ref": "URF_91",
+            "amount_refunded": 5000, "status": "completed", "destination": "payment_source"
+        }}),
+    );
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE refunds SET created_at = $1")
+            .bind(Utc::now() - chrono::Duration::minutes(5))
+            .execute(pool).await.unwrap();
+    });
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    let after = stored(&app, &reference).await;
+    assert_eq!(
+        (after.status.as_str(), after.refunded_amount),
+        ("REFUNDED", 500_000)
+    );
+    assert_eq!(refunds_of(&app, pid).await[0].1, "SUCCESS");
+    assert_eq!(fake.refunds().len(), 1, "money moves once");
+    let gets = fake.seen("/v3/refunds/91");
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].method, "GET");
+    assert_eq!(gets[0].authorization, format!("Bearer {SECRET}"));
+    // Settled: never asked again.
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(fake.seen("/v3/refunds/91").len(), 1);
+}
+
 both_backends!(
+    a_pending_flutterwave_refund_is_followed_until_completed,
     initiate_sends_flutterwave_the_documented_request,
     payment_gateway_chooses_the_default_among_the_enabled,
     a_checkout_flutterwave_refuses_answers_503_and_fails_the_payment,

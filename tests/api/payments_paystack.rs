@@ -299,6 +299,16 @@ async fn answer(
                 "fully_deducted": false,
             }))
         }
+        ("GET", ["refund", id]) => {
+            match inner
+                .refunds
+                .iter()
+                .find(|r| id.parse::<i64>().ok() == r["id"].as_i64())
+            {
+                Some(r) => ok(r.clone()),
+                None => refused(StatusCode::NOT_FOUND, "Refund not found"),
+            }
+        }
         _ => refused(StatusCode::NOT_FOUND, "No such route"),
     }
 }
@@ -982,7 +992,72 @@ async fn a_paystack_webhook_racing_verify_applies_once(app: TestApp) {
     }
 }
 
+async fn a_pending_paystack_refund_is_followed_until_processed(app: TestApp) {
+    let (app, fake) = paystack_app(app).await;
+    let p = pending_booking(&app, "NGN").await;
+    let reference = initiate(&app, &p).await;
+    pay(&app, &fake, &p, &reference).await;
+    let payment = stored(&app, &reference).await;
+
+    fake.set_refund_status("pending");
+    let r = app
+        .post_as(
+            &p.organizer,
+            &format!("/api/payments/{}/refund", payment.id),
+            &json!({"amount": 150_000, "reason": "Goodwill"}),
+        )
+        .await;
+    r.assert_status(202);
+    assert_eq!(r.data()["refundedAmount"], 0);
+    let posts = fake.requests_to("POST", "/refund");
+    assert_eq!(posts.len(), 1);
+    let refund_id = fake.lock().refunds[0]["id"].as_i64().unwrap();
+    let status_path = format!("/refund/{refund_id}");
+
+    // Paystack processes it; the job, finding the refund old, asks about it and settles it.
+    fake.process_refunds();
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE refunds SET created_at = $1")
+            .bind(Utc::now() - Duration::minutes(5))
+            .execute(pool).await.unwrap();
+    });
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    let after = stored(&app, &reference).await;
+    assert_eq!(
+        (after.status, after.refunded_amount),
+        (PaymentStatus::PartiallyRefunded, 150_000)
+    );
+    assert_eq!(
+        fake.requests_to("POST", "/refund").len(),
+        1,
+        "money moved once"
+    );
+    let gets = fake.requests_to("GET", &status_path);
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(
+        gets[0].authorization.as_deref(),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    // Settled: never asked again.
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(fake.requests_to("GET", &status_path).len(), 1);
+    assert_eq!(
+        app.state
+            .store
+            .pending_refunds(Utc::now() + Duration::seconds(1), 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
 both_backends!(
+    a_pending_paystack_refund_is_followed_until_processed,
     initiate_sends_paystack_the_exact_initialize_request,
     a_signed_paystack_webhook_confirms_once_and_forgeries_change_nothing,
     verify_asks_paystack_and_confirms_only_a_success,

@@ -62,6 +62,8 @@ struct FakeStripe {
     session: Arc<Mutex<(u16, Value)>>,
     refund: Arc<Mutex<(u16, Value)>>,
     refund_list: Arc<Mutex<Vec<Value>>>,
+    /// What `GET /v1/refunds/{id}` answers.
+    refund_status: Arc<Mutex<(u16, Value)>>,
 }
 
 impl FakeStripe {
@@ -79,6 +81,10 @@ impl FakeStripe {
             ))),
             refund: Arc::new(Mutex::new((200, refund_object("re_test_1", "succeeded")))),
             refund_list: Arc::default(),
+            refund_status: Arc::new(Mutex::new((
+                404,
+                json!({"error": {"type": "invalid_request_error", "message": "No such refund"}}),
+            ))),
         };
         let router = axum::Router::new()
             .fallback(fake_stripe)
@@ -99,6 +105,10 @@ impl FakeStripe {
 
     fn set_refund(&self, status: u16, body: Value) {
         *self.refund.lock().unwrap() = (status, body);
+    }
+
+    fn set_refund_status(&self, status: u16, body: Value) {
+        *self.refund_status.lock().unwrap() = (status, body);
     }
 }
 
@@ -133,6 +143,9 @@ async fn fake_stripe(
                    "data": fake.refund_list.lock().unwrap().clone()}),
         )),
         ("POST", "/v1/refunds") => answer(fake.refund.lock().unwrap().clone()),
+        ("GET", p) if p.starts_with("/v1/refunds/") => {
+            answer(fake.refund_status.lock().unwrap().clone())
+        }
         _ => answer((
             404,
             json!({"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}),
@@ -842,7 +855,73 @@ async fn a_webhook_racing_verify_applies_once(app: TestApp) {
     }
 }
 
+async fn a_pending_stripe_refund_is_followed_until_it_succeeds(app: TestApp) {
+    let (app, fake) = stripe_app(app).await;
+    let (buyer, id, org, _) = pending_booking(&app).await;
+    let reference = initiate(&app, &buyer, &id).await;
+    pay_by_webhook(&app, &reference).await;
+    let payment = payment_row(&app, &reference).await;
+    fake.set_refund(200, refund_object("re_test_later", "pending"));
+    let r = app
+        .post_as(
+            &org,
+            &format!("/api/payments/{}/refund", payment.id),
+            &json!({"amount": 200_000, "reason": "Goodwill"}),
+        )
+        .await;
+    r.assert_status(202);
+    assert_eq!(r.data()["refundedAmount"], 0);
+
+    // Stripe settles it; the job, finding the refund old, asks about it and settles it.
+    fake.set_refund_status(200, refund_object("re_test_later", "succeeded"));
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE refunds SET created_at = $1")
+            .bind(Utc::now() - chrono::Duration::minutes(5))
+            .execute(pool).await.unwrap();
+    });
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    let after = payment_row(&app, &reference).await;
+    assert_eq!(
+        (after.status.as_str(), after.refunded_amount),
+        ("PARTIALLY_REFUNDED", 200_000)
+    );
+    assert_eq!(refunds_of(&app, payment.id).await[0].2, "SUCCESS");
+    let seen = fake.seen();
+    let posts: Vec<_> = seen
+        .iter()
+        .filter(|s| s.method == "POST" && s.path == "/v1/refunds")
+        .collect();
+    assert_eq!(posts.len(), 1, "money moves once");
+    let gets: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/v1/refunds/"))
+        .collect();
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(
+        (gets[0].method.as_str(), gets[0].path.as_str()),
+        ("GET", "/v1/refunds/re_test_later")
+    );
+    assert_eq!(
+        gets[0].header("authorization"),
+        Some(format!("Bearer {SECRET_KEY}").as_str())
+    );
+    // Settled: never asked again.
+    ticketmax::payments::workers::reconcile(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.seen()
+            .iter()
+            .filter(|s| s.path.starts_with("/v1/refunds/"))
+            .count(),
+        1
+    );
+}
+
 both_backends!(
+    a_pending_stripe_refund_is_followed_until_it_succeeds,
     initiate_opens_a_checkout_session_on_stripe,
     a_signed_webhook_confirms_once_and_forged_or_stale_ones_change_nothing,
     webhooks_of_failed_and_unpaid_sessions_confirm_nothing,

@@ -255,13 +255,71 @@ impl Flutterwave {
             Some("completed" | "successful" | "success") => Ok(RefundOutcome::Settled {
                 gateway_reference: reference,
             }),
-            Some("failed" | "declined" | "cancelled") => Err(not_sent(GatewayError(
-                "Flutterwave declined the refund".into(),
-            ))),
+            Some("failed" | "declined" | "cancelled") => Ok(RefundOutcome::Failed {
+                reason: "Flutterwave declined the refund".into(),
+            }),
             _ => Ok(RefundOutcome::Pending {
                 gateway_reference: reference,
             }),
         }
+    }
+
+    /// `GET /v3/refunds/{id}`: what became of a refund Flutterwave accepted.
+    async fn fetch_refund(&self, id: &str) -> Result<RefundOutcome, GatewayError> {
+        if !is_transaction_id(id) {
+            return Err(GatewayError(format!(
+                "{id:?} is not a Flutterwave refund id"
+            )));
+        }
+        let response = self
+            .http
+            .get(self.url(&format!("/v3/refunds/{id}")))
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await
+            .map_err(|e| GatewayError(format!("Flutterwave could not be reached: {e}")))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GatewayError(format!("Flutterwave's answer was cut short: {e}")))?;
+        let envelope: Option<Envelope<RefundAnswer>> = serde_json::from_slice(&body).ok();
+        let message = envelope.as_ref().and_then(|e| e.message.as_deref());
+        if !status.is_success() {
+            return Err(refused(status, message));
+        }
+        let data = match envelope {
+            Some(Envelope {
+                status: Some(s),
+                data: Some(data),
+                ..
+            }) if s == "success" => data,
+            Some(e) => return Err(refused(status, e.message.as_deref())),
+            None => {
+                return Err(GatewayError(
+                    "Flutterwave's refund answer could not be read".into(),
+                ));
+            }
+        };
+        let gateway_reference = data
+            .id
+            .as_ref()
+            .and_then(id_text)
+            .or_else(|| Some(id.to_string()));
+        Ok(
+            match data
+                .status
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("completed") => RefundOutcome::Settled { gateway_reference },
+                Some("failed" | "declined") => RefundOutcome::Failed {
+                    reason: format!("Flutterwave reports refund {id} failed"),
+                },
+                _ => RefundOutcome::Pending { gateway_reference },
+            },
+        )
     }
 }
 
@@ -378,6 +436,14 @@ impl Gateway for Flutterwave {
                 }
             }
         })
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        _payment: &'a PaymentRow,
+        gateway_reference: &'a str,
+    ) -> GatewayFuture<'a, RefundOutcome> {
+        Box::pin(self.fetch_refund(gateway_reference))
     }
 
     fn webhook(

@@ -77,6 +77,8 @@ pub enum RefundOutcome {
     Settled { gateway_reference: Option<String> },
     /// The gateway accepted it and will settle later.
     Pending { gateway_reference: Option<String> },
+    /// The gateway says it definitely failed: no money moved, and the amount is free again.
+    Failed { reason: String },
 }
 
 /// One payment gateway.
@@ -108,6 +110,20 @@ pub trait Gateway: Send + Sync {
         amount: i64,
         idempotency_key: &'a str,
     ) -> GatewayFuture<'a, RefundOutcome>;
+
+    /// Asks what became of a refund the gateway accepted as pending (`gateway_reference` is the
+    /// gateway's id of it). Gateways that settle refunds at once keep this default: still pending.
+    fn refund_status<'a>(
+        &'a self,
+        _payment: &'a PaymentRow,
+        gateway_reference: &'a str,
+    ) -> GatewayFuture<'a, RefundOutcome> {
+        Box::pin(async move {
+            Ok(RefundOutcome::Pending {
+                gateway_reference: Some(gateway_reference.to_string()),
+            })
+        })
+    }
 
     /// Checks a webhook's signature over its raw body (in constant time) and reads its event.
     fn webhook(

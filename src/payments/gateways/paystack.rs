@@ -344,17 +344,19 @@ fn settlement_of(tx: &Transaction) -> Result<Settlement, GatewayError> {
     }
 }
 
-/// What a refund's status means: `processed` is money returned; `failed` moved nothing and
-/// needs a person (Paystack sends it back to the merchant's balance), so it is reported as an
-/// error and the refund stays PENDING here; anything else is on its way.
-fn refund_outcome(refund: &Refund) -> Result<RefundOutcome, GatewayError> {
+/// What a refund's status means: `processed` is money returned; `failed` moved nothing (Paystack
+/// sends it back to the merchant's balance), so the refund fails here and its amount is free
+/// again; anything else is on its way.
+fn refund_outcome(refund: &Refund) -> RefundOutcome {
     let gateway_reference = refund.id.as_ref().and_then(id_text);
     match refund.status.as_deref().unwrap_or_default() {
-        "processed" => Ok(RefundOutcome::Settled { gateway_reference }),
-        "failed" => Err(GatewayError(format!(
-            "Paystack reports refund {} failed",
-            gateway_reference.as_deref().unwrap_or("?")
-        ))),
+        "processed" => RefundOutcome::Settled { gateway_reference },
+        "failed" => RefundOutcome::Failed {
+            reason: format!(
+                "Paystack reports refund {} failed",
+                gateway_reference.as_deref().unwrap_or("?")
+            ),
+        },
         status => {
             if status == "needs-attention" {
                 tracing::warn!(
@@ -362,7 +364,7 @@ fn refund_outcome(refund: &Refund) -> Result<RefundOutcome, GatewayError> {
                     "Paystack needs the customer's bank details for a refund"
                 );
             }
-            Ok(RefundOutcome::Pending { gateway_reference })
+            RefundOutcome::Pending { gateway_reference }
         }
     }
 }
@@ -472,7 +474,7 @@ impl Gateway for Paystack {
                     status = earlier.status.as_deref(),
                     "Paystack refund already requested: following it"
                 );
-                return refund_outcome(&earlier);
+                return Ok(refund_outcome(&earlier));
             }
             let body = json!({
                 "transaction": transaction,
@@ -494,7 +496,37 @@ impl Gateway for Paystack {
                 status = refund.status.as_deref(),
                 "Paystack refund requested"
             );
-            refund_outcome(&refund)
+            Ok(refund_outcome(&refund))
+        })
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        _payment: &'a PaymentRow,
+        gateway_reference: &'a str,
+    ) -> GatewayFuture<'a, RefundOutcome> {
+        Box::pin(async move {
+            let url = self.url(&["refund", gateway_reference])?;
+            let envelope: Envelope<Refund> = self
+                .call(self.http.get(url), "fetch refund")
+                .await
+                .map_err(CallError::into_gateway)?;
+            let refund = envelope
+                .data
+                .ok_or_else(|| GatewayError("Paystack fetch refund: no data".into()))?;
+            let mut outcome = refund_outcome(&refund);
+            // The id asked for is the one to keep, whatever shape the answer gives it in.
+            if let RefundOutcome::Settled {
+                gateway_reference: r,
+            }
+            | RefundOutcome::Pending {
+                gateway_reference: r,
+            } = &mut outcome
+                && r.is_none()
+            {
+                *r = Some(gateway_reference.to_string());
+            }
+            Ok(outcome)
         })
     }
 
@@ -726,20 +758,23 @@ mod tests {
             transaction: None,
         };
         assert_eq!(
-            refund_outcome(&refund("processed")).unwrap(),
+            refund_outcome(&refund("processed")),
             RefundOutcome::Settled {
                 gateway_reference: Some("3".into())
             }
         );
         for pending in ["pending", "processing", "needs-attention"] {
             assert_eq!(
-                refund_outcome(&refund(pending)).unwrap(),
+                refund_outcome(&refund(pending)),
                 RefundOutcome::Pending {
                     gateway_reference: Some("3".into())
                 }
             );
         }
-        assert!(refund_outcome(&refund("failed")).is_err());
+        assert!(matches!(
+            refund_outcome(&refund("failed")),
+            RefundOutcome::Failed { .. }
+        ));
     }
 
     #[test]

@@ -273,6 +273,31 @@ fn refund_outcome(refund: Refund) -> Result<RefundOutcome, GatewayError> {
     }
 }
 
+/// What Stripe's answer to a refund request means: `failed` and `canceled` are refunds that
+/// definitely moved no money, so they fail here; the rest as [`refund_outcome`] reads them.
+fn refund_answer(refund: Refund) -> Result<RefundOutcome, GatewayError> {
+    match refund.status.as_str() {
+        "failed" | "canceled" => Ok(RefundOutcome::Failed {
+            reason: format!("Stripe refund {} is {}", refund.id, refund.status),
+        }),
+        _ => refund_outcome(refund),
+    }
+}
+
+/// What a refund's status says when it is followed up: `succeeded` settled, `failed` and
+/// `canceled` failed, anything else still on its way.
+fn followed_refund(refund: Refund) -> RefundOutcome {
+    match refund_answer(refund) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::info!(error = %e, "Stripe refund in an unknown state: still pending");
+            RefundOutcome::Pending {
+                gateway_reference: None,
+            }
+        }
+    }
+}
+
 /// The `t` and every `v1` of a `Stripe-Signature` header.
 fn parse_signature(header: &str) -> Option<(i64, Vec<&str>)> {
     let mut timestamp = None;
@@ -530,7 +555,7 @@ impl Gateway for StripeGateway {
                 .earlier_refund(&payment_intent, idempotency_key)
                 .await?
             {
-                return refund_outcome(earlier);
+                return refund_answer(earlier);
             }
             let form: Vec<(&str, String)> = vec![
                 ("payment_intent", payment_intent),
@@ -550,7 +575,39 @@ impl Gateway for StripeGateway {
             let refund: Refund = serde_json::from_value(body)
                 .map_err(|e| GatewayError(format!("unreadable Stripe refund: {e}")))?;
             tracing::info!(payment = %payment.reference, refund = %refund.id, status = %refund.status, "Stripe refund");
-            refund_outcome(refund)
+            refund_answer(refund)
+        })
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        _payment: &'a PaymentRow,
+        gateway_reference: &'a str,
+    ) -> GatewayFuture<'a, RefundOutcome> {
+        Box::pin(async move {
+            // The id goes into a path: only Stripe's id alphabet passes.
+            if gateway_reference.is_empty()
+                || !gateway_reference
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(GatewayError("not a Stripe refund id".into()));
+            }
+            let body = self
+                .call(
+                    self.http
+                        .get(self.url(&format!("/v1/refunds/{gateway_reference}"))),
+                    "a refund status",
+                )
+                .await?;
+            let refund: Refund = serde_json::from_value(body)
+                .map_err(|e| GatewayError(format!("unreadable Stripe refund: {e}")))?;
+            Ok(match followed_refund(refund) {
+                RefundOutcome::Pending { .. } => RefundOutcome::Pending {
+                    gateway_reference: Some(gateway_reference.to_string()),
+                },
+                other => other,
+            })
         })
     }
 
