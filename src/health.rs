@@ -151,6 +151,7 @@ async fn probe(state: &AppState) -> Vec<ServiceHealth> {
     });
     services.push(redis_health(state).await);
     services.push(rate_limit_health(state));
+    services.extend(payment_health(state));
     services.push(crate::notify::email::health(&state.config.email).await);
     services.push(crate::notify::sms::health(&state.config.sms));
     services
@@ -204,6 +205,26 @@ fn rate_limit_health(state: &AppState) -> ServiceHealth {
         detail: Some(detail.into()),
         required: false,
     }
+}
+
+/// One entry per payment gateway: `up` when configured (a health check never calls a paid API),
+/// `disabled` otherwise. None is required: bookings and free tickets work without them.
+fn payment_health(state: &AppState) -> Vec<ServiceHealth> {
+    crate::payments::gateways::NAMES
+        .into_iter()
+        .map(|name| {
+            let enabled = state.gateways.enabled(name);
+            ServiceHealth {
+                name: format!("payments.{name}"),
+                status: if enabled { "up" } else { "disabled" },
+                latency_ms: None,
+                checked_at: Utc::now(),
+                detail: (enabled && state.gateways.default_name() == Some(name))
+                    .then(|| "the default gateway".to_string()),
+                required: false,
+            }
+        })
+        .collect()
 }
 
 /// Redis answers PING within a second, or is disabled when not configured. It is required when

@@ -42,7 +42,16 @@ async fn services_health_lists_every_dependency(app: TestApp) {
         .iter()
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
-    for name in ["database", "cache", "email", "sms", "rateLimits"] {
+    for name in [
+        "database",
+        "cache",
+        "email",
+        "sms",
+        "rateLimits",
+        "payments.test",
+        "payments.offline",
+        "payments.paystack",
+    ] {
         assert!(
             names.contains(&name.to_string()),
             "{name} missing from {names:?}"
@@ -59,6 +68,16 @@ async fn services_health_lists_every_dependency(app: TestApp) {
         email["status"], "disabled",
         "the log transport delivers nothing"
     );
+    let status_of = |name: &str| {
+        r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status_of("payments.test"), Some("up".into()));
+    assert_eq!(status_of("payments.stripe"), Some("disabled".into()));
 }
 
 async fn services_health_probes_at_most_once_per_30_seconds(app: TestApp) {
