@@ -112,13 +112,7 @@ fn not_found() -> Response {
 fn callback_origin(p: &PaymentRow) -> String {
     p.callback_url
         .as_deref()
-        .and_then(|u| {
-            let scheme_end = u.find("://")? + 3;
-            let end = u[scheme_end..]
-                .find(['/', '?', '#'])
-                .map_or(u.len(), |i| scheme_end + i);
-            Some(u[..end].to_string())
-        })
+        .and_then(super::routes::origin_of)
         .unwrap_or_default()
 }
 

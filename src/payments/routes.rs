@@ -68,7 +68,7 @@ pub struct Initiated {
 }
 
 /// `scheme://host[:port]` of an absolute http(s) URL, lower-cased.
-fn origin_of(url: &str) -> Option<String> {
+pub(super) fn origin_of(url: &str) -> Option<String> {
     let lower = url.trim().to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")

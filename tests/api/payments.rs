@@ -289,7 +289,7 @@ async fn a_late_payment_confirms_if_the_seats_remain_else_it_is_refunded(app: Te
         .unwrap()
         .parse()
         .unwrap();
-    for n in 0..3 {
+    for _ in 0..3 {
         let (_, other) = app.create_user(Role::User).await;
         app.post_as(
             &other,
@@ -298,7 +298,6 @@ async fn a_late_payment_confirms_if_the_seats_remain_else_it_is_refunded(app: Te
         )
         .await
         .assert_status(201);
-        let _ = n;
     }
     checkout(&app, &url, "pay").await;
     let p = payment(&app, &buyer, &reference).await;
@@ -466,7 +465,6 @@ async fn forged_and_repeated_webhooks_change_nothing(app: TestApp) {
         .unwrap();
     assert_eq!(payment(&app, &buyer, &reference).await["status"], "PENDING");
     assert_eq!(booking(&app, &buyer, &id).await["status"], "PENDING");
-    let _ = Duration::zero();
 }
 
 both_backends!(
