@@ -26,6 +26,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::bookings::router(state))
         .merge(crate::payments::router(state))
         .merge(crate::organizers::router())
+        .merge(crate::dashboard::router())
         .merge(crate::events::router())
 }
 
@@ -139,6 +140,7 @@ pub async fn serve_on(
     crate::http::idempotency::spawn_purger(&state);
     crate::payments::workers::spawn_reconciler(&state);
     crate::events::spawn_workers(&state);
+    crate::dashboard::spawn_feed(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

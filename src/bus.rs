@@ -14,6 +14,8 @@ pub mod topic {
     pub const CACHE: &str = "cache";
     /// An event's availability changed (`<event id>`).
     pub const AVAILABILITY: &str = "availability";
+    /// Live dashboard updates: a JSON array of [`crate::dashboard::feed::Update`]s.
+    pub const DASHBOARD: &str = "dashboard";
     /// Messages may have been lost (this instance's Redis subscription was re-established):
     /// whoever keeps state derived from the bus must drop it. Delivered locally only.
     pub const RESYNC: &str = "resync";

@@ -18,6 +18,8 @@ pub mod cache;
 pub mod config;
 /// Constant-time comparison, token digests and encryption at rest.
 pub mod crypto;
+/// Dashboard figures, analytics, exports and live updates, scoped by role.
+pub mod dashboard;
 /// Events, ticket types and the public catalogue.
 pub mod events;
 /// Uploaded files behind one interface: the local disk or an S3-compatible bucket.

@@ -40,6 +40,8 @@ pub struct Inner {
     pub gateways: crate::payments::gateways::Gateways,
     /// Open availability streams, capped per client IP and per instance.
     pub streams: Arc<crate::events::stream::StreamSlots>,
+    /// Live dashboard updates of this instance: recent ones and open streams.
+    pub dashboard: Arc<crate::dashboard::Hub>,
     /// The last probe of the dependencies, for `/health/services`.
     pub health_probe: crate::health::ProbeCache,
     /// Process start, for `uptimeSeconds`.
@@ -109,6 +111,7 @@ impl AppState {
             files,
             keyring,
             streams: Arc::default(),
+            dashboard: Arc::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),
             shutdown_tx,

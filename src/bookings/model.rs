@@ -443,6 +443,26 @@ pub struct ListFilter {
     pub offset: i64,
 }
 
+/// Filters of an event's booking list (API.md §11.105).
+#[derive(Debug, Clone)]
+pub struct AttendeeFilter {
+    pub event_id: Uuid,
+    /// Only this ticket type.
+    pub ticket_type_id: Option<Uuid>,
+    /// Effective status.
+    pub status: Option<BookingStatus>,
+    /// Matches the reference, or the start of a word of the name or email (case-insensitive).
+    pub q: Option<String>,
+    /// With (true) or without (false) a ticket checked in.
+    pub checked_in: Option<bool>,
+    /// Now (for effective status).
+    pub now: DateTime<Utc>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
 /// A ticket in the booking object.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -58,6 +58,10 @@ impl Store {
     pub async fn ticket_by_id(&self, id: Uuid) -> sqlx::Result<Option<TicketRow>> {
         crate::dispatch!(self, crate::bookings => ticket_by_id(id))
     }
+    /// A page of an event's bookings (newest first) and the total.
+    pub async fn event_bookings(&self, f: &AttendeeFilter) -> sqlx::Result<(Vec<BookingRow>, u64)> {
+        crate::dispatch!(self, crate::bookings => event_bookings(f))
+    }
     /// A page of a user's bookings and the total.
     pub async fn list_bookings(&self, f: &ListFilter) -> sqlx::Result<(Vec<BookingRow>, u64)> {
         crate::dispatch!(self, crate::bookings => list_bookings(f))

@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(reads::get_event_availability))
         .routes(routes!(super::stream::stream_event_availability))
+        .routes(routes!(super::attendees::list_event_bookings))
         .routes(routes!(writes::publish_event))
         .routes(routes!(writes::cancel_event))
         .routes(routes!(ticket_types::create_ticket_type))

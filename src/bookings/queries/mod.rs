@@ -35,6 +35,7 @@ pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.
 pub(super) const RELEASED_COLUMNS: &str = "id, reference, event_id, ticket_type_id, quantity, customer_email, \
      CASE WHEN user_id IS NULL THEN '' ELSE customer_name END AS customer_name";
 
+mod attendees;
 mod batch;
 mod counters;
 mod holds;
@@ -44,6 +45,7 @@ mod reads;
 mod reminders;
 mod tickets;
 
+pub use attendees::*;
 use batch::*;
 pub use counters::*;
 pub use holds::*;
