@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::payments::model::{
-    Applied, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settlement,
+    Applied, Delivery, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settlement,
 };
 use crate::store::Pools;
 
@@ -198,25 +198,19 @@ pub async fn fail_payment(
     Ok(())
 }
 
-/// Records a webhook delivery by the gateway's event identity; `false` when it was seen before.
-pub async fn record_webhook(
-    pools: &Pools<Db>,
-    gateway: &str,
-    event_id: &str,
-    reference: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+/// Records a webhook delivery by the gateway's event identity (a repeat changes nothing).
+async fn record_delivery(tx: &mut Tx, d: &Delivery<'_>, reference: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
         "INSERT INTO webhook_events (gateway, event_id, reference, received_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (gateway, event_id) DO NOTHING",
     )
-    .bind(gateway)
-    .bind(event_id)
+    .bind(d.gateway)
+    .bind(d.event_id)
     .bind(reference)
     .bind(now)
-    .execute(&pools.write)
+    .execute(&mut **tx)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(())
 }
 
 /// Applies what a gateway says of a payment, in one transaction with its booking (API.md §5):
@@ -224,11 +218,13 @@ pub async fn record_webhook(
 /// (even after its hold ran out, if its seats can still be had); a success that cannot confirm
 /// its booking opens a full refund (returned for the caller to execute); a failure marks a
 /// PENDING payment FAILED. A payment already settled is left as it is, so a webhook racing the
-/// buyer's verify applies once.
+/// buyer's verify applies once. A webhook's `delivery` is recorded in the same transaction; a
+/// delivery from another gateway than the payment's applies nothing (`None`).
 pub async fn settle(
     pools: &Pools<Db>,
     reference: &str,
     settlement: &Settlement,
+    delivery: Option<&Delivery<'_>>,
     links: &Links,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
@@ -237,6 +233,10 @@ pub async fn settle(
         tx.rollback().await?;
         return Ok(None);
     };
+    if delivery.is_some_and(|d| d.gateway != payment.gateway) {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     let open = matches!(
         payment.status,
         PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Abandoned
@@ -297,13 +297,14 @@ pub async fn settle(
                 .bind(payment.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let confirmed = other_paid.is_none()
-                    && matches!(
-                        bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await?,
-                        ConfirmOutcome::Confirmed { .. }
-                    );
-                if confirmed {
-                    (Applied::Confirmed, None)
+                let confirmed = match other_paid {
+                    Some(_) => ConfirmOutcome::NotPending,
+                    None => {
+                        bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await?
+                    }
+                };
+                if let ConfirmOutcome::Confirmed { event_id } = confirmed {
+                    (Applied::Confirmed { event_id }, None)
                 } else {
                     let refund = insert_refund(
                         &mut tx,
@@ -322,6 +323,9 @@ pub async fn settle(
             }
         }
     };
+    if let Some(d) = delivery {
+        record_delivery(&mut tx, d, reference, now).await?;
+    }
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
     let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(payment.id)
