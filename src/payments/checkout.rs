@@ -260,8 +260,7 @@ async fn submit_checkout(
     if let Ok(v) = HeaderValue::from_str(&signature) {
         webhook_headers.insert(SIGNATURE_HEADER, v);
     }
-    let after = match super::flows::receive_webhook(&state, "test", &webhook_headers, &body).await
-    {
+    let after = match super::flows::receive_webhook(&state, "test", &webhook_headers, &body).await {
         Ok(after) => after.unwrap_or(payment),
         Err(e) => {
             tracing::warn!(error = %e.message, "test checkout could not apply its webhook");

@@ -199,7 +199,12 @@ pub async fn fail_payment(
 }
 
 /// Records a webhook delivery by the gateway's event identity (a repeat changes nothing).
-async fn record_delivery(tx: &mut Tx, d: &Delivery<'_>, reference: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
+async fn record_delivery(
+    tx: &mut Tx,
+    d: &Delivery<'_>,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO webhook_events (gateway, event_id, reference, received_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (gateway, event_id) DO NOTHING",
