@@ -32,13 +32,14 @@ pub fn png(content: &str) -> Option<Vec<u8>> {
     let side = (width + 2 * QUIET) * SCALE;
     let row_bytes = side.div_ceil(8);
     // Raw scanlines: a filter byte then the row's pixels, eight to a byte, most significant
-    // first, 1 = white. A row equal to the one above is filtered "Up" (all zero bytes).
+    // first, 1 = white. Each row of modules is drawn once; its other SCALE - 1 pixel rows repeat
+    // it, filtered "Up" (all zero bytes, as is every row of the quiet zone after the first).
     let mut raw = Vec::with_capacity(side * (row_bytes + 1));
     let mut row = vec![0u8; row_bytes];
-    let mut previous: Option<Vec<u8>> = None;
-    for y in 0..side {
+    let mut above: Option<Vec<u8>> = None;
+    for module_row in 0..width + 2 * QUIET {
+        let my = module_row.checked_sub(QUIET).filter(|&m| m < width);
         row.fill(0);
-        let my = (y / SCALE).checked_sub(QUIET).filter(|&m| m < width);
         for x in 0..side {
             let mx = (x / SCALE).checked_sub(QUIET).filter(|&m| m < width);
             let is_dark = matches!((mx, my), (Some(mx), Some(my)) if dark[my * width + mx]);
@@ -46,13 +47,17 @@ pub fn png(content: &str) -> Option<Vec<u8>> {
                 row[x / 8] |= 0x80 >> (x % 8);
             }
         }
-        if previous.as_ref() == Some(&row) {
-            raw.push(2);
-            raw.extend(std::iter::repeat_n(0u8, row_bytes));
+        let repeats = if above.as_ref() == Some(&row) {
+            SCALE
         } else {
             raw.push(0);
             raw.extend_from_slice(&row);
-            previous = Some(row.clone());
+            above = Some(row.clone());
+            SCALE - 1
+        };
+        for _ in 0..repeats {
+            raw.push(2);
+            raw.extend(std::iter::repeat_n(0u8, row_bytes));
         }
     }
     Some(encode_png(side as u32, side as u32, 1, &raw))

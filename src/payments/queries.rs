@@ -246,22 +246,25 @@ pub async fn settle(
         payment.status,
         PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Abandoned
     );
-    let (applied, refund) = match settlement {
-        Settlement::Pending => (Applied::Pending, None),
-        _ if !open => (Applied::Unchanged, None),
+    // Each branch that changes the payment reads it back with `RETURNING`.
+    let returning = format!("RETURNING {PAYMENT_COLUMNS}");
+    let (applied, after, refund) = match settlement {
+        Settlement::Pending => (Applied::Pending, payment, None),
+        _ if !open => (Applied::Unchanged, payment, None),
         Settlement::Failed { reason } => {
             if payment.status == PaymentStatus::Pending {
-                sqlx::query(
-                    "UPDATE payments SET status = 'FAILED', failure_reason = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(reason)
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                (Applied::Failed, None)
+                let sql = format!(
+                    "UPDATE payments SET status = 'FAILED', failure_reason = $1, updated_at = $2 WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(reason)
+                    .bind(now)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (Applied::Failed, after, None)
             } else {
-                (Applied::Unchanged, None)
+                (Applied::Unchanged, payment, None)
             }
         }
         Settlement::Paid {
@@ -270,60 +273,53 @@ pub async fn settle(
             gateway_reference,
         } => {
             if *amount != payment.amount || !currency.eq_ignore_ascii_case(&payment.currency) {
-                sqlx::query(
-                    "UPDATE payments SET failure_reason = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(format!(
-                    "The gateway reported {amount} {currency}, not {} {}",
-                    payment.amount, payment.currency
-                ))
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                (Applied::Mismatch, None)
+                let sql = format!(
+                    "UPDATE payments SET failure_reason = $1, updated_at = $2 WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(format!(
+                        "The gateway reported {amount} {currency}, not {} {}",
+                        payment.amount, payment.currency
+                    ))
+                    .bind(now)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (Applied::Mismatch, after, None)
             } else {
-                sqlx::query(
+                let sql = format!(
                     "UPDATE payments SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
                          gateway_reference = COALESCE($2, gateway_reference)
-                     WHERE id = $3",
-                )
-                .bind(now)
-                .bind(gateway_reference)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                // A booking paid through another payment meanwhile is not confirmed twice.
-                let other_paid: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM payments WHERE booking_id = $1 AND id <> $2
-                       AND status IN ('SUCCESS', 'PARTIALLY_REFUNDED') LIMIT 1",
-                )
-                .bind(payment.booking_id)
-                .bind(payment.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let confirmed = match other_paid {
-                    Some(_) => ConfirmOutcome::NotPending,
-                    None => {
-                        bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await?
-                    }
-                };
-                if let ConfirmOutcome::Confirmed { event_id } = confirmed {
-                    (Applied::Confirmed { event_id }, None)
-                } else {
-                    let refund = insert_refund(
-                        &mut tx,
-                        &NewRefund {
-                            id: Uuid::now_v7(),
-                            payment_id: payment.id,
-                            amount: payment.amount,
-                            reason: Some("The booking could not be confirmed".into()),
-                            requested_by: None,
-                        },
-                        now,
-                    )
+                     WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(gateway_reference)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    (Applied::RefundDue, Some(refund))
+                // A booking another payment paid meanwhile is CONFIRMED (or was, and is now
+                // cancelled or refunded): `confirm_tx` confirms only a PENDING or EXPIRED booking,
+                // so it is never confirmed twice and this payment's money goes back.
+                match bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await? {
+                    ConfirmOutcome::Confirmed { event_id } => {
+                        (Applied::Confirmed { event_id }, after, None)
+                    }
+                    ConfirmOutcome::NotPending => {
+                        let refund = insert_refund(
+                            &mut tx,
+                            &NewRefund {
+                                id: Uuid::now_v7(),
+                                payment_id: payment.id,
+                                amount: payment.amount,
+                                reason: Some("The booking could not be confirmed".into()),
+                                requested_by: None,
+                            },
+                            now,
+                        )
+                        .await?;
+                        (Applied::RefundDue, after, Some(refund))
+                    }
                 }
             }
         }
@@ -331,11 +327,6 @@ pub async fn settle(
     if let Some(d) = delivery {
         record_delivery(&mut tx, d, reference, now).await?;
     }
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-    let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(payment.id)
-        .fetch_one(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(Some((applied, after, refund)))
 }
