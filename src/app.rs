@@ -25,6 +25,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::notify::admin::router())
         .merge(crate::bookings::router(state))
         .merge(crate::payments::router(state))
+        .merge(crate::organizers::router())
         .merge(crate::events::router())
 }
 

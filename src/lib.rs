@@ -16,16 +16,20 @@ pub mod bus;
 pub mod cache;
 /// Settings read from the environment and `.env`, validated at start-up.
 pub mod config;
-/// Constant-time comparison and token digests.
+/// Constant-time comparison, token digests and encryption at rest.
 pub mod crypto;
 /// Events, ticket types and the public catalogue.
 pub mod events;
+/// Uploaded files behind one interface: the local disk or an S3-compatible bucket.
+pub mod files;
 /// Health checks and the Prometheus endpoint.
 pub mod health;
 /// HTTP plumbing: envelope, errors, extractors, middleware, OpenAPI.
 pub mod http;
 /// Notification outbox: messages written with the change that causes them.
 pub mod notify;
+/// Organizer onboarding: applications, documents, encrypted banking data and admin review.
+pub mod organizers;
 /// Payments: gateways, checkouts, webhooks, verification and refunds.
 pub mod payments;
 /// The application state handlers and workers share.

@@ -32,6 +32,10 @@ pub struct Inner {
     pub guard: crate::users::rate_limit::Guard,
     /// Shared response cache (catalogue).
     pub cache: crate::cache::Cache,
+    /// Uploaded files: the local disk or an S3 bucket.
+    pub files: crate::files::Files,
+    /// Keys of data at rest.
+    pub keyring: crate::crypto::Keyring,
     /// The payment gateways configured.
     pub gateways: crate::payments::gateways::Gateways,
     /// Open availability streams, capped per client IP and per instance.
@@ -78,6 +82,12 @@ impl AppState {
             }
         };
         let gateways = crate::payments::gateways::Gateways::from_config(&config);
+        let files = crate::files::from_config(&config)?;
+        let keyring = crate::crypto::Keyring::from_settings(
+            config.encryption.current,
+            &config.encryption.previous,
+            &std::path::Path::new(&config.upload_dest).join(".dev-encryption-key"),
+        )?;
         let cache = crate::cache::Cache::new(
             config.cache_ttl,
             redis.clone(),
@@ -96,6 +106,8 @@ impl AppState {
             auth_cache: AuthCache::default(),
             health_probe: crate::health::ProbeCache::default(),
             gateways,
+            files,
+            keyring,
             streams: Arc::default(),
             started_at: Instant::now(),
             shutting_down: AtomicBool::new(false),

@@ -212,6 +212,52 @@ pub struct OutboxConfig {
     pub send_timeout: Duration,
 }
 
+/// The keys of data at rest (`ENCRYPTION_KEY`, `ENCRYPTION_KEYS_PREVIOUS`), decoded; `Debug`
+/// shows only their ids.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EncryptionKeys {
+    /// Seals new values; `None` outside production means a generated development key.
+    pub current: Option<[u8; 32]>,
+    /// Still open values sealed before a rotation.
+    pub previous: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for EncryptionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptionKeys")
+            .field("current", &self.current.as_ref().map(crate::crypto::key_id))
+            .field(
+                "previous",
+                &self
+                    .previous
+                    .iter()
+                    .map(crate::crypto::key_id)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Where uploaded files (event images, organizer documents) are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Under `UPLOAD_DEST` on the local disk.
+    Local,
+    /// In a bucket of an S3-compatible object store.
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket (`STORAGE_BACKEND=s3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Endpoint of a non-AWS store (MinIO, R2, …); AWS's own when unset. `http://` is allowed.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
 /// Cache lifetimes.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheTtls {
@@ -266,6 +312,10 @@ pub struct Config {
     pub max_document_size: usize,
     /// Upload directory.
     pub upload_dest: String,
+    /// Where uploads are kept: `UPLOAD_DEST`, or an S3 bucket.
+    pub storage: Storage,
+    /// Keys of data at rest.
+    pub encryption: EncryptionKeys,
     pub email: EmailConfig,
     pub sms: SmsConfig,
     /// Payment gateways.
@@ -348,6 +398,8 @@ impl Config {
             max_file_size: files.max_file_size,
             max_document_size: files.max_document_size,
             upload_dest: files.upload_dest,
+            storage: sections::storage(&v)?,
+            encryption: sections::encryption(&v)?,
             email: sections::email(&v)?,
             sms: sections::sms(&v)?,
             payments: sections::payments(&v, app_env)?,
@@ -513,6 +565,42 @@ mod tests {
         );
         let err = Config::from_map(&map(&[("SMS_MAX_PER_HOUR", "-1")])).unwrap_err();
         assert_eq!(err.var, "SMS_MAX_PER_HOUR");
+    }
+
+    #[test]
+    fn encryption_keys_are_decoded_and_required_in_production() {
+        let hex_key = "11".repeat(32);
+        let c = Config::from_map(&map(&[("ENCRYPTION_KEY", &hex_key)])).unwrap();
+        assert_eq!(c.encryption.current, Some([0x11; 32]));
+        assert!(!format!("{c:?}").contains(&hex_key));
+        let err = Config::from_map(&map(&[("ENCRYPTION_KEY", "too-short")])).unwrap_err();
+        assert_eq!(err.var, "ENCRYPTION_KEY");
+        let err = Config::from_map(&map(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef-long"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn s3_storage_needs_its_bucket_and_credentials() {
+        assert_eq!(Config::from_map(&map(&[])).unwrap().storage, Storage::Local);
+        let err = Config::from_map(&map(&[("STORAGE_BACKEND", "s3")])).unwrap_err();
+        assert_eq!(err.var, "S3_BUCKET");
+        let c = Config::from_map(&map(&[
+            ("STORAGE_BACKEND", "s3"),
+            ("S3_BUCKET", "docs"),
+            ("S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("S3_ACCESS_KEY_ID", "id"),
+            ("S3_SECRET_ACCESS_KEY", "secret"),
+        ]))
+        .unwrap();
+        let Storage::S3(s3) = c.storage else {
+            panic!("S3 storage expected")
+        };
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.region, "us-east-1");
     }
 
     #[test]

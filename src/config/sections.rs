@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::vars::Vars;
 use super::{
-    AppEnv, CacheTtls, ConfigError, EmailConfig, EmailTransport, LogFormat, OutboxConfig,
-    PaymentsConfig, RateLimits, Secret, SmsCaps, SmsConfig, SmsTransport, bad,
+    AppEnv, CacheTtls, ConfigError, EmailConfig, EmailTransport, EncryptionKeys, LogFormat,
+    OutboxConfig, PaymentsConfig, RateLimits, S3Config, Secret, SmsCaps, SmsConfig, SmsTransport,
+    Storage, bad,
 };
 
 /// Passwords and secrets that production refuses.
@@ -38,8 +39,8 @@ pub(super) fn app_env(v: &Vars) -> Result<AppEnv, ConfigError> {
     }
 }
 
-/// Production refuses a missing or weak JWT secret, a short ticket signing key, and a weak or
-/// default password for the first admin. Runs before the other readers, so that [`auth`] never
+/// Production refuses a missing or weak JWT secret, a short ticket signing key, a weak or
+/// default password for the first admin, and a missing encryption key. Runs before the other readers, so that [`auth`] never
 /// falls back to a random secret in production.
 pub(super) fn check_production(v: &Vars) -> Result<(), ConfigError> {
     let Some(jwt_secret) = v.get("JWT_SECRET") else {
@@ -69,6 +70,12 @@ pub(super) fn check_production(v: &Vars) -> Result<(), ConfigError> {
                 "is weak or a default: use at least 12 characters with letters and digits in production",
             ));
         }
+    }
+    if v.get("ENCRYPTION_KEY").is_none() {
+        return Err(bad(
+            "ENCRYPTION_KEY",
+            "is required when APP_ENV=production (32 bytes as 64 hex digits or base64)",
+        ));
     }
     Ok(())
 }
@@ -279,6 +286,58 @@ pub(super) fn files(v: &Vars) -> Result<Files, ConfigError> {
         max_document_size: v.parse("MAX_DOCUMENT_SIZE", 10 * 1024 * 1024)?,
         upload_dest: v.string("UPLOAD_DEST", "./data/uploads"),
     })
+}
+
+/// Where uploads are kept: the local `UPLOAD_DEST` (default) or an S3-compatible bucket, which
+/// needs its name and credentials.
+pub(super) fn storage(v: &Vars) -> Result<Storage, ConfigError> {
+    #[derive(Clone, Copy)]
+    enum Backend {
+        Local,
+        S3,
+    }
+    let backend = v.choice(
+        "STORAGE_BACKEND",
+        Backend::Local,
+        &[("local", Backend::Local), ("s3", Backend::S3)],
+        "expected local or s3",
+    )?;
+    if let Backend::Local = backend {
+        return Ok(Storage::Local);
+    }
+    let required = |key: &'static str| {
+        v.get(key)
+            .map(str::to_string)
+            .ok_or_else(|| bad(key, "is required when STORAGE_BACKEND=s3"))
+    };
+    Ok(Storage::S3(S3Config {
+        bucket: required("S3_BUCKET")?,
+        endpoint: v
+            .get("S3_ENDPOINT")
+            .map(|e| e.trim_end_matches('/').to_string()),
+        region: v.string("S3_REGION", "us-east-1"),
+        access_key_id: required("S3_ACCESS_KEY_ID")?,
+        secret_access_key: Secret::new(required("S3_SECRET_ACCESS_KEY")?),
+    }))
+}
+
+/// The keys of data at rest, each 32 bytes written as 64 hex digits or base64.
+pub(super) fn encryption(v: &Vars) -> Result<EncryptionKeys, ConfigError> {
+    const EXPECTED: &str = "expected 32 bytes as 64 hex digits or base64";
+    let current = match v.get("ENCRYPTION_KEY") {
+        None => None,
+        Some(raw) => {
+            Some(crate::crypto::parse_key(raw).ok_or_else(|| bad("ENCRYPTION_KEY", EXPECTED))?)
+        }
+    };
+    let previous = v
+        .list("ENCRYPTION_KEYS_PREVIOUS")
+        .iter()
+        .map(|raw| {
+            crate::crypto::parse_key(raw).ok_or_else(|| bad("ENCRYPTION_KEYS_PREVIOUS", EXPECTED))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(EncryptionKeys { current, previous })
 }
 
 /// Email settings; SMTP needs an explicit `EMAIL_HOST`.

@@ -2,17 +2,13 @@
 //! (JPEG, PNG or WebP magic bytes, never the file name or declared type; at most `MAX_FILE_SIZE`
 //! bytes and 40 megapixels, the size read from the headers before any pixel is decoded), decoded
 //! and re-encoded in the same format (which drops EXIF, XMP, comments, text chunks, unknown chunks
-//! and trailing bytes), stored under a content-hash name through a [`FileStore`], and served at
+//! and trailing bytes), stored as `events/<content hash>.<ext>` in the server's
+//! [`FileStore`](crate::files::FileStore), and served at
 //! `/uploads/{file}` with a one-year immutable cache lifetime. The file an event's new image
 //! replaces is deleted, unless another event still shows it.
 
-use std::future::Future;
 use std::io::Cursor;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 
 use ::image::codecs::jpeg::JpegEncoder;
 use ::image::codecs::png::PngEncoder;
@@ -20,14 +16,14 @@ use ::image::codecs::webp::WebPEncoder;
 use ::image::metadata::Orientation;
 use ::image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
 use axum::Router;
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::multipart::Multipart;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -35,6 +31,8 @@ use uuid::Uuid;
 
 use super::model::EventView;
 use super::routes::{fresh_view, owned_event};
+use crate::files::FileStore;
+use crate::files::capped::CappedBody;
 use crate::http::{ApiError, ApiPath, ApiResponse, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::AuthUser;
@@ -229,71 +227,6 @@ fn with_profile<E: ImageEncoder>(mut encoder: E, icc: Option<Vec<u8>>) -> E {
     encoder
 }
 
-/// Boxed future of a [`FileStore`] operation.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = std::io::Result<T>> + Send + 'a>>;
-
-/// Where uploaded files live; the local disk today, an S3-compatible store can implement it too.
-pub trait FileStore: Send + Sync {
-    /// Writes a file (idempotent: names are content hashes).
-    fn put<'a>(&'a self, name: &'a str, bytes: Bytes) -> StoreFuture<'a, ()>;
-    /// Reads a file; `None` when it does not exist.
-    fn get<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Bytes>>;
-    /// Deletes a file; one that is already gone is not an error.
-    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
-}
-
-/// Files under a local folder (`UPLOAD_DEST/events`).
-#[derive(Debug, Clone)]
-pub struct LocalDisk {
-    root: PathBuf,
-}
-
-impl LocalDisk {
-    /// The event-image folder of `UPLOAD_DEST`.
-    pub fn new(upload_dest: &str) -> Self {
-        Self {
-            root: PathBuf::from(upload_dest).join("events"),
-        }
-    }
-}
-
-impl FileStore for LocalDisk {
-    fn put<'a>(&'a self, name: &'a str, bytes: Bytes) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            tokio::fs::create_dir_all(&self.root).await?;
-            let tmp = self
-                .root
-                .join(format!(".{name}.{}", Uuid::new_v4().simple()));
-            tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, self.root.join(name)).await
-        })
-    }
-
-    fn get<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Bytes>> {
-        Box::pin(async move {
-            match tokio::fs::read(self.root.join(name)).await {
-                Ok(b) => Ok(Some(Bytes::from(b))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-    }
-
-    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            match tokio::fs::remove_file(self.root.join(name)).await {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        })
-    }
-}
-
-/// The file store of this server.
-pub fn file_store(state: &AppState) -> impl FileStore {
-    LocalDisk::new(&state.config.upload_dest)
-}
-
 /// Whether a name is one this server gives (`<sha256 hex>.<ext>`): nothing else is served.
 fn valid_name(name: &str) -> Option<ImageKind> {
     let (stem, ext) = name.split_once('.')?;
@@ -328,8 +261,9 @@ async fn serve_upload(
     ApiPath(file): ApiPath<String>,
 ) -> ApiResult<Response> {
     let kind = valid_name(&file).ok_or_else(|| ApiError::not_found("File"))?;
-    let bytes = file_store(&state)
-        .get(&file)
+    let stream = state
+        .files
+        .get(&stored_name(&file))
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("File"))?;
@@ -342,9 +276,14 @@ async fn serve_upload(
                 HeaderValue::from_static("public, max-age=31536000, immutable"),
             ),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Where an image named `file` is kept in the file store.
+fn stored_name(file: &str) -> String {
+    format!("events/{file}")
 }
 
 /// Multipart body of the upload.
@@ -368,78 +307,6 @@ fn body_too_large(max: usize) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!("The upload is larger than the image limit of {max} bytes"),
     )
-}
-
-/// A request body passed through up to `limit` bytes. Past it the rest is read and discarded up
-/// to `drain_to` bytes in all (so a client still sending receives the answer rather than a reset
-/// connection), `over` is raised and the stream ends with an error: the multipart parser above it
-/// never holds more than `limit` bytes, whatever it is fed (a preamble, a part header, a field).
-struct CappedBody {
-    inner: BodyDataStream,
-    seen: usize,
-    limit: usize,
-    drain_to: usize,
-    over: Arc<AtomicBool>,
-    done: bool,
-}
-
-impl CappedBody {
-    fn new(body: Body, limit: usize, drain_to: usize) -> (Self, Arc<AtomicBool>) {
-        let over = Arc::new(AtomicBool::new(false));
-        let capped = Self {
-            inner: body.into_data_stream(),
-            seen: 0,
-            limit,
-            drain_to,
-            over: Arc::clone(&over),
-            done: false,
-        };
-        (capped, over)
-    }
-}
-
-impl Stream for CappedBody {
-    type Item = std::io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            let next = match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(next) => next,
-                Poll::Pending => return Poll::Pending,
-            };
-            let over = this.seen > this.limit;
-            match next {
-                Some(Ok(chunk)) => {
-                    this.seen = this.seen.saturating_add(chunk.len());
-                    if this.seen <= this.limit {
-                        return Poll::Ready(Some(Ok(chunk)));
-                    }
-                    this.over.store(true, Ordering::Relaxed);
-                    if this.seen > this.drain_to {
-                        break;
-                    }
-                }
-                Some(Err(e)) if !over => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(std::io::Error::other(e))));
-                }
-                None if !over => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                // The client stopped (or finished) while being drained: the answer is the 413.
-                Some(Err(_)) | None => break,
-            }
-        }
-        this.done = true;
-        Poll::Ready(Some(Err(std::io::Error::other(
-            "the request body is over the limit",
-        ))))
-    }
 }
 
 /// Reads what remains of a refused upload (bounded by its [`CappedBody`]), so that the client,
@@ -550,7 +417,7 @@ async fn read_image_field(state: &AppState, request: Request, max: usize) -> Api
 /// is an external image, never ours to touch. The file is kept when the new upload is the same
 /// picture (same name), or another event still shows it, or that cannot be checked. A failure is
 /// logged: the upload itself succeeded.
-async fn remove_replaced(state: &AppState, files: &impl FileStore, old_url: &str, new_name: &str) {
+async fn remove_replaced(state: &AppState, files: &dyn FileStore, old_url: &str, new_name: &str) {
     let Some(old_name) = old_url.strip_prefix("/uploads/") else {
         return;
     };
@@ -565,7 +432,7 @@ async fn remove_replaced(state: &AppState, files: &impl FileStore, old_url: &str
             return;
         }
     }
-    if let Err(e) = files.delete(old_name).await {
+    if let Err(e) = files.delete(&stored_name(old_name)).await {
         tracing::warn!(error = %e, file = old_name, "cannot delete a replaced event image");
     }
 }
@@ -610,9 +477,9 @@ async fn upload_event_image(
         hex::encode(Sha256::digest(&cleaned.bytes)),
         cleaned.kind.extension()
     );
-    let files = file_store(&state);
+    let files = state.files.as_ref();
     files
-        .put(&name, Bytes::from(cleaned.bytes))
+        .put(&stored_name(&name), Bytes::from(cleaned.bytes))
         .await
         .map_err(ApiError::internal)?;
     let mut event = record.event.clone();
@@ -625,7 +492,7 @@ async fn upload_event_image(
     state.cache.invalidate().await;
     // Only now that no stored row nor cached answer points at it.
     if let Some(old_url) = record.event.image_url.as_deref() {
-        remove_replaced(&state, &files, old_url, &name).await;
+        remove_replaced(&state, files, old_url, &name).await;
     }
     Ok(ApiResponse::ok(fresh_view(&state, id).await?).message("Image uploaded"))
 }
@@ -845,44 +712,5 @@ mod tests {
             valid_name(&format!("{}.png", "a".repeat(64))),
             Some(ImageKind::Png)
         );
-    }
-
-    #[tokio::test]
-    async fn the_capped_body_stops_past_its_limit_after_draining() {
-        let chunks: Vec<std::io::Result<Bytes>> =
-            (0..10).map(|_| Ok(Bytes::from_static(&[0u8; 8]))).collect();
-        let body = Body::from_stream(futures_util::stream::iter(chunks));
-        let (mut capped, over) = CappedBody::new(body, 20, 56);
-        let mut passed = 0;
-        let mut failed = false;
-        while let Some(next) = capped.next().await {
-            match next {
-                Ok(chunk) => passed += chunk.len(),
-                Err(_) => failed = true,
-            }
-        }
-        assert_eq!(passed, 16, "never more than the limit is passed on");
-        assert!(failed && over.load(Ordering::Relaxed));
-        assert!(
-            capped.seen > 56 && capped.seen < 80,
-            "drained up to its cap"
-        );
-
-        let body = Body::from(vec![1u8; 20]);
-        let (mut capped, over) = CappedBody::new(body, 20, 56);
-        assert_eq!(capped.next().await.unwrap().unwrap().len(), 20);
-        assert!(capped.next().await.is_none() && !over.load(Ordering::Relaxed));
-    }
-
-    #[tokio::test]
-    async fn local_disk_deletes_and_a_missing_file_is_no_error() {
-        let dir = std::env::temp_dir().join(format!("ticketmax-image-{}", Uuid::new_v4().simple()));
-        let disk = LocalDisk::new(&dir.display().to_string());
-        disk.put("a.png", Bytes::from_static(b"x")).await.unwrap();
-        assert!(disk.get("a.png").await.unwrap().is_some());
-        disk.delete("a.png").await.unwrap();
-        assert!(disk.get("a.png").await.unwrap().is_none());
-        disk.delete("a.png").await.unwrap();
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

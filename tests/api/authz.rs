@@ -121,6 +121,41 @@ const TABLE: &[(&str, &str, [Want; 5])] = &[
     ),
     ("POST", "/api/checkin/verify", [U, F, A, A, F]),
     ("POST", "/api/checkin", [U, F, A, A, F]),
+    ("POST", "/api/organizer/onboarding/start", [U, A, A, A, A]),
+    (
+        "PATCH",
+        "/api/organizer/onboarding/{id}/step",
+        [U, A, N, N, N],
+    ),
+    (
+        "POST",
+        "/api/organizer/onboarding/{id}/documents",
+        [U, A, N, N, N],
+    ),
+    (
+        "GET",
+        "/api/organizer/onboarding/{id}/status",
+        [U, A, N, A, N],
+    ),
+    (
+        "POST",
+        "/api/organizer/onboarding/{id}/submit",
+        [U, A, N, N, N],
+    ),
+    ("GET", "/api/organizer/me", [U, A, A, A, A]),
+    (
+        "GET",
+        "/api/organizer/{id}/documents/{type}",
+        [U, A, N, A, N],
+    ),
+    ("GET", "/api/organizer/admin/applications", [U, F, F, A, F]),
+    ("POST", "/api/organizer/admin/{id}/approve", [U, F, F, A, F]),
+    ("POST", "/api/organizer/admin/{id}/reject", [U, F, F, A, F]),
+    (
+        "POST",
+        "/api/organizer/admin/{id}/request-info",
+        [U, F, F, A, F],
+    ),
     ("POST", "/api/bookings/{id}/confirm", [U, A, A, A, N]),
     ("POST", "/api/bookings/{id}/cancel", [U, A, F, A, N]),
     ("DELETE", "/api/bookings/{id}", [U, A, F, A, N]),
@@ -228,6 +263,26 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
         .unwrap()
         .to_string();
 
+    // The USER's organizer application, with its ID document.
+    let application = app
+        .post_as(&user, "/api/organizer/onboarding/start", &json!({}))
+        .await;
+    application.assert_status(201);
+    let application_id = application.data()["id"].as_str().unwrap().to_string();
+    let boundary = "authz-boundary";
+    let upload = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"idDocument\"; filename=\"id.pdf\"\r\n\r\n%PDF-1.7 id\r\n--{boundary}--\r\n"
+    );
+    app.request(
+        Method::POST,
+        &format!("/api/organizer/onboarding/{application_id}/documents"),
+    )
+    .token(&user)
+    .body(&format!("multipart/form-data; boundary={boundary}"), upload)
+    .send()
+    .await
+    .assert_status(200);
+
     let mut failures = Vec::new();
     for (method, path, wants) in TABLE {
         for (i, want) in wants.iter().enumerate() {
@@ -246,6 +301,8 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                 event_id.clone()
             } else if path.starts_with("/api/payments/") {
                 payment_id.clone()
+            } else if path.starts_with("/api/organizer/") {
+                application_id.clone()
             } else if path.contains("{ticketId}") {
                 free_id.clone()
             } else {
@@ -257,7 +314,8 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                 .replace("{ticketId}", &ticket_id)
                 .replace("{category}", "music")
                 .replace("{reference}", &reference)
-                .replace("{ip}", "203.0.113.1");
+                .replace("{ip}", "203.0.113.1")
+                .replace("{type}", "idDocument");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let status = if path.ends_with("/stream") {
                 // A live stream never ends: only its status line is read.
@@ -281,6 +339,8 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                     req = req.json(&json!({"name": "Extra", "price": 100, "capacity": 5}));
                 } else if path.ends_with("/refund") {
                     req = req.json(&json!({"reason": "authz", "amount": 1}));
+                } else if path.ends_with("/step") {
+                    req = req.json(&json!({"step": 3, "address": {"city": "Lagos"}}));
                 } else if *path == "/api/events/{id}/cancel" {
                     req = req.json(&json!({"reason": "authz"}));
                 } else if method != Method::GET && method != Method::DELETE {

@@ -117,7 +117,8 @@ async fn metrics_in_production_need_the_bearer_token(app: TestApp) {
     let prod = |token: Option<&str>| {
         let mut b = TestApp::builder(app.backend)
             .env("APP_ENV", "production")
-            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod");
+            .env("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod")
+            .env("ENCRYPTION_KEY", &"ab".repeat(32));
         if let Some(t) = token {
             b = b.env("METRICS_TOKEN", t);
         }

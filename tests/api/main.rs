@@ -17,6 +17,7 @@ mod images;
 mod inventory;
 mod journeys;
 mod notify;
+mod onboarding;
 mod openapi;
 mod payments;
 mod payments_flutterwave;
