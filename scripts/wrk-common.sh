@@ -2,6 +2,7 @@
 # release binary, and gives a temporary work directory, a server start that waits for /health,
 # and a cleanup that stops the server and removes the directory on exit.
 # The sourcing script sets `port` first; afterwards it has `bin`, `base` and `work`.
+# TICKETMAX_BIN runs another server binary instead (an earlier build, for before/after runs).
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk…" >&2
@@ -9,8 +10,12 @@ if ! command -v wrk >/dev/null 2>&1; then
   $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
 fi
 
-cargo build --release --quiet
-bin=$PWD/target/release/ticketmax
+if [ -n "${TICKETMAX_BIN:-}" ]; then
+  bin=$(realpath "$TICKETMAX_BIN")
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/ticketmax
+fi
 base="http://127.0.0.1:$port"
 work=$(mktemp -d)
 pid=""

@@ -19,7 +19,8 @@ pub fn svg(content: &str) -> Option<String> {
     )
 }
 
-/// A PNG QR code of `content`.
+/// A PNG QR code of `content`: one bit per pixel (black or white), so a ticket's image is about
+/// 11 KB rather than the 88 KB of one byte per pixel.
 pub fn png(content: &str) -> Option<Vec<u8>> {
     let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M).ok()?;
     let width = code.width();
@@ -29,27 +30,47 @@ pub fn png(content: &str) -> Option<Vec<u8>> {
         .map(|c| c == qrcode::Color::Dark)
         .collect();
     let side = (width + 2 * QUIET) * SCALE;
-    // Raw scanlines: a filter byte (0) then one gray byte per pixel.
-    let mut raw = Vec::with_capacity(side * (side + 1));
-    for y in 0..side {
-        raw.push(0u8);
-        let my = (y / SCALE).checked_sub(QUIET).filter(|&m| m < width);
+    let row_bytes = side.div_ceil(8);
+    // Raw scanlines: a filter byte then the row's pixels, eight to a byte, most significant
+    // first, 1 = white. Each row of modules is drawn once; its other SCALE - 1 pixel rows repeat
+    // it, filtered "Up" (all zero bytes, as is every row of the quiet zone after the first).
+    let mut raw = Vec::with_capacity(side * (row_bytes + 1));
+    let mut row = vec![0u8; row_bytes];
+    let mut above: Option<Vec<u8>> = None;
+    for module_row in 0..width + 2 * QUIET {
+        let my = module_row.checked_sub(QUIET).filter(|&m| m < width);
+        row.fill(0);
         for x in 0..side {
             let mx = (x / SCALE).checked_sub(QUIET).filter(|&m| m < width);
             let is_dark = matches!((mx, my), (Some(mx), Some(my)) if dark[my * width + mx]);
-            raw.push(if is_dark { 0 } else { 255 });
+            if !is_dark {
+                row[x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+        let repeats = if above.as_ref() == Some(&row) {
+            SCALE
+        } else {
+            raw.push(0);
+            raw.extend_from_slice(&row);
+            above = Some(row.clone());
+            SCALE - 1
+        };
+        for _ in 0..repeats {
+            raw.push(2);
+            raw.extend(std::iter::repeat_n(0u8, row_bytes));
         }
     }
-    Some(encode_gray_png(side as u32, side as u32, &raw))
+    Some(encode_png(side as u32, side as u32, 1, &raw))
 }
 
-fn encode_gray_png(width: u32, height: u32, raw: &[u8]) -> Vec<u8> {
+/// A grayscale PNG of `depth` bits per pixel from its raw (filtered) scanlines.
+fn encode_png(width: u32, height: u32, depth: u8, raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 1024);
     out.extend_from_slice(b"\x89PNG\r\n\x1a\n");
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grayscale, deflate, no interlace
+    ihdr.extend_from_slice(&[depth, 0, 0, 0, 0]); // grayscale, deflate, no interlace
     chunk(&mut out, b"IHDR", &ihdr);
     chunk(&mut out, b"IDAT", &zlib_stored(raw));
     chunk(&mut out, b"IEND", &[]);
@@ -97,15 +118,31 @@ fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xedb8_8320 & mask);
+/// CRC-32 (IEEE) remainders of every byte, computed at compile time.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        let mut c = n as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 == 1 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
         }
+        table[n] = c;
+        n += 1;
     }
+    table
+};
+
+fn crc32(data: &[u8]) -> u32 {
+    let crc = data.iter().fold(0xffff_ffffu32, |crc, &byte| {
+        CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8)
+    });
     !crc
 }
 
@@ -126,5 +163,42 @@ mod tests {
         assert!(png.ends_with(&[0xae, 0x42, 0x60, 0x82]));
         let svg = svg("ABCDEFGH23456789").unwrap();
         assert!(svg.contains("<svg"));
+    }
+
+    #[test]
+    fn the_png_decodes_to_the_codes_modules_with_a_quiet_zone() {
+        let content = "ABCDEFGH23456789";
+        let png = png(content).unwrap();
+        let image = image::load_from_memory(&png).unwrap().to_luma8();
+        let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M).unwrap();
+        let width = code.width();
+        let side = (width + 2 * QUIET) * SCALE;
+        assert_eq!(
+            (image.width() as usize, image.height() as usize),
+            (side, side)
+        );
+        let colors = code.to_colors();
+        for y in 0..side {
+            for x in 0..side {
+                let module = match (
+                    (x / SCALE).checked_sub(QUIET),
+                    (y / SCALE).checked_sub(QUIET),
+                ) {
+                    (Some(mx), Some(my)) if mx < width && my < width => colors[my * width + mx],
+                    _ => qrcode::Color::Light,
+                };
+                let expected = if module == qrcode::Color::Dark {
+                    0
+                } else {
+                    255
+                };
+                assert_eq!(
+                    image.get_pixel(x as u32, y as u32).0[0],
+                    expected,
+                    "pixel {x},{y}"
+                );
+            }
+        }
+        assert!(png.len() < 16 * 1024, "{} bytes", png.len());
     }
 }

@@ -5,31 +5,31 @@ use axum::http::HeaderMap;
 use chrono::Utc;
 
 use super::gateways::{Gateway, RefundOutcome};
-use super::model::{Applied, PaymentRow, RefundRow, Settlement};
+use super::model::{Applied, Delivery, PaymentRow, RefundRow, Settlement};
 use crate::bookings::Links;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Applies a settlement to the payment `reference` with its booking; a success that could not
 /// confirm its booking is refunded in full at once. Returns what was done and the payment after.
+/// A webhook's `delivery` is recorded with what it applied.
 pub async fn apply(
     state: &AppState,
     reference: &str,
     settlement: &Settlement,
+    delivery: Option<&Delivery<'_>>,
 ) -> ApiResult<Option<(Applied, PaymentRow)>> {
     let links = Links::from_config(&state.config);
     let Some((applied, payment, refund)) = state
         .store
-        .settle_payment(reference, settlement, &links, Utc::now())
+        .settle_payment(reference, settlement, delivery, &links, Utc::now())
         .await?
     else {
         return Ok(None);
     };
     match applied {
-        Applied::Confirmed => {
-            if let Some(booking) = state.store.booking_by_id(payment.booking_id).await? {
-                crate::bookings::announce(state, booking.event_id).await;
-            }
+        Applied::Confirmed { event_id } => {
+            crate::bookings::announce(state, event_id).await;
             metrics::counter!("ticketmax_payments_total", "outcome" => "confirmed").increment(1);
         }
         Applied::Mismatch => {
@@ -162,40 +162,44 @@ pub fn gateway_of<'a>(
 }
 
 /// Receives a webhook: checks its signature (401, nothing changes) and applies the event, asking
-/// the gateway's API when the event alone is not to be trusted with the money.
+/// the gateway's API when the event alone is not to be trusted with the money. Returns the
+/// payment after, when the event was about one of this gateway's payments.
 pub async fn receive_webhook(
     state: &AppState,
     gateway_name: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<()> {
+) -> ApiResult<Option<PaymentRow>> {
     let unauthorized = || ApiError::new(ErrorCode::Unauthorized, "Invalid webhook signature");
     let gateway = state.gateways.get(gateway_name).ok_or_else(unauthorized)?;
     let event = gateway.webhook(headers, body, Utc::now()).map_err(|e| {
         tracing::warn!(gateway = gateway_name, error = %e, "webhook refused");
         unauthorized()
     })?;
-    let store = &state.store;
-    let Some(payment) = store.payment_by_reference(&event.reference).await? else {
-        // Not ours (another integration on the same account): acknowledged, nothing to do.
-        return Ok(());
-    };
-    if payment.gateway != gateway_name {
-        return Ok(());
-    }
     let settlement = match event.settlement {
         Some(s) => s,
-        None => gateway
-            .verify(&payment)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("The gateway could not confirm it: {e}")))?,
+        None => {
+            let Some(payment) = state.store.payment_by_reference(&event.reference).await? else {
+                // Not ours (another integration on the same account): acknowledged, nothing to do.
+                return Ok(None);
+            };
+            if payment.gateway != gateway_name {
+                return Ok(None);
+            }
+            gateway.verify(&payment).await.map_err(|e| {
+                ApiError::unavailable(format!("The gateway could not confirm it: {e}"))
+            })?
+        }
     };
     // Settling is idempotent (a settled payment is never settled again), so a repeat delivery,
-    // or two racing each other, change nothing after the first; the delivery is recorded only
-    // once applied, so a failure here leaves the gateway's retry to apply it.
-    apply(state, &event.reference, &settlement).await?;
-    store
-        .record_webhook(gateway_name, &event.event_id, &event.reference, Utc::now())
-        .await?;
-    Ok(())
+    // or two racing each other, change nothing after the first; the delivery is recorded in the
+    // transaction that applies it, so a failure here leaves the gateway's retry to apply it. A
+    // reference that is not one of this gateway's payments (another integration on the same
+    // account) is acknowledged with nothing done.
+    let delivery = Delivery {
+        gateway: gateway_name,
+        event_id: &event.event_id,
+    };
+    let applied = apply(state, &event.reference, &settlement, Some(&delivery)).await?;
+    Ok(applied.map(|(_, after)| after))
 }

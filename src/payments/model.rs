@@ -134,6 +134,16 @@ impl From<&PaymentRow> for PaymentView {
     }
 }
 
+/// A verified webhook delivery, recorded in the transaction that applies it, so a delivery is
+/// on record exactly when what it said was applied (API.md §11.69).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The gateway that sent it.
+    pub gateway: &'a str,
+    /// The gateway's identity of the event.
+    pub event_id: &'a str,
+}
+
 /// What a gateway says about a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
@@ -152,8 +162,8 @@ pub enum Settlement {
 /// What applying a settlement did, for the answer and the buyer's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// The payment succeeded and its booking is CONFIRMED.
-    Confirmed,
+    /// The payment succeeded and its booking (of this event) is CONFIRMED.
+    Confirmed { event_id: Uuid },
     /// The payment succeeded but its booking could not be confirmed (its seats were gone, it was
     /// cancelled, or another payment paid it): the money goes back in full.
     RefundDue,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::payments::model::{
-    Applied, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settlement,
+    Applied, Delivery, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settlement,
 };
 use crate::store::Pools;
 
@@ -198,25 +198,24 @@ pub async fn fail_payment(
     Ok(())
 }
 
-/// Records a webhook delivery by the gateway's event identity; `false` when it was seen before.
-pub async fn record_webhook(
-    pools: &Pools<Db>,
-    gateway: &str,
-    event_id: &str,
+/// Records a webhook delivery by the gateway's event identity (a repeat changes nothing).
+async fn record_delivery(
+    tx: &mut Tx,
+    d: &Delivery<'_>,
     reference: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+) -> sqlx::Result<()> {
+    sqlx::query(
         "INSERT INTO webhook_events (gateway, event_id, reference, received_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (gateway, event_id) DO NOTHING",
     )
-    .bind(gateway)
-    .bind(event_id)
+    .bind(d.gateway)
+    .bind(d.event_id)
     .bind(reference)
     .bind(now)
-    .execute(&pools.write)
+    .execute(&mut **tx)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(())
 }
 
 /// Applies what a gateway says of a payment, in one transaction with its booking (API.md §5):
@@ -224,11 +223,13 @@ pub async fn record_webhook(
 /// (even after its hold ran out, if its seats can still be had); a success that cannot confirm
 /// its booking opens a full refund (returned for the caller to execute); a failure marks a
 /// PENDING payment FAILED. A payment already settled is left as it is, so a webhook racing the
-/// buyer's verify applies once.
+/// buyer's verify applies once. A webhook's `delivery` is recorded in the same transaction; a
+/// delivery from another gateway than the payment's applies nothing (`None`).
 pub async fn settle(
     pools: &Pools<Db>,
     reference: &str,
     settlement: &Settlement,
+    delivery: Option<&Delivery<'_>>,
     links: &Links,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
@@ -237,26 +238,33 @@ pub async fn settle(
         tx.rollback().await?;
         return Ok(None);
     };
+    if delivery.is_some_and(|d| d.gateway != payment.gateway) {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     let open = matches!(
         payment.status,
         PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Abandoned
     );
-    let (applied, refund) = match settlement {
-        Settlement::Pending => (Applied::Pending, None),
-        _ if !open => (Applied::Unchanged, None),
+    // Each branch that changes the payment reads it back with `RETURNING`.
+    let returning = format!("RETURNING {PAYMENT_COLUMNS}");
+    let (applied, after, refund) = match settlement {
+        Settlement::Pending => (Applied::Pending, payment, None),
+        _ if !open => (Applied::Unchanged, payment, None),
         Settlement::Failed { reason } => {
             if payment.status == PaymentStatus::Pending {
-                sqlx::query(
-                    "UPDATE payments SET status = 'FAILED', failure_reason = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(reason)
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                (Applied::Failed, None)
+                let sql = format!(
+                    "UPDATE payments SET status = 'FAILED', failure_reason = $1, updated_at = $2 WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(reason)
+                    .bind(now)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (Applied::Failed, after, None)
             } else {
-                (Applied::Unchanged, None)
+                (Applied::Unchanged, payment, None)
             }
         }
         Settlement::Paid {
@@ -265,68 +273,60 @@ pub async fn settle(
             gateway_reference,
         } => {
             if *amount != payment.amount || !currency.eq_ignore_ascii_case(&payment.currency) {
-                sqlx::query(
-                    "UPDATE payments SET failure_reason = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(format!(
-                    "The gateway reported {amount} {currency}, not {} {}",
-                    payment.amount, payment.currency
-                ))
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                (Applied::Mismatch, None)
+                let sql = format!(
+                    "UPDATE payments SET failure_reason = $1, updated_at = $2 WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(format!(
+                        "The gateway reported {amount} {currency}, not {} {}",
+                        payment.amount, payment.currency
+                    ))
+                    .bind(now)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (Applied::Mismatch, after, None)
             } else {
-                sqlx::query(
+                let sql = format!(
                     "UPDATE payments SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
                          gateway_reference = COALESCE($2, gateway_reference)
-                     WHERE id = $3",
-                )
-                .bind(now)
-                .bind(gateway_reference)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-                // A booking paid through another payment meanwhile is not confirmed twice.
-                let other_paid: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM payments WHERE booking_id = $1 AND id <> $2
-                       AND status IN ('SUCCESS', 'PARTIALLY_REFUNDED') LIMIT 1",
-                )
-                .bind(payment.booking_id)
-                .bind(payment.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let confirmed = other_paid.is_none()
-                    && matches!(
-                        bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await?,
-                        ConfirmOutcome::Confirmed { .. }
-                    );
-                if confirmed {
-                    (Applied::Confirmed, None)
-                } else {
-                    let refund = insert_refund(
-                        &mut tx,
-                        &NewRefund {
-                            id: Uuid::now_v7(),
-                            payment_id: payment.id,
-                            amount: payment.amount,
-                            reason: Some("The booking could not be confirmed".into()),
-                            requested_by: None,
-                        },
-                        now,
-                    )
+                     WHERE id = $3 {returning}"
+                );
+                let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(gateway_reference)
+                    .bind(payment.id)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    (Applied::RefundDue, Some(refund))
+                // A booking another payment paid meanwhile is CONFIRMED (or was, and is now
+                // cancelled or refunded): `confirm_tx` confirms only a PENDING or EXPIRED booking,
+                // so it is never confirmed twice and this payment's money goes back.
+                match bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await? {
+                    ConfirmOutcome::Confirmed { event_id } => {
+                        (Applied::Confirmed { event_id }, after, None)
+                    }
+                    ConfirmOutcome::NotPending => {
+                        let refund = insert_refund(
+                            &mut tx,
+                            &NewRefund {
+                                id: Uuid::now_v7(),
+                                payment_id: payment.id,
+                                amount: payment.amount,
+                                reason: Some("The booking could not be confirmed".into()),
+                                requested_by: None,
+                            },
+                            now,
+                        )
+                        .await?;
+                        (Applied::RefundDue, after, Some(refund))
+                    }
                 }
             }
         }
     };
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-    let after: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(payment.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    if let Some(d) = delivery {
+        record_delivery(&mut tx, d, reference, now).await?;
+    }
     tx.commit().await?;
     Ok(Some((applied, after, refund)))
 }

@@ -203,9 +203,11 @@ async fn initiate_payment(
             ),
         ));
     }
+    let reference = super::model::new_reference();
     let new = PaymentRow {
         id: Uuid::now_v7(),
-        reference: super::model::new_reference(),
+        authorization_url: gateway.local_checkout_url(&reference),
+        reference,
         booking_id: booking.id,
         user_id: booking.user_id,
         gateway: gateway.name().to_string(),
@@ -214,7 +216,6 @@ async fn initiate_payment(
         status: PaymentStatus::Pending,
         refunded_amount: 0,
         gateway_reference: None,
-        authorization_url: None,
         callback_url: body.callback_url.clone(),
         paid_at: None,
         failure_reason: None,
@@ -237,6 +238,10 @@ async fn initiate_payment(
             p.authorization_url.clone().unwrap_or_default(),
         ))
         .message("The booking's pending payment")),
+        Opened::New(p) if p.authorization_url.is_some() => {
+            let url = p.authorization_url.clone().unwrap_or_default();
+            Ok(ApiResponse::created(answer(&p, url)).message("Payment initiated"))
+        }
         Opened::New(p) => {
             let default_return = format!(
                 "{}/bookings/{}",
@@ -313,7 +318,7 @@ async fn verify_payment(
         .verify(&payment)
         .await
         .map_err(|e| ApiError::unavailable(format!("The payment gateway did not answer: {e}")))?;
-    let after = match flows::apply(&state, &reference, &settlement).await? {
+    let after = match flows::apply(&state, &reference, &settlement, None).await? {
         Some((_, after)) => after,
         None => payment,
     };

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{Applied, NewRefund, Opened, PaymentRow, RefundRow, Settlement};
+use super::model::{Applied, Delivery, NewRefund, Opened, PaymentRow, RefundRow, Settlement};
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::store::Store;
 
@@ -56,25 +56,17 @@ impl Store {
     ) -> sqlx::Result<()> {
         crate::dispatch!(self, crate::payments => fail_payment(id, reason, now))
     }
-    /// Records a webhook delivery; `false` when seen before.
-    pub async fn record_webhook(
-        &self,
-        gateway: &str,
-        event_id: &str,
-        reference: &str,
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<bool> {
-        crate::dispatch!(self, crate::payments => record_webhook(gateway, event_id, reference, now))
-    }
-    /// Applies a gateway's word on a payment with its booking, in one transaction.
+    /// Applies a gateway's word on a payment with its booking, and records the webhook delivery
+    /// that said it, in one transaction.
     pub async fn settle_payment(
         &self,
         reference: &str,
         settlement: &Settlement,
+        delivery: Option<&Delivery<'_>>,
         links: &Links,
         now: DateTime<Utc>,
     ) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
-        crate::dispatch!(self, crate::payments => settle(reference, settlement, links, now))
+        crate::dispatch!(self, crate::payments => settle(reference, settlement, delivery, links, now))
     }
     /// Opens a refund within what is left to refund.
     pub async fn open_refund(

@@ -85,7 +85,7 @@ pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize
         match gateway.verify(&payment).await {
             Ok(settlement) => {
                 if let Some((applied, _)) =
-                    flows::apply(state, &payment.reference, &settlement).await?
+                    flows::apply(state, &payment.reference, &settlement, None).await?
                     && applied != super::Applied::Pending
                 {
                     settled += 1;

@@ -225,7 +225,8 @@ async fn update_user_status(
 }
 
 /// Erases a user's personal data (ADMIN); bookings and payments stay for accounting, the email
-/// can register again, and every token of the user ends.
+/// can register again, and every token of the user ends. Organizer applications lose what the
+/// applicant wrote and their documents (the files too).
 #[utoipa::path(delete, path = "/user/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     security(("bearer" = [])),
@@ -244,12 +245,17 @@ async fn delete_user(
 ) -> ApiResult<ApiResponse<()>> {
     let entry = admin_entry(&state, "user.erase", admin.id, id, ip).await?;
     // Not a PHC string: no password ever verifies against it.
-    let ended = state
+    let erased = state
         .store
         .erase_user(id, "!erased", &entry)
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
     sessions::announce_user(&state, id).await;
-    sessions::announce_sessions(&state, &ended).await;
+    sessions::announce_sessions(&state, &erased.sessions).await;
+    for name in &erased.documents {
+        if let Err(e) = state.files.delete(name).await {
+            tracing::warn!(error = %e, file = %name, "an erased applicant's document could not be deleted");
+        }
+    }
     Ok(ApiResponse::ok(()).message("User erased"))
 }

@@ -322,6 +322,15 @@ pub struct ProfileChanges {
     pub phone_changed: bool,
 }
 
+/// What erasing a user ended and left to clean up.
+#[derive(Debug)]
+pub struct Erased {
+    /// The sessions it ended.
+    pub sessions: Vec<Uuid>,
+    /// The user's organizer documents, for the file store to delete once committed.
+    pub documents: Vec<String>,
+}
+
 /// Filters of the admin user listing.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {

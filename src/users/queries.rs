@@ -5,7 +5,7 @@
 
 use super::{Db, PG, audit, notify};
 use crate::store::Pools;
-use crate::users::model::{NewUser, Rotation, UserRow};
+use crate::users::model::{Erased, NewUser, Rotation, UserRow};
 
 const USER_COLUMNS: &str = "id, email, password_hash, first_name, last_name, phone, phone_verified, role, status, \
      email_verified, bio, date_of_birth, address, preferences, token_version, last_login_at, created_at, updated_at";
@@ -495,7 +495,7 @@ pub async fn erase_user(
     user_id: Uuid,
     unusable_hash: &str,
     audit: &crate::audit::AuditEntry,
-) -> sqlx::Result<Option<Vec<Uuid>>> {
+) -> sqlx::Result<Option<Erased>> {
     let now = Utc::now();
     let mut tx = pools.write.begin().await?;
     let placeholder = format!("erased-{}@erased.invalid", user_id.simple());
@@ -518,10 +518,40 @@ pub async fn erase_user(
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    let ids = revoke_sessions_tx(&mut tx, user_id, None).await?;
+    // Organizer applications keep their status and dates (the review is audited) but lose every
+    // section the applicant wrote, the sealed account number and the documents.
+    let documents: Vec<String> = sqlx::query_scalar(
+        "SELECT d.object_name FROM organizer_documents d
+           JOIN organizer_applications a ON a.id = d.application_id
+         WHERE a.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM organizer_documents
+         WHERE application_id IN (SELECT id FROM organizer_applications WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE organizer_applications SET personal_information = '{}', organization_details = '{}',
+             address = '{}', banking_information = '{}', account_number_sealed = NULL,
+             account_key_id = NULL, experience_details = '{}', version = version + 1, updated_at = $1
+         WHERE user_id = $2",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let sessions = revoke_sessions_tx(&mut tx, user_id, None).await?;
     audit::insert_entry_tx(&mut tx, audit).await?;
     tx.commit().await?;
-    Ok(Some(ids))
+    Ok(Some(Erased {
+        sessions,
+        documents,
+    }))
 }
 
 /// One page of live users matching the filter, newest first, and the total.

@@ -1,6 +1,6 @@
 //! The account storage interface: the [`Store`] methods of accounts, sessions and refresh tokens.
 
-use super::model::{NewUser, ProfileChanges, Registration, UserFilter, UserRow};
+use super::model::{Erased, NewUser, ProfileChanges, Registration, UserFilter, UserRow};
 use super::*;
 use crate::store::Store;
 use chrono::Utc;
@@ -124,13 +124,13 @@ impl Store {
     ) -> sqlx::Result<Option<Vec<Uuid>>> {
         crate::dispatch!(self, crate::users => set_status(user_id, status, audit))
     }
-    /// Erases personal data, audited; returns the sessions it ended.
+    /// Erases personal data, audited; returns the sessions it ended and the files to delete.
     pub async fn erase_user(
         &self,
         user_id: Uuid,
         unusable_hash: &str,
         audit: &crate::audit::AuditEntry,
-    ) -> sqlx::Result<Option<Vec<Uuid>>> {
+    ) -> sqlx::Result<Option<Erased>> {
         crate::dispatch!(self, crate::users => erase_user(user_id, unusable_hash, audit))
     }
     /// A page of users and the total.

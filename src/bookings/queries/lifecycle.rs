@@ -4,6 +4,11 @@ use sqlx::FromRow;
 
 use super::*;
 
+/// The booking's event title and start, read with the confirming `UPDATE … RETURNING` (one
+/// statement fewer in the paying transaction).
+const EVENT_FACTS: &str = "(SELECT e.title FROM events e WHERE e.id = bookings.event_id) AS event_title, \
+     (SELECT e.starts_at FROM events e WHERE e.id = bookings.event_id) AS event_starts_at";
+
 /// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
 pub async fn confirm(
     pools: &Pools<Db>,
@@ -35,7 +40,7 @@ pub async fn confirm_tx(
     let sql = format!(
         "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
          WHERE id = $2 AND status = 'PENDING' AND (expires_at > $1 OR $3)
-         RETURNING {RELEASED_COLUMNS}, user_id"
+         RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)
@@ -43,14 +48,14 @@ pub async fn confirm_tx(
         .bind(paid)
         .fetch_optional(&mut **tx)
         .await?;
-    let (b, user_id, seats_held): (Released, Option<Uuid>, bool) = match row {
-        Some(row) => (Released::from_row(&row)?, row.try_get("user_id")?, true),
+    let (row, seats_held) = match row {
+        Some(row) => (row, true),
         None if paid => {
             // Released by expiry: the seats come back only if nobody took them meanwhile.
             let sql = format!(
                 "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
                  WHERE id = $2 AND status = 'EXPIRED'
-                 RETURNING {RELEASED_COLUMNS}, user_id"
+                 RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
             );
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
@@ -60,10 +65,14 @@ pub async fn confirm_tx(
             else {
                 return Ok(ConfirmOutcome::NotPending);
             };
-            (Released::from_row(&row)?, row.try_get("user_id")?, false)
+            (row, false)
         }
         None => return Ok(ConfirmOutcome::NotPending),
     };
+    let b = Released::from_row(&row)?;
+    let user_id: Option<Uuid> = row.try_get("user_id")?;
+    let title: String = row.try_get("event_title")?;
+    let starts_at: DateTime<Utc> = row.try_get("event_starts_at")?;
     if seats_held {
         sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
             .bind(b.quantity)
@@ -121,11 +130,6 @@ pub async fn confirm_tx(
         }
     }
     let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
-    let (title, starts_at): (String, DateTime<Utc>) =
-        sqlx::query_as("SELECT title, starts_at FROM events WHERE id = $1")
-            .bind(b.event_id)
-            .fetch_one(&mut **tx)
-            .await?;
     let mut msg = confirmed_message(
         &b.customer_email,
         &b.customer_name,

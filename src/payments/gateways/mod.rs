@@ -96,6 +96,13 @@ pub trait Gateway: Send + Sync {
         true
     }
 
+    /// The checkout page's address when it is known without asking the gateway (the test
+    /// gateway serves its own page): the payment is then opened with it and `initialize` is not
+    /// called.
+    fn local_checkout_url(&self, _reference: &str) -> Option<String> {
+        None
+    }
+
     /// Starts a checkout.
     fn initialize<'a>(&'a self, checkout: &'a Checkout<'a>) -> GatewayFuture<'a, Initialized>;
 

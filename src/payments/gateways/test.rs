@@ -87,6 +87,10 @@ impl Gateway for TestGateway {
         "test"
     }
 
+    fn local_checkout_url(&self, reference: &str) -> Option<String> {
+        Some(format!("{}/{}", self.checkout_base, reference))
+    }
+
     fn initialize<'a>(&'a self, checkout: &'a Checkout<'a>) -> GatewayFuture<'a, Initialized> {
         let url = format!("{}/{}", self.checkout_base, checkout.reference);
         Box::pin(async move {

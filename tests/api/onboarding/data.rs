@@ -280,7 +280,64 @@ async fn the_account_number_is_sealed_at_rest_and_only_its_last_four_shown(app: 
     }
 }
 
+async fn erasing_the_applicant_erases_the_application_data_and_its_files(app: TestApp) {
+    let (_, admin) = app.admin().await;
+    let (user_id, owner) = app.create_user(Role::User).await;
+    let r = start(&app, &owner, json!({"personalInformation": personal()})).await;
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    step(
+        &app,
+        &owner,
+        &id,
+        json!({"step": 5, "bankingInformation": banking()}),
+    )
+    .await
+    .assert_status(200);
+    upload(
+        &app,
+        &owner,
+        &id,
+        &[("idDocument", "id.pdf", "application/pdf", PDF)],
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(document_files(&app, &id).len(), 1);
+
+    app.delete_as(&admin, &format!("/api/user/{user_id}"))
+        .await
+        .assert_status(200);
+
+    assert!(document_files(&app, &id).is_empty(), "the file is deleted");
+    let r = app
+        .get_as(&admin, &format!("/api/organizer/onboarding/{id}/status"))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.data()["documents"]["idDocument"]["status"], "MISSING");
+    assert!(
+        !r.text
+            .contains(&personal()["firstName"].as_str().unwrap().to_string()),
+        "{}",
+        r.text
+    );
+    let app_id: Uuid = id.parse().unwrap();
+    let (personal_json, sealed, documents): (String, Option<String>, i64) = with_pool!(app, pool => {
+        sqlx::query_as(
+            "SELECT personal_information, account_number_sealed,
+                    (SELECT COUNT(*) FROM organizer_documents WHERE application_id = $1)
+             FROM organizer_applications WHERE id = $1",
+        )
+        .bind(app_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(personal_json, "{}");
+    assert_eq!(sealed, None);
+    assert_eq!(documents, 0);
+}
+
 both_backends!(
+    erasing_the_applicant_erases_the_application_data_and_its_files,
     others_cannot_see_or_touch_an_application,
     documents_are_recognized_by_content_and_replaced_files_are_deleted,
     an_oversized_document_is_refused_while_streaming,
