@@ -110,7 +110,6 @@ fn remark(field: &str, text: &str) -> ApiResult<String> {
 /// is not UNDER_REVIEW.
 async fn decide(
     state: &AppState,
-    admin: Uuid,
     ip: std::net::IpAddr,
     id: Uuid,
     decision: Decision<'_>,
@@ -161,7 +160,7 @@ async fn decide(
             ),
         ),
     };
-    let entry = crate::audit::by_account(&state.store, action, admin, ip)
+    let entry = crate::audit::by_account(&state.store, action, decision.reviewer, ip)
         .await?
         .target("organizer_application", id)
         .details(json!({
@@ -213,7 +212,7 @@ async fn approve_application(
         note: None,
         now: Utc::now(),
     };
-    Ok(decide(&state, admin.id, ip, id, decision)
+    Ok(decide(&state, ip, id, decision)
         .await?
         .message("Application approved"))
 }
@@ -246,7 +245,7 @@ async fn reject_application(
         note: None,
         now: Utc::now(),
     };
-    Ok(decide(&state, admin.id, ip, id, decision)
+    Ok(decide(&state, ip, id, decision)
         .await?
         .message("Application rejected"))
 }
@@ -279,7 +278,7 @@ async fn request_more_info(
         note: Some(&note),
         now: Utc::now(),
     };
-    Ok(decide(&state, admin.id, ip, id, decision)
+    Ok(decide(&state, ip, id, decision)
         .await?
         .message("More information requested"))
 }
