@@ -99,7 +99,9 @@ fn placeholders(from: usize, n: usize) -> String {
 /// Claims up to `limit` due messages for one worker: PENDING ones whose time has come, and
 /// PROCESSING ones whose lease ran out (their worker died). Each claimed row turns PROCESSING
 /// with a new lease and one more attempt. PostgreSQL skips rows other workers are claiming;
-/// SQLite's single writer connection makes the statement atomic.
+/// SQLite's single writer connection makes the statement atomic; there a reader first looks
+/// whether anything is due, so that the workers' polls, most of which find nothing, do not
+/// queue for the one writer behind (and ahead of) the orders.
 pub async fn claim_due(
     pools: &crate::store::Pools<Db>,
     now: chrono::DateTime<chrono::Utc>,
@@ -107,14 +109,29 @@ pub async fn claim_due(
     max_attempts: i32,
     limit: i64,
 ) -> sqlx::Result<Vec<crate::notify::ClaimedMessage>> {
+    const DUE: &str = "((status = 'PENDING' AND next_attempt_at <= $2)
+                 OR (status = 'PROCESSING' AND locked_until <= $2))
+               AND attempts < $3";
+    if !PG {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE {})",
+            DUE.replace("$2", "$1").replace("$3", "$2")
+        );
+        let due: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(max_attempts)
+            .fetch_one(&pools.read)
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
+    }
     let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE outbox SET status = 'PROCESSING', locked_until = $1, attempts = attempts + 1
          WHERE id IN (
              SELECT id FROM outbox
-             WHERE ((status = 'PENDING' AND next_attempt_at <= $2)
-                 OR (status = 'PROCESSING' AND locked_until <= $2))
-               AND attempts < $3
+             WHERE {DUE}
              ORDER BY next_attempt_at
              LIMIT $4 {lock})
          RETURNING id, channel, recipient, template, payload, attempts"
