@@ -181,7 +181,7 @@ async fn seed_bookings(
                 .await?;
             // Index-only scans need the visibility map that VACUUM writes (autovacuum would,
             // a little later, on a real server).
-            sqlx::query("VACUUM ANALYZE bookings")
+            sqlx::query("VACUUM ANALYZE bookings, booking_days, customer_orders")
                 .execute(&p.write)
                 .await?;
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -219,6 +219,75 @@ pub struct Totals {
     pub refunded_bookings: i64,
     /// Money refunded.
     pub refunded: i64,
+}
+
+impl Totals {
+    /// Adds another set of the same currency's totals to these.
+    fn add(&mut self, other: &Totals) {
+        self.created += other.created;
+        self.orders += other.orders;
+        self.tickets += other.tickets;
+        self.revenue += other.revenue;
+        self.refunded_bookings += other.refunded_bookings;
+        self.refunded += other.refunded;
+    }
+}
+
+/// Per-currency totals of disjoint parts of one window added up, by currency in order; a
+/// currency none of whose bookings was created in the window (a counter row emptied by a
+/// deletion) is left out, as a scan of the bookings would.
+pub fn merge_totals(parts: impl IntoIterator<Item = Totals>) -> Vec<Totals> {
+    let mut by_currency: BTreeMap<String, Totals> = BTreeMap::new();
+    for t in parts {
+        by_currency
+            .entry(t.currency.clone())
+            .or_insert_with(|| Totals {
+                currency: t.currency.clone(),
+                ..Totals::default()
+            })
+            .add(&t);
+    }
+    by_currency
+        .into_values()
+        .filter(|t| t.created != 0)
+        .collect()
+}
+
+/// A window cut where the daily counters can stand in for its bookings: the whole UTC days
+/// `days` (first day, day after the last) and the partial `head` before them and `tail` after
+/// them, which are read from the bookings themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySplit {
+    pub head: Window,
+    pub days: (NaiveDate, NaiveDate),
+    pub tail: Window,
+}
+
+impl Window {
+    /// The window's whole UTC days and the parts around them; `None` when it holds no whole day.
+    pub fn split_days(self) -> Option<DaySplit> {
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc();
+        let from_day = self.from.date_naive();
+        let first = if midnight(from_day) == self.from {
+            from_day
+        } else {
+            from_day.succ_opt()?
+        };
+        let end = self.to.date_naive();
+        (first < end).then(|| DaySplit {
+            head: Window {
+                from: self.from,
+                to: midnight(first),
+                period: None,
+            },
+            days: (first, end),
+            tail: Window {
+                from: midnight(end),
+                to: self.to,
+                period: None,
+            },
+        })
+    }
 }
 
 /// What the stats' SQL reads; [`Stats::from_parts`] derives the rest.
@@ -493,6 +562,73 @@ pub fn categories(rows: Vec<CategoryTotals>) -> Vec<CategorySales> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_splits_into_its_whole_days_and_the_partial_ends() {
+        let w = Window {
+            from: t("2026-01-01T10:30:00Z"),
+            to: t("2026-01-05T08:00:00Z"),
+            period: None,
+        };
+        let split = w.split_days().unwrap();
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(split.days, (day("2026-01-02"), day("2026-01-05")));
+        assert_eq!(
+            (split.head.from, split.head.to),
+            (w.from, t("2026-01-02T00:00:00Z"))
+        );
+        assert_eq!(
+            (split.tail.from, split.tail.to),
+            (t("2026-01-05T00:00:00Z"), w.to)
+        );
+    }
+
+    #[test]
+    fn a_window_from_midnight_starts_with_that_whole_day() {
+        let w = Window {
+            from: t("2026-01-01T00:00:00Z"),
+            to: t("2026-01-03T00:00:00Z"),
+            period: None,
+        };
+        let split = w.split_days().unwrap();
+        assert_eq!(split.head.from, split.head.to);
+        assert_eq!(split.tail.from, split.tail.to);
+        assert_eq!(split.days.0.to_string(), "2026-01-01");
+        assert_eq!(split.days.1.to_string(), "2026-01-03");
+    }
+
+    #[test]
+    fn a_window_inside_one_or_two_days_has_no_whole_day() {
+        for (from, to) in [
+            ("2026-01-01T10:00:00Z", "2026-01-01T12:00:00Z"),
+            ("2026-01-01T10:00:00Z", "2026-01-02T09:00:00Z"),
+        ] {
+            let w = Window {
+                from: t(from),
+                to: t(to),
+                period: None,
+            };
+            assert_eq!(w.split_days(), None, "{from} .. {to}");
+        }
+    }
+
+    #[test]
+    fn merged_totals_add_up_by_currency_and_drop_empty_ones() {
+        let totals = |currency: &str, created, revenue| Totals {
+            currency: currency.into(),
+            created,
+            orders: created,
+            revenue,
+            ..Totals::default()
+        };
+        let merged = merge_totals([
+            totals("USD", 2, 500),
+            totals("NGN", 1, 100),
+            totals("USD", 1, 250),
+            totals("EUR", 0, 0),
+        ]);
+        assert_eq!(merged, vec![totals("NGN", 1, 100), totals("USD", 3, 750)]);
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -5,16 +5,18 @@
 //! `postgres` modules of the area); bucket labels are the one place the dialects differ. Every
 //! figure is over the bookings *created* in a window, scoped by [`Scope`]: an organizer's through
 //! `event_id IN (their events)`, which with the `bookings_dashboard` index reads only index
-//! entries of those events in the window (migration 0015).
+//! entries of those events in the window (migration 0015). The stats read whole days from the
+//! daily counters and customers from their latest orders, which triggers keep (migration 0016).
 
 use super::{Db, PG};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::dashboard::export::{BookingLine, EventLine, ExportFilter, PaymentLine};
 use crate::dashboard::feed::{BookingChange, CheckInChange, PaymentChange};
 use crate::dashboard::model::{
     BucketTotals, CategoryTotals, EventSales, GroupBy, Scope, SortBy, StatsParts, Totals, Window,
+    merge_totals,
 };
 use crate::store::Pools;
 
@@ -68,7 +70,12 @@ macro_rules! bind_window {
     }};
 }
 
-async fn totals(pools: &Pools<Db>, scope: Scope, window: Window) -> sqlx::Result<Vec<Totals>> {
+/// Per-currency totals of the bookings created in `window`, read one by one.
+async fn scanned_totals(
+    pools: &Pools<Db>,
+    scope: Scope,
+    window: Window,
+) -> sqlx::Result<Vec<Totals>> {
     let (filter, _) = scoped_window(scope);
     let sql = format!(
         "SELECT b.currency AS currency, {TOTALS} FROM bookings b{filter} GROUP BY b.currency ORDER BY b.currency"
@@ -78,17 +85,87 @@ async fn totals(pools: &Pools<Db>, scope: Scope, window: Window) -> sqlx::Result
         .await
 }
 
+/// Per-currency totals of the bookings created on the UTC days `[first, end)`, from the daily
+/// counters (migration 0016): a few rows per event and day however many bookings there were.
+async fn counted_totals(
+    pools: &Pools<Db>,
+    scope: Scope,
+    (first, end): (NaiveDate, NaiveDate),
+) -> sqlx::Result<Vec<Totals>> {
+    let events = match scope {
+        Scope::Organizer(_) => "d.event_id IN (SELECT id FROM events WHERE organizer_id = $3)",
+        _ => "TRUE",
+    };
+    let sql = format!(
+        "SELECT d.currency AS currency, CAST(SUM(d.created) AS BIGINT) AS created,
+                CAST(SUM(d.orders) AS BIGINT) AS orders, CAST(SUM(d.tickets) AS BIGINT) AS tickets,
+                CAST(SUM(d.revenue) AS BIGINT) AS revenue,
+                CAST(SUM(d.refunded_bookings) AS BIGINT) AS refunded_bookings,
+                CAST(SUM(d.refunded) AS BIGINT) AS refunded
+         FROM booking_days d WHERE d.day >= $1 AND d.day < $2 AND {events}
+         GROUP BY d.currency"
+    );
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(first)
+        .bind(end);
+    if let Scope::Organizer(id) = scope {
+        q = q.bind(id);
+    }
+    q.fetch_all(&pools.read).await
+}
+
+/// Per-currency totals of the bookings created in `window`: an organizer's or the platform's
+/// whole days from the daily counters and only the partial days around them from the bookings;
+/// a buyer's few bookings, and a window within a day or two, from the bookings alone.
+async fn totals(pools: &Pools<Db>, scope: Scope, window: Window) -> sqlx::Result<Vec<Totals>> {
+    let split = match scope {
+        Scope::Buyer(_) => None,
+        _ => window.split_days(),
+    };
+    let Some(split) = split else {
+        return scanned_totals(pools, scope, window).await;
+    };
+    let (head, days, tail) = tokio::try_join!(
+        scanned_totals(pools, scope, split.head),
+        counted_totals(pools, scope, split.days),
+        scanned_totals(pools, scope, split.tail),
+    )?;
+    Ok(merge_totals(head.into_iter().chain(days).chain(tail)))
+}
+
 async fn orders(pools: &Pools<Db>, scope: Scope, window: Window) -> sqlx::Result<i64> {
-    let (filter, _) = scoped_window(scope);
-    let sql = format!("SELECT COUNT(b.confirmed_at) FROM bookings b{filter}");
-    bind_window!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), scope, window)
-        .fetch_one(&pools.read)
-        .await
+    Ok(totals(pools, scope, window)
+        .await?
+        .iter()
+        .map(|t| t.orders)
+        .sum())
 }
 
 /// `(customers, customers with two orders or more)`: a customer is the booking account, or a
-/// guest's email, case-insensitively.
-async fn customers(pools: &Pools<Db>, scope: Scope, window: Window) -> sqlx::Result<(i64, i64)> {
+/// guest's email, case-insensitively. For an organizer or the platform over a window that ends
+/// now, from each customer's two latest orders (migration 0016): a customer has an order in the
+/// window when their latest is in it, and two when the one before is too.
+async fn customers(
+    pools: &Pools<Db>,
+    scope: Scope,
+    window: Window,
+    now: DateTime<Utc>,
+) -> sqlx::Result<(i64, i64)> {
+    let counted = match scope {
+        Scope::Organizer(id) => Some(id),
+        Scope::Platform => Some(Uuid::nil()),
+        Scope::Buyer(_) => None,
+    };
+    if let Some(scope_id) = counted.filter(|_| window.to >= now) {
+        return sqlx::query_as(
+            "SELECT COUNT(*), COUNT(CASE WHEN prev_at >= $2 THEN 1 END) FROM customer_orders
+             WHERE scope_id = $1 AND last_at >= $2",
+        )
+        .bind(scope_id)
+        .bind(window.from)
+        .fetch_one(&pools.read)
+        .await;
+    }
     let (filter, _) = scoped_window(scope);
     let sql = format!(
         "SELECT COUNT(*), COUNT(CASE WHEN c.n > 1 THEN 1 END) FROM (
@@ -132,7 +209,7 @@ pub async fn stats_parts(
     let (totals, previous_orders, (customers, repeat_customers), upcoming_events) = tokio::try_join!(
         totals(pools, scope, window),
         orders(pools, scope, window.previous()),
-        customers(pools, scope, window),
+        customers(pools, scope, window, now),
         upcoming(pools, scope, now),
     )?;
     Ok(StatsParts {

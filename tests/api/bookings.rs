@@ -278,6 +278,7 @@ async fn free_tickets_are_confirmed_at_once_with_one_signed_ticket_per_seat(app:
             .unwrap()
             .ends_with("/qr")
     );
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn bad_bookings_are_refused_in_the_contract_order(app: TestApp) {
@@ -501,6 +502,7 @@ async fn the_sweeper_expires_lapsed_holds_and_tells_the_buyer(app: TestApp) {
         }
     }
     assert!(seen >= 2, "availability announcements: {seen}");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn confirmation_follows_who_may_confirm_what(app: TestApp) {
@@ -606,6 +608,7 @@ async fn cancelling_a_pending_booking_frees_its_seats_at_once(app: TestApp) {
         .await;
     p.assert_status(200);
     assert_eq!(p.data()["status"], "CANCELLED");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn a_confirmed_paid_booking_cancels_with_a_fee_until_the_cutoff(app: TestApp) {
@@ -679,6 +682,7 @@ async fn a_confirmed_paid_booking_cancels_with_a_fee_until_the_cutoff(app: TestA
         .await;
     c.assert_status(200);
     assert_eq!(c.data()["refundAmount"], 37_035 - 3_703);
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn a_confirmed_free_booking_cancelled_frees_its_tickets(app: TestApp) {
@@ -694,6 +698,7 @@ async fn a_confirmed_free_booking_cancelled_frees_its_tickets(app: TestApp) {
         .await
         .assert_status(200);
     book(&app, &b, event, types[0], 1).await.assert_status(201);
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn reading_a_booking_is_for_its_owner_the_event_owner_and_admins(app: TestApp) {
@@ -1281,6 +1286,7 @@ async fn cancelling_an_event_cancels_and_refunds_every_booking(app: TestApp) {
     book(&app, &a, event, types[0], 1)
         .await
         .assert_error(409, "SALES_CLOSED");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn cancelling_an_event_expires_a_lapsed_hold_instead_of_cancelling_it(app: TestApp) {
@@ -1320,6 +1326,7 @@ async fn cancelling_an_event_expires_a_lapsed_hold_instead_of_cancelling_it(app:
         )
         .await;
     assert_eq!(v.data()["status"], "CANCELLED");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 both_backends!(

@@ -301,6 +301,7 @@ pub async fn seed(app: &TestApp) -> History {
     for (key, row) in &rows {
         bookings.insert(*key, insert_booking(app, row).await);
     }
+    crate::fixtures::assert_dashboard_counters(app).await;
     History {
         org_a,
         org_b,
@@ -438,20 +439,58 @@ async fn periods_are_trailing_windows_and_bad_windows_are_refused(app: TestApp) 
         )
         .await;
     }
+    // One guest, whose email is compared case-insensitively, with two orders this month.
+    for (reference, days, email) in [
+        ("TM-PER00004", 5, "Guest@Example.com"),
+        ("TM-PER00005", 10, "guest@example.com"),
+    ] {
+        let created = (now - Duration::days(days)).to_rfc3339();
+        insert_booking(
+            &app,
+            &Seed {
+                reference,
+                user: None,
+                email,
+                name: "Guest",
+                event,
+                ty: types[0].id,
+                quantity: 1,
+                total: 5000,
+                currency: "NGN",
+                status: "CONFIRMED",
+                created: &created,
+                refunded: None,
+            },
+        )
+        .await;
+    }
+    crate::fixtures::assert_dashboard_counters(&app).await;
+    let customers = |s: &Value| {
+        (
+            s["uniqueCustomers"].as_i64(),
+            s["repeatCustomerRate"].as_f64(),
+        )
+    };
     let week = stats(&app, &h.org_a.1, "period=week").await;
     assert_eq!(
         (week["totalOrders"].as_i64(), week["period"].as_str()),
-        (Some(1), Some("week"))
+        (Some(2), Some("week"))
     );
+    assert_eq!(customers(&week), (Some(2), Some(0.0)));
     let month = stats(&app, &h.org_a.1, "").await;
     assert_eq!(
         (month["totalOrders"].as_i64(), month["period"].as_str()),
-        (Some(2), Some("month"))
+        (Some(4), Some("month"))
     );
+    assert_eq!(customers(&month), (Some(2), Some(1.0)));
     // The month before this one: the 60-day-old order falls outside it.
     assert_eq!(month["growthRate"], Value::Null);
     let quarter = stats(&app, &h.org_a.1, "period=quarter").await;
-    assert_eq!(quarter["totalOrders"], 3);
+    assert_eq!(quarter["totalOrders"], 5);
+    assert_eq!(customers(&quarter), (Some(2), Some(1.0)));
+    // The platform counts the same customers (organizer B has none in these windows).
+    let platform = stats(&app, &h.admin, "period=quarter").await;
+    assert_eq!(customers(&platform), (Some(2), Some(1.0)));
     let from = at(quarter["from"].as_str().unwrap());
     let to = at(quarter["to"].as_str().unwrap());
     assert_eq!(to - from, Duration::days(90));

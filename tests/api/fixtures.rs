@@ -1,7 +1,7 @@
 //! Fixtures shared by several test modules: events created over HTTP or inserted straight into
 //! storage, simulated holds, bookings and the inventory counters of a ticket type.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use ticketmax::events::model::EventStatus;
 use ticketmax::store::Store;
@@ -244,4 +244,71 @@ pub async fn book(
         &json!({"eventId": event, "ticketTypeId": ty, "quantity": quantity}),
     )
     .await
+}
+
+// Dashboard counters.
+
+/// Checks that the dashboard's daily counters and customers' latest orders (kept by triggers,
+/// migration 0016) equal what the bookings themselves say, after whatever a test did to them.
+pub async fn assert_dashboard_counters(app: &TestApp) {
+    type Day = (Uuid, String, String, i64, i64, i64, i64, i64, i64);
+    let (day, customer, zero) = match &app.state.store {
+        Store::Sqlite(_) => (
+            "substr(created_at, 1, 10)",
+            "COALESCE('u:' || lower(hex(b.user_id)), 'g:' || lower(b.customer_email))",
+            "zeroblob(16)",
+        ),
+        Store::Postgres(_) => (
+            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+            "COALESCE('u:' || b.user_id::text, 'g:' || lower(b.customer_email))",
+            "'00000000-0000-0000-0000-000000000000'::uuid",
+        ),
+    };
+    let stored_day = match &app.state.store {
+        Store::Sqlite(_) => "day",
+        Store::Postgres(_) => "to_char(day, 'YYYY-MM-DD')",
+    };
+    let expected_days = format!(
+        "SELECT event_id, {day}, currency, COUNT(*), COUNT(confirmed_at),
+                CAST(COALESCE(SUM(CASE WHEN status = 'CONFIRMED' THEN quantity ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN confirmed_at IS NOT NULL THEN total_amount - COALESCE(refund_amount, 0) ELSE 0 END), 0) AS BIGINT),
+                COUNT(CASE WHEN refund_amount > 0 THEN 1 END),
+                CAST(COALESCE(SUM(refund_amount), 0) AS BIGINT)
+         FROM bookings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    );
+    let stored_days = format!(
+        "SELECT event_id, {stored_day}, currency, created, orders, tickets, revenue, refunded_bookings, refunded
+         FROM booking_days ORDER BY 1, 2, 3"
+    );
+    let top_two = format!(
+        "SELECT scope_id, customer, MAX(CASE WHEN n = 1 THEN created_at END), MAX(CASE WHEN n = 2 THEN created_at END)
+         FROM (SELECT scope_id, customer, created_at,
+                      ROW_NUMBER() OVER (PARTITION BY scope_id, customer ORDER BY created_at DESC) AS n
+               FROM (SELECT e.organizer_id AS scope_id, {customer} AS customer, b.created_at
+                     FROM bookings b JOIN events e ON e.id = b.event_id WHERE b.confirmed_at IS NOT NULL
+                     UNION ALL
+                     SELECT {zero}, {customer}, b.created_at FROM bookings b WHERE b.confirmed_at IS NOT NULL) o) r
+         WHERE n <= 2 GROUP BY scope_id, customer ORDER BY 1, 2"
+    );
+    let stored_customers =
+        "SELECT scope_id, customer, last_at, prev_at FROM customer_orders ORDER BY 1, 2";
+    type Customer = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
+    let (expected, mut stored, expected_customers, stored_customers): (
+        Vec<Day>,
+        Vec<Day>,
+        Vec<Customer>,
+        Vec<Customer>,
+    ) = with_pool!(app, pool => (
+        sqlx::query_as(sqlx::AssertSqlSafe(expected_days)).fetch_all(pool).await.expect("bookings by day"),
+        sqlx::query_as(sqlx::AssertSqlSafe(stored_days)).fetch_all(pool).await.expect("booking_days"),
+        sqlx::query_as(sqlx::AssertSqlSafe(top_two)).fetch_all(pool).await.expect("latest orders"),
+        sqlx::query_as(stored_customers).fetch_all(pool).await.expect("customer_orders"),
+    ));
+    // A day whose bookings all went (none here) keeps a row of zeros.
+    stored.retain(|d| (d.3, d.4, d.5, d.6, d.7, d.8) != (0, 0, 0, 0, 0, 0));
+    assert_eq!(stored, expected, "daily counters differ from the bookings");
+    assert_eq!(
+        stored_customers, expected_customers,
+        "customers' latest orders differ from the bookings"
+    );
 }

@@ -134,6 +134,7 @@ async fn a_paid_booking_is_confirmed_through_the_test_checkout(app: TestApp) {
     let history = app.get_as(&buyer, "/api/payments/history").await;
     history.assert_status(200);
     assert_eq!(history.body["meta"]["total"], 1);
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn initiate_extends_the_hold_once_and_refuses_what_cannot_be_paid(app: TestApp) {
@@ -319,6 +320,7 @@ async fn a_late_payment_confirms_if_the_seats_remain_else_it_is_refunded(app: Te
         messages.iter().any(|m| m.template == "refund_processed"),
         "the buyer is told"
     );
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn refunds_add_up_to_at_most_what_was_paid(app: TestApp) {
@@ -360,6 +362,7 @@ async fn refunds_add_up_to_at_most_what_was_paid(app: TestApp) {
     refund(&org, json!({"reason": "Again"}))
         .await
         .assert_error(409, "INVALID_STATE");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn staff_confirming_a_paid_booking_records_an_offline_payment(app: TestApp) {
@@ -388,6 +391,7 @@ async fn staff_confirming_a_paid_booking_records_an_offline_payment(app: TestApp
         .await;
     r.assert_status(200);
     assert_eq!(r.data()["status"], "REFUNDED");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 async fn gateways_are_listed_from_the_configuration(app: TestApp) {
@@ -528,6 +532,7 @@ async fn a_cancelled_paid_booking_is_refunded_and_reconciliation_retries_refunds
         .await
         .unwrap();
     assert_eq!(again, 0, "a settled refund is not asked twice");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 /// An event's cancellation refunds every paid booking in full, in the background (§11.18).
@@ -561,6 +566,7 @@ async fn cancelling_an_event_refunds_its_paid_bookings(app: TestApp) {
         (p["status"].clone(), p["refundedAmount"].clone()),
         (json!("REFUNDED"), json!(500_000))
     );
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 both_backends!(
@@ -612,6 +618,7 @@ async fn a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link(app: TestA
     app.get_as("gt_notarealtoken", &format!("/api/bookings/{id}"))
         .await
         .assert_error(401, "UNAUTHORIZED");
+    crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
 both_backends!(a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link);

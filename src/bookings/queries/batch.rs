@@ -180,6 +180,9 @@ pub(super) async fn insert_pending(
         .map(|k| (Uuid::now_v7(), crate::bookings::codes::new_reference(), k))
         .collect();
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
+    // By event, so that the dashboard's daily counter rows (kept by a trigger deferred to the
+    // commit on PostgreSQL, migration 0016) are locked in one order by every batch.
+    pending_rows.sort_by_key(|&r| accepted[rows[r].2].2.event.id);
     while !pending_rows.is_empty() {
         let q = if PG {
             // One array per column, in the order of `unnest` below.

@@ -48,87 +48,34 @@ pub async fn confirm_tx(
         .bind(paid)
         .fetch_optional(&mut **tx)
         .await?;
-    let (row, seats_held) = match row {
-        Some(row) => (row, true),
-        None if paid => {
-            // Released by expiry: the seats come back only if nobody took them meanwhile.
-            let sql = format!(
-                "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
-                 WHERE id = $2 AND status = 'EXPIRED'
-                 RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
-            );
-            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?
-            else {
-                return Ok(ConfirmOutcome::NotPending);
-            };
-            (row, false)
+    let (row, b) = match row {
+        Some(row) => {
+            let b = Released::from_row(&row)?;
+            // Its seats were counted as held: they become sold.
+            sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
+                .bind(b.quantity)
+                .bind(b.ticket_type_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(
+                "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
+                 WHERE id = $2 AND total_tickets IS NOT NULL",
+            )
+            .bind(b.quantity)
+            .bind(b.event_id)
+            .execute(&mut **tx)
+            .await?;
+            (row, b)
         }
+        None if paid => match retake_expired(tx, id, now).await? {
+            Some(taken) => taken,
+            None => return Ok(ConfirmOutcome::NotPending),
+        },
         None => return Ok(ConfirmOutcome::NotPending),
     };
-    let b = Released::from_row(&row)?;
     let user_id: Option<Uuid> = row.try_get("user_id")?;
     let title: String = row.try_get("event_title")?;
     let starts_at: DateTime<Utc> = row.try_get("event_starts_at")?;
-    if seats_held {
-        sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
-            .bind(b.quantity)
-            .bind(b.ticket_type_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
-             WHERE id = $2 AND total_tickets IS NOT NULL",
-        )
-        .bind(b.quantity)
-        .bind(b.event_id)
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        // Types before events, as every path locks them.
-        let typed = sqlx::query(
-            "UPDATE ticket_types SET sold = sold + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
-        )
-        .bind(b.quantity)
-        .bind(b.ticket_type_id)
-        .execute(&mut **tx)
-        .await?;
-        let capped = sqlx::query(
-            "UPDATE events SET sold = sold + $1
-             WHERE id = $2 AND (total_tickets IS NULL OR sold + held + $1 <= total_tickets)",
-        )
-        .bind(b.quantity)
-        .bind(b.event_id)
-        .execute(&mut **tx)
-        .await?;
-        if typed.rows_affected() == 0 || capped.rows_affected() == 0 {
-            // Gone: the caller's transaction must not keep the half-made change.
-            sqlx::query(
-                "UPDATE bookings SET status = 'EXPIRED', confirmed_at = NULL WHERE id = $1",
-            )
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            if typed.rows_affected() == 1 {
-                sqlx::query("UPDATE ticket_types SET sold = sold - $1 WHERE id = $2")
-                    .bind(b.quantity)
-                    .bind(b.ticket_type_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            if capped.rows_affected() == 1 {
-                sqlx::query("UPDATE events SET sold = sold - $1 WHERE id = $2")
-                    .bind(b.quantity)
-                    .bind(b.event_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            return Ok(ConfirmOutcome::NotPending);
-        }
-    }
     let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
     let mut msg = confirmed_message(
         &b.customer_email,
@@ -150,6 +97,65 @@ pub async fn confirm_tx(
     Ok(ConfirmOutcome::Confirmed {
         event_id: b.event_id,
     })
+}
+
+/// A paid booking released by expiry: its seats are taken again if nobody took them meanwhile
+/// (types before events, as every path locks them), and only then is it CONFIRMED, so that a
+/// confirmation time, once set, is never taken back (the dashboard's counters count on it).
+async fn retake_expired(
+    tx: &mut Transaction<'static, Db>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<(<Db as sqlx::Database>::Row, Released)>> {
+    let lock = if PG { " FOR UPDATE" } else { "" };
+    let sql = format!(
+        "SELECT {RELEASED_COLUMNS} FROM bookings WHERE id = $1 AND status = 'EXPIRED'{lock}"
+    );
+    let Some(b): Option<Released> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let typed = sqlx::query(
+        "UPDATE ticket_types SET sold = sold + $1 WHERE id = $2 AND sold + held + $1 <= capacity",
+    )
+    .bind(b.quantity)
+    .bind(b.ticket_type_id)
+    .execute(&mut **tx)
+    .await?;
+    if typed.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let capped = sqlx::query(
+        "UPDATE events SET sold = sold + $1
+         WHERE id = $2 AND (total_tickets IS NULL OR sold + held + $1 <= total_tickets)",
+    )
+    .bind(b.quantity)
+    .bind(b.event_id)
+    .execute(&mut **tx)
+    .await?;
+    if capped.rows_affected() == 0 {
+        // Gone: the caller's transaction must not keep the half-made change.
+        sqlx::query("UPDATE ticket_types SET sold = sold - $1 WHERE id = $2")
+            .bind(b.quantity)
+            .bind(b.ticket_type_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(None);
+    }
+    let sql = format!(
+        "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
+         WHERE id = $2 AND status = 'EXPIRED'
+         RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Some((row, b)))
 }
 
 /// Cancels a booking that is still in `expected` state (a live PENDING hold, or CONFIRMED),
