@@ -33,7 +33,10 @@ const ASSETS: [Asset; 5] = [
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("live.js", "text/javascript; charset=utf-8"),
-    asset!("vendor/uplot/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
 ];
 
@@ -72,7 +75,10 @@ pub async fn serve(Path(file): Path<String>) -> Response {
     };
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=31536000, immutable"),

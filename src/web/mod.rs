@@ -29,6 +29,8 @@ fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        // The emails' escaping: `& < > " '`, leaving `/` readable in links and asset URLs.
+        env.set_formatter(crate::notify::templates::html_formatter);
         env.add_filter("money", format::money);
         env.add_filter("datetime", format::datetime);
         env.add_filter("percent", format::percent);
@@ -58,10 +60,7 @@ fn environment() -> &'static Environment<'static> {
 
 /// Renders a template; a failure is logged and answered with a plain 500 page.
 pub fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
-    match environment()
-        .get_template(name)
-        .and_then(|t| t.render(ctx))
-    {
+    match environment().get_template(name).and_then(|t| t.render(ctx)) {
         Ok(body) => page(status, body),
         Err(e) => {
             tracing::error!(error = %e, template = name, "a page could not be rendered");
@@ -82,10 +81,21 @@ pub fn page(status: StatusCode, body: String) -> Response {
     )
         .into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
+}
+
+/// A value of a page's context from anything serializable (views, figures, times).
+pub fn serialized<T: serde::Serialize>(value: &T) -> Value {
+    Value::from(minijinja::value::Serde(value))
 }
 
 /// A page with a heading and a sentence (refusals, errors, "not found"), inside the layout.

@@ -38,8 +38,9 @@ pub struct SessionClaims {
 }
 
 fn mac(state: &AppState, purpose: &str, message: &str) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(state.config.jwt_secret.expose().as_bytes())
-        .expect("HMAC takes a key of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(state.config.jwt_secret.expose().as_bytes())
+            .expect("HMAC takes a key of any length");
     // The purpose keeps a session signature from ever serving as a CSRF token, and back.
     mac.update(purpose.as_bytes());
     mac.update(b"|");
@@ -60,7 +61,10 @@ impl SessionClaims {
     }
 
     fn payload(&self) -> String {
-        format!("{}.{}.{}.{}", self.user, self.sid, self.version, self.expires)
+        format!(
+            "{}.{}.{}.{}",
+            self.user, self.sid, self.version, self.expires
+        )
     }
 
     /// The signed cookie value.
@@ -98,7 +102,11 @@ pub fn csrf_token(state: &AppState, sid: Uuid) -> String {
 
 /// Whether a form's token is its session's.
 pub fn csrf_valid(state: &AppState, sid: Uuid, given: &str) -> bool {
-    hex::decode(given).is_ok_and(|tag| mac(state, "csrf", &sid.to_string()).verify_slice(&tag).is_ok())
+    hex::decode(given).is_ok_and(|tag| {
+        mac(state, "csrf", &sid.to_string())
+            .verify_slice(&tag)
+            .is_ok()
+    })
 }
 
 /// The value of a cookie of the request.

@@ -195,4 +195,3 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
-

@@ -25,6 +25,7 @@ use crate::users::admin::{
     RoleBody, StatusBody, UserListQuery, list_users, update_user_role, update_user_status,
 };
 use crate::users::model::{Role, UserStatus};
+use crate::web::serialized;
 
 /// Renders a list page from a list handler's answer.
 fn list_page<T: serde::Serialize>(
@@ -41,7 +42,10 @@ fn list_page<T: serde::Serialize>(
             staff.render(
                 template,
                 section,
-                minijinja::context! { items, meta, query => keep(raw, &["page"]), ..extra },
+                minijinja::context! {
+                    items => serialized(&items), meta => serialized(&meta),
+                    query => keep(raw, &["page"]), ..extra
+                },
             )
         }
         Err(e) => staff.failure(e),
@@ -56,7 +60,10 @@ pub async fn applications(
 ) -> Response {
     let answer = match query::<ListQuery>(raw.as_deref()) {
         Ok(mut q) => {
-            let status = q.status.get_or_insert_with(|| "UNDER_REVIEW".to_string()).clone();
+            let status = q
+                .status
+                .get_or_insert_with(|| "UNDER_REVIEW".to_string())
+                .clone();
             let listed = list_applications(AdminUser(staff.user), State(state), ApiQuery(q)).await;
             return list_page(
                 &staff,
@@ -99,11 +106,18 @@ pub async fn decide_application(
     let Ok(id) = id.parse::<Uuid>() else {
         return staff.failure(ApiError::not_found("Application"));
     };
-    let (admin, st, ip, path) = (AdminUser(staff.user), State(state), ClientIp(ip), ApiPath(id));
+    let (admin, st, ip, path) = (
+        AdminUser(staff.user),
+        State(state),
+        ClientIp(ip),
+        ApiPath(id),
+    );
     let outcome = match decision.as_str() {
         "approve" => approve_application(admin, st, ip, path).await,
         "reject" => {
-            let body = RejectBody { reason: form.reason };
+            let body = RejectBody {
+                reason: form.reason,
+            };
             reject_application(admin, st, ip, path, ApiJson(body)).await
         }
         "request-info" => {
@@ -177,7 +191,12 @@ pub async fn change_user(
     let Ok(id) = id.parse::<Uuid>() else {
         return staff.failure(ApiError::not_found("User"));
     };
-    let (admin, st, ip, path) = (AdminUser(staff.user), State(state), ClientIp(ip), ApiPath(id));
+    let (admin, st, ip, path) = (
+        AdminUser(staff.user),
+        State(state),
+        ClientIp(ip),
+        ApiPath(id),
+    );
     let outcome = match change.as_str() {
         "role" => match Role::parse(&form.role) {
             Some(role) => update_user_role(admin, st, ip, path, ApiJson(RoleBody { role }))
@@ -189,7 +208,10 @@ pub async fn change_user(
             Some(status) => update_user_status(admin, st, ip, path, ApiJson(StatusBody { status }))
                 .await
                 .map(|_| "Status changed."),
-            None => Err(ApiError::field("status", "must be ACTIVE, INACTIVE or SUSPENDED")),
+            None => Err(ApiError::field(
+                "status",
+                "must be ACTIVE, INACTIVE or SUSPENDED",
+            )),
         },
         _ => return staff.failure(ApiError::not_found("Change")),
     };
@@ -213,7 +235,7 @@ pub async fn audit_log(
         Err(e) => return staff.failure(e),
     };
     let filters = minijinja::context! {
-        actor_id => q.actor_id, action => q.action.clone(), target_type => q.target_type.clone(),
+        actor_id => q.actor_id.map(|id| id.to_string()), action => q.action.clone(), target_type => q.target_type.clone(),
         target_id => q.target_id.clone(), from => q.from.clone(), to => q.to.clone(),
     };
     let listed = list_audit_log(AdminUser(staff.user), State(state), ApiQuery(q)).await;
@@ -243,7 +265,7 @@ pub async fn blocked_ips(
         "console/blocked.html",
         "blocked",
         listed,
-        minijinja::Value::UNDEFINED,
+        minijinja::context! {},
         raw.as_deref(),
     )
 }

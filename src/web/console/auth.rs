@@ -46,9 +46,15 @@ fn login_page(
     let mut response = crate::web::render(
         status,
         "console/login.html",
-        minijinja::context! { shell => Value::UNDEFINED, csrf => token, email, field, error },
+        minijinja::context! { shell => Value::UNDEFINED, csrf => token.clone(), email, field, error },
     );
-    if let Some(v) = session::set_cookie(state, LOGIN_COOKIE, &token, LOGIN_PATH, Duration::from_secs(3600)) {
+    if let Some(v) = session::set_cookie(
+        state,
+        LOGIN_COOKIE,
+        &token,
+        LOGIN_PATH,
+        Duration::from_secs(3600),
+    ) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
@@ -56,10 +62,14 @@ fn login_page(
 
 /// `GET /admin/login`: the form, or the console for a session that still stands.
 pub async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let signed_in = match session::cookie(&headers, COOKIE).and_then(|v| SessionClaims::open(&state, v)) {
-        Some(claims) => claims.resume(&state).await.is_ok_and(|u| u.role != Role::User),
-        None => false,
-    };
+    let signed_in =
+        match session::cookie(&headers, COOKIE).and_then(|v| SessionClaims::open(&state, v)) {
+            Some(claims) => claims
+                .resume(&state)
+                .await
+                .is_ok_and(|u| u.role != Role::User),
+            None => false,
+        };
     if signed_in {
         return see_other(ROOT);
     }
@@ -69,15 +79,29 @@ pub async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Re
 /// What a refused sign-in says, and to which field.
 fn refused(e: &ApiError) -> (&'static str, String) {
     let text = match e.code {
-        ErrorCode::InvalidCredentials => "That email and password do not match an account.".to_string(),
-        ErrorCode::ValidationFailed => return ("email", "Enter your email address, like name@example.com.".to_string()),
+        ErrorCode::InvalidCredentials => {
+            "That email and password do not match an account.".to_string()
+        }
+        ErrorCode::ValidationFailed => {
+            return (
+                "email",
+                "Enter your email address, like name@example.com.".to_string(),
+            );
+        }
         ErrorCode::AccountLocked => format!(
             "Too many failed sign-ins: this account is locked. Try again in {} minute(s).",
             e.retry_after.unwrap_or(60).div_ceil(60)
         ),
-        ErrorCode::AccountSuspended => "This account is suspended or deactivated. Contact the platform's support.".to_string(),
-        ErrorCode::EmailNotVerified => "Verify your email address first, with the code we emailed you.".to_string(),
-        ErrorCode::IpBlocked => "Sign-ins from your network are blocked for a while after too many failures.".to_string(),
+        ErrorCode::AccountSuspended => {
+            "This account is suspended or deactivated. Contact the platform's support.".to_string()
+        }
+        ErrorCode::EmailNotVerified => {
+            "Verify your email address first, with the code we emailed you.".to_string()
+        }
+        ErrorCode::IpBlocked => {
+            "Sign-ins from your network are blocked for a while after too many failures."
+                .to_string()
+        }
         _ => super::friendly(e),
     };
     ("password", text)
@@ -117,7 +141,10 @@ pub async fn sign_in(
         }
     };
     let Some(claims) = state.jwt.verify(&pair.access_token) else {
-        return super::failure(Value::UNDEFINED, ApiError::internal(anyhow::anyhow!("a fresh access token did not verify")));
+        return super::failure(
+            Value::UNDEFINED,
+            ApiError::internal(anyhow::anyhow!("a fresh access token did not verify")),
+        );
     };
     if claims.role == Role::User {
         // The session the login opened would be of no use here: it ends at once.
@@ -144,7 +171,11 @@ pub async fn sign_out(staff: Staff, State(state): State<AppState>, body: Bytes) 
     if let Err(page) = staff.form::<serde::de::IgnoredAny>(&state, &body) {
         return page;
     }
-    if let Err(e) = state.store.revoke_session(staff.user.id, staff.user.sid).await {
+    if let Err(e) = state
+        .store
+        .revoke_session(staff.user.id, staff.user.sid)
+        .await
+    {
         return staff.failure(e.into());
     }
     sessions::announce_sessions(&state, &[staff.user.sid]).await;

@@ -127,9 +127,9 @@ impl Staff {
     /// What the layout shows: who is signed in, the admin links, the sign-out token, the flash.
     fn shell(&self) -> Value {
         minijinja::context! {
-            email => self.email,
+            email => self.email.clone(),
             admin => self.user.role == Role::Admin,
-            csrf => self.csrf,
+            csrf => self.csrf.clone(),
             flash => self.flash.as_ref().map(|(kind, text)| minijinja::context! { kind, text }),
         }
     }

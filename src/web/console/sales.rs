@@ -21,9 +21,10 @@ use crate::dashboard::routes::{
 use crate::dashboard::{GroupBy, WindowQuery};
 use crate::events::attendees::{AttendeeQuery, list_event_bookings};
 use crate::events::model::{EventStatus, ListFilter, Sort};
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, Meta, parse_query};
+use crate::http::extract::parse_query;
+use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult, Meta};
 use crate::state::AppState;
-use crate::web::session;
+use crate::web::{serialized as ser, session};
 
 /// A query string without its empty fields (a form's blank inputs), parsed as the API would.
 pub(super) fn query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> ApiResult<T> {
@@ -59,7 +60,7 @@ async fn overview_context(
 ) -> ApiResult<minijinja::Value> {
     let window: WindowQuery = query(raw)?;
     let form = minijinja::context! {
-        period => window.period,
+        period => ser(&window.period),
         from => window.from.clone(),
         to => window.to.clone(),
     };
@@ -95,7 +96,8 @@ async fn overview_context(
     let currencies: std::collections::BTreeSet<&String> =
         series.iter().flat_map(|p| p.revenue.keys()).collect();
     Ok(minijinja::context! {
-        stats, series, top, form, currencies, unit,
+        stats => ser(&stats), series => ser(&series), top => ser(&top), form,
+        currencies => ser(&currencies), unit,
         exports => ["bookings", "payments", "events"],
     })
 }
@@ -135,8 +137,8 @@ pub async fn events(
                     let e = &r.event;
                     let capacity: i64 = r.types.iter().map(|t| t.capacity).sum();
                     minijinja::context! {
-                        id => e.id, title => e.title, status => e.status.as_str(),
-                        starts_at => e.starts_at, location => e.location,
+                        id => e.id.to_string(), title => e.title.clone(), status => e.status.as_str(),
+                        starts_at => ser(&e.starts_at), location => e.location.clone(),
                         sold => e.sold, capacity => e.total_tickets.unwrap_or(capacity),
                     }
                 })
@@ -151,7 +153,7 @@ pub async fn events(
             staff.render(
                 "console/events.html",
                 "events",
-                minijinja::context! { events, meta, query => "" },
+                minijinja::context! { events, meta => ser(&meta), query => "" },
             )
         }
         Err(e) => staff.failure(e.into()),
@@ -190,14 +192,21 @@ async fn bookings(
     id: Uuid,
     q: AttendeeQuery,
 ) -> ApiResult<(Vec<crate::bookings::BookingView>, Meta)> {
-    let (rows, meta) = list_event_bookings(State(state.clone()), staff.user, ApiPath(id), ApiQuery(q))
-        .await?
-        .into_parts();
+    let (rows, meta) =
+        list_event_bookings(State(state.clone()), staff.user, ApiPath(id), ApiQuery(q))
+            .await?
+            .into_parts();
     let meta = meta.ok_or_else(|| ApiError::internal(anyhow::anyhow!("a list without paging")))?;
     Ok((rows, meta))
 }
 
-fn attendees(status: Option<&str>, checked_in: Option<bool>, q: Option<String>, page: Option<i64>, limit: i64) -> AttendeeQuery {
+fn attendees(
+    status: Option<&str>,
+    checked_in: Option<bool>,
+    q: Option<String>,
+    page: Option<i64>,
+    limit: i64,
+) -> AttendeeQuery {
     AttendeeQuery {
         status: status.map(str::to_string),
         ticket_type_id: None,
@@ -220,11 +229,29 @@ async fn event_context(
         staff,
         state,
         id,
-        attendees(filters.status.as_deref(), None, filters.q.clone(), filters.page, 20),
+        attendees(
+            filters.status.as_deref(),
+            None,
+            filters.q.clone(),
+            filters.page,
+            20,
+        ),
     )
     .await?;
-    let (_, confirmed) = bookings(staff, state, id, attendees(Some("CONFIRMED"), None, None, None, 1)).await?;
-    let (_, checked_in) = bookings(staff, state, id, attendees(Some("CONFIRMED"), Some(true), None, None, 1)).await?;
+    let (_, confirmed) = bookings(
+        staff,
+        state,
+        id,
+        attendees(Some("CONFIRMED"), None, None, None, 1),
+    )
+    .await?;
+    let (_, checked_in) = bookings(
+        staff,
+        state,
+        id,
+        attendees(Some("CONFIRMED"), Some(true), None, None, 1),
+    )
+    .await?;
     let record = state
         .store
         .event_record(id)
@@ -242,7 +269,7 @@ async fn event_context(
                 .and_then(|c| c.types.get(&t.id).copied())
                 .unwrap_or((t.sold, t.held));
             minijinja::context! {
-                name => t.name, price => t.price, capacity => t.capacity, sold, held,
+                name => t.name.clone(), price => t.price, capacity => t.capacity, sold, held,
                 available => (t.capacity - sold - held).max(0),
             }
         })
@@ -263,10 +290,11 @@ async fn event_context(
     let e = &record.event;
     Ok(minijinja::context! {
         event => minijinja::context! {
-            id => e.id, title => e.title, status => e.status.as_str(), starts_at => e.starts_at,
-            ends_at => e.ends_at, venue => e.venue, location => e.location, currency => e.currency,
+            id => e.id.to_string(), title => e.title.clone(), status => e.status.as_str(),
+            starts_at => ser(&e.starts_at), ends_at => ser(&e.ends_at), venue => e.venue.clone(),
+            location => e.location.clone(), currency => e.currency.clone(),
         },
-        types, sales, bookings => list, meta,
+        types, sales => ser(&sales), bookings => ser(&list), meta => ser(&meta),
         checkin => minijinja::context! { done => checked_in.total, of => confirmed.total },
         filters => minijinja::context! { q => filters.q, status => filters.status },
         query => keep(raw, &["page"]),
