@@ -101,7 +101,7 @@ pub async fn decide_application(
 ) -> Response {
     let form: DecisionForm = match staff.form(&state, &body) {
         Ok(form) => form,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let Ok(id) = id.parse::<Uuid>() else {
         return staff.failure(ApiError::not_found("Application"));
@@ -186,7 +186,7 @@ pub async fn change_user(
 ) -> Response {
     let form: UserChangeForm = match staff.form(&state, &body) {
         Ok(form) => form,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let Ok(id) = id.parse::<Uuid>() else {
         return staff.failure(ApiError::not_found("User"));
@@ -285,7 +285,7 @@ pub async fn unblock_ip(
 ) -> Response {
     let form: UnblockForm = match staff.form(&state, &body) {
         Ok(form) => form,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let back = "/admin/blocked-ips";
     let outcome = delete_blocked_ip(

@@ -169,7 +169,7 @@ pub async fn sign_in(
 /// `POST /admin/logout`: ends the session (here and on every instance) and forgets the cookie.
 pub async fn sign_out(staff: Staff, State(state): State<AppState>, body: Bytes) -> Response {
     if let Err(page) = staff.form::<serde::de::IgnoredAny>(&state, &body) {
-        return page;
+        return *page;
     }
     if let Err(e) = state
         .store

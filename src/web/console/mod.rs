@@ -154,22 +154,22 @@ impl Staff {
     }
 
     /// A form's fields, once its CSRF token is found to be this session's; otherwise the 403
-    /// page, before anything happens.
-    fn form<T: DeserializeOwned>(&self, state: &AppState, body: &[u8]) -> Result<T, Response> {
+    /// page (boxed: a response is large), before anything happens.
+    fn form<T: DeserializeOwned>(&self, state: &AppState, body: &[u8]) -> Result<T, Box<Response>> {
         let token = form_urlencoded::parse(body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
         if !session::csrf_valid(state, self.user.sid, &token) {
-            return Err(forbidden_form(self.shell()));
+            return Err(Box::new(forbidden_form(self.shell())));
         }
         serde_urlencoded::from_bytes(body).map_err(|_| {
-            super::message(
+            Box::new(super::message(
                 StatusCode::BAD_REQUEST,
                 "That form could not be read",
                 "Go back, reload the page and try again.",
                 self.shell(),
-            )
+            ))
         })
     }
 }
