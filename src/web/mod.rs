@@ -10,12 +10,23 @@ pub mod session;
 
 use std::sync::OnceLock;
 
+use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use minijinja::{Environment, Value};
+
+use crate::state::AppState;
 
 /// Content-Security-Policy of every page: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The pages' routes: the static files and the console.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/static/{file}", get(assets::serve))
+        .merge(console::router())
+}
 
 /// Declares the embedded templates by path under `templates/`.
 macro_rules! templates {
@@ -72,7 +83,8 @@ pub fn render(status: StatusCode, name: &str, ctx: Value) -> Response {
     }
 }
 
-/// An HTML answer with the page headers: the strict CSP and no caching (pages are personal).
+/// An HTML answer with the page headers: the strict CSP and no caching (pages are personal);
+/// the other security headers (`nosniff`, `Referrer-Policy`, …) are every answer's.
 pub fn page(status: StatusCode, body: String) -> Response {
     let mut response = (
         status,
@@ -86,10 +98,6 @@ pub fn page(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static(CSP),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
     response
 }
 

@@ -56,6 +56,8 @@ impl Page {
 struct Visitor<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
+    /// Headers sent with every request (a client address behind the trusted proxy).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Visitor<'a> {
@@ -63,6 +65,7 @@ impl<'a> Visitor<'a> {
         Self {
             app,
             cookies: HashMap::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -71,6 +74,9 @@ impl<'a> Visitor<'a> {
             .app
             .client
             .request(method, format!("{}{path}", self.app.address));
+        for (name, value) in &self.headers {
+            req = req.header(*name, value);
+        }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self
                 .cookies
@@ -217,6 +223,34 @@ async fn a_wrong_password_is_a_friendly_page_and_counts_toward_the_apis_lock(app
     // An unknown address gets the same answer as a wrong password.
     let r = v.sign_in("nobody@example.com", "password123").await;
     assert_eq!(r.status, 401);
+}
+
+async fn the_sign_in_spends_the_api_logins_rate_bucket_and_says_so_on_a_page(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("RATE_LIMIT_ENABLED", "true")
+        .env("TRUST_PROXY", "127.0.0.1")
+        .spawn()
+        .await;
+    let ip = "198.51.100.77";
+    for i in 0..5 {
+        app.request(Method::POST, "/api/user/login")
+            .header("user-agent", "ticketmax-tests/1.0")
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": format!("a{i}@example.com"), "password": "whatever-pass"}))
+            .send()
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let mut v = Visitor::new(&app);
+    v.headers = vec![
+        ("user-agent", "ticketmax-tests/1.0".into()),
+        ("x-forwarded-for", ip.into()),
+    ];
+    let r = v.sign_in("a9@example.com", "whatever-pass").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("content-type").starts_with("text/html"));
+    assert!(r.body.contains("Too many requests"), "{}", r.body);
+    assert!(!r.header("retry-after").is_empty());
 }
 
 async fn a_user_gets_a_403_page_and_keeps_no_session(app: TestApp) {
@@ -666,6 +700,7 @@ both_backends!(
     organizers_and_admins_sign_in_with_a_strict_cookie_and_sign_out_ends_it,
     a_wrong_password_is_a_friendly_page_and_counts_toward_the_apis_lock,
     a_user_gets_a_403_page_and_keeps_no_session,
+    the_sign_in_spends_the_api_logins_rate_bucket_and_says_so_on_a_page,
     a_suspension_or_demotion_through_the_api_ends_the_console_at_once,
     a_form_without_the_sessions_csrf_token_changes_nothing,
     an_admin_decides_applications_and_changes_users_through_the_apis_services,

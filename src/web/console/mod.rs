@@ -34,10 +34,9 @@ pub const LOGIN_PATH: &str = "/admin/login";
 /// The one-shot message shown by the next page after a form.
 const FLASH_COOKIE: &str = "tm_flash";
 
-/// The console's routes and the static files its pages load.
+/// The console's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/static/{file}", get(super::assets::serve))
         .route(LOGIN_PATH, get(auth::show_login).post(auth::sign_in))
         .route("/admin/logout", post(auth::sign_out))
         .route("/admin", get(sales::overview))
