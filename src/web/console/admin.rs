@@ -58,28 +58,26 @@ pub async fn applications(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let answer = match query::<ListQuery>(raw.as_deref()) {
-        Ok(mut q) => {
-            let status = q
-                .status
-                .get_or_insert_with(|| "UNDER_REVIEW".to_string())
-                .clone();
-            let listed = list_applications(AdminUser(staff.user), State(state), ApiQuery(q)).await;
-            return list_page(
-                &staff,
-                "console/applications.html",
-                "applications",
-                listed,
-                minijinja::context! {
-                    status,
-                    statuses => ["UNDER_REVIEW", "REQUIRES_ADDITIONAL_INFO", "APPROVED", "REJECTED", "DRAFT"],
-                },
-                raw.as_deref(),
-            );
-        }
-        Err(e) => e,
+    let mut q = match query::<ListQuery>(raw.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return staff.failure(e),
     };
-    staff.failure(answer)
+    let status = q
+        .status
+        .get_or_insert_with(|| "UNDER_REVIEW".to_string())
+        .clone();
+    let listed = list_applications(AdminUser(staff.user), State(state), ApiQuery(q)).await;
+    list_page(
+        &staff,
+        "console/applications.html",
+        "applications",
+        listed,
+        minijinja::context! {
+            status,
+            statuses => ["UNDER_REVIEW", "REQUIRES_ADDITIONAL_INFO", "APPROVED", "REJECTED", "DRAFT"],
+        },
+        raw.as_deref(),
+    )
 }
 
 /// A decision's form: the reason of a rejection, the note of a request for information.
