@@ -64,6 +64,9 @@ for path in /admin "/admin/events/$event" /admin/applications /admin/users; do
   read -r a11y bp < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
+# A lost cookie would score the sign-in page instead: refuse that.
+if "/admin/login" in r["finalDisplayedUrl"]:
+    sys.exit("redirected to the sign-in page: the session cookie was not sent")
 c = r["categories"]
 print(round(c["accessibility"]["score"] * 100), round(c["best-practices"]["score"] * 100))
 for cat in ("accessibility", "best-practices"):
