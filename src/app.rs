@@ -44,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api)
         .merge(openapi::docs_router(&prefix, doc))
         .merge(crate::events::image::uploads_router())
+        .merge(crate::web::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(crate::http::JSON_BODY_LIMIT))

@@ -44,3 +44,5 @@ pub mod tasks;
 pub mod telemetry;
 /// Accounts, tokens, roles and the authentication extractors.
 pub mod users;
+/// Server-rendered pages: the shared plumbing and the console at `/admin`.
+pub mod web;

@@ -45,7 +45,7 @@ pub struct AuditQuery {
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
-async fn list_audit_log(
+pub(crate) async fn list_audit_log(
     _admin: AdminUser,
     axum::extract::State(state): axum::extract::State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,

@@ -486,6 +486,12 @@ pub async fn create_updates_ticket(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<ApiResponse<StreamTicket>> {
+    Ok(ApiResponse::created(issue_ticket(&state, &user).await?))
+}
+
+/// A single-use stream ticket for the user's session (also rendered into the console's pages,
+/// whose script cannot send the cookie-bound session as a header).
+pub async fn issue_ticket(state: &AppState, user: &AuthUser) -> ApiResult<StreamTicket> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let ticket = format!("dt_{}", hex::encode(bytes));
@@ -501,11 +507,10 @@ pub async fn create_updates_ticket(
             now,
         )
         .await?;
-    let answer = StreamTicket {
+    Ok(StreamTicket {
         ticket,
         expires_in: TICKET_TTL.as_secs(),
-    };
-    Ok(ApiResponse::created(answer))
+    })
 }
 
 /// Query of the stream.

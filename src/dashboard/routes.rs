@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "Unknown `period`, bad date, or `from` not before `to`"),
         (status = 401, description = "Not signed in"),
     ))]
-async fn get_stats(
+pub(crate) async fn get_stats(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<WindowQuery>,
@@ -74,7 +74,7 @@ pub struct SeriesQuery {
         (status = 400, description = "Bad date or `groupBy`, `from` not before `to`, or more than 1000 buckets"),
         (status = 401, description = "Not signed in"),
     ))]
-async fn get_revenue_series(
+pub(crate) async fn get_revenue_series(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<SeriesQuery>,
@@ -122,7 +122,7 @@ pub struct TopEventsQuery {
         (status = 400, description = "Bad `limit`, `sortBy`, `period` or date"),
         (status = 401, description = "Not signed in"),
     ))]
-async fn get_top_events(
+pub(crate) async fn get_top_events(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<TopEventsQuery>,

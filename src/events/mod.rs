@@ -2,7 +2,7 @@
 //! filters, sorting and pagination, cached reads with ETags, favorites, image upload, live
 //! availability (with its Server-Sent Events stream) and the COMPLETED transition.
 
-mod attendees;
+pub mod attendees;
 pub mod catalogue;
 pub mod demo;
 mod favorites;

@@ -112,12 +112,14 @@ fn ensure_envelope(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON errors already carry the envelope; HTML error pages (the console's) are meant for
+    // people and keep their body.
+    let typed = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if typed {
         return response;
     }
     let code = ErrorCode::for_status(status);

@@ -165,6 +165,11 @@ impl<T: Serialize> ApiResponse<T> {
         self
     }
 
+    /// The data and paging, for a server-rendered page that calls the same handler.
+    pub fn into_parts(self) -> (T, Option<Meta>) {
+        (self.data, self.meta)
+    }
+
     /// The serialized envelope.
     pub fn to_bytes(&self) -> Vec<u8> {
         let envelope = Envelope {

@@ -83,7 +83,7 @@ impl From<OutboxRow> for NotificationView {
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
-async fn list_notifications(
+pub(crate) async fn list_notifications(
     State(state): State<AppState>,
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<NotificationQuery>,

@@ -231,7 +231,7 @@ fn environment() -> &'static Environment<'static> {
 /// HTML-escapes `& < > " '` in HTML templates (minijinja's default also escapes `/`, which
 /// turns every link into `https:&#x2f;&#x2f;…`: valid, but unreadable in the source and in
 /// tests); everything else goes to the default formatter.
-fn html_formatter(
+pub(crate) fn html_formatter(
     out: &mut minijinja::Output,
     state: &mut State,
     value: &Value,

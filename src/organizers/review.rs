@@ -51,7 +51,7 @@ pub struct ListQuery {
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
-async fn list_applications(
+pub(crate) async fn list_applications(
     _admin: AdminUser,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -199,7 +199,7 @@ async fn decide(
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
     ))]
-async fn approve_application(
+pub(crate) async fn approve_application(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -230,7 +230,7 @@ async fn approve_application(
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
     ))]
-async fn reject_application(
+pub(crate) async fn reject_application(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -263,7 +263,7 @@ async fn reject_application(
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
     ))]
-async fn request_more_info(
+pub(crate) async fn request_more_info(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -68,7 +68,7 @@ fn like_pattern(q: &str) -> String {
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
-async fn list_users(
+pub(crate) async fn list_users(
     _admin: AdminUser,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<UserListQuery>,
@@ -163,7 +163,7 @@ async fn admin_entry(
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user"),
     ))]
-async fn update_user_role(
+pub(crate) async fn update_user_role(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -202,7 +202,7 @@ pub struct StatusBody {
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user"),
     ))]
-async fn update_user_status(
+pub(crate) async fn update_user_status(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -118,6 +118,31 @@ impl AuthUser {
     }
 }
 
+impl AuthUser {
+    /// The caller behind a verified credential (an access token, or the console's session
+    /// cookie) naming a user, a session and a token version: 401 when the account is gone, not
+    /// ACTIVE, at another token version, or the session was revoked; the role is the current one.
+    pub async fn resume(state: &AppState, id: Uuid, sid: Uuid, version: i64) -> ApiResult<Self> {
+        let current = state
+            .auth_cache
+            .get(state, id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        // Tokens go only to verified accounts, so an INACTIVE one was deactivated by an admin.
+        if current.token_version != version || current.status != UserStatus::Active {
+            return Err(ApiError::unauthorized());
+        }
+        if state.auth_cache.session_revoked(state, sid).await? {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(AuthUser {
+            id,
+            role: current.role,
+            sid,
+        })
+    }
+}
+
 /// The bearer token of a request, if any.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -137,23 +162,7 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let claims = state.jwt.verify(token).ok_or_else(ApiError::unauthorized)?;
-        let current = state
-            .auth_cache
-            .get(state, claims.sub)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        // Tokens go only to verified accounts, so an INACTIVE one was deactivated by an admin.
-        if current.token_version != claims.ver || current.status != UserStatus::Active {
-            return Err(ApiError::unauthorized());
-        }
-        if state.auth_cache.session_revoked(state, claims.sid).await? {
-            return Err(ApiError::unauthorized());
-        }
-        let user = AuthUser {
-            id: claims.sub,
-            role: current.role,
-            sid: claims.sid,
-        };
+        let user = AuthUser::resume(state, claims.sub, claims.sid, claims.ver).await?;
         parts.extensions.insert(user);
         Ok(user)
     }

@@ -365,9 +365,13 @@ pub fn checks_for(
 ) -> Vec<Check> {
     let limits = &state.config.rate_limits;
     let p = &state.config.redis_prefix;
-    let route = path
-        .strip_prefix(state.config.api_prefix.as_str())
-        .unwrap_or("");
+    // The console's sign-in is a login: it spends the API login's bucket, not a fresh one.
+    let route = if path == crate::web::console::LOGIN_PATH {
+        "/user/login"
+    } else {
+        path.strip_prefix(state.config.api_prefix.as_str())
+            .unwrap_or("")
+    };
     let route = route.trim_end_matches('/');
     // Guest booking is anonymous by nature: counted per IP whatever token comes with it, so a
     // borrowed account token cannot buy a fresh bucket.
@@ -461,9 +465,18 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .map(|c| c.0.ip());
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
     req.extensions_mut().insert(ClientIp(ip));
+    // The console's people get a page, not the API's JSON.
+    let console = req.uri().path().starts_with(crate::web::console::ROOT);
+    let refuse = |e: ApiError| {
+        if console {
+            crate::web::console::guard_refusal(e)
+        } else {
+            e.into_response()
+        }
+    };
 
     match state.guard.blocks.blocked_until(&state.store, ip).await {
-        Ok(Some(until)) => return abuse::ip_blocked(until).into_response(),
+        Ok(Some(until)) => return refuse(abuse::ip_blocked(until)),
         Ok(None) => {}
         Err(e) => return e.into_response(),
     }
@@ -526,9 +539,10 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "could not record a rate-limit rejection"),
         }
-        let mut response = ApiError::new(ErrorCode::RateLimited, "Too many requests; slow down")
-            .with_retry_after(retry)
-            .into_response();
+        let mut response = refuse(
+            ApiError::new(ErrorCode::RateLimited, "Too many requests; slow down")
+                .with_retry_after(retry),
+        );
         set_headers(&mut response, &states);
         return response;
     }

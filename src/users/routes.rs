@@ -3,7 +3,7 @@
 //! [`password`] (forgot, reset, change) and [`profile`] (the profile and its phone). This file
 //! wires them and holds the helpers they share.
 
-mod login;
+pub mod login;
 mod password;
 mod profile;
 mod registration;

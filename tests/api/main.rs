@@ -3,12 +3,14 @@
 
 mod fixtures;
 mod helpers;
+mod webdriver;
 
 mod authz;
 mod bookings;
 mod browser;
 mod checkin;
 mod cli;
+mod console;
 mod dashboard;
 mod dashboard_exports;
 mod dashboard_live;

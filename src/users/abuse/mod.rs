@@ -305,7 +305,7 @@ pub struct PageQuery {
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
-async fn list_blocked_ips(
+pub(crate) async fn list_blocked_ips(
     _admin: AdminUser,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -332,7 +332,7 @@ async fn list_blocked_ips(
         (status = 403, description = "Not an admin"),
         (status = 404, description = "That IP is not blocked"),
     ))]
-async fn delete_blocked_ip(
+pub(crate) async fn delete_blocked_ip(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
     ClientIp(client): ClientIp,

@@ -47,6 +47,17 @@ pub(super) async fn login_user(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<ApiResponse<TokenPair>> {
+    let tokens = log_in(&state, ip, body).await?;
+    Ok(ApiResponse::ok(tokens).message("Logged in"))
+}
+
+/// The login service, shared by the API and the console's sign-in: the address check, the
+/// account lock and IP-block accounting, the status answers, then a new session, audited.
+pub async fn log_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    body: LoginBody,
+) -> ApiResult<TokenPair> {
     let email = body.email.trim().to_lowercase();
     // Nothing is recorded (abuse counters, locks, audit) for what cannot be an address.
     if email.len() > 254 || !email.contains('@') {
@@ -54,7 +65,7 @@ pub(super) async fn login_user(
     }
     let user = state.store.user_by_email(&email).await?;
     let right = check_password(
-        &state,
+        state,
         ip,
         &email,
         user.as_ref().map(|u| (u.id, u.password_hash.clone())),
@@ -82,7 +93,7 @@ pub(super) async fn login_user(
         ));
     }
     state.store.clear_account_failures(&email, false).await?;
-    let tokens = sessions::open(&state, &user).await?;
+    let tokens = sessions::open(state, &user).await?;
     audit::record(
         &state.store,
         AuditEntry::new("login.success")
@@ -91,7 +102,7 @@ pub(super) async fn login_user(
             .ip(Some(ip)),
     )
     .await;
-    Ok(ApiResponse::ok(tokens).message("Logged in"))
+    Ok(tokens)
 }
 
 /// Counts a failed login toward the account lock and the IP block, and audits it.
