@@ -178,6 +178,20 @@ async fn customers(
         .await
 }
 
+/// An event's totals over all its bookings, per currency, from its daily counters.
+pub async fn event_totals(pools: &Pools<Db>, event_id: Uuid) -> sqlx::Result<Vec<Totals>> {
+    sqlx::query_as(
+        "SELECT currency, CAST(SUM(created) AS BIGINT) AS created, CAST(SUM(orders) AS BIGINT) AS orders,
+                CAST(SUM(tickets) AS BIGINT) AS tickets, CAST(SUM(revenue) AS BIGINT) AS revenue,
+                CAST(SUM(refunded_bookings) AS BIGINT) AS refunded_bookings,
+                CAST(SUM(refunded) AS BIGINT) AS refunded
+         FROM booking_days WHERE event_id = $1 GROUP BY currency ORDER BY currency",
+    )
+    .bind(event_id)
+    .fetch_all(&pools.read)
+    .await
+}
+
 async fn upcoming(pools: &Pools<Db>, scope: Scope, now: DateTime<Utc>) -> sqlx::Result<i64> {
     let q = match scope {
         Scope::Platform => sqlx::query_scalar(

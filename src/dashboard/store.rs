@@ -6,11 +6,15 @@ use uuid::Uuid;
 use super::export::{BookingLine, EventLine, ExportFilter, PaymentLine};
 use super::feed::{BookingChange, CheckInChange, PaymentChange};
 use super::model::{
-    BucketTotals, CategoryTotals, EventSales, GroupBy, Scope, SortBy, StatsParts, Window,
+    BucketTotals, CategoryTotals, EventSales, GroupBy, Scope, SortBy, StatsParts, Totals, Window,
 };
 use crate::store::Store;
 
 impl Store {
+    /// An event's totals over all its bookings, per currency (the daily counters summed).
+    pub async fn event_totals(&self, event_id: Uuid) -> sqlx::Result<Vec<Totals>> {
+        crate::dispatch!(self, crate::dashboard => event_totals(event_id))
+    }
     /// What the figures of a window are computed from.
     pub async fn dashboard_stats(
         &self,

@@ -274,18 +274,19 @@ async fn event_context(
             }
         })
         .collect();
-    // The event's net revenue, as the dashboard ranks it over all time.
-    let top_query = TopEventsQuery {
-        period: None,
-        from: Some("2000-01-01".to_string()),
-        to: Some((now + Duration::days(1)).format("%Y-%m-%d").to_string()),
-        limit: Some(100),
-        sort_by: None,
-    };
-    let (top, _) = get_top_events(State(state.clone()), staff.user, ApiQuery(top_query))
+    // Over all its bookings, from the dashboard's daily counters: one currency per event.
+    let sales = state
+        .store
+        .event_totals(id)
         .await?
-        .into_parts();
-    let sales = top.into_iter().find(|s| s.event_id == id);
+        .into_iter()
+        .find(|t| t.currency == record.event.currency)
+        .map(|t| {
+            minijinja::context! {
+                currency => t.currency, revenue => t.revenue, orders => t.orders,
+                ticketsSold => t.tickets,
+            }
+        });
     let ticket = issue_ticket(state, &staff.user).await?;
     let e = &record.event;
     Ok(minijinja::context! {
@@ -294,7 +295,7 @@ async fn event_context(
             starts_at => ser(&e.starts_at), ends_at => ser(&e.ends_at), venue => e.venue.clone(),
             location => e.location.clone(), currency => e.currency.clone(),
         },
-        types, sales => ser(&sales), bookings => ser(&list), meta => ser(&meta),
+        types, sales, bookings => ser(&list), meta => ser(&meta),
         checkin => minijinja::context! { done => checked_in.total, of => confirmed.total },
         filters => minijinja::context! { q => filters.q, status => filters.status },
         query => keep(raw, &["page"]),
