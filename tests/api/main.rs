@@ -8,6 +8,7 @@ mod authz;
 mod bookings;
 mod browser;
 mod checkin;
+mod cluster;
 mod cli;
 mod dashboard;
 mod dashboard_exports;
