@@ -107,3 +107,22 @@ on_pairs!(
     a_role_change_on_one_instance_is_honoured_by_the_other_at_once,
     a_logout_on_one_instance_ends_the_token_on_the_other_at_once,
 );
+
+/// A job's lease (a PostgreSQL advisory lock) is held by one holder at a time, and is free again
+/// once that holder's round ends; another job's lease is free meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_lease_has_one_holder_at_a_time() {
+    if !crate::helpers::postgres_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let store = &app.state.store;
+    // Keys of this test's own: every test's schema shares one database, and so its locks.
+    let key = i64::from(uuid::Uuid::new_v4().as_u128() as u32);
+    let held = store.lead(key).await.unwrap();
+    assert!(held.is_some());
+    assert!(store.lead(key).await.unwrap().is_none());
+    assert!(store.lead(key + 1).await.unwrap().is_some());
+    drop(held);
+    assert!(store.lead(key).await.unwrap().is_some());
+}
