@@ -25,7 +25,8 @@ const BATCH: usize = 500;
 /// (conditional updates; `SKIP LOCKED` on PostgreSQL), but every instance would pay for them.
 pub fn spawn_sweeper(state: AppState) {
     let sweeper = state.clone();
-    every_leading(&state, Duration::from_secs(1), lease::HOLD_SWEEPER, move || {
+    let second = Duration::from_secs(1);
+    every_leading(&state, second, lease::HOLD_SWEEPER, move || {
         let state = sweeper.clone();
         async move {
             cascade_stragglers(&state).await;
@@ -33,7 +34,8 @@ pub fn spawn_sweeper(state: AppState) {
         }
     });
     let reminders = state.clone();
-    every_leading(&state, Duration::from_secs(30), lease::REMINDERS, move || {
+    let half_minute = Duration::from_secs(30);
+    every_leading(&state, half_minute, lease::REMINDERS, move || {
         let state = reminders.clone();
         async move { send_reminders(&state).await }
     });

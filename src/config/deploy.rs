@@ -88,7 +88,10 @@ fn openapi() -> serde_json::Value {
 fn every_variable_the_containers_set_is_one_the_app_reads() {
     let docker = dockerfile_env();
     let compose = compose_app_env();
-    assert!(docker.len() >= 5 && compose.len() >= 10, "{docker:?} {compose:?}");
+    assert!(
+        docker.len() >= 5 && compose.len() >= 10,
+        "{docker:?} {compose:?}"
+    );
     for name in docker.keys().chain(compose.keys()) {
         assert!(is_var(name), "{name:?} is not a variable name");
         assert!(
@@ -152,7 +155,13 @@ fn nginx_streams_every_event_stream_unbuffered() {
         let location = if path.contains('{') {
             let pattern: Vec<String> = path
                 .split('/')
-                .map(|s| if s.starts_with('{') { "[^/]+".into() } else { s.to_string() })
+                .map(|s| {
+                    if s.starts_with('{') {
+                        "[^/]+".into()
+                    } else {
+                        s.to_string()
+                    }
+                })
                 .collect();
             format!("location ~ ^{}$ {{", pattern.join("/"))
         } else {

@@ -466,8 +466,11 @@ impl SharedSlot {
             ..
         } = self;
         runtime.spawn(async move {
-            let removed: redis::RedisResult<i64> =
-                redis::cmd("ZREM").arg(&key).arg(&member).query_async(&mut conn).await;
+            let removed: redis::RedisResult<i64> = redis::cmd("ZREM")
+                .arg(&key)
+                .arg(&member)
+                .query_async(&mut conn)
+                .await;
             if let Err(e) = removed {
                 tracing::warn!(error = %e, "dashboard feed: giving a stream's place back failed");
             }
@@ -531,7 +534,11 @@ type Cursor = Mutex<(DateTime<Utc>, HashMap<String, DateTime<Utc>>)>;
 /// One round: if this instance leads, publishes what changed since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
-    let Some(_lease) = state.store.lead(crate::tasks::lease::DASHBOARD_FEED).await? else {
+    let Some(_lease) = state
+        .store
+        .lead(crate::tasks::lease::DASHBOARD_FEED)
+        .await?
+    else {
         // Another instance watches; should this one lead later, it starts near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
         return Ok(());

@@ -46,7 +46,11 @@ pub async fn refund_event(state: &AppState, event_id: uuid::Uuid) -> crate::http
 
 /// One round, if this instance holds the lease: `(payments settled, refunds executed)`.
 pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize)> {
-    let Some(_lease) = state.store.lead(crate::tasks::lease::PAYMENT_RECONCILER).await? else {
+    let Some(_lease) = state
+        .store
+        .lead(crate::tasks::lease::PAYMENT_RECONCILER)
+        .await?
+    else {
         return Ok((0, 0));
     };
     let now = Utc::now();

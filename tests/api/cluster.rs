@@ -69,9 +69,13 @@ async fn a_role_change_on_one_instance_is_honoured_by_the_other_at_once(a: TestA
     .await;
     let add_type = |app: &'static str| json!({"name": app, "price": 100, "capacity": 5});
     // B has read the organizer's account (and may keep it) before the change.
-    b.post_as(&org, &format!("/api/events/{event}/ticket-types"), &add_type("B"))
-        .await
-        .assert_status(201);
+    b.post_as(
+        &org,
+        &format!("/api/events/{event}/ticket-types"),
+        &add_type("B"),
+    )
+    .await
+    .assert_status(201);
     let (_, admin) = a.admin().await;
     a.patch_as(
         &admin,
@@ -80,9 +84,13 @@ async fn a_role_change_on_one_instance_is_honoured_by_the_other_at_once(a: TestA
     )
     .await
     .assert_status(200);
-    b.post_as(&org, &format!("/api/events/{event}/ticket-types"), &add_type("B2"))
-        .await
-        .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    b.post_as(
+        &org,
+        &format!("/api/events/{event}/ticket-types"),
+        &add_type("B2"),
+    )
+    .await
+    .assert_error(403, "ORGANIZER_NOT_APPROVED");
 }
 
 async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once(a: TestApp, b: TestApp) {
@@ -94,9 +102,13 @@ async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once(a: TestApp
     b.get_as(&access, "/api/user/profile")
         .await
         .assert_status(200);
-    a.post_as(&access, "/api/user/logout", &json!({"refreshToken": refresh}))
-        .await
-        .assert_status(200);
+    a.post_as(
+        &access,
+        "/api/user/logout",
+        &json!({"refreshToken": refresh}),
+    )
+    .await
+    .assert_status(200);
     b.get_as(&access, "/api/user/profile")
         .await
         .assert_error(401, "UNAUTHORIZED");

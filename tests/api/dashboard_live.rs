@@ -272,7 +272,11 @@ pub(crate) async fn ticket(app: &TestApp, token: &str) -> String {
     r.data()["ticket"].as_str().unwrap().to_string()
 }
 
-pub(crate) async fn open(app: &TestApp, ticket: &str, last_event_id: Option<&str>) -> (u16, Option<Sse>) {
+pub(crate) async fn open(
+    app: &TestApp,
+    ticket: &str,
+    last_event_id: Option<&str>,
+) -> (u16, Option<Sse>) {
     let mut req = app.client.get(format!(
         "{}/api/dashboard/updates?ticket={ticket}",
         app.address

@@ -286,7 +286,10 @@ where
 /// Purges keys older than 24 h every ten minutes (on one instance of a cluster), until shutdown.
 pub fn spawn_purger(state: &crate::state::AppState) {
     let purger = state.clone();
-    let (period, key) = (std::time::Duration::from_secs(600), crate::tasks::lease::IDEMPOTENCY_PURGE);
+    let (period, key) = (
+        std::time::Duration::from_secs(600),
+        crate::tasks::lease::IDEMPOTENCY_PURGE,
+    );
     crate::tasks::every_leading(state, period, key, move || {
         let state = purger.clone();
         async move {
