@@ -57,6 +57,7 @@ use super::model::Scope;
 use crate::bus::{Received, topic};
 use crate::http::{ApiError, ApiQuery, ApiResponse, ApiResult, ErrorCode};
 use crate::state::AppState;
+use crate::tasks::lease;
 use crate::users::AuthUser;
 use crate::users::model::{Role, UserStatus};
 
@@ -534,11 +535,7 @@ type Cursor = Mutex<(DateTime<Utc>, HashMap<String, DateTime<Utc>>)>;
 /// One round: if this instance leads, publishes what changed since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
-    let Some(_lease) = state
-        .store
-        .lead(crate::tasks::lease::DASHBOARD_FEED)
-        .await?
-    else {
+    let Some(_lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
         // Another instance watches; should this one lead later, it starts near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
         return Ok(());

@@ -11,6 +11,7 @@ use chrono::Utc;
 
 use super::flows;
 use crate::state::AppState;
+use crate::tasks::lease;
 
 /// How often a round runs.
 pub const PERIOD: Duration = Duration::from_secs(60);
@@ -46,11 +47,7 @@ pub async fn refund_event(state: &AppState, event_id: uuid::Uuid) -> crate::http
 
 /// One round, if this instance holds the lease: `(payments settled, refunds executed)`.
 pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize)> {
-    let Some(_lease) = state
-        .store
-        .lead(crate::tasks::lease::PAYMENT_RECONCILER)
-        .await?
-    else {
+    let Some(_lease) = state.store.lead(lease::PAYMENT_RECONCILER).await? else {
         return Ok((0, 0));
     };
     let now = Utc::now();
