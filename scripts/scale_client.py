@@ -14,6 +14,8 @@ import uuid
 from urllib.parse import urlsplit
 
 RETRIES = 8
+# An empty User-Agent puts a request under the auth rate tier (API.md §11.90).
+AGENT = {"user-agent": "ticketmax-scale-test"}
 
 
 def request(base, method, path, body=None, headers=None, timeout=30):
@@ -22,7 +24,7 @@ def request(base, method, path, body=None, headers=None, timeout=30):
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         data = json.dumps(body) if body is not None else None
-        h = {"content-type": "application/json"} if data else {}
+        h = dict(AGENT, **({"content-type": "application/json"} if data else {}))
         h.update(headers or {})
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
@@ -124,7 +126,7 @@ def sse(stream_base, event, book_base, ticket_type):
     u = urlsplit(stream_base)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
     conn.request("GET", f"/api/events/{event}/availability/stream",
-                 headers={"accept": "text/event-stream"})
+                 headers=dict(AGENT, accept="text/event-stream"))
     r = conn.getresponse()
     if r.status != 200:
         print(json.dumps({"received": False, "status": r.status}))
