@@ -20,7 +20,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk >/dev/null
 fi
 
-read -r event type < <(new_event 100000000)
+read -r event type < <(new_event 10000000)
 cat >"$work/holds.lua" <<LUA
 local counter = 0
 function setup(thread)
