@@ -338,7 +338,7 @@ impl Hub {
         }
     }
 
-    /// A stream slot for `user`, or `None` at [`MAX_STREAMS_PER_USER`].
+    /// A stream slot for `user` on this instance, or `None` at [`MAX_STREAMS_PER_USER`] here.
     fn take_slot(self: &Arc<Self>, user: Uuid) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(user).or_default();
