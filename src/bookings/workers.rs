@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::announce;
 use super::model::Links;
 use crate::state::AppState;
-use crate::tasks::every;
+use crate::tasks::{every_leading, lease};
 
 /// How long before an event its confirmed bookers are reminded (API.md §10).
 pub const REMINDER_WINDOW: chrono::Duration = chrono::Duration::hours(24);
@@ -21,10 +21,12 @@ const BATCH: usize = 500;
 /// releases their seats, notifies their buyers and announces availability; it also cascades any
 /// CANCELLED event that still has live bookings; every half minute it sends the reminders of
 /// events starting within [`REMINDER_WINDOW`]. Stops on shutdown.
-/// Safe with several instances (conditional updates; `SKIP LOCKED` on PostgreSQL).
+/// Each job runs on one instance per tick: the statements would be safe on several at once
+/// (conditional updates; `SKIP LOCKED` on PostgreSQL), but every instance would pay for them.
 pub fn spawn_sweeper(state: AppState) {
     let sweeper = state.clone();
-    every(&state, Duration::from_secs(1), move || {
+    let second = Duration::from_secs(1);
+    every_leading(&state, second, lease::HOLD_SWEEPER, move || {
         let state = sweeper.clone();
         async move {
             cascade_stragglers(&state).await;
@@ -32,7 +34,8 @@ pub fn spawn_sweeper(state: AppState) {
         }
     });
     let reminders = state.clone();
-    every(&state, Duration::from_secs(30), move || {
+    let half_minute = Duration::from_secs(30);
+    every_leading(&state, half_minute, lease::REMINDERS, move || {
         let state = reminders.clone();
         async move { send_reminders(&state).await }
     });

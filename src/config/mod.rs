@@ -3,6 +3,8 @@
 //! in [`Secret`] so that `Debug` and logs never show them. Each section of the settings has its
 //! reader in `sections.rs`; `vars.rs` turns raw variables into typed values.
 
+#[cfg(test)]
+mod deploy;
 mod sections;
 mod vars;
 

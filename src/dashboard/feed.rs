@@ -30,7 +30,12 @@
 //! in the database so any instance accepts it) is consumed by the stream that opens with it; a
 //! reused, expired or missing one is 401. The stream ends at once when its user is suspended,
 //! deactivated or erased, changes role, or its session is revoked (the `auth` bus topic), and at
-//! shutdown. At most [`MAX_STREAMS_PER_USER`] streams per user on an instance; the next is 429.
+//! shutdown. At most [`MAX_STREAMS_PER_USER`] streams per user; the next is 429. Each instance
+//! counts its own; with Redis the cap holds across the cluster too: each open stream is a member
+//! of its user's sorted set in Redis, scored by when it lapses, renewed while the stream lives
+//! and removed when it ends, so the places of an instance that died lapse within
+//! [`SHARED_SLOT_TTL`] instead of being lost for good. Should Redis not answer, the instance's
+//! own count still holds.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -52,13 +57,16 @@ use super::model::Scope;
 use crate::bus::{Received, topic};
 use crate::http::{ApiError, ApiQuery, ApiResponse, ApiResult, ErrorCode};
 use crate::state::AppState;
+use crate::tasks::lease;
 use crate::users::AuthUser;
 use crate::users::model::{Role, UserStatus};
 
 /// A stream ticket's lifetime.
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
-/// Open streams per user and instance.
+/// Open streams per user (on an instance, and across the cluster with Redis).
 pub const MAX_STREAMS_PER_USER: usize = 5;
+/// How long a stream's place in the cluster-wide count lasts unless renewed (every third of it).
+pub const SHARED_SLOT_TTL: Duration = Duration::from_secs(45);
 /// Updates kept per instance for `Last-Event-ID`.
 pub const BUFFER: usize = 1000;
 /// How often the watcher reads changes.
@@ -69,8 +77,6 @@ const OVERLAP: chrono::Duration = chrono::Duration::seconds(3);
 const BATCH: i64 = 1000;
 /// Most reads in one round (a flood is caught up over the next rounds).
 const MAX_PAGES: usize = 10;
-/// The feed watcher's lease.
-const LEASE_KEY: i64 = 7_412_115;
 /// Heartbeat period.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -332,7 +338,7 @@ impl Hub {
         }
     }
 
-    /// A stream slot for `user`, or `None` at [`MAX_STREAMS_PER_USER`].
+    /// A stream slot for `user` on this instance, or `None` at [`MAX_STREAMS_PER_USER`] here.
     fn take_slot(self: &Arc<Self>, user: Uuid) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(user).or_default();
@@ -343,6 +349,7 @@ impl Hub {
         Some(Slot {
             hub: self.clone(),
             user,
+            shared: None,
         })
     }
 }
@@ -351,6 +358,7 @@ impl Hub {
 struct Slot {
     hub: Arc<Hub>,
     user: Uuid,
+    shared: Option<SharedSlot>,
 }
 
 impl Drop for Slot {
@@ -362,7 +370,127 @@ impl Drop for Slot {
                 open.remove(&self.user);
             }
         }
+        if let Some(shared) = self.shared.take() {
+            shared.release();
+        }
     }
+}
+
+/// Drops the lapsed members of a user's set (`KEYS[1]`), then adds `ARGV[2]` lapsing in
+/// `ARGV[3]` ms unless `ARGV[1]` members are left: 1 when added, 0 when full. Redis's clock
+/// scores every member, so instances' clocks need not agree.
+const TAKE_SHARED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+/// Pushes back the lapse of member `ARGV[1]` (if still there) by `ARGV[2]` ms.
+const RENEW_SHARED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+/// A stream's place in its user's count in Redis, renewed by a task until released.
+struct SharedSlot {
+    conn: redis::aio::ConnectionManager,
+    key: String,
+    member: String,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl SharedSlot {
+    /// Takes a place for `user`: `Ok(None)` when the cluster already has
+    /// [`MAX_STREAMS_PER_USER`] streams of theirs.
+    async fn take(
+        conn: &redis::aio::ConnectionManager,
+        prefix: &str,
+        user: Uuid,
+    ) -> redis::RedisResult<Option<Self>> {
+        let key = format!("{prefix}dashboard:streams:{user}");
+        let member = Uuid::new_v4().to_string();
+        let ttl = SHARED_SLOT_TTL.as_millis() as u64;
+        let taken: i64 = redis::Script::new(TAKE_SHARED)
+            .key(&key)
+            .arg(MAX_STREAMS_PER_USER)
+            .arg(&member)
+            .arg(ttl)
+            .invoke_async(&mut conn.clone())
+            .await?;
+        if taken == 0 {
+            return Ok(None);
+        }
+        let renewer = {
+            let (mut conn, key, member) = (conn.clone(), key.clone(), member.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SHARED_SLOT_TTL / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let renewed: redis::RedisResult<i64> = redis::Script::new(RENEW_SHARED)
+                        .key(&key)
+                        .arg(&member)
+                        .arg(ttl)
+                        .invoke_async(&mut conn)
+                        .await;
+                    if let Err(e) = renewed {
+                        tracing::warn!(error = %e, "dashboard feed: renewing a stream's place failed");
+                    }
+                }
+            })
+        };
+        Ok(Some(Self {
+            conn: conn.clone(),
+            key,
+            member,
+            renewer,
+        }))
+    }
+
+    /// Gives the place back (in the background: a stream ends in a synchronous `drop`).
+    fn release(self) {
+        self.renewer.abort();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Self {
+            mut conn,
+            key,
+            member,
+            ..
+        } = self;
+        runtime.spawn(async move {
+            let removed: redis::RedisResult<i64> = redis::cmd("ZREM")
+                .arg(&key)
+                .arg(&member)
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = removed {
+                tracing::warn!(error = %e, "dashboard feed: giving a stream's place back failed");
+            }
+        });
+    }
+}
+
+/// A stream slot for `user` on this instance and, with Redis, in the cluster; `None` at
+/// [`MAX_STREAMS_PER_USER`] on either.
+async fn open_slot(state: &AppState, user: Uuid) -> Option<Slot> {
+    let mut slot = state.dashboard.take_slot(user)?;
+    if let Some(conn) = &state.redis {
+        match SharedSlot::take(conn, &state.config.redis_prefix, user).await {
+            Ok(Some(shared)) => slot.shared = Some(shared),
+            Ok(None) => return None,
+            Err(e) => tracing::warn!(error = %e, "dashboard feed: Redis stream count unavailable"),
+        }
+    }
+    Some(slot)
 }
 
 /// Starts the feed: the bus listener filling this instance's [`Hub`], and the watcher.
@@ -407,7 +535,7 @@ type Cursor = Mutex<(DateTime<Utc>, HashMap<String, DateTime<Utc>>)>;
 /// One round: if this instance leads, publishes what changed since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
-    let Some(_lease) = state.store.lead(LEASE_KEY).await? else {
+    let Some(_lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
         // Another instance watches; should this one lead later, it starts near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
         return Ok(());
@@ -656,7 +784,7 @@ pub async fn stream_updates(
         role: current.role,
         sid,
     };
-    let slot = state.dashboard.take_slot(user_id).ok_or_else(|| {
+    let slot = open_slot(&state, user_id).await.ok_or_else(|| {
         ApiError::new(ErrorCode::RateLimited, "Too many open dashboard streams")
             .with_retry_after(15)
     })?;

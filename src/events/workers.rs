@@ -14,13 +14,14 @@ pub const OPTIMIZE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts the catalogue's background work until shutdown: the cache's bus subscriber and the
 /// task that marks finished events COMPLETED (and invalidates the cache when it does), which also
-/// refreshes the planner statistics at start and hourly.
+/// refreshes the planner statistics at start and hourly; one instance of a cluster per tick.
 pub fn spawn_workers(state: &AppState) {
     state.cache.spawn_subscriber(state.shutdown_signal());
     spawn_availability_listener(state);
     let worker = state.clone();
     let mut last_optimized: Option<std::time::Instant> = None;
-    crate::tasks::every(state, COMPLETION_INTERVAL, move || {
+    let key = crate::tasks::lease::EVENT_COMPLETION;
+    crate::tasks::every_leading(state, COMPLETION_INTERVAL, key, move || {
         let state = worker.clone();
         let optimize = last_optimized.is_none_or(|t| t.elapsed() >= OPTIMIZE_INTERVAL);
         if optimize {

@@ -11,9 +11,8 @@ use chrono::Utc;
 
 use super::flows;
 use crate::state::AppState;
+use crate::tasks::lease;
 
-/// The lease key of this job (any constant only this job uses).
-const LEASE_KEY: i64 = 7_412_101;
 /// How often a round runs.
 pub const PERIOD: Duration = Duration::from_secs(60);
 /// A payment PENDING for longer than this is asked about.
@@ -48,7 +47,7 @@ pub async fn refund_event(state: &AppState, event_id: uuid::Uuid) -> crate::http
 
 /// One round, if this instance holds the lease: `(payments settled, refunds executed)`.
 pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize)> {
-    let Some(_lease) = state.store.lead(LEASE_KEY).await? else {
+    let Some(_lease) = state.store.lead(lease::PAYMENT_RECONCILER).await? else {
         return Ok((0, 0));
     };
     let now = Utc::now();

@@ -141,13 +141,24 @@ pub async fn announce_sessions(state: &AppState, sids: &[Uuid]) {
     }
 }
 
-/// Applies `auth` bus messages to the local caches and prunes old abuse events, until shutdown.
+/// Applies `auth` bus messages to the local caches, and prunes old abuse events (on one
+/// instance of a cluster), until shutdown.
 pub fn start_background(state: &AppState) {
+    let pruner = state.clone();
+    let period = std::time::Duration::from_secs(600);
+    crate::tasks::every_leading(state, period, crate::tasks::lease::ABUSE_PRUNE, move || {
+        let state = pruner.clone();
+        async move {
+            let before = Utc::now() - chrono::Duration::hours(2);
+            if let Err(e) = state.store.prune_abuse_events(before).await {
+                tracing::warn!(error = %e, "could not prune abuse events");
+            }
+        }
+    });
     let state = state.clone();
     let mut bus = state.bus.subscribe();
     let mut shutdown = state.shutdown_signal();
     tokio::spawn(async move {
-        let mut prune = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tokio::select! {
                 msg = crate::bus::receive(&mut bus) => match msg {
@@ -163,12 +174,6 @@ pub fn start_background(state: &AppState) {
                     }
                     Received::Closed => break,
                 },
-                _ = prune.tick() => {
-                    let before = Utc::now() - chrono::Duration::hours(2);
-                    if let Err(e) = state.store.prune_abuse_events(before).await {
-                        tracing::warn!(error = %e, "could not prune abuse events");
-                    }
-                }
                 _ = shutdown.changed() => break,
             }
         }

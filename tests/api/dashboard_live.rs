@@ -192,7 +192,7 @@ async fn only_the_owner_and_admins_read_an_event_s_bookings(app: TestApp) {
 }
 
 /// A Server-Sent Events reader over a live response.
-struct Sse {
+pub(crate) struct Sse {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buf: String,
 }
@@ -263,7 +263,7 @@ impl Sse {
     }
 }
 
-async fn ticket(app: &TestApp, token: &str) -> String {
+pub(crate) async fn ticket(app: &TestApp, token: &str) -> String {
     let r = app
         .post_as(token, "/api/dashboard/updates/ticket", &json!({}))
         .await;
@@ -272,7 +272,11 @@ async fn ticket(app: &TestApp, token: &str) -> String {
     r.data()["ticket"].as_str().unwrap().to_string()
 }
 
-async fn open(app: &TestApp, ticket: &str, last_event_id: Option<&str>) -> (u16, Option<Sse>) {
+pub(crate) async fn open(
+    app: &TestApp,
+    ticket: &str,
+    last_event_id: Option<&str>,
+) -> (u16, Option<Sse>) {
     let mut req = app.client.get(format!(
         "{}/api/dashboard/updates?ticket={ticket}",
         app.address
@@ -301,7 +305,7 @@ async fn open(app: &TestApp, ticket: &str, last_event_id: Option<&str>) -> (u16,
     )
 }
 
-async fn stream_as(app: &TestApp, token: &str) -> Sse {
+pub(crate) async fn stream_as(app: &TestApp, token: &str) -> Sse {
     let t = ticket(app, token).await;
     let (status, sse) = open(app, &t, None).await;
     assert_eq!(status, 200);

@@ -201,6 +201,29 @@ impl TestAppBuilder {
     }
 }
 
+/// Two instances on one database of `backend` with one Redis between them (a key prefix of their
+/// own), as behind a load balancer; `None` without `TEST_REDIS_URL` (or PostgreSQL, when asked
+/// for it) outside CI.
+pub async fn pair(backend: Backend) -> Option<(TestApp, TestApp)> {
+    let redis = redis_url()?;
+    if backend == Backend::Postgres && !postgres_available() {
+        return None;
+    }
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let a = TestApp::builder(backend)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let b = TestApp::builder(backend)
+        .store(a.state.store.clone())
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    Some((a, b))
+}
+
 /// Opens a fresh, migrated database for one test.
 pub async fn fresh_store(backend: Backend, dir: &TempDir) -> Store {
     let store = match backend {

@@ -10,6 +10,7 @@ mod bookings;
 mod browser;
 mod checkin;
 mod cli;
+mod cluster;
 mod console;
 mod dashboard;
 mod dashboard_exports;

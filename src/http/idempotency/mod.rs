@@ -283,10 +283,14 @@ where
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Purges keys older than 24 h every ten minutes, until shutdown.
+/// Purges keys older than 24 h every ten minutes (on one instance of a cluster), until shutdown.
 pub fn spawn_purger(state: &crate::state::AppState) {
     let purger = state.clone();
-    crate::tasks::every(state, std::time::Duration::from_secs(600), move || {
+    let (period, key) = (
+        std::time::Duration::from_secs(600),
+        crate::tasks::lease::IDEMPOTENCY_PURGE,
+    );
+    crate::tasks::every_leading(state, period, key, move || {
         let state = purger.clone();
         async move {
             if let Err(e) = state.store.purge_idempotency_keys().await {

@@ -1,0 +1,140 @@
+//! Several instances behind one load balancer: two servers on one database with one Redis
+//! between them, and what a client must not notice when its requests land on either.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use serde_json::json;
+use ticketmax::users::model::Role;
+
+use crate::dashboard_live::{open, stream_as, ticket};
+use crate::fixtures::{TypeSpec, insert_event};
+use crate::helpers::{Backend, TestApp};
+
+/// Runs a test on a [`pair`] of each backend (skipped without Redis outside CI).
+macro_rules! on_pairs {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some((a, b)) = crate::helpers::pair(super::Backend::Sqlite).await {
+                        super::$name(a, b).await
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some((a, b)) = crate::helpers::pair(super::Backend::Postgres).await {
+                        super::$name(a, b).await
+                    }
+                }
+            }
+        )+
+    };
+}
+
+async fn dashboard_streams_are_capped_per_user_across_instances(a: TestApp, b: TestApp) {
+    let (_, user) = a.create_user(Role::User).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(stream_as(&a, &user).await);
+    }
+    for _ in 0..2 {
+        streams.push(stream_as(&b, &user).await);
+    }
+    for app in [&a, &b] {
+        let t = ticket(app, &user).await;
+        app.get(&format!("/api/dashboard/updates?ticket={t}"))
+            .await
+            .assert_error(429, "RATE_LIMITED");
+    }
+    // A stream that ends on A gives its place back to the whole cluster.
+    drop(streams.remove(0));
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    let t = ticket(&a, &user).await;
+    assert_eq!(open(&b, &t, None).await.0, 200);
+}
+
+async fn a_role_change_on_one_instance_is_honoured_by_the_other_at_once(a: TestApp, b: TestApp) {
+    let (org_id, org) = a.create_user(Role::Organizer).await;
+    let (event, _) = insert_event(
+        &a,
+        org_id,
+        "PUBLISHED",
+        None,
+        Duration::days(30),
+        &[TypeSpec::free(10)],
+    )
+    .await;
+    let add_type = |app: &'static str| json!({"name": app, "price": 100, "capacity": 5});
+    // B has read the organizer's account (and may keep it) before the change.
+    b.post_as(
+        &org,
+        &format!("/api/events/{event}/ticket-types"),
+        &add_type("B"),
+    )
+    .await
+    .assert_status(201);
+    let (_, admin) = a.admin().await;
+    a.patch_as(
+        &admin,
+        &format!("/api/user/{org_id}/role"),
+        &json!({"role": "USER"}),
+    )
+    .await
+    .assert_status(200);
+    b.post_as(
+        &org,
+        &format!("/api/events/{event}/ticket-types"),
+        &add_type("B2"),
+    )
+    .await
+    .assert_error(403, "ORGANIZER_NOT_APPROVED");
+}
+
+async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once(a: TestApp, b: TestApp) {
+    let pw = "correct-horse-1";
+    a.register_verified("cluster@example.com", pw).await;
+    let r = a.login("cluster@example.com", pw).await;
+    let access = r.data()["accessToken"].as_str().unwrap().to_string();
+    let refresh = r.data()["refreshToken"].as_str().unwrap().to_string();
+    b.get_as(&access, "/api/user/profile")
+        .await
+        .assert_status(200);
+    a.post_as(
+        &access,
+        "/api/user/logout",
+        &json!({"refreshToken": refresh}),
+    )
+    .await
+    .assert_status(200);
+    b.get_as(&access, "/api/user/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+on_pairs!(
+    dashboard_streams_are_capped_per_user_across_instances,
+    a_role_change_on_one_instance_is_honoured_by_the_other_at_once,
+    a_logout_on_one_instance_ends_the_token_on_the_other_at_once,
+);
+
+/// A job's lease (a PostgreSQL advisory lock) is held by one holder at a time, and is free again
+/// once that holder's round ends; another job's lease is free meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_lease_has_one_holder_at_a_time() {
+    if !crate::helpers::postgres_available() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let store = &app.state.store;
+    // Keys of this test's own: every test's schema shares one database, and so its locks.
+    let key = i64::from(uuid::Uuid::new_v4().as_u128() as u32);
+    let held = store.lead(key).await.unwrap();
+    assert!(held.is_some());
+    assert!(store.lead(key).await.unwrap().is_none());
+    assert!(store.lead(key + 1).await.unwrap().is_some());
+    drop(held);
+    assert!(store.lead(key).await.unwrap().is_some());
+}
