@@ -1,5 +1,6 @@
 # Shared by scripts/scale-test and scripts/bench-scale.sh (sourced, not run): installs nginx
-# when missing, builds the release binary (CARGO_TARGET_DIR respected), makes a fresh PostgreSQL
+# when missing, builds the release binary (CARGO_TARGET_DIR respected; TICKETMAX_BIN names
+# another binary instead), makes a fresh PostgreSQL
 # database and Redis key prefix, starts `$instances` instances on loopback ports (one JWT secret,
 # TRUST_PROXY the local nginx) and nginx (deploy/nginx.conf with its upstream and port replaced),
 # seeds a demo admin and organizer, and stops everything on exit.
@@ -26,11 +27,17 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-log "building the release binary"
-cargo build --release --quiet
-target=${CARGO_TARGET_DIR:-target}
-case $target in /*) ;; *) target=$root/$target ;; esac
-bin=$target/release/ticketmax
+if [ -n "${TICKETMAX_BIN:-}" ]; then
+  # Another build (CI passes the debug binary its test run already built: the checks here are
+  # about correctness, not speed).
+  bin=$(realpath "$TICKETMAX_BIN")
+else
+  log "building the release binary"
+  cargo build --release --quiet
+  target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$root/$target ;; esac
+  bin=$target/release/ticketmax
+fi
 
 work=$(mktemp -d)
 pids=()
