@@ -87,11 +87,13 @@ CREATE CONSTRAINT TRIGGER bookings_counters_insert AFTER INSERT ON bookings
 CREATE CONSTRAINT TRIGGER bookings_counters_update AFTER UPDATE OF event_id, created_at, currency,
     status, quantity, total_amount, refund_amount, confirmed_at ON bookings
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    -- Only a change the figures can see: a hold that expires or is cancelled unpaid changes none.
     WHEN (OLD.event_id IS DISTINCT FROM NEW.event_id OR OLD.created_at IS DISTINCT FROM NEW.created_at
-          OR OLD.currency IS DISTINCT FROM NEW.currency OR OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.currency IS DISTINCT FROM NEW.currency
+          OR (OLD.status = 'CONFIRMED') <> (NEW.status = 'CONFIRMED')
+          OR (OLD.confirmed_at IS NULL) <> (NEW.confirmed_at IS NULL)
           OR OLD.quantity IS DISTINCT FROM NEW.quantity OR OLD.total_amount IS DISTINCT FROM NEW.total_amount
-          OR OLD.refund_amount IS DISTINCT FROM NEW.refund_amount
-          OR OLD.confirmed_at IS DISTINCT FROM NEW.confirmed_at)
+          OR OLD.refund_amount IS DISTINCT FROM NEW.refund_amount)
     EXECUTE FUNCTION bookings_counters();
 CREATE CONSTRAINT TRIGGER bookings_counters_delete AFTER DELETE ON bookings
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bookings_counters();

@@ -48,10 +48,13 @@ END;
 
 CREATE TRIGGER booking_days_update AFTER UPDATE OF event_id, created_at, currency, status, quantity,
     total_amount, refund_amount, confirmed_at ON bookings
+-- Only a change the figures can see: a hold that expires or is cancelled unpaid changes none.
 WHEN OLD.event_id IS NOT NEW.event_id OR OLD.created_at IS NOT NEW.created_at
-    OR OLD.currency IS NOT NEW.currency OR OLD.status IS NOT NEW.status
+    OR OLD.currency IS NOT NEW.currency
+    OR (OLD.status = 'CONFIRMED') <> (NEW.status = 'CONFIRMED')
+    OR (OLD.confirmed_at IS NULL) <> (NEW.confirmed_at IS NULL)
     OR OLD.quantity IS NOT NEW.quantity OR OLD.total_amount IS NOT NEW.total_amount
-    OR OLD.refund_amount IS NOT NEW.refund_amount OR OLD.confirmed_at IS NOT NEW.confirmed_at
+    OR OLD.refund_amount IS NOT NEW.refund_amount
 BEGIN
     INSERT INTO booking_days (event_id, day, currency, created, orders, tickets, revenue, refunded_bookings, refunded)
     VALUES (OLD.event_id, substr(OLD.created_at, 1, 10), OLD.currency, -1,
