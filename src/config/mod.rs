@@ -324,6 +324,8 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// Default ISO 4217 currency.
     pub default_currency: String,
+    /// IANA time zone of new events that name none.
+    pub default_timezone: String,
     /// Hold lifetime of a pending booking.
     pub booking_hold: Duration,
     /// Confirmed bookings may be cancelled until this long before the start.
@@ -406,6 +408,7 @@ impl Config {
             sms: sections::sms(&v)?,
             payments: sections::payments(&v, app_env)?,
             default_currency: bookings.default_currency,
+            default_timezone: bookings.default_timezone,
             booking_hold: bookings.hold,
             cancellation_cutoff: bookings.cancellation_cutoff,
             cancellation_fee_cap: bookings.cancellation_fee_cap,

@@ -453,6 +453,7 @@ pub(super) fn payments(v: &Vars, env: AppEnv) -> Result<PaymentsConfig, ConfigEr
 /// Money and booking rules.
 pub(super) struct Bookings {
     pub default_currency: String,
+    pub default_timezone: String,
     pub hold: Duration,
     pub cancellation_cutoff: Duration,
     pub cancellation_fee_cap: i64,
@@ -469,8 +470,16 @@ pub(super) fn bookings(v: &Vars) -> Result<Bookings, ConfigError> {
             "expected an ISO 4217 code such as NGN",
         ));
     }
+    let default_timezone = v.string("DEFAULT_TIMEZONE", "UTC");
+    if default_timezone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(bad(
+            "DEFAULT_TIMEZONE",
+            "expected an IANA time zone name such as Africa/Lagos or UTC",
+        ));
+    }
     Ok(Bookings {
         default_currency,
+        default_timezone,
         hold: Duration::from_secs(60 * v.parse::<u64>("BOOKING_HOLD_MINUTES", 10)?),
         cancellation_cutoff: Duration::from_secs(
             3600 * v.parse::<u64>("CANCELLATION_CUTOFF_HOURS", 24)?,

@@ -160,6 +160,7 @@ fn event(
         tags: serde_json::to_string(&[category, "demo"]).unwrap_or_else(|_| "[]".into()),
         venue: Some(venue.to_string()),
         location: location.to_string(),
+        timezone: "Africa/Lagos".to_string(),
         starts_at,
         ends_at: Some(starts_at + Duration::hours(4)),
         image_url: None,

@@ -81,6 +81,8 @@ pub struct EventRow {
     pub venue: Option<String>,
     /// City or address.
     pub location: String,
+    /// IANA time zone its times are shown in (they are stored in UTC).
+    pub timezone: String,
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
@@ -224,6 +226,8 @@ pub struct EventView {
     pub tags: Vec<String>,
     pub venue: Option<String>,
     pub location: String,
+    /// IANA time zone (`Africa/Lagos`) pages and emails show its times in; times stay UTC here.
+    pub timezone: String,
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
@@ -262,6 +266,7 @@ pub const EVENT_FIELDS: &[&str] = &[
     "tags",
     "venue",
     "location",
+    "timezone",
     "startsAt",
     "endsAt",
     "imageUrl",

@@ -13,7 +13,7 @@ use crate::events::model::{
 };
 use crate::store::Pools;
 
-const EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, \
+const EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, e.timezone, \
      e.starts_at, e.ends_at, e.image_url, e.featured, e.status, e.currency, e.total_tickets, e.sold, e.held, \
      e.min_price, e.cancel_reason, e.published_at, e.created_at, e.updated_at";
 
@@ -22,7 +22,7 @@ const TYPE_COLUMNS: &str = "id, event_id, name, kind, price, capacity, sold, hel
 
 /// The event columns of a list page with `held` live for capped events (the only ones whose
 /// event-level counters count): the caller binds `now` and closes the subquery.
-const LIVE_EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, \
+const LIVE_EVENT_COLUMNS: &str = "e.id, e.organizer_id, e.title, e.description, e.category, e.tags, e.venue, e.location, e.timezone, \
      e.starts_at, e.ends_at, e.image_url, e.featured, e.status, e.currency, e.total_tickets, e.sold, \
      e.min_price, e.cancel_reason, e.published_at, e.created_at, e.updated_at, \
      CASE WHEN e.total_tickets IS NULL THEN e.held ELSE e.held - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
@@ -51,8 +51,8 @@ pub async fn insert_event_tx(
     sqlx::query(
         "INSERT INTO events (id, organizer_id, title, description, category, tags, venue, location, starts_at, ends_at,
              image_url, featured, status, currency, total_tickets, sold, held, min_price, cancel_reason, published_at,
-             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16, NULL, $17, $18, $18)",
+             created_at, updated_at, timezone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, 0, $16, NULL, $17, $18, $18, $19)",
     )
     .bind(event.id)
     .bind(event.organizer_id)
@@ -72,6 +72,7 @@ pub async fn insert_event_tx(
     .bind(types.iter().map(|t| t.price).min())
     .bind(event.published_at)
     .bind(event.created_at)
+    .bind(&event.timezone)
     .execute(&mut **tx)
     .await?;
     for (position, t) in types.iter().enumerate() {
@@ -407,6 +408,7 @@ pub async fn update_event(
         tags,
         venue,
         location,
+        timezone,
         starts_at,
         ends_at,
         featured,

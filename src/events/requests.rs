@@ -49,6 +49,8 @@ pub struct CreateEventBody {
     pub venue: Option<String>,
     /// City or address.
     pub location: String,
+    /// IANA time zone name, e.g. `Africa/Lagos` (default `DEFAULT_TIMEZONE`).
+    pub timezone: Option<String>,
     /// Start (future).
     pub starts_at: DateTime<Utc>,
     /// End (after the start).
@@ -79,6 +81,8 @@ pub struct UpdateEventBody {
     #[schema(value_type = Option<String>)]
     pub venue: Option<Option<String>>,
     pub location: Option<String>,
+    /// IANA time zone name.
+    pub timezone: Option<String>,
     /// Start.
     pub starts_at: Option<DateTime<Utc>>,
     /// End (null clears).

@@ -38,6 +38,20 @@ pub(super) fn check_currency(v: &mut Validator, raw: &str) -> String {
     c
 }
 
+/// An IANA time zone name (`Africa/Lagos`, `UTC`), in its canonical spelling (API.md §11.106).
+pub(super) fn check_timezone(v: &mut Validator, raw: &str) -> String {
+    match raw.trim().parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz.name().to_string(),
+        Err(_) => {
+            v.add(
+                "timezone",
+                "must be an IANA time zone name such as Africa/Lagos or UTC",
+            );
+            raw.to_string()
+        }
+    }
+}
+
 pub(super) fn check_kind(v: &mut Validator, field: &str, kind: Option<&str>) -> String {
     let kind = kind.unwrap_or("general").to_string();
     v.check(

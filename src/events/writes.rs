@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::model::{EventRow, EventStatus, EventView};
 use super::requests::{CancelEventBody, CreateEventBody, UpdateEventBody};
 use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
-use super::validate::{MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types};
+use super::validate::{
+    MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types, check_timezone,
+};
 use crate::http::{
     ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, ErrorCode, ResultExt, Validator,
 };
@@ -44,6 +46,12 @@ pub(super) async fn create_event(
         check_text(&mut v, "venue", venue, 1, 200);
     }
     let tags = check_tags(&mut v, body.tags.as_deref().unwrap_or_default());
+    let timezone = check_timezone(
+        &mut v,
+        body.timezone
+            .as_deref()
+            .unwrap_or(&state.config.default_timezone),
+    );
     v.check(body.starts_at > now, "startsAt", "must be in the future");
     if let Some(end) = body.ends_at {
         v.check(end > body.starts_at, "endsAt", "must be after startsAt");
@@ -73,6 +81,7 @@ pub(super) async fn create_event(
         tags,
         venue: body.venue.map(|s| s.trim().to_string()),
         location: body.location.trim().to_string(),
+        timezone,
         starts_at: body.starts_at,
         ends_at: body.ends_at,
         image_url: None,
@@ -136,6 +145,9 @@ pub(super) async fn update_event(
     if let Some(t) = &body.location {
         check_text(&mut v, "location", t, 1, 200);
         e.location = t.trim().to_string();
+    }
+    if let Some(t) = &body.timezone {
+        e.timezone = check_timezone(&mut v, t);
     }
     if let Some(venue) = &body.venue {
         if let Some(t) = venue {

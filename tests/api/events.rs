@@ -38,6 +38,39 @@ async fn an_organizer_creates_an_event_with_ticket_types_and_anyone_reads_it(app
     assert!(r.header("etag").is_some());
 }
 
+async fn an_event_has_a_time_zone_named_by_iana_defaulting_to_utc(app: TestApp) {
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let plain = create(&app, &token, &event_body("No zone named", 10)).await;
+    assert_eq!(plain["timezone"], "UTC");
+
+    let mut body = event_body("Lagos time", 10);
+    body["timezone"] = json!("Africa/Lagos");
+    let lagos = create(&app, &token, &body).await;
+    assert_eq!(lagos["timezone"], "Africa/Lagos");
+    let path = format!("/api/events/{}", lagos["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.data()["timezone"], "Africa/Lagos");
+
+    let r = app
+        .patch_as(&token, &path, &json!({"timezone": "America/New_York"}))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.data()["timezone"], "America/New_York");
+    assert_eq!(app.get(&path).await.data()["timezone"], "America/New_York");
+
+    // An unknown name is refused, naming the field, and changes nothing.
+    let r = app
+        .patch_as(&token, &path, &json!({"timezone": "Mars/Olympus_Mons"}))
+        .await;
+    r.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(r.body["error"]["details"][0]["field"], "timezone");
+    assert_eq!(app.get(&path).await.data()["timezone"], "America/New_York");
+    let mut body = event_body("Nowhere time", 10);
+    body["timezone"] = json!("Lagos");
+    let r = app.post_as(&token, "/api/events", &body).await;
+    r.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(r.body["error"]["details"][0]["field"], "timezone");
+}
+
 async fn price_and_total_tickets_make_one_general_type(app: TestApp) {
     let (_, token) = app.create_user(Role::Organizer).await;
     let mut body = event_body("Simple", 5);
@@ -850,6 +883,7 @@ both_backends!(
     an_organizers_status_list_and_another_organizers_id_combine_to_nothing,
     max_per_order_is_from_1_to_1000,
     an_organizer_creates_an_event_with_ticket_types_and_anyone_reads_it,
+    an_event_has_a_time_zone_named_by_iana_defaulting_to_utc,
     price_and_total_tickets_make_one_general_type,
     a_user_creating_an_event_gets_organizer_not_approved,
     only_admins_may_feature_events,

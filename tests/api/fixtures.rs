@@ -106,6 +106,7 @@ pub fn seeded_event(
         tags: "[]".into(),
         venue: None,
         location: "Lagos".into(),
+        timezone: "UTC".into(),
         starts_at: now + Duration::days(1 + i as i64),
         ends_at: None,
         image_url: None,
