@@ -309,13 +309,25 @@ pub fn money(amount: i64, currency: String) -> String {
 }
 
 /// `"2026-12-31T19:30:00Z" | datetime` → `Thu, 31 Dec 2026 19:30 UTC`; other text unchanged.
-pub fn datetime(value: String) -> String {
-    match chrono::DateTime::parse_from_rfc3339(&value) {
-        Ok(t) => t
+/// An RFC 3339 time for people, in the IANA time zone `zone` when one is given (an event's,
+/// API.md §11.106), named after the time: `Sat, 12 Dec 2026 19:30 WAT (Africa/Lagos)`; in UTC
+/// otherwise. Anything else is shown as it is.
+pub fn datetime(value: String, zone: Option<String>) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(&value) else {
+        return value;
+    };
+    match zone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+    {
+        Some(tz) if tz != chrono_tz::UTC => {
+            let local = t.with_timezone(&tz);
+            format!("{} ({})", local.format("%a, %d %b %Y %H:%M %Z"), tz.name())
+        }
+        _ => t
             .with_timezone(&chrono::Utc)
             .format("%a, %d %b %Y %H:%M UTC")
             .to_string(),
-        Err(_) => value,
     }
 }
 
@@ -480,6 +492,10 @@ mod tests {
             "eventTitle": "Lagos Jazz Night",
             "eventStartsAt": "2026-12-31T19:30:00Z",
             "venue": "Muri Okunola Park",
+            "location": "Ikoyi, Lagos",
+            "timezone": "Africa/Lagos",
+            "ticketTypeName": "VIP",
+            "quantity": 2,
             "reference": "TM-7F3K2Q",
             "bookingId": "0190a3b2-0000-7000-8000-000000000001",
             "totalAmount": 1050000,
@@ -731,10 +747,46 @@ mod tests {
     #[test]
     fn datetime_formats_rfc3339_and_leaves_other_text() {
         assert_eq!(
-            datetime("2026-12-31T19:30:00Z".into()),
+            datetime("2026-12-31T19:30:00Z".into(), None),
             "Thu, 31 Dec 2026 19:30 UTC"
         );
-        assert_eq!(datetime("tomorrow".into()), "tomorrow");
+        assert_eq!(datetime("tomorrow".into(), None), "tomorrow");
+    }
+
+    #[test]
+    fn datetime_shows_the_events_time_zone_by_name() {
+        assert_eq!(
+            datetime("2026-12-31T19:30:00Z".into(), Some("Africa/Lagos".into())),
+            "Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)"
+        );
+        assert_eq!(
+            datetime(
+                "2026-07-01T12:00:00Z".into(),
+                Some("America/New_York".into())
+            ),
+            "Wed, 01 Jul 2026 08:00 EDT (America/New_York)"
+        );
+        assert_eq!(
+            datetime("2026-12-31T19:30:00Z".into(), Some("UTC".into())),
+            "Thu, 31 Dec 2026 19:30 UTC"
+        );
+    }
+
+    #[test]
+    fn a_confirmation_says_when_where_what_and_how_much() {
+        let text = render_email("booking_confirmed", &with_tickets(1), BASE)
+            .unwrap()
+            .text;
+        assert!(
+            text.contains("When: Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Where: Muri Okunola Park, Ikoyi, Lagos"),
+            "{text}"
+        );
+        assert!(text.contains("What: 2 × VIP"), "{text}");
+        assert!(text.contains("Paid: NGN 10,500.00"), "{text}");
     }
 
     fn with_tickets(n: usize) -> serde_json::Value {

@@ -22,7 +22,7 @@ pub async fn lapse_hold(app: &TestApp, booking: &str) {
     });
 }
 
-async fn templates_for(app: &TestApp, email: &str) -> Vec<(String, Value)> {
+pub async fn templates_for(app: &TestApp, email: &str) -> Vec<(String, Value)> {
     app.state
         .store
         .messages_for(email)
@@ -272,6 +272,17 @@ async fn free_tickets_are_confirmed_at_once_with_one_signed_ticket_per_seat(app:
         .find(|(t, _)| t == "booking_confirmed")
         .expect("booking_confirmed");
     assert_eq!(confirmed.1["tickets"].as_array().unwrap().len(), 2);
+    // When, where, what and for how much (§11.107).
+    assert!(confirmed.1["eventStartsAt"].is_string());
+    assert_eq!(
+        (
+            &confirmed.1["timezone"],
+            &confirmed.1["quantity"],
+            &confirmed.1["totalAmount"]
+        ),
+        (&json!("UTC"), &json!(2), &json!(0))
+    );
+    assert!(confirmed.1["location"].is_string() && confirmed.1["ticketTypeName"].is_string());
     assert!(
         confirmed.1["tickets"][0]["qrUrl"]
             .as_str()

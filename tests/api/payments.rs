@@ -134,6 +134,26 @@ async fn a_paid_booking_is_confirmed_through_the_test_checkout(app: TestApp) {
     let history = app.get_as(&buyer, "/api/payments/history").await;
     history.assert_status(200);
     assert_eq!(history.body["meta"]["total"], 1);
+    // The confirmation says when (in the event's time zone), where, what and how much (§11.107).
+    let messages = crate::bookings::templates_for(&app, b["customerEmail"].as_str().unwrap()).await;
+    let (_, confirmed) = messages
+        .iter()
+        .find(|(t, _)| t == "booking_confirmed")
+        .expect("booking_confirmed");
+    assert_eq!(
+        confirmed["eventStartsAt"].as_str().map(|t| t.is_empty()),
+        Some(false)
+    );
+    assert_eq!(
+        (
+            &confirmed["quantity"],
+            &confirmed["totalAmount"],
+            &confirmed["currency"]
+        ),
+        (&json!(1), &json!(500_000), &json!("NGN"))
+    );
+    assert_eq!(confirmed["timezone"], "UTC");
+    assert!(confirmed["location"].is_string() && confirmed["ticketTypeName"].is_string());
     crate::fixtures::assert_dashboard_counters(&app).await;
 }
 

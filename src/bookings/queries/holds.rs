@@ -136,6 +136,21 @@ pub(super) async fn hold_free_in_tx(
         reference = crate::bookings::codes::new_reference();
     }
     let tickets = issue_tickets(tx, id, req.quantity, req.now, links).await?;
+    let (venue, location, timezone): (Option<String>, String, String) =
+        sqlx::query_as("SELECT venue, location, timezone FROM events WHERE id = $1")
+            .bind(event.id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let occasion = Occasion {
+        starts_at: event.starts_at,
+        venue,
+        location,
+        timezone,
+        ticket_type: ty.name.clone(),
+        quantity: req.quantity,
+        amount: 0,
+        currency: event.currency.clone(),
+    };
     let msg = confirmed_message(
         &req.customer_email,
         greeted(req.user_id, &req.customer_name),
@@ -143,10 +158,11 @@ pub(super) async fn hold_free_in_tx(
         &reference,
         id,
         &tickets,
+        &occasion,
         links,
     );
     notify::insert_message(tx, &msg).await?;
-    let sms = confirmed_sms(tx, req.user_id, &event.title, &reference, event.starts_at).await?;
+    let sms = confirmed_sms(tx, req.user_id, &event.title, &reference, &occasion).await?;
     if let Some(sms) = sms {
         notify::insert_message(tx, &sms).await?;
     }

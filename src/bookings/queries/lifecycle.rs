@@ -4,11 +4,6 @@ use sqlx::FromRow;
 
 use super::*;
 
-/// The booking's event title and start, read with the confirming `UPDATE … RETURNING` (one
-/// statement fewer in the paying transaction).
-const EVENT_FACTS: &str = "(SELECT e.title FROM events e WHERE e.id = bookings.event_id) AS event_title, \
-     (SELECT e.starts_at FROM events e WHERE e.id = bookings.event_id) AS event_starts_at";
-
 /// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
 pub async fn confirm(
     pools: &Pools<Db>,
@@ -40,7 +35,7 @@ pub async fn confirm_tx(
     let sql = format!(
         "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
          WHERE id = $2 AND status = 'PENDING' AND (expires_at > $1 OR $3)
-         RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
+         RETURNING {RELEASED_COLUMNS}, user_id, {OCCASION_COLUMNS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)
@@ -75,7 +70,7 @@ pub async fn confirm_tx(
     };
     let user_id: Option<Uuid> = row.try_get("user_id")?;
     let title: String = row.try_get("event_title")?;
-    let starts_at: DateTime<Utc> = row.try_get("event_starts_at")?;
+    let occasion = Occasion::from_row(&row)?;
     let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
     let mut msg = confirmed_message(
         &b.customer_email,
@@ -84,6 +79,7 @@ pub async fn confirm_tx(
         &b.reference,
         id,
         &tickets,
+        &occasion,
         links,
     );
     if user_id.is_none() {
@@ -91,7 +87,7 @@ pub async fn confirm_tx(
         msg.payload["guestToken"] = json!(token);
     }
     notify::insert_message(tx, &msg).await?;
-    if let Some(sms) = confirmed_sms(tx, user_id, &title, &b.reference, starts_at).await? {
+    if let Some(sms) = confirmed_sms(tx, user_id, &title, &b.reference, &occasion).await? {
         notify::insert_message(tx, &sms).await?;
     }
     Ok(ConfirmOutcome::Confirmed {
@@ -148,7 +144,7 @@ async fn retake_expired(
     let sql = format!(
         "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
          WHERE id = $2 AND status = 'EXPIRED'
-         RETURNING {RELEASED_COLUMNS}, user_id, {EVENT_FACTS}"
+         RETURNING {RELEASED_COLUMNS}, user_id, {OCCASION_COLUMNS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(now)

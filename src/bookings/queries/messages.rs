@@ -8,6 +8,46 @@ pub(super) fn greeted(user_id: Option<Uuid>, name: &str) -> &str {
     if user_id.is_some() { name } else { "" }
 }
 
+/// What a buyer needs at the door and in their calendar (API.md §11.107): when (shown in the
+/// event's time zone), where, what and for how much.
+pub(super) struct Occasion {
+    pub starts_at: DateTime<Utc>,
+    pub venue: Option<String>,
+    pub location: String,
+    pub timezone: String,
+    pub ticket_type: String,
+    pub quantity: i64,
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl Occasion {
+    /// The occasion of a booking from a row that carries [`OCCASION_COLUMNS`].
+    pub(super) fn from_row(row: &<Db as sqlx::Database>::Row) -> sqlx::Result<Self> {
+        Ok(Self {
+            starts_at: row.try_get("event_starts_at")?,
+            venue: row.try_get("event_venue")?,
+            location: row.try_get("event_location")?,
+            timezone: row.try_get("event_timezone")?,
+            ticket_type: row.try_get("ticket_type_name")?,
+            quantity: row.try_get("quantity")?,
+            amount: row.try_get("total_amount")?,
+            currency: row.try_get("currency")?,
+        })
+    }
+}
+
+/// The booking's event and ticket type facts an [`Occasion`] reads, as columns of a statement
+/// on `bookings` (read with the confirming `UPDATE … RETURNING`: no statement more).
+pub(super) const OCCASION_COLUMNS: &str = "total_amount, currency, \
+     (SELECT e.title FROM events e WHERE e.id = bookings.event_id) AS event_title, \
+     (SELECT e.starts_at FROM events e WHERE e.id = bookings.event_id) AS event_starts_at, \
+     (SELECT e.venue FROM events e WHERE e.id = bookings.event_id) AS event_venue, \
+     (SELECT e.location FROM events e WHERE e.id = bookings.event_id) AS event_location, \
+     (SELECT e.timezone FROM events e WHERE e.id = bookings.event_id) AS event_timezone, \
+     (SELECT t.name FROM ticket_types t WHERE t.id = bookings.ticket_type_id) AS ticket_type_name";
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn confirmed_message(
     email: &str,
     name: &str,
@@ -15,6 +55,7 @@ pub(super) fn confirmed_message(
     reference: &str,
     booking_id: Uuid,
     tickets: &[TicketRow],
+    occasion: &Occasion,
     links: &Links,
 ) -> NewMessage {
     let tickets: Vec<_> = tickets
@@ -35,6 +76,14 @@ pub(super) fn confirmed_message(
             "reference": reference,
             "bookingId": booking_id,
             "tickets": tickets,
+            "eventStartsAt": occasion.starts_at,
+            "venue": occasion.venue,
+            "location": occasion.location,
+            "timezone": occasion.timezone,
+            "ticketTypeName": occasion.ticket_type,
+            "quantity": occasion.quantity,
+            "totalAmount": occasion.amount,
+            "currency": occasion.currency,
         }),
     )
 }
@@ -63,7 +112,7 @@ pub(super) async fn confirmed_sms(
     user_id: Option<Uuid>,
     title: &str,
     reference: &str,
-    starts_at: DateTime<Utc>,
+    occasion: &Occasion,
 ) -> sqlx::Result<Option<NewMessage>> {
     user_sms(
         tx,
@@ -72,7 +121,8 @@ pub(super) async fn confirmed_sms(
         json!({
             "eventTitle": title,
             "reference": reference,
-            "eventStartsAt": starts_at,
+            "eventStartsAt": occasion.starts_at,
+            "timezone": occasion.timezone,
         }),
     )
     .await
