@@ -142,6 +142,7 @@ pub(super) async fn hold_free_in_tx(
             .fetch_one(&mut **tx)
             .await?;
     let occasion = Occasion {
+        title: event.title.clone(),
         starts_at: event.starts_at,
         venue,
         location,
@@ -154,7 +155,6 @@ pub(super) async fn hold_free_in_tx(
     let msg = confirmed_message(
         &req.customer_email,
         greeted(req.user_id, &req.customer_name),
-        &event.title,
         &reference,
         id,
         &tickets,
@@ -162,7 +162,7 @@ pub(super) async fn hold_free_in_tx(
         links,
     );
     notify::insert_message(tx, &msg).await?;
-    let sms = confirmed_sms(tx, req.user_id, &event.title, &reference, &occasion).await?;
+    let sms = confirmed_sms(tx, req.user_id, &reference, &occasion).await?;
     if let Some(sms) = sms {
         notify::insert_message(tx, &sms).await?;
     }

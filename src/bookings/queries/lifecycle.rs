@@ -69,13 +69,11 @@ pub async fn confirm_tx(
         None => return Ok(ConfirmOutcome::NotPending),
     };
     let user_id: Option<Uuid> = row.try_get("user_id")?;
-    let title: String = row.try_get("event_title")?;
     let occasion = Occasion::from_row(&row)?;
     let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
     let mut msg = confirmed_message(
         &b.customer_email,
         &b.customer_name,
-        &title,
         &b.reference,
         id,
         &tickets,
@@ -87,7 +85,7 @@ pub async fn confirm_tx(
         msg.payload["guestToken"] = json!(token);
     }
     notify::insert_message(tx, &msg).await?;
-    if let Some(sms) = confirmed_sms(tx, user_id, &title, &b.reference, &occasion).await? {
+    if let Some(sms) = confirmed_sms(tx, user_id, &b.reference, &occasion).await? {
         notify::insert_message(tx, &sms).await?;
     }
     Ok(ConfirmOutcome::Confirmed {

@@ -11,6 +11,7 @@ pub(super) fn greeted(user_id: Option<Uuid>, name: &str) -> &str {
 /// What a buyer needs at the door and in their calendar (API.md §11.107): when (shown in the
 /// event's time zone), where, what and for how much.
 pub(super) struct Occasion {
+    pub title: String,
     pub starts_at: DateTime<Utc>,
     pub venue: Option<String>,
     pub location: String,
@@ -25,6 +26,7 @@ impl Occasion {
     /// The occasion of a booking from a row that carries [`OCCASION_COLUMNS`].
     pub(super) fn from_row(row: &<Db as sqlx::Database>::Row) -> sqlx::Result<Self> {
         Ok(Self {
+            title: row.try_get("event_title")?,
             starts_at: row.try_get("event_starts_at")?,
             venue: row.try_get("event_venue")?,
             location: row.try_get("event_location")?,
@@ -47,11 +49,9 @@ pub(super) const OCCASION_COLUMNS: &str = "total_amount, currency, \
      (SELECT e.timezone FROM events e WHERE e.id = bookings.event_id) AS event_timezone, \
      (SELECT t.name FROM ticket_types t WHERE t.id = bookings.ticket_type_id) AS ticket_type_name";
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn confirmed_message(
     email: &str,
     name: &str,
-    title: &str,
     reference: &str,
     booking_id: Uuid,
     tickets: &[TicketRow],
@@ -72,7 +72,7 @@ pub(super) fn confirmed_message(
         "booking_confirmed",
         json!({
             "customerName": name,
-            "eventTitle": title,
+            "eventTitle": occasion.title,
             "reference": reference,
             "bookingId": booking_id,
             "tickets": tickets,
@@ -110,7 +110,6 @@ pub async fn new_guest_link(
 pub(super) async fn confirmed_sms(
     tx: &mut Transaction<'static, Db>,
     user_id: Option<Uuid>,
-    title: &str,
     reference: &str,
     occasion: &Occasion,
 ) -> sqlx::Result<Option<NewMessage>> {
@@ -119,7 +118,7 @@ pub(super) async fn confirmed_sms(
         user_id,
         "sms_booking_confirmed",
         json!({
-            "eventTitle": title,
+            "eventTitle": occasion.title,
             "reference": reference,
             "eventStartsAt": occasion.starts_at,
             "timezone": occasion.timezone,
