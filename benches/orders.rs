@@ -16,7 +16,7 @@
 //! afterwards):
 //!
 //! ```sh
-//! BENCH_URL=http://127.0.0.1:39520 BENCH_EVENT_ID=… BENCH_TICKET_TYPE_ID=… \
+//! BENCH_URL=http://127.0.0.1:29520 BENCH_EVENT_ID=… BENCH_TICKET_TYPE_ID=… \
 //!   cargo bench --bench orders
 //! ```
 //!

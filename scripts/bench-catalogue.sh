@@ -12,7 +12,7 @@ duration=${1:-20s}
 connections=64
 threads=2
 
-port=39518
+port=29518
 # shellcheck source=wrk-common.sh
 source scripts/wrk-common.sh
 

@@ -18,7 +18,7 @@ connections=256
 threads=2
 capacity=10000000
 
-port=39519
+port=29519
 # shellcheck source=wrk-common.sh
 source scripts/wrk-common.sh
 

@@ -18,7 +18,7 @@ backend=${1:-sqlite}
 duration=${2:-15s}
 capacity=10000000
 
-port=39520
+port=29520
 # wrk-common.sh installs wrk when missing; this load generator is the bench binary, so a stand-in
 # keeps it from installing anything.
 wrk() { :; }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-10}
 cargo build --release --quiet
 bin=target/release/ticketmax
-port=39517
+port=29517
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -8,7 +8,7 @@
 # Usage: scripts/lighthouse-console.sh   (CHROME_PATH overrides /usr/bin/chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-port=39530
+port=29530
 base="http://127.0.0.1:$port"
 lh_home=${LIGHTHOUSE_HOME:-$HOME/.cache/ticketmax-lighthouse}
 export CHROME_PATH=${CHROME_PATH:-/usr/bin/chromium}

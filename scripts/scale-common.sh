@@ -6,7 +6,8 @@
 # seeds a demo admin and organizer, and stops everything on exit.
 # Environment: SCALE_PG (postgres://postgres@127.0.0.1:5432), SCALE_DB (ticketmax_scale, dropped
 # and created), SCALE_REDIS (redis://127.0.0.1:6379), SCALE_PREFIX (tmscale:, its keys deleted
-# first), SCALE_PORT (39600: nginx; instances on the next ports).
+# first), SCALE_PORT (29600: nginx; instances on the next ports). Scripts listen below the
+# kernel's ephemeral range (32768–60999) so an outbound connection never holds a port first.
 # Afterwards the sourcing script has `api` (nginx), `port_of N`, `start N [VAR=value…]`,
 # `stop N`, `client`, `json`, `sql`, `new_event CAPACITY`, `$organizer`, `$admin` (tokens) and
 # `$organizer_id`.
@@ -15,7 +16,7 @@ pg=${SCALE_PG:-postgres://postgres@127.0.0.1:5432}
 db=${SCALE_DB:-ticketmax_scale}
 redis=${SCALE_REDIS:-redis://127.0.0.1:6379}
 prefix=${SCALE_PREFIX:-tmscale:}
-front=${SCALE_PORT:-39600}
+front=${SCALE_PORT:-29600}
 
 log() { printf '\n== %s\n' "$*"; }
 
