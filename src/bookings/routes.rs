@@ -129,16 +129,21 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match bearer(parts) {
-            Some(token) if token.starts_with("gt_") => {
-                let hash = super::codes::hash_guest_token(token);
-                // A token from a later email stands for its booking's first token.
-                let first = state.store.guest_link(&hash).await?;
-                Ok(Caller::Guest(first.unwrap_or(hash)))
-            }
+            Some(token) if token.starts_with("gt_") => Caller::guest(state, token).await,
             _ => Ok(Caller::User(
                 AuthUser::from_request_parts(parts, state).await?,
             )),
         }
+    }
+}
+
+impl Caller {
+    /// The caller a guest token stands for (a token from a later email stands for its
+    /// booking's first token).
+    pub async fn guest(state: &AppState, token: &str) -> ApiResult<Self> {
+        let hash = super::codes::hash_guest_token(token);
+        let first = state.store.guest_link(&hash).await?;
+        Ok(Caller::Guest(first.unwrap_or(hash)))
     }
 }
 
@@ -186,7 +191,7 @@ async fn view_of(state: &AppState, id: Uuid) -> ApiResult<(BookingRow, BookingVi
 
 /// [`view_of`] for a route that also takes guest tokens: a guest token names one booking, so on
 /// any other id, even one that does not exist, it is 401 (§11.21) rather than 404.
-async fn view_as(
+pub(crate) async fn view_as(
     state: &AppState,
     caller: Option<&Caller>,
     id: Uuid,
@@ -276,12 +281,12 @@ async fn earlier_answer(
     Ok(Some(response))
 }
 
-/// Runs a validated hold and turns its outcome into the answer.
+/// Runs a validated hold and turns its outcome into the booking (a guest's with its token).
 async fn place(
     state: &AppState,
     req: NewHold,
     guest: Option<(String, std::net::IpAddr)>,
-) -> ApiResult<Response> {
+) -> ApiResult<BookingView> {
     let links = Links::from_config(&state.config);
     let outcome = match state.store.hold_booking(&req, &links).await {
         Ok(o) => o,
@@ -308,15 +313,8 @@ async fn place(
             }
             super::announce(state, event_id).await;
             let (_, mut view) = view_of(state, id).await?;
-            let by_route = guest.is_some();
             view.guest_token = guest.map(|(token, _)| token);
-            let mut response = ApiResponse::created(view).into_response();
-            if by_route {
-                // The answer holds the guest token: an idempotent retry is answered from the
-                // booking instead of a stored copy.
-                response.extensions_mut().insert(AnswerByRoute);
-            }
-            Ok(response)
+            Ok(view)
         }
         HoldOutcome::NotFound => Err(ApiError::not_found("Event or ticket type")),
         HoldOutcome::Busy => Err(ApiError::new(
@@ -369,21 +367,13 @@ async fn create_booking(
     key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
-    let mut v = Validator::new();
-    validate_contact(&mut v, &body);
-    v.finish()?;
+    check_body(&body, &Booker::Account(user.id))?;
     let key = key.map(|Extension(ScopedKey(k))| k);
     if let Some(answer) = earlier_answer(&state, key.as_deref(), false).await? {
         return Ok(answer);
     }
-    let account = state
-        .store
-        .user_by_id(user.id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let mut req = NewHold::for_account(body, &account, hold_length(&state), Utc::now());
-    req.idempotency_key = key;
-    place(&state, req, None).await
+    let view = hold(&state, Booker::Account(user.id), body, key).await?;
+    Ok(ApiResponse::created(view).into_response())
 }
 
 /// Books tickets without an account; answers the booking plus a `guestToken`.
@@ -404,41 +394,98 @@ async fn create_guest_booking(
     key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
-    let mut v = Validator::new();
-    v.check(
-        body.customer_email.is_some(),
-        "customerEmail",
-        "is required",
-    );
-    v.check(body.customer_name.is_some(), "customerName", "is required");
-    validate_contact(&mut v, &body);
-    v.finish()?;
+    check_body(&body, &Booker::Guest(ip))?;
     let key = key.map(|Extension(ScopedKey(k))| k);
     if let Some(answer) = earlier_answer(&state, key.as_deref(), true).await? {
         return Ok(answer);
     }
-    // Anyone could otherwise hold every seat with invented emails (API.md §11.93).
-    let cap = state.config.guest_max_holds_per_ip;
-    if cap > 0 {
-        let live = state
-            .store
-            .live_guest_holds(body.event_id, &ip.to_string(), Utc::now())
-            .await?;
-        if live >= cap {
-            return Err(ApiError::conflict(format!(
-                "This network already holds {live} pending guest bookings for this event; pay or cancel one first"
-            )));
+    let view = hold(&state, Booker::Guest(ip), body, key).await?;
+    let mut response = ApiResponse::created(view).into_response();
+    // The answer holds the guest token: an idempotent retry is answered from the booking
+    // instead of a stored copy.
+    response.extensions_mut().insert(AnswerByRoute);
+    Ok(response)
+}
+
+/// Who books: an account, or a guest from a client address.
+#[derive(Debug, Clone, Copy)]
+pub enum Booker {
+    /// A signed-in account.
+    Account(Uuid),
+    /// A buyer without an account (its address counts toward the guest-hold cap).
+    Guest(std::net::IpAddr),
+}
+
+/// The body's checks (400 naming the field): a guest must give an email and a name.
+fn check_body(body: &CreateBookingBody, booker: &Booker) -> ApiResult<()> {
+    let mut v = Validator::new();
+    if let Booker::Guest(_) = booker {
+        v.check(
+            body.customer_email.is_some(),
+            "customerEmail",
+            "is required",
+        );
+        v.check(body.customer_name.is_some(), "customerName", "is required");
+    }
+    validate_contact(&mut v, body);
+    v.finish()
+}
+
+/// Books tickets as the JSON routes do (the pages call this too): checks the body, then holds
+/// them until `expiresAt`, or confirms them at once when free. A guest's booking comes back with
+/// its `guestToken`.
+pub async fn book(
+    state: &AppState,
+    booker: Booker,
+    body: CreateBookingBody,
+) -> ApiResult<BookingView> {
+    check_body(&body, &booker)?;
+    hold(state, booker, body, None).await
+}
+
+/// [`book`] after the body's checks, under an optional scoped `Idempotency-Key`.
+async fn hold(
+    state: &AppState,
+    booker: Booker,
+    body: CreateBookingBody,
+    key: Option<String>,
+) -> ApiResult<BookingView> {
+    match booker {
+        Booker::Account(user_id) => {
+            let account = state
+                .store
+                .user_by_id(user_id)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            let mut req = NewHold::for_account(body, &account, hold_length(state), Utc::now());
+            req.idempotency_key = key;
+            place(state, req, None).await
+        }
+        Booker::Guest(ip) => {
+            // Anyone could otherwise hold every seat with invented emails (API.md §11.93).
+            let cap = state.config.guest_max_holds_per_ip;
+            if cap > 0 {
+                let live = state
+                    .store
+                    .live_guest_holds(body.event_id, &ip.to_string(), Utc::now())
+                    .await?;
+                if live >= cap {
+                    return Err(ApiError::conflict(format!(
+                        "This network already holds {live} pending guest bookings for this event; pay or cancel one first"
+                    )));
+                }
+            }
+            let (token, hash) = match &key {
+                Some(key) => {
+                    super::codes::guest_token_for_key(state.config.ticket_signing_key.expose(), key)
+                }
+                None => super::codes::new_guest_token(),
+            };
+            let mut req = NewHold::for_guest(body, &token, hash, hold_length(state), Utc::now());
+            req.idempotency_key = key;
+            place(state, req, Some((token, ip))).await
         }
     }
-    let (token, hash) = match &key {
-        Some(key) => {
-            super::codes::guest_token_for_key(state.config.ticket_signing_key.expose(), key)
-        }
-        None => super::codes::new_guest_token(),
-    };
-    let mut req = NewHold::for_guest(body, &token, hash, hold_length(&state), Utc::now());
-    req.idempotency_key = key;
-    place(&state, req, Some((token, ip))).await
 }
 
 /// How long a new hold lasts (`BOOKING_HOLD_MINUTES`).
@@ -454,7 +501,7 @@ fn hold_length(state: &AppState) -> chrono::Duration {
         (status = 400, description = "Invalid query"),
         (status = 401, description = "Not signed in"),
     ))]
-async fn list_bookings(
+pub(crate) async fn list_bookings(
     State(state): State<AppState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
@@ -622,7 +669,7 @@ async fn confirm_booking(
     ))
 }
 
-async fn cancel(
+pub(crate) async fn cancel(
     state: &AppState,
     caller: Caller,
     id: Uuid,

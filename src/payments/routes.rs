@@ -133,7 +133,7 @@ async fn booking_for(
         (status = 410, description = "HOLD_EXPIRED"),
         (status = 503, description = "The gateway could not start the checkout"),
     ))]
-async fn initiate_payment(
+pub(crate) async fn initiate_payment(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<InitiateBody>,

@@ -365,12 +365,13 @@ pub fn checks_for(
 ) -> Vec<Check> {
     let limits = &state.config.rate_limits;
     let p = &state.config.redis_prefix;
-    // The console's sign-in is a login: it spends the API login's bucket, not a fresh one.
-    let route = if path == crate::web::console::LOGIN_PATH {
-        "/user/login"
-    } else {
-        path.strip_prefix(state.config.api_prefix.as_str())
-            .unwrap_or("")
+    // A page's sign-in is a login (and its registration, codes and resets are the API's): it
+    // spends the API route's bucket, not a fresh one.
+    let route = match crate::web::api_route_of(path) {
+        Some(route) => route,
+        None => path
+            .strip_prefix(state.config.api_prefix.as_str())
+            .unwrap_or(""),
     };
     let route = route.trim_end_matches('/');
     // Guest booking is anonymous by nature: counted per IP whatever token comes with it, so a
@@ -465,10 +466,10 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .map(|c| c.0.ip());
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
     req.extensions_mut().insert(ClientIp(ip));
-    // The console's people get a page, not the API's JSON.
-    let console = req.uri().path().starts_with(crate::web::console::ROOT);
+    // People on pages get a page, not the API's JSON.
+    let page = crate::web::is_page(req.uri().path());
     let refuse = |e: ApiError| {
-        if console {
+        if page {
             crate::web::console::guard_refusal(e)
         } else {
             e.into_response()

@@ -4,9 +4,9 @@
 //! wires them and holds the helpers they share.
 
 pub mod login;
-mod password;
+pub mod password;
 mod profile;
-mod registration;
+pub mod registration;
 
 use serde::Deserialize;
 use utoipa::ToSchema;

@@ -29,10 +29,12 @@ macro_rules! asset {
 }
 
 /// Every file (uPlot 1.6.31 from npm, MIT; its LICENSE is kept beside it).
-const ASSETS: [Asset; 5] = [
+const ASSETS: [Asset; 7] = [
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("live.js", "text/javascript; charset=utf-8"),
+    asset!("countdown.js", "text/javascript; charset=utf-8"),
+    asset!("availability.js", "text/javascript; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",
         "text/javascript; charset=utf-8"

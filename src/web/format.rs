@@ -53,19 +53,34 @@ pub fn major(amount: i64, currency: &str) -> f64 {
     amount as f64 / minor_per_major(&currency.to_ascii_uppercase()) as f64
 }
 
-/// `"2026-03-01T09:30:00Z" | datetime` → `1 Mar 2026, 09:30 UTC`; empty for none, other text
-/// unchanged.
-pub fn datetime(value: Value) -> String {
+/// `"2026-03-01T09:30:00Z" | datetime` → `1 Mar 2026, 09:30 UTC`; with an IANA zone (an
+/// event's, API.md §11.106), in that zone and named: `Sat 12 Dec 2026, 19:30 WAT
+/// (Africa/Lagos)`. Empty for none; other text unchanged.
+pub fn datetime(value: Value, zone: Option<String>) -> String {
     let Some(text) = value.as_str() else {
         return String::new();
     };
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(t) => t
+    let Ok(t) = DateTime::parse_from_rfc3339(text) else {
+        return text.to_string();
+    };
+    match zone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+    {
+        Some(tz) if tz != chrono_tz::UTC => {
+            let local = t.with_timezone(&tz);
+            format!("{} ({})", local.format("%a %-d %b %Y, %H:%M %Z"), tz.name())
+        }
+        _ => t
             .with_timezone(&Utc)
             .format("%-d %b %Y, %H:%M UTC")
             .to_string(),
-        Err(_) => text.to_string(),
     }
+}
+
+/// A query-string value: `"Jazz & Soul" | urlencode` → `Jazz+%26+Soul`.
+pub fn urlencode(value: String) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// `0.8571 | percent` → `85.7%`; `—` for none (a rate whose denominator is 0).
@@ -94,10 +109,17 @@ mod tests {
     #[test]
     fn instants_name_their_zone_and_rates_read_as_percentages() {
         assert_eq!(
-            datetime(Value::from("2026-03-01T09:30:00Z")),
+            datetime(Value::from("2026-03-01T09:30:00Z"), None),
             "1 Mar 2026, 09:30 UTC"
         );
-        assert_eq!(datetime(Value::from(())), "");
+        assert_eq!(
+            datetime(
+                Value::from("2026-12-12T18:30:00Z"),
+                Some("Africa/Lagos".into())
+            ),
+            "Sat 12 Dec 2026, 19:30 WAT (Africa/Lagos)"
+        );
+        assert_eq!(datetime(Value::from(()), None), "");
         assert_eq!(percent(Value::from(6.0 / 7.0)), "85.7%");
         assert_eq!(percent(Value::from(())), "—");
     }

@@ -131,13 +131,35 @@ pub fn set_cookie(
     path: &str,
     max_age: Duration,
 ) -> Option<HeaderValue> {
+    cookie_header(state, name, value, path, max_age, "Strict")
+}
+
+/// [`set_cookie`] with `SameSite=Lax`: the storefront's, which must survive a buyer's return
+/// from a payment gateway or an email link (a top-level navigation from another site).
+pub fn set_lax_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Duration,
+) -> Option<HeaderValue> {
+    cookie_header(state, name, value, "/", max_age, "Lax")
+}
+
+fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Duration,
+    same_site: &str,
+) -> Option<HeaderValue> {
     let secure = if state.config.is_production() {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite={same_site}{secure}",
         max_age.as_secs()
     ))
     .ok()

@@ -26,7 +26,7 @@ use crate::users::{AuthUser, password, sessions, validate, workers};
         (status = 400, description = "Invalid body"),
         (status = 429, description = "Rate limited"),
     ))]
-pub(super) async fn forgot_password(
+pub(crate) async fn forgot_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<EmailBody>,
@@ -101,7 +101,7 @@ pub struct ResetPasswordBody {
         (status = 401, description = "INVALID_TOKEN: wrong, expired, used or burnt code"),
         (status = 429, description = "Rate limited"),
     ))]
-pub(super) async fn reset_password(
+pub(crate) async fn reset_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<ResetPasswordBody>,

@@ -85,7 +85,7 @@ fn verification_code(
         (status = 409, description = "EMAIL_TAKEN"),
         (status = 429, description = "Rate limited"),
     ))]
-pub(super) async fn register_user(
+pub(crate) async fn register_user(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult<ApiResponse<Registered>> {
@@ -169,7 +169,7 @@ pub struct VerifyEmailBody {
         (status = 403, description = "ACCOUNT_SUSPENDED"),
         (status = 429, description = "Rate limited"),
     ))]
-pub(super) async fn verify_email(
+pub(crate) async fn verify_email(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VerifyEmailBody>,
 ) -> ApiResult<ApiResponse<UserView>> {
@@ -205,7 +205,7 @@ pub(super) async fn verify_email(
         (status = 400, description = "Invalid body"),
         (status = 429, description = "Rate limited"),
     ))]
-pub(super) async fn resend_verification(
+pub(crate) async fn resend_verification(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult<ApiResponse<()>> {

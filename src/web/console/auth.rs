@@ -77,7 +77,7 @@ pub async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Re
 }
 
 /// What a refused sign-in says, and to which field.
-fn refused(e: &ApiError) -> (&'static str, String) {
+pub(crate) fn refused(e: &ApiError) -> (&'static str, String) {
     let text = match e.code {
         ErrorCode::InvalidCredentials => {
             "That email and password do not match an account.".to_string()

@@ -8,7 +8,7 @@
 //! audit, notifications, dashboard) and is a set of pages: the path `/admin` leads here.
 
 mod admin;
-mod auth;
+pub(crate) mod auth;
 mod sales;
 
 use axum::Router;

@@ -1,0 +1,29 @@
+// Live availability on an event's page: the public availability stream
+// (`/api/events/{id}/availability/stream`) sends the remaining seats of each ticket type
+// whenever they change; each count on the page follows, and a type that runs out says so.
+(function () {
+  "use strict";
+  var page = document.querySelector("[data-stream]");
+  if (!page || !window.EventSource) return;
+  var source = new EventSource(page.dataset.stream);
+  source.addEventListener("availability", function (e) {
+    var data;
+    try { data = JSON.parse(e.data); } catch (err) { return; }
+    (data.ticketTypes || []).forEach(function (t) {
+      var offer = page.querySelector('[data-type="' + t.id + '"]');
+      if (!offer) return;
+      var count = offer.querySelector("[data-available]");
+      var form = offer.querySelector("form.buy");
+      if (count) count.textContent = String(t.available);
+      if (form) {
+        var quantity = form.querySelector('input[name="quantity"]');
+        var button = form.querySelector("button");
+        if (quantity && t.available > 0) {
+          quantity.max = String(Math.min(Number(quantity.dataset.most || quantity.max), t.available));
+        }
+        if (button) button.disabled = t.available <= 0;
+        if (t.available <= 0 && count) count.parentNode.textContent = "Sold out";
+      }
+    });
+  });
+})();
