@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod helpers;
+mod pages;
 mod webdriver;
 
 mod authz;
@@ -30,5 +31,6 @@ mod payments_flutterwave;
 mod payments_paystack;
 mod payments_stripe;
 mod rate_limit;
+mod storefront;
 mod users;
 mod users_seed;
