@@ -63,7 +63,7 @@ pub async fn open(state: &AppState, visitor: &Visitor, id: Uuid) -> ApiResult<Op
     if found.is_none()
         && let Some(user) = &visitor.user
     {
-        let caller = Caller::User(user.clone());
+        let caller = Caller::User(*user);
         if let Ok(access) = api::access(&caller, &row, now) {
             found = Some((caller, access));
         }
@@ -226,7 +226,7 @@ pub async fn mine(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let query: PageQuery = super::query(raw);
-    let Some(user) = visitor.user.clone() else {
+    let Some(user) = visitor.user else {
         return see_other(&format!("{LOGIN_PATH}?next=/account"));
     };
     let page = query
@@ -237,7 +237,7 @@ pub async fn mine(
         .unwrap_or(1);
     let list = api::list_bookings(
         State(state.clone()),
-        user.clone(),
+        user,
         ApiQuery(api::ListQuery {
             status: None,
             event_id: None,

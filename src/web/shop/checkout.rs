@@ -113,8 +113,7 @@ fn details_page(
     state: &AppState,
     visitor: &Visitor,
     status: StatusCode,
-    event: &EventView,
-    ticket_type: &TicketTypeView,
+    (event, ticket_type): &(EventView, TicketTypeView),
     filled: &Filled,
     errors: &[(String, String)],
     problem: Option<String>,
@@ -163,11 +162,10 @@ pub async fn details(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let choice: Choice = super::query(raw);
-    let (event, ticket_type) =
-        match offer(&state, &visitor, &event_id, choice.ticket_type.as_deref()).await {
-            Ok(found) => found,
-            Err(page) => return *page,
-        };
+    let offered = match offer(&state, &visitor, &event_id, choice.ticket_type.as_deref()).await {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
     let mut filled = Filled {
         quantity: choice
             .quantity
@@ -187,8 +185,7 @@ pub async fn details(
         &state,
         &visitor,
         StatusCode::OK,
-        &event,
-        &ticket_type,
+        &offered,
         &filled,
         &[],
         None,
@@ -208,11 +205,11 @@ pub async fn hold(
         Ok(form) => form,
         Err(page) => return *page,
     };
-    let (event, ticket_type) =
-        match offer(&state, &visitor, &event_id, Some(&form.ticket_type)).await {
-            Ok(found) => found,
-            Err(page) => return *page,
-        };
+    let offered = match offer(&state, &visitor, &event_id, Some(&form.ticket_type)).await {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
+    let (event, ticket_type) = &offered;
     let filled = Filled {
         quantity: form.quantity.trim().parse::<i64>().unwrap_or(0),
         name: form.name.trim().to_string(),
@@ -254,8 +251,7 @@ pub async fn hold(
                 &state,
                 &visitor,
                 e.code.status(),
-                &event,
-                &ticket_type,
+                &offered,
                 &filled,
                 &errors,
                 problem,
