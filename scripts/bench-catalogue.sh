@@ -36,6 +36,8 @@ esac
 # Warm the caches once, so the cached runs measure hits.
 curl -fs "$base/api/events" >/dev/null
 curl -fs "$base/api/events/$id" >/dev/null
+curl -fs "$base/events/$id" >/dev/null
+curl -fs "$base/" >/dev/null
 
 cat > "$work/uncached.lua" <<'LUA'
 -- Each request asks a query no earlier request asked (maxPrice = a per-thread range plus a
@@ -66,6 +68,8 @@ echo "SQLite, 10,000 published events, RATE_LIMIT_ENABLED=false, wrk -t$threads 
 run "GET /api/events (cached list)" "$base/api/events"
 run "GET /api/events/{id} (one event)" "$base/api/events/$id"
 run "GET /api/events?category=…&maxPrice=… (uncached, a new query each request)" -s "$work/uncached.lua" "$base"
+run "GET /events/{id} (the storefront's event page, HTML)" "$base/events/$id"
+run "GET / (the storefront's home page, HTML)" "$base/"
 echo
 echo "cache counters after the runs:"
 curl -fs "$base/metrics" | grep -E '^cache_(hits|misses)_total' || true

@@ -13,6 +13,7 @@ use crate::both_backends;
 use crate::fixtures::{create, event_body};
 use crate::helpers::TestApp;
 use crate::pages::{Page, Visitor, check_page};
+use crate::webdriver::Browser;
 
 /// A published event (types Regular ₦5,000.00 × 100 and VIP ₦15,000.00 × 10) of a new
 /// organizer: its id, its type ids and the organizer's token.
@@ -685,4 +686,60 @@ both_backends!(
     an_account_is_made_verified_and_reset_through_the_pages,
     public_pages_come_from_the_cache_with_counts_under_a_second_old,
     every_storefront_page_passes_the_html_check,
+    a_buyer_walks_from_home_to_the_door_in_a_real_browser,
 );
+
+/// The journey in headless Chromium: home → event → guest checkout → test payment →
+/// confirmation with QR codes → the PDF → the organizer's door accepts the code once and refuses
+/// it the second time. Screenshots at 390 px and 1280 px go to `target/test-artifacts/storefront/`.
+async fn a_buyer_walks_from_home_to_the_door_in_a_real_browser(app: TestApp) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (event, _, _) = event(&app, "Browser Jazz Night").await;
+    let backend = format!("{:?}", app.backend).to_lowercase();
+    let shot =
+        |name: &str| crate::pages::artifacts("storefront").join(format!("{backend}-{name}.png"));
+    let both = |name: &'static str| {
+        let b = &browser;
+        let (narrow, wide) = (shot(&format!("{name}-390")), shot(&format!("{name}-1280")));
+        async move {
+            b.screenshot(390, &narrow).await;
+            b.screenshot(1280, &wide).await;
+        }
+    };
+
+    browser.goto(&format!("{}/", app.address)).await;
+    let home = browser.wait_for("Browser Jazz Night", 10).await;
+    assert!(home.contains("Find your next event"), "{home}");
+    both("home").await;
+    browser
+        .click(&format!("a[href^=\"/events/{event}\"]"))
+        .await;
+    let page = browser.wait_for("Buy Regular", 10).await;
+    assert!(page.contains("₦5,000.00"), "{page}");
+    both("event").await;
+    browser.click("form.buy button").await;
+    browser.wait_for("Your details", 10).await;
+    browser.type_into("#f-name", "Ada Browser").await;
+    browser
+        .type_into("#f-email", "ada.browser@example.com")
+        .await;
+    both("details").await;
+    browser.click("button.primary").await;
+    let page = browser.wait_for("left", 10).await;
+    assert!(page.contains("Pay ₦5,000.00"), "{page}");
+    assert!(page.contains("left"), "the countdown runs: {page}");
+    both("checkout").await;
+    browser.click("button.primary").await;
+    browser.wait_for("action", 10).await;
+    both("test-gateway").await;
+    browser.click("button[value=pay]").await;
+    let page = browser.wait_for("Ticket 1 of 1", 15).await;
+    assert!(page.contains("badge confirmed"), "{page}");
+    assert!(
+        page.contains("data:image/svg+xml;base64,"),
+        "a QR image: {page}"
+    );
+    both("confirmation").await;
+}
