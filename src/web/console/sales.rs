@@ -138,7 +138,8 @@ pub async fn events(
                     let capacity: i64 = r.types.iter().map(|t| t.capacity).sum();
                     minijinja::context! {
                         id => e.id.to_string(), title => e.title.clone(), status => e.status.as_str(),
-                        starts_at => ser(&e.starts_at), location => e.location.clone(),
+                        starts_at => ser(&e.starts_at), timezone => e.timezone.clone(),
+                        location => e.location.clone(),
                         sold => e.sold, capacity => e.total_tickets.unwrap_or(capacity),
                     }
                 })
@@ -293,6 +294,7 @@ async fn event_context(
         event => minijinja::context! {
             id => e.id.to_string(), title => e.title.clone(), status => e.status.as_str(),
             starts_at => ser(&e.starts_at), ends_at => ser(&e.ends_at), venue => e.venue.clone(),
+            timezone => e.timezone.clone(),
             location => e.location.clone(), currency => e.currency.clone(),
         },
         types, sales, bookings => ser(&list), meta => ser(&meta),
