@@ -8,7 +8,8 @@
 //! host other than loopback: with `EMAIL_USER` set and a remote host, STARTTLS is required. Every message
 //! is `multipart/alternative` with a plain-text and an HTML part; an email with inline images
 //! (the tickets' QR codes) wraps its HTML part and the images in `multipart/related`, each image
-//! with the `Content-ID` its HTML refers to as `cid:…`.
+//! with the `Content-ID` its HTML refers to as `cid:…`; an email with attachments (a booking
+//! confirmation's `event.ics`) puts all that and its files in `multipart/mixed`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,21 +118,36 @@ fn smtp_transport(
     Ok(builder.build())
 }
 
-/// The MIME body: text and HTML as alternatives, the HTML with its inline images if any.
-fn body(email: &RenderedEmail) -> MultiPart {
-    if email.inline.is_empty() {
-        return MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+/// The MIME body: text and HTML as alternatives, the HTML with its inline images if any, and
+/// the attachments if any (then all in `multipart/mixed`, the alternatives first).
+fn body(email: &RenderedEmail) -> Result<MultiPart, String> {
+    let alternative = if email.inline.is_empty() {
+        MultiPart::alternative_plain_html(email.text.clone(), email.html.clone())
+    } else {
+        let png = ContentType::parse("image/png").expect("a valid content type");
+        let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
+        for image in &email.inline {
+            related = related.singlepart(
+                Attachment::new_inline(image.content_id.clone())
+                    .body(image.png.clone(), png.clone()),
+            );
+        }
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(email.text.clone()))
+            .multipart(related)
+    };
+    if email.attachments.is_empty() {
+        return Ok(alternative);
     }
-    let png = ContentType::parse("image/png").expect("a valid content type");
-    let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
-    for image in &email.inline {
-        related = related.singlepart(
-            Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png.clone()),
+    let mut mixed = MultiPart::mixed().multipart(alternative);
+    for file in &email.attachments {
+        let content_type = ContentType::parse(&file.content_type)
+            .map_err(|e| format!("attachment {}: {e}", file.filename))?;
+        mixed = mixed.singlepart(
+            Attachment::new(file.filename.clone()).body(file.body.clone(), content_type),
         );
     }
-    MultiPart::alternative()
-        .singlepart(SinglePart::plain(email.text.clone()))
-        .multipart(related)
+    Ok(mixed)
 }
 
 impl Mailer {
@@ -176,7 +192,7 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(format!("<{}@{domain}>", id.simple())))
-            .multipart(body(email))
+            .multipart(body(email)?)
             .map_err(|e| format!("cannot build the message: {e}"))
     }
 
@@ -366,6 +382,7 @@ mod tests {
             text: "Your verification code is 493817.".into(),
             html: "<p>Your verification code is <b>493817</b>.</p>".into(),
             inline: Vec::new(),
+            attachments: Vec::new(),
         };
         let id = Uuid::new_v4();
         let message = mailer.build(id, "ada@example.com", &email).unwrap();
