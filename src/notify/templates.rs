@@ -975,6 +975,15 @@ mod tests {
         assert!(text.contains("Paid: NGN 10,500.00"), "{text}");
     }
 
+    #[test]
+    fn a_confirmation_without_a_venue_names_only_the_location() {
+        let mut p = sample();
+        p["venue"] = serde_json::Value::Null;
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(r.text.contains("Where: Ikoyi, Lagos\n"), "{}", r.text);
+        assert!(r.html.contains("Where: Ikoyi, Lagos<br>"), "{}", r.html);
+    }
+
     fn with_tickets(n: usize) -> serde_json::Value {
         let mut payload = sample();
         payload["tickets"] = (0..n)

@@ -30,5 +30,6 @@ mod payments_flutterwave;
 mod payments_paystack;
 mod payments_stripe;
 mod rate_limit;
+mod tickets_pdf;
 mod users;
 mod users_seed;
