@@ -20,6 +20,10 @@ const MARGIN: f32 = 20.0 * MM;
 /// Side of a QR code with its quiet zone: 60 mm, comfortably above the 50 mm a door scanner
 /// reads from paper at arm's length.
 pub const QR_SIDE: f32 = 60.0 * MM;
+const _: () = assert!(
+    QR_SIDE >= 50.0 * MM,
+    "a ticket's QR code is at least 50 mm wide"
+);
 
 /// The two standard fonts a page uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -740,7 +744,6 @@ mod tests {
 
     #[test]
     fn the_qr_code_is_drawn_at_least_50_mm_wide_with_its_quiet_zone_from_the_shared_matrix() {
-        assert!(QR_SIDE >= 50.0 * MM);
         let code = "ABCDEFGH23456789ABCDEFGH23456789ABCDEFGH23";
         let modules = qr::modules(code).unwrap();
         let mut c = Canvas::default();
@@ -772,5 +775,15 @@ mod tests {
                 );
             }
         }
+        // Measured on the page: the modules' span, plus the quiet zone's four modules each side.
+        let (mut left, mut right) = (f32::MAX, f32::MIN);
+        for op in ops.lines() {
+            let v: Vec<f32> = op.split(' ').take(3).map(|n| n.parse().unwrap()).collect();
+            left = left.min(v[0]);
+            right = right.max(v[0] + v[2]);
+        }
+        let with_quiet_zone =
+            (right - left) / modules.width as f32 * (modules.width + 2 * qr::QUIET) as f32;
+        assert!(with_quiet_zone >= 50.0 * MM, "{} mm", with_quiet_zone / MM);
     }
 }
