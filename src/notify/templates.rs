@@ -726,6 +726,56 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_booking_offers_its_event_page_to_book_again() {
+        let mut p = sample();
+        let r = render_email("booking_expired", &p, BASE).unwrap();
+        assert!(
+            r.text.contains(&format!("Book again: {BASE}/\n")),
+            "{}",
+            r.text
+        );
+        p["eventId"] = json!("0190a3b2-0000-7000-8000-0000000000ee");
+        let r = render_email("booking_expired", &p, BASE).unwrap();
+        let page = format!("{BASE}/events/0190a3b2-0000-7000-8000-0000000000ee");
+        assert!(
+            r.text.contains(&format!("Book again: {page}\n")),
+            "{}",
+            r.text
+        );
+        assert!(r.html.contains(&format!("href=\"{page}\"")), "{}", r.html);
+    }
+
+    #[test]
+    fn a_reminder_links_to_the_tickets_and_says_when_in_the_events_time_zone() {
+        let mut p = sample();
+        p["guestToken"] = json!("gt_abc123");
+        p["bookingUrl"] = json!(format!(
+            "{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001?token=gt_abc123"
+        ));
+        let r = render_email("event_reminder", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains("starts Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)"),
+            "{}",
+            r.text
+        );
+        let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
+        assert!(
+            r.text
+                .contains(&format!("Your tickets: {page}?token=gt_abc123\n")),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(&format!(
+                "Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"
+            )),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
     fn the_pay_link_opens_the_checkout_page() {
         let mut p = sample();
         p.as_object_mut().unwrap().remove("payUrl");
