@@ -17,8 +17,11 @@
 //!   the PDF tickets and an `event.ics` attachment
 //! - `sms_booking_confirmed` {eventTitle, reference, eventStartsAt}, to the account's phone when
 //!   it is verified and allows SMS (written with the confirmation, free or by staff)
-//! - `booking_expired` {customerName, eventTitle, reference, quantity}
-//! - `booking_cancelled` {customerName, eventTitle, reference, quantity, reason, refundAmount}
+//! - `booking_expired` {customerName, eventTitle, eventId, reference, quantity}
+//! - `booking_cancelled` {customerName, eventTitle, reference, bookingId, quantity, reason,
+//!   refundAmount} (guests: guestToken)
+//! - `event_reminder` {customerName, eventTitle, eventStartsAt, venue, timezone, reference,
+//!   bookingId, bookingUrl} (guests: guestToken, and `bookingUrl` carries `?token=…`)
 //! - `event_cancelled` {customerName, eventTitle, reason, refundAmount}
 
 pub mod checkin;
