@@ -1047,6 +1047,13 @@ mod tests {
         let r = render_email("booking_confirmed", &with_tickets(MAX_INLINE_QR), BASE).unwrap();
         assert_eq!(r.inline.len(), MAX_INLINE_QR);
         assert!(r.html.contains("Show the QR code at the entrance"));
+        // Everything the message carries, base64 included, stays far below 2 MB (§11.92).
+        let parts = r.html.len()
+            + r.text.len()
+            + r.inline.iter().map(|i| i.png.len()).sum::<usize>()
+            + r.attachments.iter().map(|a| a.body.len()).sum::<usize>();
+        assert_eq!(r.attachments.len(), 1, "the event.ics");
+        assert!(parts * 4 / 3 < 2 * 1024 * 1024, "{parts} bytes");
     }
 
     #[test]
