@@ -390,6 +390,45 @@ mod tests {
         String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
     }
 
+    #[test]
+    fn attachments_follow_the_alternatives_in_a_mixed_message() {
+        let mut config = settings(0, None, None, "localhost");
+        config.transport = EmailTransport::Log;
+        let mailer = Mailer::from_config(&config, Duration::from_secs(1)).unwrap();
+        let calendar = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
+        let email = RenderedEmail {
+            subject: "Your tickets".into(),
+            text: "See you there.".into(),
+            html: "<p>See you there.</p>".into(),
+            inline: Vec::new(),
+            attachments: vec![super::super::templates::FileAttachment {
+                filename: "event.ics".into(),
+                content_type: super::super::templates::CALENDAR_CONTENT_TYPE.into(),
+                body: calendar.as_bytes().to_vec(),
+            }],
+        };
+        let message = mailer
+            .build(Uuid::new_v4(), "ada@example.com", &email)
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        let mixed = raw.find("Content-Type: multipart/mixed").expect("mixed");
+        let alternative = raw
+            .find("Content-Type: multipart/alternative")
+            .expect("alternative");
+        let ics = raw
+            .find("Content-Type: text/calendar; charset=utf-8; method=PUBLISH")
+            .unwrap_or_else(|| panic!("{raw}"));
+        assert!(mixed < alternative && alternative < ics, "{raw}");
+        assert!(
+            raw.contains("Content-Disposition: attachment; filename=\"event.ics\""),
+            "{raw}"
+        );
+        assert!(
+            raw.contains(calendar),
+            "the calendar travels as it is: {raw}"
+        );
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn the_log_transport_writes_recipient_subject_and_text_in_development() {
         let log = logged(true).await;
