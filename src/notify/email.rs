@@ -401,9 +401,9 @@ mod tests {
             text: "See you there.".into(),
             html: "<p>See you there.</p>".into(),
             inline: Vec::new(),
-            attachments: vec![super::super::templates::FileAttachment {
+            attachments: vec![crate::notify::templates::FileAttachment {
                 filename: "event.ics".into(),
-                content_type: super::super::templates::CALENDAR_CONTENT_TYPE.into(),
+                content_type: crate::notify::templates::CALENDAR_CONTENT_TYPE.into(),
                 body: calendar.as_bytes().to_vec(),
             }],
         };
