@@ -1,5 +1,5 @@
 //! Bookings and the inventory engine: holds that expire, confirmation with signed tickets,
-//! cancellation, the background sweeper, check-in and QR codes.
+//! cancellation, the background sweeper, check-in, QR codes and print-at-home PDF tickets.
 //!
 //! The invariant `sold + held ≤ capacity` (and the event's `total_tickets` cap) is kept by
 //! conditional `UPDATE … WHERE sold + held + q <= capacity` statements inside one transaction per
@@ -10,18 +10,25 @@
 //!
 //! Outbox templates and their payload keys:
 //! - `booking_pending` {customerName, eventTitle, reference, quantity, totalAmount, currency,
-//!   expiresAt, payUrl} (guests: `payUrl` carries `?guestToken=…`)
-//! - `booking_confirmed` {customerName, eventTitle, reference, tickets: [{code, qrUrl}]}
+//!   expiresAt, payUrl} (`payUrl` is the checkout page `/checkout/{id}`; guests: `?token=…`)
+//! - `booking_confirmed` {customerName, eventTitle, reference, bookingId, tickets: [{code,
+//!   qrUrl}], eventStartsAt, eventEndsAt, venue, location, timezone, ticketTypeName, quantity,
+//!   totalAmount, currency} (guests: guestToken), rendered with links to the booking page and
+//!   the PDF tickets and an `event.ics` attachment
 //! - `sms_booking_confirmed` {eventTitle, reference, eventStartsAt}, to the account's phone when
 //!   it is verified and allows SMS (written with the confirmation, free or by staff)
-//! - `booking_expired` {customerName, eventTitle, reference, quantity}
-//! - `booking_cancelled` {customerName, eventTitle, reference, quantity, reason, refundAmount}
+//! - `booking_expired` {customerName, eventTitle, eventId, reference, quantity}
+//! - `booking_cancelled` {customerName, eventTitle, reference, bookingId, quantity, reason,
+//!   refundAmount} (guests: guestToken)
+//! - `event_reminder` {customerName, eventTitle, eventStartsAt, venue, timezone, reference,
+//!   bookingId, bookingUrl} (guests: guestToken, and `bookingUrl` carries `?token=…`)
 //! - `event_cancelled` {customerName, eventTitle, reason, refundAmount}
 
 pub mod checkin;
 pub mod codes;
 pub mod engine;
 pub mod model;
+pub mod pdf;
 #[cfg(test)]
 mod proptests;
 pub mod qr;

@@ -1,16 +1,50 @@
 //! QR images of ticket codes: SVG through the `qrcode` crate's renderer, PNG through a tiny
-//! encoder here (grayscale, stored deflate blocks), so no image library is needed.
+//! encoder here (grayscale, stored deflate blocks), so no image library is needed, and the
+//! module matrix the PDF tickets draw as vector squares.
 
 use qrcode::{EcLevel, QrCode};
 
 /// Pixels per module in PNG output.
 const SCALE: usize = 8;
-/// Quiet zone, in modules.
-const QUIET: usize = 4;
+/// Quiet zone, in modules (the four the QR specification asks for).
+pub const QUIET: usize = 4;
+
+/// The error-correction level of every ticket's QR code, whatever its rendering.
+const EC_LEVEL: EcLevel = EcLevel::M;
+
+/// The modules of a QR code, without its quiet zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modules {
+    /// Modules per side.
+    pub width: usize,
+    /// Row by row, `true` for a dark module.
+    dark: Vec<bool>,
+}
+
+impl Modules {
+    /// Whether the module in column `x`, row `y` is dark (outside the code: light).
+    pub fn is_dark(&self, x: usize, y: usize) -> bool {
+        x < self.width && y < self.width && self.dark[y * self.width + x]
+    }
+}
+
+/// The dark-module matrix of `content`'s QR code, encoded as the PNG and SVG images are.
+pub fn modules(content: &str) -> Option<Modules> {
+    let code = QrCode::with_error_correction_level(content.as_bytes(), EC_LEVEL).ok()?;
+    let dark = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect();
+    Some(Modules {
+        width: code.width(),
+        dark,
+    })
+}
 
 /// An SVG QR code of `content`.
 pub fn svg(content: &str) -> Option<String> {
-    let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M).ok()?;
+    let code = QrCode::with_error_correction_level(content.as_bytes(), EC_LEVEL).ok()?;
     Some(
         code.render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(256, 256)
@@ -22,13 +56,8 @@ pub fn svg(content: &str) -> Option<String> {
 /// A PNG QR code of `content`: one bit per pixel (black or white), so a ticket's image is about
 /// 11 KB rather than the 88 KB of one byte per pixel.
 pub fn png(content: &str) -> Option<Vec<u8>> {
-    let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M).ok()?;
-    let width = code.width();
-    let dark: Vec<bool> = code
-        .to_colors()
-        .into_iter()
-        .map(|c| c == qrcode::Color::Dark)
-        .collect();
+    let code = modules(content)?;
+    let width = code.width;
     let side = (width + 2 * QUIET) * SCALE;
     let row_bytes = side.div_ceil(8);
     // Raw scanlines: a filter byte then the row's pixels, eight to a byte, most significant
@@ -42,7 +71,7 @@ pub fn png(content: &str) -> Option<Vec<u8>> {
         row.fill(0);
         for x in 0..side {
             let mx = (x / SCALE).checked_sub(QUIET).filter(|&m| m < width);
-            let is_dark = matches!((mx, my), (Some(mx), Some(my)) if dark[my * width + mx]);
+            let is_dark = matches!((mx, my), (Some(mx), Some(my)) if code.is_dark(mx, my));
             if !is_dark {
                 row[x / 8] |= 0x80 >> (x % 8);
             }
@@ -163,6 +192,24 @@ mod tests {
         assert!(png.ends_with(&[0xae, 0x42, 0x60, 0x82]));
         let svg = svg("ABCDEFGH23456789").unwrap();
         assert!(svg.contains("<svg"));
+    }
+
+    #[test]
+    fn the_module_matrix_is_the_codes_own() {
+        let content = "ABCDEFGH23456789";
+        let code = QrCode::with_error_correction_level(content.as_bytes(), EcLevel::M).unwrap();
+        let m = modules(content).unwrap();
+        assert_eq!(m.width, code.width());
+        let colors = code.to_colors();
+        for y in 0..m.width {
+            for x in 0..m.width {
+                assert_eq!(
+                    m.is_dark(x, y),
+                    colors[y * m.width + x] == qrcode::Color::Dark
+                );
+            }
+        }
+        assert!(!m.is_dark(m.width, 0), "outside the code is light");
     }
 
     #[test]

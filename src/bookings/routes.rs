@@ -1,5 +1,5 @@
-//! Booking routes (API.md §4): create (hold), guest create, list, stats, read, confirm, cancel
-//! and QR codes.
+//! Booking routes (API.md §4): create (hold), guest create, list, stats, read, confirm, cancel,
+//! QR codes and the PDF tickets.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +46,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_booking))
         .routes(routes!(cancel_booking))
         .routes(routes!(get_ticket_qr))
+        .routes(routes!(get_tickets_pdf))
         .merge(super::checkin::router())
 }
 
@@ -138,10 +139,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// The caller a guest token stands for (a token from a later email stands for its
-    /// booking's first token).
+    /// The caller a guest token (`gt_…`, from the API's bearer or a page link's `?token=`)
+    /// stands for. Whether it opens a given booking is [`access`]'s decision.
     pub async fn guest(state: &AppState, token: &str) -> ApiResult<Self> {
         let hash = super::codes::hash_guest_token(token);
+        // A token from a later email stands for its booking's first token.
         let first = state.store.guest_link(&hash).await?;
         Ok(Caller::Guest(first.unwrap_or(hash)))
     }
@@ -822,4 +824,78 @@ async fn get_ticket_qr(
         let image = super::qr::png(&ticket.code).ok_or_else(not_encodable)?;
         Ok((StatusCode::OK, headers("image/png"), image).into_response())
     }
+}
+
+/// The tickets of a CONFIRMED booking as a PDF, one A4 page each, answered as a download with
+/// the rules of the other booking routes: its owner or guest token, the event's owner (current
+/// role ORGANIZER) or an ADMIN; 404 for anyone else, 401 for another booking's guest token, 409
+/// `INVALID_STATE` when the booking has no tickets. The API route and the web pages (which
+/// resolve their caller from a session cookie or a `?token=` link) both answer with it.
+#[tracing::instrument(skip_all, fields(booking_id = %id))]
+pub async fn tickets_pdf_response(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<Response> {
+    let (row, view) = view_as(state, Some(caller), id).await?;
+    let now = Utc::now();
+    access(caller, &row, now)?;
+    let status = row.effective_status(now);
+    if status != BookingStatus::Confirmed {
+        return Err(ApiError::invalid_state(format!(
+            "A {status} booking has no tickets"
+        )));
+    }
+    let event = state
+        .store
+        .event_record(row.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Booking"))?
+        .event;
+    let sheet = super::pdf::TicketSheet {
+        when: crate::notify::templates::datetime(
+            row.event_starts_at.to_rfc3339(),
+            Some(event.timezone.clone()),
+        ),
+        event_title: row.event_title.clone(),
+        venue: event.venue,
+        location: event.location,
+        ticket_type: row.ticket_type_name.clone(),
+        buyer: row.customer_name.clone(),
+        reference: row.reference.clone(),
+        codes: view.tickets.into_iter().map(|t| t.code).collect(),
+    };
+    let pdf = tokio::task::spawn_blocking(move || super::pdf::tickets(&sheet))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("PDF rendering stopped: {e}")))?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("QR encoding failed")))?;
+    let disposition = format!("attachment; filename=\"{}-tickets.pdf\"", row.reference);
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+/// The booking's tickets to print at home: a PDF, one A4 page per ticket with its QR code.
+#[utoipa::path(get, path = "/bookings/{id}/tickets.pdf", tag = "bookings",
+    params(("id" = Uuid, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "The tickets, one page each", content_type = "application/pdf"),
+        (status = 400, description = "Invalid id"),
+        (status = 401, description = "Not signed in, or a guest token of another booking"),
+        (status = 404, description = "No such booking, or not yours"),
+        (status = 409, description = "INVALID_STATE: the booking is not CONFIRMED"),
+    ))]
+async fn get_tickets_pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Response> {
+    tickets_pdf_response(&state, &caller, id).await
 }

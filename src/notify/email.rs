@@ -8,7 +8,8 @@
 //! host other than loopback: with `EMAIL_USER` set and a remote host, STARTTLS is required. Every message
 //! is `multipart/alternative` with a plain-text and an HTML part; an email with inline images
 //! (the tickets' QR codes) wraps its HTML part and the images in `multipart/related`, each image
-//! with the `Content-ID` its HTML refers to as `cid:…`.
+//! with the `Content-ID` its HTML refers to as `cid:…`; an email with attachments (a booking
+//! confirmation's `event.ics`) puts all that and its files in `multipart/mixed`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -117,21 +118,36 @@ fn smtp_transport(
     Ok(builder.build())
 }
 
-/// The MIME body: text and HTML as alternatives, the HTML with its inline images if any.
-fn body(email: &RenderedEmail) -> MultiPart {
-    if email.inline.is_empty() {
-        return MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+/// The MIME body: text and HTML as alternatives, the HTML with its inline images if any, and
+/// the attachments if any (then all in `multipart/mixed`, the alternatives first).
+fn body(email: &RenderedEmail) -> Result<MultiPart, String> {
+    let alternative = if email.inline.is_empty() {
+        MultiPart::alternative_plain_html(email.text.clone(), email.html.clone())
+    } else {
+        let png = ContentType::parse("image/png").expect("a valid content type");
+        let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
+        for image in &email.inline {
+            related = related.singlepart(
+                Attachment::new_inline(image.content_id.clone())
+                    .body(image.png.clone(), png.clone()),
+            );
+        }
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(email.text.clone()))
+            .multipart(related)
+    };
+    if email.attachments.is_empty() {
+        return Ok(alternative);
     }
-    let png = ContentType::parse("image/png").expect("a valid content type");
-    let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
-    for image in &email.inline {
-        related = related.singlepart(
-            Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png.clone()),
+    let mut mixed = MultiPart::mixed().multipart(alternative);
+    for file in &email.attachments {
+        let content_type = ContentType::parse(&file.content_type)
+            .map_err(|e| format!("attachment {}: {e}", file.filename))?;
+        mixed = mixed.singlepart(
+            Attachment::new(file.filename.clone()).body(file.body.clone(), content_type),
         );
     }
-    MultiPart::alternative()
-        .singlepart(SinglePart::plain(email.text.clone()))
-        .multipart(related)
+    Ok(mixed)
 }
 
 impl Mailer {
@@ -176,7 +192,7 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(format!("<{}@{domain}>", id.simple())))
-            .multipart(body(email))
+            .multipart(body(email)?)
             .map_err(|e| format!("cannot build the message: {e}"))
     }
 
@@ -366,11 +382,51 @@ mod tests {
             text: "Your verification code is 493817.".into(),
             html: "<p>Your verification code is <b>493817</b>.</p>".into(),
             inline: Vec::new(),
+            attachments: Vec::new(),
         };
         let id = Uuid::new_v4();
         let message = mailer.build(id, "ada@example.com", &email).unwrap();
         mailer.send(id, message, &email).await.unwrap();
         String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn attachments_follow_the_alternatives_in_a_mixed_message() {
+        let mut config = settings(0, None, None, "localhost");
+        config.transport = EmailTransport::Log;
+        let mailer = Mailer::from_config(&config, Duration::from_secs(1)).unwrap();
+        let calendar = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n";
+        let email = RenderedEmail {
+            subject: "Your tickets".into(),
+            text: "See you there.".into(),
+            html: "<p>See you there.</p>".into(),
+            inline: Vec::new(),
+            attachments: vec![crate::notify::templates::FileAttachment {
+                filename: "event.ics".into(),
+                content_type: crate::notify::templates::CALENDAR_CONTENT_TYPE.into(),
+                body: calendar.as_bytes().to_vec(),
+            }],
+        };
+        let message = mailer
+            .build(Uuid::new_v4(), "ada@example.com", &email)
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        let mixed = raw.find("Content-Type: multipart/mixed").expect("mixed");
+        let alternative = raw
+            .find("Content-Type: multipart/alternative")
+            .expect("alternative");
+        let ics = raw
+            .find("Content-Type: text/calendar; charset=utf-8; method=PUBLISH")
+            .unwrap_or_else(|| panic!("{raw}"));
+        assert!(mixed < alternative && alternative < ics, "{raw}");
+        assert!(
+            raw.contains("Content-Disposition: attachment; filename=\"event.ics\""),
+            "{raw}"
+        );
+        assert!(
+            raw.contains(calendar),
+            "the calendar travels as it is: {raw}"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

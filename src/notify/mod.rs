@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 pub mod admin;
 pub mod email;
+pub mod ics;
 pub mod sms;
 mod store;
 pub mod templates;

@@ -136,7 +136,23 @@ pub struct RenderedEmail {
     pub text: String,
     /// Images the HTML part shows as `cid:…` (sent with it as `multipart/related`).
     pub inline: Vec<InlineImage>,
+    /// Files attached to the message (`multipart/mixed`).
+    pub attachments: Vec<FileAttachment>,
 }
+
+/// A file carried by an email as an attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAttachment {
+    /// The name it is saved under.
+    pub filename: String,
+    /// Its `Content-Type`, parameters included.
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// The `Content-Type` of the calendar a booking confirmation carries (RFC 5545 §8.1, with the
+/// method of its `METHOD` property).
+pub const CALENDAR_CONTENT_TYPE: &str = "text/calendar; charset=utf-8; method=PUBLISH";
 
 /// An image carried inside an email and referenced from its HTML by `cid:{content_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +169,9 @@ pub const MAX_INLINE_QR: usize = 10;
 
 /// Email templates that show their tickets' QR codes inline.
 const QR_TEMPLATES: &[&str] = &["booking_confirmed"];
+
+/// Email templates that carry the event as an `event.ics` attachment.
+const CALENDAR_TEMPLATES: &[&str] = &["booking_confirmed"];
 
 /// Renders the QR code of every `tickets[].code` as an inline PNG and gives the ticket its
 /// `qrCid` (API.md §10: the booking email carries the tickets with their QR codes; a link to
@@ -331,15 +350,17 @@ pub fn datetime(value: String, zone: Option<String>) -> String {
     }
 }
 
-/// Links the templates show, when the payload allows them.
+/// Links the templates show, when the payload allows them. Booking links open the web pages
+/// (`/bookings/{id}`, `/checkout/{id}`), with the guest token as `?token=` for a guest.
 struct Links {
     booking: Option<String>,
+    tickets_pdf: Option<String>,
     pay: Option<String>,
     application: Option<String>,
 }
 
 /// `bookingUrl` / `payUrl` / `applicationUrl` as given (made absolute), else built from
-/// `bookingId` (+ `guestToken`) and `applicationId`.
+/// `bookingId` (+ `guestToken`) and `applicationId`; the PDF tickets' link from `bookingId`.
 fn links(payload: &serde_json::Map<String, serde_json::Value>, base: &str) -> Links {
     let text = |key: &str| match payload.get(key) {
         Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -356,25 +377,82 @@ fn links(payload: &serde_json::Map<String, serde_json::Value>, base: &str) -> Li
         }
     };
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let booking = text("bookingUrl").map(absolute).or_else(|| {
-        text("bookingId").map(|id| {
-            let mut link = format!("{base}/api/bookings/{}", encode(&id));
-            if let Some(token) = text("guestToken") {
-                link.push_str("?guestToken=");
-                link.push_str(&encode(&token));
-            }
-            link
-        })
-    });
-    let pay = text("payUrl").map(absolute).or_else(|| booking.clone());
-    let application = text("applicationUrl").map(absolute).or_else(|| {
-        text("applicationId").map(|id| format!("{base}/api/organizer/{}", encode(&id)))
-    });
+    let token = text("guestToken")
+        .map(|t| format!("?token={}", encode(&t)))
+        .unwrap_or_default();
+    let page = |path: &str| {
+        text("bookingId").map(|id| format!("{base}{}{token}", path.replace("{id}", &encode(&id))))
+    };
     Links {
-        booking,
-        pay,
-        application,
+        booking: text("bookingUrl")
+            .map(absolute)
+            .or_else(|| page("/bookings/{id}")),
+        tickets_pdf: page("/bookings/{id}/tickets.pdf"),
+        pay: text("payUrl")
+            .map(absolute)
+            .or_else(|| page("/checkout/{id}")),
+        application: text("applicationUrl").map(absolute).or_else(|| {
+            text("applicationId").map(|id| format!("{base}/api/organizer/{}", encode(&id)))
+        }),
     }
+}
+
+/// The `event.ics` of a booking confirmation (API.md §11.107): the event's start and end, its
+/// place, the booking's reference and what was bought, and the booking page's link. `None`
+/// without a `bookingId` and a readable `eventStartsAt` (a calendar entry needs both).
+fn booking_calendar(
+    payload: &serde_json::Map<String, serde_json::Value>,
+    base: &str,
+    booking_link: Option<&str>,
+) -> Option<FileAttachment> {
+    let text = |key: &str| {
+        payload
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let instant = |key: &str| {
+        text(key)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let booking_id = text("bookingId")?;
+    let starts_at = instant("eventStartsAt")?;
+    let place = [text("venue"), text("location")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut description = Vec::new();
+    if let Some(reference) = text("reference") {
+        description.push(format!("Booking {reference}"));
+    }
+    if let Some(ticket_type) = text("ticketTypeName") {
+        let quantity = payload
+            .get("quantity")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(1);
+        description.push(format!("{ticket_type} × {quantity}"));
+    }
+    if let Some(link) = booking_link {
+        description.push(format!("Your booking: {link}"));
+    }
+    let event = super::ics::CalendarEvent {
+        uid: format!("{booking_id}@{}", super::ics::host_of(base)),
+        stamp: chrono::Utc::now(),
+        starts_at,
+        ends_at: instant("eventEndsAt"),
+        summary: text("eventTitle").unwrap_or(PRODUCT).to_string(),
+        location: (!place.is_empty()).then_some(place),
+        description: Some(description.join("\n")),
+        url: booking_link.map(str::to_string),
+    };
+    Some(FileAttachment {
+        filename: "event.ics".into(),
+        content_type: CALENDAR_CONTENT_TYPE.into(),
+        body: super::ics::calendar(&event).into_bytes(),
+    })
 }
 
 fn context(
@@ -408,6 +486,7 @@ fn context(
     let links = links(object, base);
     for (key, link) in [
         ("booking_link", links.booking),
+        ("tickets_pdf_link", links.tickets_pdf),
         ("pay_link", links.pay),
         ("application_link", links.application),
     ] {
@@ -456,11 +535,20 @@ pub fn render_email(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    let mut attachments = Vec::new();
+    if CALENDAR_TEMPLATES.contains(&name)
+        && let Some(object) = payload.as_object()
+    {
+        let base = base_url.trim_end_matches('/');
+        let booking_link = links(object, base).booking;
+        attachments.extend(booking_calendar(object, base, booking_link.as_deref()));
+    }
     Ok(RenderedEmail {
         subject,
         html: render_one(&format!("{name}.html"), &ctx)?,
         text: render_one(&format!("{name}.txt"), &ctx)?,
         inline,
+        attachments,
     })
 }
 
@@ -574,9 +662,26 @@ mod tests {
     #[test]
     fn links_are_built_from_the_public_base_url() {
         let r = render_email("booking_confirmed", &sample(), BASE).unwrap();
-        let link = format!("{BASE}/api/bookings/0190a3b2-0000-7000-8000-000000000001");
-        assert!(r.html.contains(&link), "{}", r.html);
-        assert!(r.text.contains(&link), "{}", r.text);
+        let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
+        let pdf = format!("{page}/tickets.pdf");
+        for link in [&page, &pdf] {
+            assert!(r.html.contains(&format!("href=\"{link}\"")), "{}", r.html);
+        }
+        assert!(
+            r.text.contains(&format!("Your booking: {page}\n")),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(&format!("Tickets to print (PDF): {pdf}\n")),
+            "{}",
+            r.text
+        );
+        assert!(
+            !r.text.contains("/api/bookings"),
+            "links open pages: {}",
+            r.text
+        );
         assert!(
             !r.html.contains("/api/tickets/TK-1/qr"),
             "the QR route needs a token"
@@ -595,7 +700,144 @@ mod tests {
         let mut p = sample();
         p["guestToken"] = json!("gt_abc123");
         let r = render_email("booking_confirmed", &p, BASE).unwrap();
-        assert!(r.text.contains("?guestToken=gt_abc123"), "{}", r.text);
+        let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
+        assert!(
+            r.text
+                .contains(&format!("Your booking: {page}?token=gt_abc123\n")),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(&format!(
+                "Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"
+            )),
+            "{}",
+            r.text
+        );
+        p["bookingId"] = json!("0190a3b2-0000-7000-8000-000000000009");
+        let cancelled = render_email("booking_cancelled", &p, BASE).unwrap();
+        assert!(
+            cancelled.text.contains(&format!(
+                "{BASE}/bookings/0190a3b2-0000-7000-8000-000000000009?token=gt_abc123"
+            )),
+            "{}",
+            cancelled.text
+        );
+    }
+
+    #[test]
+    fn an_expired_booking_offers_its_event_page_to_book_again() {
+        let mut p = sample();
+        let r = render_email("booking_expired", &p, BASE).unwrap();
+        assert!(
+            r.text.contains(&format!("Book again: {BASE}/\n")),
+            "{}",
+            r.text
+        );
+        p["eventId"] = json!("0190a3b2-0000-7000-8000-0000000000ee");
+        let r = render_email("booking_expired", &p, BASE).unwrap();
+        let page = format!("{BASE}/events/0190a3b2-0000-7000-8000-0000000000ee");
+        assert!(
+            r.text.contains(&format!("Book again: {page}\n")),
+            "{}",
+            r.text
+        );
+        assert!(r.html.contains(&format!("href=\"{page}\"")), "{}", r.html);
+    }
+
+    #[test]
+    fn a_reminder_links_to_the_tickets_and_says_when_in_the_events_time_zone() {
+        let mut p = sample();
+        p["guestToken"] = json!("gt_abc123");
+        p["bookingUrl"] = json!(format!(
+            "{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001?token=gt_abc123"
+        ));
+        let r = render_email("event_reminder", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains("starts Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)"),
+            "{}",
+            r.text
+        );
+        let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
+        assert!(
+            r.text
+                .contains(&format!("Your tickets: {page}?token=gt_abc123\n")),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(&format!(
+                "Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"
+            )),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn the_pay_link_opens_the_checkout_page() {
+        let mut p = sample();
+        p.as_object_mut().unwrap().remove("payUrl");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        let checkout = format!("{BASE}/checkout/0190a3b2-0000-7000-8000-000000000001");
+        assert!(
+            r.text.contains(&format!("Pay now: {checkout}\n")),
+            "{}",
+            r.text
+        );
+        p["guestToken"] = json!("gt_a+b");
+        let r = render_email("booking_pending", &p, BASE).unwrap();
+        assert!(
+            r.text
+                .contains(&format!("Pay now: {checkout}?token=gt_a%2Bb\n")),
+            "{}",
+            r.text
+        );
+    }
+
+    #[test]
+    fn a_confirmation_carries_the_event_as_an_ics_attachment() {
+        let mut p = sample();
+        p["eventEndsAt"] = json!("2026-12-31T23:00:00Z");
+        p["guestToken"] = json!("gt_abc123");
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert_eq!(r.attachments.len(), 1);
+        let ics = &r.attachments[0];
+        assert_eq!(ics.filename, "event.ics");
+        assert_eq!(
+            ics.content_type,
+            "text/calendar; charset=utf-8; method=PUBLISH"
+        );
+        let body = String::from_utf8(ics.body.clone()).unwrap();
+        let unfolded = body.replace("\r\n ", "");
+        let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001?token=gt_abc123");
+        for line in [
+            "UID:0190a3b2-0000-7000-8000-000000000001@tickets.example.com".to_string(),
+            "DTSTART:20261231T193000Z".to_string(),
+            "DTEND:20261231T230000Z".to_string(),
+            "SUMMARY:Lagos Jazz Night".to_string(),
+            "LOCATION:Muri Okunola Park\\, Ikoyi\\, Lagos".to_string(),
+            format!("DESCRIPTION:Booking TM-7F3K2Q\\nVIP × 2\\nYour booking: {page}"),
+            format!("URL:{page}"),
+        ] {
+            assert!(
+                unfolded.contains(&format!("\r\n{line}\r\n")),
+                "{line} in {body}"
+            );
+        }
+        assert!(r.text.contains("event.ics"), "{}", r.text);
+        let welcome = render_email("welcome", &sample(), BASE).unwrap();
+        assert!(welcome.attachments.is_empty());
+    }
+
+    #[test]
+    fn a_confirmation_without_a_start_or_booking_id_has_no_calendar() {
+        let mut p = sample();
+        p.as_object_mut().unwrap().remove("eventStartsAt");
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(r.attachments.is_empty());
+        assert!(!r.text.contains("event.ics"), "{}", r.text);
     }
 
     #[test]
@@ -692,16 +934,10 @@ mod tests {
             "{}",
             r.text
         );
-        p["payUrl"] = json!("/bookings/1/pay?guestToken=a&b");
+        p["payUrl"] = json!("/checkout/1?token=a&b");
         let r = render_email("booking_pending", &p, BASE).unwrap();
-        assert!(
-            r.text
-                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&b"))
-        );
-        assert!(
-            r.html
-                .contains(&format!("{BASE}/bookings/1/pay?guestToken=a&amp;b"))
-        );
+        assert!(r.text.contains(&format!("{BASE}/checkout/1?token=a&b")));
+        assert!(r.html.contains(&format!("{BASE}/checkout/1?token=a&amp;b")));
     }
 
     #[test]
@@ -789,6 +1025,15 @@ mod tests {
         assert!(text.contains("Paid: NGN 10,500.00"), "{text}");
     }
 
+    #[test]
+    fn a_confirmation_without_a_venue_names_only_the_location() {
+        let mut p = sample();
+        p["venue"] = serde_json::Value::Null;
+        let r = render_email("booking_confirmed", &p, BASE).unwrap();
+        assert!(r.text.contains("Where: Ikoyi, Lagos\n"), "{}", r.text);
+        assert!(r.html.contains("Where: Ikoyi, Lagos<br>"), "{}", r.html);
+    }
+
     fn with_tickets(n: usize) -> serde_json::Value {
         let mut payload = sample();
         payload["tickets"] = (0..n)
@@ -802,6 +1047,13 @@ mod tests {
         let r = render_email("booking_confirmed", &with_tickets(MAX_INLINE_QR), BASE).unwrap();
         assert_eq!(r.inline.len(), MAX_INLINE_QR);
         assert!(r.html.contains("Show the QR code at the entrance"));
+        // Everything the message carries, base64 included, stays far below 2 MB (§11.92).
+        let parts = r.html.len()
+            + r.text.len()
+            + r.inline.iter().map(|i| i.png.len()).sum::<usize>()
+            + r.attachments.iter().map(|a| a.body.len()).sum::<usize>();
+        assert_eq!(r.attachments.len(), 1, "the event.ics");
+        assert!(parts * 4 / 3 < 2 * 1024 * 1024, "{parts} bytes");
     }
 
     #[test]
@@ -809,8 +1061,9 @@ mod tests {
         let r = render_email("booking_confirmed", &with_tickets(1000), BASE).unwrap();
         assert!(r.inline.is_empty(), "no inline QR beyond ten tickets");
         assert!(
-            r.html
-                .contains("1000 tickets and their QR codes are on your booking page")
+            r.html.contains(
+                "1000 tickets and their QR codes are on your booking page and in the PDF"
+            )
         );
         assert!(r.text.contains("TK-999"), "every code is still listed");
         let size = r.html.len() + r.text.len();

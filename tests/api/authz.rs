@@ -113,6 +113,7 @@ const TABLE: &[(&str, &str, [Want; 5])] = &[
         "/api/bookings/{id}/tickets/{ticketId}/qr",
         [U, A, N, N, N],
     ),
+    ("GET", "/api/bookings/{id}/tickets.pdf", [U, A, A, A, N]),
     ("POST", "/api/payments/initiate", [U, A, A, A, A]),
     ("GET", "/api/payments/verify/{reference}", [U, A, N, A, N]),
     ("POST", "/api/payments/webhook/paystack", [U, U, U, U, U]),
@@ -316,7 +317,7 @@ async fn every_route_answers_each_role_as_the_contract_says(app: TestApp) {
                 payment_id.clone()
             } else if path.starts_with("/api/organizer/") {
                 application_id.clone()
-            } else if path.contains("{ticketId}") {
+            } else if path.contains("{ticketId}") || path.ends_with("/tickets.pdf") {
                 free_id.clone()
             } else {
                 booking_id.clone()

@@ -185,12 +185,67 @@ async fn confirmed_bookers_are_reminded_once_a_day_before_the_event(app: TestApp
     );
     assert_eq!(reminders[0].1["reference"], confirmed.data()["reference"]);
     assert_eq!(reminders[0].1["eventTitle"], confirmed.data()["eventTitle"]);
+    assert!(reminders[0].1["timezone"].is_string(), "{reminders:?}");
+    let page = format!(
+        "{}/bookings/{}",
+        app.state.config.public_base_url.trim_end_matches('/'),
+        confirmed.data()["id"].as_str().unwrap()
+    );
+    assert_eq!(reminders[0].1["bookingUrl"], page.as_str());
     let sms: Vec<_> = templates_for(&app, "+2348012345678")
         .await
         .into_iter()
         .filter(|(t, _)| t == "sms_event_reminder")
         .collect();
     assert_eq!(sms.len(), 1);
+}
+
+async fn a_guests_reminder_links_to_their_booking_with_a_token(app: TestApp) {
+    let (org, _) = app.create_user(Role::Organizer).await;
+    let (event, types) = insert_event(
+        &app,
+        org,
+        "PUBLISHED",
+        None,
+        Duration::hours(5),
+        &[TypeSpec::free(10)],
+    )
+    .await;
+    let g = app
+        .post(
+            "/api/bookings/guest",
+            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+                    "customerEmail": "remind-me@example.com", "customerName": "Gee Guest"}),
+        )
+        .await;
+    g.assert_status(201);
+    let id = g.data()["id"].as_str().unwrap();
+    let links = ticketmax::bookings::Links::from_config(&app.state.config);
+    app.state
+        .store
+        .send_event_reminders(
+            Utc::now(),
+            ticketmax::bookings::REMINDER_WINDOW,
+            500,
+            &links,
+        )
+        .await
+        .unwrap();
+    let msgs = templates_for(&app, "remind-me@example.com").await;
+    let reminder = &msgs
+        .iter()
+        .find(|(t, _)| t == "event_reminder")
+        .expect("a reminder")
+        .1;
+    let token = reminder["guestToken"].as_str().expect("a guest link");
+    let url = reminder["bookingUrl"].as_str().unwrap();
+    assert!(
+        url.ends_with(&format!("/bookings/{id}?token={token}")),
+        "{url}"
+    );
+    app.get_as(token, &format!("/api/bookings/{id}/tickets.pdf"))
+        .await
+        .assert_status(200);
 }
 
 async fn a_booking_holds_its_tickets_until_it_expires(app: TestApp) {
@@ -229,11 +284,10 @@ async fn a_booking_holds_its_tickets_until_it_expires(app: TestApp) {
         .find(|(t, _)| t == "booking_pending")
         .expect("booking_pending message");
     assert_eq!(pending.1["reference"], reference);
+    let pay = pending.1["payUrl"].as_str().unwrap();
     assert!(
-        pending.1["payUrl"]
-            .as_str()
-            .unwrap()
-            .contains(b["id"].as_str().unwrap())
+        pay.ends_with(&format!("/checkout/{}", b["id"].as_str().unwrap())),
+        "the pay link opens the checkout page: {pay}"
     );
 }
 
@@ -502,8 +556,10 @@ async fn the_sweeper_expires_lapsed_holds_and_tells_the_buyer(app: TestApp) {
     );
     let msgs = templates_for(&app, r.data()["customerEmail"].as_str().unwrap()).await;
     assert!(
-        msgs.iter()
-            .any(|(t, p)| t == "booking_expired" && p["reference"] == r.data()["reference"])
+        msgs.iter().any(|(t, p)| t == "booking_expired"
+            && p["reference"] == r.data()["reference"]
+            && p["eventId"] == event.to_string()),
+        "the expiry email offers the event again: {msgs:?}"
     );
     // Availability was announced for the hold and for the expiry.
     let mut seen = 0;
@@ -880,13 +936,26 @@ async fn guests_book_with_a_token_that_opens_only_their_booking(app: TestApp) {
     // The pending email carries the token link.
     let msgs = templates_for(&app, "ada@example.com").await;
     let pending = msgs.iter().find(|(t, _)| t == "booking_pending").unwrap();
-    assert!(pending.1["payUrl"].as_str().unwrap().contains(&token));
+    let pay = pending.1["payUrl"].as_str().unwrap();
+    assert!(
+        pay.ends_with(&format!("/checkout/{id}?token={token}")),
+        "{pay}"
+    );
     // The guest cancels.
     let c = app
         .post_as(&token, &format!("/api/bookings/{id}/cancel"), &json!({}))
         .await;
     c.assert_status(200);
     assert_eq!(c.data()["status"], "CANCELLED");
+    // The cancellation email links to the booking with a token of its own.
+    let msgs = templates_for(&app, "ada@example.com").await;
+    let cancelled = msgs.iter().find(|(t, _)| t == "booking_cancelled").unwrap();
+    assert_eq!(cancelled.1["bookingId"], id.as_str());
+    let fresh = cancelled.1["guestToken"].as_str().expect("a guest link");
+    assert_ne!(fresh, token);
+    let r = app.get_as(fresh, &format!("/api/bookings/{id}")).await;
+    r.assert_status(200);
+    assert_eq!(r.data()["status"], "CANCELLED");
 }
 
 async fn a_guest_token_ends_thirty_days_after_the_event_starts(app: TestApp) {
@@ -1359,6 +1428,7 @@ both_backends!(
     cancelling_a_pending_booking_frees_its_seats_at_once,
     a_confirmed_paid_booking_cancels_with_a_fee_until_the_cutoff,
     a_confirmed_free_booking_cancelled_frees_its_tickets,
+    a_guests_reminder_links_to_their_booking_with_a_token,
     reading_a_booking_is_for_its_owner_the_event_owner_and_admins,
     the_list_filters_pages_and_counts_stats,
     guests_book_with_a_token_that_opens_only_their_booking,

@@ -32,5 +32,6 @@ mod payments_paystack;
 mod payments_stripe;
 mod rate_limit;
 mod storefront;
+mod tickets_pdf;
 mod users;
 mod users_seed;

@@ -1135,16 +1135,18 @@ async fn a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png
     let received = sink.received();
     assert_eq!(received.len(), 1, "{received:?}");
     let m = &received[0];
-    assert_eq!(m["contentType"], "multipart/alternative");
+    assert_eq!(m["contentType"], "multipart/mixed");
     assert_eq!(
         m["structure"],
         json!([
+            "multipart/mixed",
             "multipart/alternative",
             "text/plain",
             "multipart/related",
             "text/html",
             "image/png",
-            "image/png"
+            "image/png",
+            "text/calendar"
         ]),
     );
     let text = m["parts"]["text/plain"].as_str().expect("text part");
@@ -1185,4 +1187,146 @@ async fn a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png
 both_backends!(
     finished_messages_lose_their_payload_after_an_hour,
     a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png
+);
+
+/// What the sink saw of the one email it received: its text part and its calendar.
+async fn confirmation_with_calendar(sink: &SmtpSink, app: &TestApp, to: &str) -> (String, String) {
+    let row = wait_for(&app.state.store, to, WAIT, |r| r.status == "SENT").await;
+    assert_eq!(row.template, "booking_confirmed");
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let m = &received[0];
+    assert_eq!(m["contentType"], "multipart/mixed");
+    let emls = std::fs::read_dir(&sink.dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<Vec<_>>();
+    let raw = emls.concat();
+    assert!(
+        raw.contains("text/calendar; charset=utf-8; method=PUBLISH"),
+        "the calendar's content type: {raw}"
+    );
+    assert!(raw.contains("filename=\"event.ics\""), "{raw}");
+    let text = m["parts"]["text/plain"]
+        .as_str()
+        .expect("text part")
+        .replace("\r\n", "\n");
+    let ics = m["parts"]["text/calendar"]
+        .as_str()
+        .expect("calendar part")
+        .to_string();
+    (text, ics)
+}
+
+/// The `DTSTART` value of an event's start (RFC 3339, as the API gives it).
+fn dtstart(starts_at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(starts_at)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+async fn a_confirmation_links_to_the_booking_page_and_the_pdf_and_carries_the_event_in_an_ics(
+    app: TestApp,
+) {
+    let Some(sink) = SmtpSink::start("accept", 0) else {
+        return;
+    };
+    let app = smtp_app(app.backend, sink.port).spawn().await;
+    let (_, _, event, types) =
+        crate::fixtures::published_event(&app, &[crate::fixtures::TypeSpec::free(10)]).await;
+    let (buyer, token) = app.create_user(Role::User).await;
+    let email = app
+        .state
+        .store
+        .user_by_id(buyer)
+        .await
+        .unwrap()
+        .unwrap()
+        .email;
+    let r = crate::fixtures::book(&app, &token, event, types[0], 2).await;
+    r.assert_status(201);
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    let starts_at = app.get(&format!("/api/events/{event}")).await.data()["startsAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (text, ics) = confirmation_with_calendar(&sink, &app, &email).await;
+    let base = app.state.config.public_base_url.trim_end_matches('/');
+    let page = format!("{base}/bookings/{id}");
+    assert!(text.contains(&format!("Your booking: {page}\n")), "{text}");
+    assert!(
+        text.contains(&format!("Tickets to print (PDF): {page}/tickets.pdf\n")),
+        "{text}"
+    );
+    let lines: Vec<&str> = ics.split("\r\n").collect();
+    assert_eq!(lines.first(), Some(&"BEGIN:VCALENDAR"), "{ics}");
+    assert!(
+        lines.contains(&format!("DTSTART:{}", dtstart(&starts_at)).as_str()),
+        "{ics}"
+    );
+    assert!(lines.contains(&"METHOD:PUBLISH"), "{ics}");
+    assert!(lines.contains(&"SUMMARY:Afrobeats Night"), "{ics}");
+    assert!(lines.contains(&"LOCATION:Lagos"), "{ics}");
+    assert!(
+        ics.replace("\r\n ", "")
+            .contains(&format!("URL:{page}\r\n")),
+        "{ics}"
+    );
+    let host = ticketmax::notify::ics::host_of(base);
+    assert!(
+        lines.contains(&format!("UID:{id}@{host}").as_str()),
+        "{ics}"
+    );
+}
+
+async fn a_guests_confirmation_links_carry_their_token(app: TestApp) {
+    let Some(sink) = SmtpSink::start("accept", 0) else {
+        return;
+    };
+    let app = smtp_app(app.backend, sink.port).spawn().await;
+    let (_, _, event, types) =
+        crate::fixtures::published_event(&app, &[crate::fixtures::TypeSpec::free(10)]).await;
+    let g = app
+        .post(
+            "/api/bookings/guest",
+            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1,
+                    "customerEmail": "gee@example.com", "customerName": "Gee Guest"}),
+        )
+        .await;
+    g.assert_status(201);
+    let id = g.data()["id"].as_str().unwrap();
+    let token = g.data()["guestToken"].as_str().unwrap();
+
+    let (text, ics) = confirmation_with_calendar(&sink, &app, "gee@example.com").await;
+    let base = app.state.config.public_base_url.trim_end_matches('/');
+    let page = format!("{base}/bookings/{id}");
+    assert!(
+        text.contains(&format!("Your booking: {page}?token={token}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Tickets to print (PDF): {page}/tickets.pdf?token={token}\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        ics.replace("\r\n ", "")
+            .contains(&format!("URL:{page}?token={token}\r\n")),
+        "{ics}"
+    );
+    // The link's token opens the PDF through the API too.
+    app.get_as(token, &format!("/api/bookings/{id}/tickets.pdf"))
+        .await
+        .assert_status(200);
+}
+
+both_backends!(
+    a_confirmation_links_to_the_booking_page_and_the_pdf_and_carries_the_event_in_an_ics,
+    a_guests_confirmation_links_carry_their_token
 );

@@ -162,6 +162,20 @@ async fn a_guest_buys_through_the_pages_and_the_test_gateway_and_sees_qr_tickets
             .body
             .contains(&format!("/bookings/{id}/tickets.pdf"))
     );
+    let pdf = v.get(&format!("/bookings/{id}/tickets.pdf")).await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), "application/pdf");
+    assert!(pdf.body.starts_with("%PDF-1.4"));
+    assert_eq!(
+        pdf.body.matches("/Type /Page ").count(),
+        2,
+        "a page per ticket"
+    );
+    // Someone else's browser gets the sign-in page, not the tickets.
+    let r = Visitor::new(&app)
+        .get(&format!("/bookings/{id}/tickets.pdf"))
+        .await;
+    assert_eq!(r.status, 303);
     crate::fixtures::assert_dashboard_counters(&app).await;
 }
 
@@ -742,4 +756,49 @@ async fn a_buyer_walks_from_home_to_the_door_in_a_real_browser(app: TestApp) {
         "a QR image: {page}"
     );
     both("confirmation").await;
+
+    // The PDF downloads with the browser's own cookies.
+    let url = browser.call(reqwest::Method::GET, "/url", None).await;
+    let url = url.as_str().expect("the page's address");
+    let booking = url
+        .split("/bookings/")
+        .nth(1)
+        .and_then(|rest| rest.split(['?', '/']).next())
+        .expect("on the booking's page")
+        .to_string();
+    let cookies = browser.call(reqwest::Method::GET, "/cookie", None).await;
+    let jar: Vec<String> = cookies
+        .as_array()
+        .expect("cookies")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let pdf = app
+        .client
+        .get(format!("{}/bookings/{booking}/tickets.pdf", app.address))
+        .header("cookie", jar.join("; "))
+        .send()
+        .await
+        .expect("pdf");
+    assert_eq!(pdf.status(), 200);
+    let bytes = pdf.bytes().await.expect("pdf bytes");
+    assert!(bytes.starts_with(b"%PDF-1.4"));
+    let code = app
+        .state
+        .store
+        .tickets_of(booking.parse().unwrap())
+        .await
+        .unwrap()[0]
+        .code
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&bytes).contains(&code),
+        "the PDF carries the ticket's code"
+    );
 }

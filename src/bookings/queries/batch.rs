@@ -317,9 +317,10 @@ pub(super) async fn insert_pending(
         .map(|(id, reference, k)| {
             let (_, req, locked) = accepted[*k];
             let (event, ty) = (&locked.event, &locked.ty);
-            let mut pay_url = format!("{}/bookings/{id}/pay", links.public_base);
+            // The checkout page; a guest's link carries the guest token.
+            let mut pay_url = format!("{}/checkout/{id}", links.public_base);
             if let Some(token) = &req.guest_token {
-                pay_url.push_str("?guestToken=");
+                pay_url.push_str("?token=");
                 pay_url.push_str(token);
             }
             let payload = json!({

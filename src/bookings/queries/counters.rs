@@ -187,6 +187,7 @@ pub(super) async fn finish_release(
             json!({
                 "customerName": r.customer_name,
                 "eventTitle": titles[&r.event_id],
+                "eventId": r.event_id,
                 "reference": r.reference,
                 "quantity": r.quantity,
             }),

@@ -144,6 +144,7 @@ pub(super) async fn hold_free_in_tx(
     let occasion = Occasion {
         title: event.title.clone(),
         starts_at: event.starts_at,
+        ends_at: event.ends_at,
         venue,
         location,
         timezone,
@@ -152,7 +153,7 @@ pub(super) async fn hold_free_in_tx(
         amount: 0,
         currency: event.currency.clone(),
     };
-    let msg = confirmed_message(
+    let mut msg = confirmed_message(
         &req.customer_email,
         greeted(req.user_id, &req.customer_name),
         &reference,
@@ -161,6 +162,10 @@ pub(super) async fn hold_free_in_tx(
         &occasion,
         links,
     );
+    if let Some(token) = &req.guest_token {
+        // The guest's links to the booking page and the PDF tickets (API.md §11.58).
+        msg.payload["guestToken"] = json!(token);
+    }
     notify::insert_message(tx, &msg).await?;
     let sms = confirmed_sms(tx, req.user_id, &reference, &occasion).await?;
     if let Some(sms) = sms {

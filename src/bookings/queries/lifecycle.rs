@@ -198,18 +198,24 @@ pub async fn cancel(
         .bind(b.event_id)
         .fetch_one(&mut *tx)
         .await?;
-    let msg = NewMessage::email(
-        b.customer_email,
-        "booking_cancelled",
-        json!({
-            "customerName": b.customer_name,
-            "eventTitle": title,
-            "reference": b.reference,
-            "quantity": b.quantity,
-            "reason": reason,
-            "refundAmount": refund_due,
-        }),
-    );
+    let user_id: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut payload = json!({
+        "customerName": b.customer_name,
+        "eventTitle": title,
+        "reference": b.reference,
+        "bookingId": id,
+        "quantity": b.quantity,
+        "reason": reason,
+        "refundAmount": refund_due,
+    });
+    if user_id.is_none() {
+        // The guest follows the refund on the booking page (API.md §11.58).
+        payload["guestToken"] = json!(new_guest_link(&mut tx, id, now).await?);
+    }
+    let msg = NewMessage::email(b.customer_email, "booking_cancelled", payload);
     notify::insert_message(&mut tx, &msg).await?;
     tx.commit().await?;
     Ok(CancelOutcome::Cancelled {

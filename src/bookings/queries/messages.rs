@@ -13,6 +13,7 @@ pub(super) fn greeted(user_id: Option<Uuid>, name: &str) -> &str {
 pub(super) struct Occasion {
     pub title: String,
     pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
     pub venue: Option<String>,
     pub location: String,
     pub timezone: String,
@@ -28,6 +29,7 @@ impl Occasion {
         Ok(Self {
             title: row.try_get("event_title")?,
             starts_at: row.try_get("event_starts_at")?,
+            ends_at: row.try_get("event_ends_at")?,
             venue: row.try_get("event_venue")?,
             location: row.try_get("event_location")?,
             timezone: row.try_get("event_timezone")?,
@@ -44,6 +46,7 @@ impl Occasion {
 pub(super) const OCCASION_COLUMNS: &str = "total_amount, currency, \
      (SELECT e.title FROM events e WHERE e.id = bookings.event_id) AS event_title, \
      (SELECT e.starts_at FROM events e WHERE e.id = bookings.event_id) AS event_starts_at, \
+     (SELECT e.ends_at FROM events e WHERE e.id = bookings.event_id) AS event_ends_at, \
      (SELECT e.venue FROM events e WHERE e.id = bookings.event_id) AS event_venue, \
      (SELECT e.location FROM events e WHERE e.id = bookings.event_id) AS event_location, \
      (SELECT e.timezone FROM events e WHERE e.id = bookings.event_id) AS event_timezone, \
@@ -77,6 +80,7 @@ pub(super) fn confirmed_message(
             "bookingId": booking_id,
             "tickets": tickets,
             "eventStartsAt": occasion.starts_at,
+            "eventEndsAt": occasion.ends_at,
             "venue": occasion.venue,
             "location": occasion.location,
             "timezone": occasion.timezone,

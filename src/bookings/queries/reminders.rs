@@ -36,30 +36,38 @@ pub async fn send_event_reminders(
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-    let mut events: BTreeMap<Uuid, (String, DateTime<Utc>, Option<String>)> = BTreeMap::new();
+    type EventFacts = (String, DateTime<Utc>, Option<String>, String);
+    let mut events: BTreeMap<Uuid, EventFacts> = BTreeMap::new();
     for (id, reference, user_id, event_id, email, name) in &claimed {
         if !events.contains_key(event_id) {
-            let row: (String, DateTime<Utc>, Option<String>) =
-                sqlx::query_as("SELECT title, starts_at, venue FROM events WHERE id = $1")
-                    .bind(*event_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let row: EventFacts = sqlx::query_as(
+                "SELECT title, starts_at, venue, timezone FROM events WHERE id = $1",
+            )
+            .bind(*event_id)
+            .fetch_one(&mut *tx)
+            .await?;
             events.insert(*event_id, row);
         }
-        let (title, starts_at, venue) = &events[event_id];
-        let email_msg = NewMessage::email(
-            email.clone(),
-            "event_reminder",
-            json!({
-                "customerName": greeted(*user_id, name),
-                "eventTitle": title,
-                "eventStartsAt": starts_at,
-                "venue": venue,
-                "reference": reference,
-                "bookingId": id,
-                "bookingUrl": format!("{}/bookings/{id}", links.public_base),
-            }),
-        );
+        let (title, starts_at, venue, timezone) = &events[event_id];
+        let mut booking_url = format!("{}/bookings/{id}", links.public_base);
+        let mut payload = json!({
+            "customerName": greeted(*user_id, name),
+            "eventTitle": title,
+            "eventStartsAt": starts_at,
+            "venue": venue,
+            "timezone": timezone,
+            "reference": reference,
+            "bookingId": id,
+        });
+        if user_id.is_none() {
+            // A guest opens the booking page and the PDF tickets with a token (API.md §11.58).
+            let token = new_guest_link(&mut tx, *id, now).await?;
+            booking_url.push_str("?token=");
+            booking_url.push_str(&token);
+            payload["guestToken"] = json!(token);
+        }
+        payload["bookingUrl"] = json!(booking_url);
+        let email_msg = NewMessage::email(email.clone(), "event_reminder", payload);
         notify::insert_message(&mut tx, &email_msg).await?;
         let sms = user_sms(
             &mut tx,

@@ -219,6 +219,38 @@ pub async fn show(
     response
 }
 
+/// `GET /bookings/{id}/tickets.pdf`: the print-at-home tickets, for whoever may open the
+/// booking's page (an email link's `?token=` is kept, as on the page).
+pub async fn tickets_pdf(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return visitor.failure(&state, ApiError::not_found("Booking"));
+    };
+    let query: BookingQuery = super::query(raw);
+    if let Some(token) = query.token() {
+        let path = format!("/bookings/{id}/tickets.pdf");
+        return match adopt_token(&state, &visitor, id, token, &path).await {
+            Some(response) => response,
+            None => see_other(&format!("/bookings/{id}?token={token}")),
+        };
+    }
+    let opened = match open(&state, &visitor, id).await {
+        Ok(opened) => opened,
+        Err(e) if e.code.status() == StatusCode::NOT_FOUND && visitor.user.is_none() => {
+            return see_other(&format!("{LOGIN_PATH}?next=/bookings/{id}/tickets.pdf"));
+        }
+        Err(e) => return visitor.failure(&state, e),
+    };
+    match api::tickets_pdf_response(&state, &opened.caller, id).await {
+        Ok(pdf) => pdf,
+        Err(e) => visitor.failure(&state, e),
+    }
+}
+
 /// `GET /account`: a signed-in buyer's bookings, newest first.
 pub async fn mine(
     State(state): State<AppState>,

@@ -73,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/checkout/{id}/pay", post(checkout::pay))
         .route("/checkout/{id}/cancel", post(checkout::cancel))
         .route("/bookings/{id}", get(bookings::show))
+        .route("/bookings/{id}/tickets.pdf", get(bookings::tickets_pdf))
         .route("/account", get(bookings::mine))
         .route(LOGIN_PATH, get(account::show_login).post(account::sign_in))
         .route("/account/logout", post(account::sign_out))
