@@ -54,27 +54,21 @@ pub fn major(amount: i64, currency: &str) -> f64 {
 }
 
 /// `"2026-03-01T09:30:00Z" | datetime` → `1 Mar 2026, 09:30 UTC`; with an IANA zone (an
-/// event's, API.md §11.106), in that zone and named: `Sat 12 Dec 2026, 19:30 WAT
-/// (Africa/Lagos)`. Empty for none; other text unchanged.
+/// event's, API.md §11.106) worded as in the emails, in that zone and named: `Sat, 12 Dec 2026
+/// 19:30 WAT (Africa/Lagos)`. Empty for none; other text unchanged.
 pub fn datetime(value: Value, zone: Option<String>) -> String {
     let Some(text) = value.as_str() else {
         return String::new();
     };
-    let Ok(t) = DateTime::parse_from_rfc3339(text) else {
-        return text.to_string();
-    };
-    match zone
-        .as_deref()
-        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
-    {
-        Some(tz) if tz != chrono_tz::UTC => {
-            let local = t.with_timezone(&tz);
-            format!("{} ({})", local.format("%a %-d %b %Y, %H:%M %Z"), tz.name())
-        }
-        _ => t
+    if zone.as_deref().is_some_and(|z| z != "UTC") {
+        return crate::notify::templates::datetime(text.to_string(), zone);
+    }
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t
             .with_timezone(&Utc)
             .format("%-d %b %Y, %H:%M UTC")
             .to_string(),
+        Err(_) => text.to_string(),
     }
 }
 
@@ -117,7 +111,7 @@ mod tests {
                 Value::from("2026-12-12T18:30:00Z"),
                 Some("Africa/Lagos".into())
             ),
-            "Sat 12 Dec 2026, 19:30 WAT (Africa/Lagos)"
+            "Sat, 12 Dec 2026 19:30 WAT (Africa/Lagos)"
         );
         assert_eq!(datetime(Value::from(()), None), "");
         assert_eq!(percent(Value::from(6.0 / 7.0)), "85.7%");

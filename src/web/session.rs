@@ -122,6 +122,16 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
+/// A one-shot message cookie (`{kind}:{url-encoded text}`): its kind and text.
+pub fn flash(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
+    let raw = cookie(headers, name)?;
+    let (kind, text) = raw.split_once(':')?;
+    let text = form_urlencoded::parse(format!("t={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some((kind.to_string(), text))
+}
+
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, on `path`, `Secure` in production;
 /// `max_age` 0 deletes it.
 pub fn set_cookie(

@@ -86,13 +86,7 @@ impl FromRequestParts<AppState> for Staff {
             Ok(None) => return Err(to_sign_in(state)),
             Err(e) => return Err(failure(Value::UNDEFINED, e.into())),
         };
-        let flash = session::cookie(&parts.headers, FLASH_COOKIE).and_then(|raw| {
-            let (kind, text) = raw.split_once(':')?;
-            let text = form_urlencoded::parse(format!("t={text}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())?;
-            Some((kind.to_string(), text))
-        });
+        let flash = session::flash(&parts.headers, FLASH_COOKIE);
         Ok(Staff {
             csrf: session::csrf_token(state, user.sid),
             user,

@@ -12,10 +12,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{
-    COOKIE, LOGIN_PATH, RESET_PATH, VERIFY_PATH, Visitor, done, field_errors, friendly, local_path,
-    see_other,
+    COOKIE, LOGIN_PATH, PageResult, RESET_PATH, VERIFY_PATH, Visitor, done, field_errors, friendly,
+    local_path, see_other,
 };
-use crate::http::{ApiError, ApiJson, ErrorCode};
+use crate::http::{ApiError, ApiJson, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::users::abuse::ClientIp;
 use crate::users::routes::EmailBody;
@@ -92,6 +92,12 @@ fn form_page(
     )
 }
 
+/// 303 to the next account page with the email filled in, and a one-shot message for it.
+fn onward(state: &AppState, path: &str, email: &str, text: &str) -> Response {
+    let email: String = form_urlencoded::byte_serialize(email.trim().as_bytes()).collect();
+    done(state, &format!("{path}?email={email}"), "ok", text)
+}
+
 fn prefilled(raw: Option<String>) -> AccountForm {
     let prefill: Prefill = super::query(raw);
     AccountForm {
@@ -128,11 +134,8 @@ pub async fn sign_in(
     visitor: Visitor,
     ClientIp(ip): ClientIp,
     body: Bytes,
-) -> Response {
-    let form: AccountForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
+) -> PageResult {
+    let form: AccountForm = visitor.form(&state, &body)?;
     let login = LoginBody {
         email: form.email.clone(),
         password: form.password.clone(),
@@ -159,14 +162,14 @@ pub async fn sign_in(
             {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
-            return response;
+            return Ok(response);
         }
     };
     let Some(claims) = state.jwt.verify(&pair.access_token) else {
-        return visitor.failure(
+        return Ok(visitor.failure(
             &state,
             ApiError::internal(anyhow::anyhow!("a fresh access token did not verify")),
-        );
+        ));
     };
     let mut sealed = SessionClaims::new(claims.sub, claims.sid, claims.ver);
     sealed.expires = chrono::Utc::now().timestamp() + SESSION_TTL.as_secs() as i64;
@@ -175,17 +178,15 @@ pub async fn sign_in(
     if let Some(v) = session::set_lax_cookie(&state, COOKIE, &sealed.seal(&state), SESSION_TTL) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
+    Ok(response)
 }
 
 /// `POST /account/logout`: ends the session everywhere and forgets the cookie.
-pub async fn sign_out(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> Response {
-    if let Err(page) = visitor.form::<serde::de::IgnoredAny>(&state, &body) {
-        return *page;
-    }
+pub async fn sign_out(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> PageResult {
+    visitor.form::<serde::de::IgnoredAny>(&state, &body)?;
     if let Some(user) = &visitor.user {
         if let Err(e) = state.store.revoke_session(user.id, user.sid).await {
-            return visitor.failure(&state, e.into());
+            return Ok(visitor.failure(&state, e.into()));
         }
         sessions::announce_sessions(&state, &[user.sid]).await;
     }
@@ -193,33 +194,70 @@ pub async fn sign_out(State(state): State<AppState>, visitor: Visitor, body: Byt
     if let Some(v) = session::set_lax_cookie(&state, COOKIE, "", Duration::ZERO) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
+    Ok(response)
 }
 
-/// `GET /account/register`.
-pub async fn show_register(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    RawQuery(raw): RawQuery,
+/// `GET` of an account form (`register`, `verify`, `forgot`, `reset`), filled from the query.
+pub fn blank_form(
+    template: &'static str,
+) -> impl Fn(State<AppState>, Visitor, RawQuery) -> std::future::Ready<Response> + Clone {
+    move |State(state), visitor, RawQuery(raw)| {
+        std::future::ready(form_page(
+            &state,
+            &visitor,
+            StatusCode::OK,
+            template,
+            &prefilled(raw),
+            &[],
+            None,
+        ))
+    }
+}
+
+/// What an account form's call came to: on to `next` (`(path, message)`, the email filled in),
+/// or the form again with the refusal, `known`'s words under its field when the error has its
+/// code (`(code, field, words)`).
+fn settle<T>(
+    (state, visitor, form): (&AppState, &Visitor, &AccountForm),
+    template: &str,
+    result: ApiResult<T>,
+    rename: &[(&str, &str)],
+    next: (&str, &str),
+    known: Option<(ErrorCode, &str, &str)>,
 ) -> Response {
+    let e = match result {
+        Ok(_) => return onward(state, next.0, &form.email, next.1),
+        Err(e) => e,
+    };
+    let mut errors = field_errors(&e, rename);
+    if let Some((code, field, words)) = known
+        && e.code == code
+    {
+        errors.push((field.to_string(), words.to_string()));
+    }
+    if e.code.status().is_server_error() {
+        tracing::error!(error = ?e, template, "an account form failed");
+    }
+    let problem = if errors.is_empty() {
+        friendly(&e)
+    } else {
+        "Check the highlighted fields.".to_string()
+    };
     form_page(
-        &state,
-        &visitor,
-        StatusCode::OK,
-        "shop/register.html",
-        &prefilled(raw),
-        &[],
-        None,
+        state,
+        visitor,
+        e.code.status(),
+        template,
+        form,
+        &errors,
+        Some(problem),
     )
 }
 
 /// `POST /account/register`: creates the account through the API's registration, which emails
 /// a code; on to the code page.
-pub async fn register(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> Response {
-    let form: AccountForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
+pub async fn register(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> PageResult {
+    let form: AccountForm = visitor.form(&state, &body)?;
     let registration = RegisterBody {
         first_name: form.first_name.trim().to_string(),
         last_name: form.last_name.trim().to_string(),
@@ -231,143 +269,63 @@ pub async fn register(State(state): State<AppState>, visitor: Visitor, body: Byt
         address: None,
         preferences: None,
     };
-    match register_user(State(state.clone()), ApiJson(registration)).await {
-        Ok(_) => {
-            let email: String =
-                form_urlencoded::byte_serialize(form.email.trim().as_bytes()).collect();
-            done(
-                &state,
-                &format!("{VERIFY_PATH}?email={email}"),
-                "ok",
-                "We emailed you a 6-digit code. Enter it to activate your account.",
-            )
-        }
-        Err(e) => {
-            let mut errors = field_errors(&e, &[]);
-            if e.code == ErrorCode::EmailTaken {
-                errors.push((
-                    "email".into(),
-                    "already has an account: sign in, or reset its password".into(),
-                ));
-            }
-            refused_form(&state, &visitor, &e, "shop/register.html", &form, &errors)
-        }
-    }
-}
-
-/// A refused form shown again: its fields' problems, or the service's sentence.
-fn refused_form(
-    state: &AppState,
-    visitor: &Visitor,
-    e: &ApiError,
-    template: &str,
-    form: &AccountForm,
-    errors: &[(String, String)],
-) -> Response {
-    if e.code.status().is_server_error() {
-        tracing::error!(error = ?e, template, "an account form failed");
-    }
-    let problem = if errors.is_empty() {
-        friendly(e)
-    } else {
-        "Check the highlighted fields.".to_string()
-    };
-    form_page(
-        state,
-        visitor,
-        e.code.status(),
-        template,
-        form,
-        errors,
-        Some(problem),
-    )
-}
-
-/// `GET /account/verify?email=…`: the emailed code.
-pub async fn show_verify(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    form_page(
-        &state,
-        &visitor,
-        StatusCode::OK,
-        "shop/verify.html",
-        &prefilled(raw),
+    let result = register_user(State(state.clone()), ApiJson(registration)).await;
+    Ok(settle(
+        (&state, &visitor, &form),
+        "shop/register.html",
+        result,
         &[],
-        None,
-    )
+        (
+            VERIFY_PATH,
+            "We emailed you a 6-digit code. Enter it to activate your account.",
+        ),
+        Some((
+            ErrorCode::EmailTaken,
+            "email",
+            "already has an account: sign in, or reset its password",
+        )),
+    ))
 }
 
 /// `POST /account/verify`: proves the email with its code (or, `action=resend`, asks for a new
 /// one), through the API's handlers.
-pub async fn verify(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> Response {
-    let form: AccountForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
-    let email: String = form_urlencoded::byte_serialize(form.email.trim().as_bytes()).collect();
+pub async fn verify(State(state): State<AppState>, visitor: Visitor, body: Bytes) -> PageResult {
+    let form: AccountForm = visitor.form(&state, &body)?;
+    let page = (&state, &visitor, &form);
     if form.action == "resend" {
         let body = EmailBody {
             email: form.email.clone(),
         };
-        return match resend_verification(State(state.clone()), ApiJson(body)).await {
-            Ok(_) => done(
-                &state,
-                &format!("{VERIFY_PATH}?email={email}"),
-                "ok",
+        let result = resend_verification(State(state.clone()), ApiJson(body)).await;
+        return Ok(settle(
+            page,
+            "shop/verify.html",
+            result,
+            &[],
+            (
+                VERIFY_PATH,
                 "If this account still needs a code, a new one is on its way.",
             ),
-            Err(e) => refused_form(
-                &state,
-                &visitor,
-                &e,
-                "shop/verify.html",
-                &form,
-                &field_errors(&e, &[]),
-            ),
-        };
+            None,
+        ));
     }
     let body = VerifyEmailBody {
         email: form.email.clone(),
         code: form.code.trim().to_string(),
     };
-    match verify_email(State(state.clone()), ApiJson(body)).await {
-        Ok(_) => done(
-            &state,
-            &format!("{LOGIN_PATH}?email={email}"),
-            "ok",
-            "Your email is verified. Sign in to continue.",
-        ),
-        Err(e) => {
-            let mut errors = field_errors(&e, &[]);
-            if e.code == ErrorCode::InvalidToken {
-                errors.push((
-                    "code".into(),
-                    "is wrong or expired: check the latest email, or ask for a new code".into(),
-                ));
-            }
-            refused_form(&state, &visitor, &e, "shop/verify.html", &form, &errors)
-        }
-    }
-}
-
-/// `GET /account/forgot`.
-pub async fn show_forgot(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    form_page(
-        &state,
-        &visitor,
-        StatusCode::OK,
-        "shop/forgot.html",
-        &prefilled(raw),
+    let result = verify_email(State(state.clone()), ApiJson(body)).await;
+    Ok(settle(
+        page,
+        "shop/verify.html",
+        result,
         &[],
-        None,
-    )
+        (LOGIN_PATH, "Your email is verified. Sign in to continue."),
+        Some((
+            ErrorCode::InvalidToken,
+            "code",
+            "is wrong or expired: check the latest email, or ask for a new code",
+        )),
+    ))
 }
 
 /// `POST /account/forgot`: asks for a reset code (the same answer whether or not the account
@@ -377,51 +335,23 @@ pub async fn forgot(
     visitor: Visitor,
     ClientIp(ip): ClientIp,
     body: Bytes,
-) -> Response {
-    let form: AccountForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
+) -> PageResult {
+    let form: AccountForm = visitor.form(&state, &body)?;
     let body = EmailBody {
         email: form.email.clone(),
     };
-    match forgot_password(State(state.clone()), ClientIp(ip), ApiJson(body)).await {
-        Ok(_) => {
-            let email: String =
-                form_urlencoded::byte_serialize(form.email.trim().as_bytes()).collect();
-            done(
-                &state,
-                &format!("{RESET_PATH}?email={email}"),
-                "ok",
-                "If an account uses this email, we sent it a 6-digit code.",
-            )
-        }
-        Err(e) => refused_form(
-            &state,
-            &visitor,
-            &e,
-            "shop/forgot.html",
-            &form,
-            &field_errors(&e, &[]),
-        ),
-    }
-}
-
-/// `GET /account/reset?email=…`.
-pub async fn show_reset(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    form_page(
-        &state,
-        &visitor,
-        StatusCode::OK,
-        "shop/reset.html",
-        &prefilled(raw),
+    let result = forgot_password(State(state.clone()), ClientIp(ip), ApiJson(body)).await;
+    Ok(settle(
+        (&state, &visitor, &form),
+        "shop/forgot.html",
+        result,
         &[],
+        (
+            RESET_PATH,
+            "If an account uses this email, we sent it a 6-digit code.",
+        ),
         None,
-    )
+    ))
 }
 
 /// `POST /account/reset`: a new password with the code, through the API's reset.
@@ -430,36 +360,27 @@ pub async fn reset(
     visitor: Visitor,
     ClientIp(ip): ClientIp,
     body: Bytes,
-) -> Response {
-    let form: AccountForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
+) -> PageResult {
+    let form: AccountForm = visitor.form(&state, &body)?;
     let body = ResetPasswordBody {
         email: form.email.clone(),
         code: form.code.trim().to_string(),
         new_password: form.password.clone(),
     };
-    match reset_password(State(state.clone()), ClientIp(ip), ApiJson(body)).await {
-        Ok(_) => {
-            let email: String =
-                form_urlencoded::byte_serialize(form.email.trim().as_bytes()).collect();
-            done(
-                &state,
-                &format!("{LOGIN_PATH}?email={email}"),
-                "ok",
-                "Your password is changed, and every other sign-in ended. Sign in with the new one.",
-            )
-        }
-        Err(e) => {
-            let mut errors = field_errors(&e, &[("newPassword", "password")]);
-            if e.code == ErrorCode::InvalidToken {
-                errors.push((
-                    "code".into(),
-                    "is wrong or expired: ask for a new one".into(),
-                ));
-            }
-            refused_form(&state, &visitor, &e, "shop/reset.html", &form, &errors)
-        }
-    }
+    let result = reset_password(State(state.clone()), ClientIp(ip), ApiJson(body)).await;
+    Ok(settle(
+        (&state, &visitor, &form),
+        "shop/reset.html",
+        result,
+        &[("newPassword", "password")],
+        (
+            LOGIN_PATH,
+            "Your password is changed, and every other sign-in ended. Sign in with the new one.",
+        ),
+        Some((
+            ErrorCode::InvalidToken,
+            "code",
+            "is wrong or expired: ask for a new one",
+        )),
+    ))
 }

@@ -2,7 +2,7 @@
 //! reached by its buyer, a guest with its token (from this browser's cookie or an email link)
 //! or the event's staff; and "my tickets", a signed-in buyer's bookings.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
@@ -10,12 +10,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{LOGIN_PATH, Visitor, see_other};
+use super::{BookingPath, Detour, LOGIN_PATH, PageResult, Visitor, see_other};
 use crate::bookings::model::BookingView;
 use crate::bookings::routes::{self as api, Access, Caller};
 use crate::events::catalogue;
 use crate::events::model::EventRecord;
-use crate::http::{ApiError, ApiQuery, ApiResult};
+use crate::http::{ApiError, ApiQuery, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::web::serialized;
 
@@ -29,7 +29,7 @@ pub struct BookingQuery {
 
 impl BookingQuery {
     /// The guest token of an email link.
-    pub fn token(&self) -> Option<&str> {
+    fn token(&self) -> Option<&str> {
         self.token.as_deref().filter(|t| !t.is_empty())
     }
 }
@@ -46,8 +46,40 @@ pub struct Opened {
 }
 
 /// Opens a booking for a visitor: through one of their guest tokens, else their account. A
-/// booking nobody of them may see is "not found", as in the API.
-pub async fn open(state: &AppState, visitor: &Visitor, id: Uuid) -> ApiResult<Opened> {
+/// booking nobody of them may see is "not found", as in the API; to someone not signed in it is
+/// the sign-in page, which comes back to `back`.
+pub async fn open(
+    state: &AppState,
+    visitor: &Visitor,
+    id: Uuid,
+    back: &str,
+) -> Result<Opened, Detour> {
+    match find(state, visitor, id).await {
+        Ok(opened) => Ok(opened),
+        Err(e) if e.code == ErrorCode::NotFound && visitor.user.is_none() => {
+            Err(see_other(&format!("{LOGIN_PATH}?next={back}")).into())
+        }
+        Err(e) => Err(visitor.failure(state, e).into()),
+    }
+}
+
+/// The booking of the page at `path`: an email link's `?token=` is adopted first (answered with
+/// a redirect to `path` without it), then the booking is opened; with the page's query.
+pub async fn open_at(
+    state: &AppState,
+    visitor: &Visitor,
+    id: Uuid,
+    path: &str,
+    raw: Option<String>,
+) -> Result<(Opened, BookingQuery), Detour> {
+    let query: BookingQuery = super::query(raw);
+    if let Some(token) = query.token() {
+        return Err(adopt_token(state, visitor, id, token, path).await.into());
+    }
+    Ok((open(state, visitor, id, path).await?, query))
+}
+
+async fn find(state: &AppState, visitor: &Visitor, id: Uuid) -> ApiResult<Opened> {
     let (row, view) = api::view_as(state, None, id).await?;
     let now = Utc::now();
     let mut found: Option<(Caller, Access)> = None;
@@ -87,23 +119,35 @@ pub async fn open(state: &AppState, visitor: &Visitor, id: Uuid) -> ApiResult<Op
     })
 }
 
-/// A booking link's guest token: if it opens this booking, the browser keeps it and the page
-/// is shown again without it in the address; otherwise `None`.
+/// A booking link's guest token: if it opens this booking, the browser keeps it and `path` is
+/// shown again without it in the address; otherwise a page says the link does not open it.
 pub async fn adopt_token(
     state: &AppState,
     visitor: &Visitor,
     id: Uuid,
     token: &str,
     path: &str,
-) -> Option<Response> {
-    let caller = Caller::guest(state, token).await.ok()?;
-    let (row, _) = api::view_as(state, Some(&caller), id).await.ok()?;
-    api::access(&caller, &row, Utc::now()).ok()?;
+) -> Response {
+    let opens = match Caller::guest(state, token).await {
+        Ok(caller) => match api::view_as(state, Some(&caller), id).await {
+            Ok((row, _)) => api::access(&caller, &row, Utc::now()).is_ok(),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    if !opens {
+        return visitor.message(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "This link does not open that booking",
+            "The link may be incomplete, or it expired 30 days after the event. If you booked with an account, sign in to see your tickets.",
+        );
+    }
     let mut response = see_other(path);
     if let Some(v) = visitor.remember_guest(state, token) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    Some(response)
+    response
 }
 
 /// The event facts a booking's pages show.
@@ -148,31 +192,10 @@ struct TicketCard {
 pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    BookingPath(id): BookingPath,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let query: BookingQuery = super::query(raw);
-    let Ok(id) = id.parse::<Uuid>() else {
-        return visitor.failure(&state, ApiError::not_found("Booking"));
-    };
-    if let Some(token) = query.token() {
-        return match adopt_token(&state, &visitor, id, token, &format!("/bookings/{id}")).await {
-            Some(response) => response,
-            None => visitor.message(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                "This link does not open that booking",
-                "The link may be incomplete, or it expired 30 days after the event. If you booked with an account, sign in to see your tickets.",
-            ),
-        };
-    }
-    let opened = match open(&state, &visitor, id).await {
-        Ok(opened) => opened,
-        Err(e) if e.code.status() == StatusCode::NOT_FOUND && visitor.user.is_none() => {
-            return see_other(&format!("{LOGIN_PATH}?next=/bookings/{id}"));
-        }
-        Err(e) => return visitor.failure(&state, e),
-    };
+) -> PageResult {
+    let (opened, query) = open_at(&state, &visitor, id, &format!("/bookings/{id}"), raw).await?;
     let tickets: Vec<TicketCard> = opened
         .view
         .tickets
@@ -216,7 +239,7 @@ pub async fn show(
             .headers_mut()
             .insert("refresh", axum::http::HeaderValue::from_static("2"));
     }
-    response
+    Ok(response)
 }
 
 /// `GET /bookings/{id}/tickets.pdf`: the print-at-home tickets, for whoever may open the
@@ -224,31 +247,14 @@ pub async fn show(
 pub async fn tickets_pdf(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    BookingPath(id): BookingPath,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return visitor.failure(&state, ApiError::not_found("Booking"));
-    };
-    let query: BookingQuery = super::query(raw);
-    if let Some(token) = query.token() {
-        let path = format!("/bookings/{id}/tickets.pdf");
-        return match adopt_token(&state, &visitor, id, token, &path).await {
-            Some(response) => response,
-            None => see_other(&format!("/bookings/{id}?token={token}")),
-        };
-    }
-    let opened = match open(&state, &visitor, id).await {
-        Ok(opened) => opened,
-        Err(e) if e.code.status() == StatusCode::NOT_FOUND && visitor.user.is_none() => {
-            return see_other(&format!("{LOGIN_PATH}?next=/bookings/{id}/tickets.pdf"));
-        }
-        Err(e) => return visitor.failure(&state, e),
-    };
-    match api::tickets_pdf_response(&state, &opened.caller, id).await {
-        Ok(pdf) => pdf,
-        Err(e) => visitor.failure(&state, e),
-    }
+) -> PageResult {
+    let path = format!("/bookings/{id}/tickets.pdf");
+    let (opened, _) = open_at(&state, &visitor, id, &path, raw).await?;
+    Ok(api::tickets_pdf_response(&state, &opened.caller, id)
+        .await
+        .unwrap_or_else(|e| visitor.failure(&state, e)))
 }
 
 /// `GET /account`: a signed-in buyer's bookings, newest first.

@@ -11,9 +11,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::bookings::{Occasion, open};
+use super::bookings::{Occasion, Opened, open, open_at};
 use super::catalogue::{Sale, event_path, sale_of};
-use super::{LOGIN_PATH, Visitor, done, field_errors, friendly, non_empty, see_other};
+use super::{
+    BookingPath, Detour, PageResult, Visitor, done, field_errors, friendly, non_empty, see_other,
+};
 use crate::bookings::routes::{self as api, Access, Booker, CreateBookingBody};
 use crate::events::catalogue;
 use crate::events::model::{EventView, TicketTypeView};
@@ -73,7 +75,7 @@ async fn offer(
     visitor: &Visitor,
     event_id: &str,
     type_id: Option<&str>,
-) -> Result<(EventView, TicketTypeView), Box<Response>> {
+) -> Result<(EventView, TicketTypeView), Detour> {
     let event_id = event_id.parse::<Uuid>().ok();
     let record = match event_id {
         Some(id) => catalogue::record(state, id).await,
@@ -82,16 +84,13 @@ async fn offer(
     let record = match record {
         Ok(Some(r)) if catalogue::visible_to(&r, None) => r,
         Ok(_) => {
-            return Err(Box::new(
-                visitor.failure(state, ApiError::not_found("Event")),
-            ));
+            return Err(visitor.failure(state, ApiError::not_found("Event")).into());
         }
-        Err(e) => return Err(Box::new(visitor.failure(state, e))),
+        Err(e) => return Err(visitor.failure(state, e).into()),
     };
-    let counts = match catalogue::counts_of(state, &record).await {
-        Ok(c) => c,
-        Err(e) => return Err(Box::new(visitor.failure(state, e))),
-    };
+    let counts = catalogue::counts_of(state, &record)
+        .await
+        .map_err(|e| Detour::from(visitor.failure(state, e)))?;
     let view = catalogue::view(
         &record,
         counts.get(&record.event.id),
@@ -103,7 +102,7 @@ async fn offer(
         .or_else(|| (view.ticket_types.len() == 1).then(|| &view.ticket_types[0]))
         .cloned();
     let Some(ticket_type) = chosen else {
-        return Err(Box::new(see_other(&event_path(view.id, &view.title))));
+        return Err(see_other(&event_path(view.id, &view.title)).into());
     };
     Ok((view, ticket_type))
 }
@@ -160,12 +159,9 @@ pub async fn details(
     visitor: Visitor,
     Path(event_id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> PageResult {
     let choice: Choice = super::query(raw);
-    let offered = match offer(&state, &visitor, &event_id, choice.ticket_type.as_deref()).await {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
+    let offered = offer(&state, &visitor, &event_id, choice.ticket_type.as_deref()).await?;
     let mut filled = Filled {
         quantity: choice
             .quantity
@@ -181,7 +177,7 @@ pub async fn details(
         filled.email = account.email;
         filled.phone = account.phone.unwrap_or_default();
     }
-    details_page(
+    Ok(details_page(
         &state,
         &visitor,
         StatusCode::OK,
@@ -189,7 +185,7 @@ pub async fn details(
         &filled,
         &[],
         None,
-    )
+    ))
 }
 
 /// `POST /events/{id}/checkout`: holds the tickets through the booking service, then on to
@@ -200,15 +196,9 @@ pub async fn hold(
     ClientIp(ip): ClientIp,
     Path(event_id): Path<String>,
     body: Bytes,
-) -> Response {
-    let form: DetailsForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
-    let offered = match offer(&state, &visitor, &event_id, Some(&form.ticket_type)).await {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
+) -> PageResult {
+    let form: DetailsForm = visitor.form(&state, &body)?;
+    let offered = offer(&state, &visitor, &event_id, Some(&form.ticket_type)).await?;
     let (event, ticket_type) = &offered;
     let filled = Filled {
         quantity: form.quantity.trim().parse::<i64>().unwrap_or(0),
@@ -247,7 +237,7 @@ pub async fn hold(
             if e.code.status().is_server_error() {
                 tracing::error!(error = ?e, "a checkout hold failed");
             }
-            return details_page(
+            return Ok(details_page(
                 &state,
                 &visitor,
                 e.code.status(),
@@ -255,7 +245,7 @@ pub async fn hold(
                 &filled,
                 &errors,
                 problem,
-            );
+            ));
         }
     };
     let mut response = if booking.status == "CONFIRMED" {
@@ -273,7 +263,7 @@ pub async fn hold(
     {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
-    response
+    Ok(response)
 }
 
 /// The gateways a buyer may choose (enabled, not `offline`), the default first.
@@ -288,22 +278,15 @@ fn gateways(state: &AppState) -> Vec<&'static str> {
 }
 
 /// The pay page of a PENDING booking, with a problem when the last attempt had one.
-async fn pay_page(
+fn pay_page(
     state: &AppState,
     visitor: &Visitor,
-    id: Uuid,
+    opened: &Opened,
     status: StatusCode,
     problem: Option<String>,
 ) -> Response {
-    let opened = match open(state, visitor, id).await {
-        Ok(o) => o,
-        Err(e) if e.code == ErrorCode::NotFound && visitor.user.is_none() => {
-            return see_other(&format!("{LOGIN_PATH}?next=/checkout/{id}"));
-        }
-        Err(e) => return visitor.failure(state, e),
-    };
     if opened.view.status != "PENDING" || opened.access != Access::Owner {
-        return see_other(&format!("/bookings/{id}"));
+        return see_other(&format!("/bookings/{}", opened.view.id));
     }
     visitor.render(
         state,
@@ -322,21 +305,11 @@ async fn pay_page(
 pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    BookingPath(id): BookingPath,
     RawQuery(raw): RawQuery,
-) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return visitor.failure(&state, ApiError::not_found("Booking"));
-    };
-    let query: super::bookings::BookingQuery = super::query(raw);
-    if let Some(token) = query.token() {
-        let path = format!("/checkout/{id}");
-        return match super::bookings::adopt_token(&state, &visitor, id, token, &path).await {
-            Some(response) => response,
-            None => see_other(&format!("/bookings/{id}?token={token}")),
-        };
-    }
-    pay_page(&state, &visitor, id, StatusCode::OK, None).await
+) -> PageResult {
+    let (opened, _) = open_at(&state, &visitor, id, &format!("/checkout/{id}"), raw).await?;
+    Ok(pay_page(&state, &visitor, &opened, StatusCode::OK, None))
 }
 
 /// The pay form.
@@ -350,40 +323,43 @@ pub struct PayForm {
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    BookingPath(id): BookingPath,
     body: Bytes,
-) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return visitor.failure(&state, ApiError::not_found("Booking"));
-    };
-    let form: PayForm = match visitor.form(&state, &body) {
-        Ok(form) => form,
-        Err(page) => return *page,
-    };
-    let opened = match open(&state, &visitor, id).await {
-        Ok(o) => o,
-        Err(e) => return visitor.failure(&state, e),
-    };
+) -> PageResult {
+    let form: PayForm = visitor.form(&state, &body)?;
+    let opened = open(&state, &visitor, id, &format!("/checkout/{id}")).await?;
     let base = state.config.public_base_url.trim_end_matches('/');
     let initiate = InitiateBody {
         booking_id: id,
         gateway: form.gateway.filter(|g| !g.is_empty()),
         callback_url: Some(format!("{base}/bookings/{id}")),
     };
-    match initiate_payment(State(state.clone()), opened.caller, ApiJson(initiate)).await {
+    match initiate_payment(
+        State(state.clone()),
+        opened.caller.clone(),
+        ApiJson(initiate),
+    )
+    .await
+    {
         Ok(answer) => {
             let (started, _) = answer.into_parts();
-            see_other(&started.authorization_url)
+            Ok(see_other(&started.authorization_url))
         }
         Err(e) if matches!(e.code, ErrorCode::HoldExpired | ErrorCode::InvalidState) => {
-            see_other(&format!("/bookings/{id}"))
+            Ok(see_other(&format!("/bookings/{id}")))
         }
         Err(e) => {
             if e.code.status().is_server_error() && e.code != ErrorCode::Unavailable {
                 tracing::error!(error = ?e, "a payment could not start");
             }
             let status = e.code.status();
-            pay_page(&state, &visitor, id, status, Some(friendly(&e))).await
+            Ok(pay_page(
+                &state,
+                &visitor,
+                &opened,
+                status,
+                Some(friendly(&e)),
+            ))
         }
     }
 }
@@ -392,27 +368,13 @@ pub async fn pay(
 pub async fn cancel(
     State(state): State<AppState>,
     visitor: Visitor,
-    Path(id): Path<String>,
+    BookingPath(id): BookingPath,
     body: Bytes,
-) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return visitor.failure(&state, ApiError::not_found("Booking"));
-    };
-    if let Err(page) = visitor.form::<serde::de::IgnoredAny>(&state, &body) {
-        return *page;
-    }
-    let opened = match open(&state, &visitor, id).await {
-        Ok(o) => o,
-        Err(e) => return visitor.failure(&state, e),
-    };
-    match api::cancel(
-        &state,
-        opened.caller,
-        id,
-        Some("Released by the buyer at checkout".to_string()),
-    )
-    .await
-    {
+) -> PageResult {
+    visitor.form::<serde::de::IgnoredAny>(&state, &body)?;
+    let opened = open(&state, &visitor, id, &format!("/checkout/{id}")).await?;
+    let reason = Some("Released by the buyer at checkout".to_string());
+    Ok(match api::cancel(&state, opened.caller, id, reason).await {
         Ok(_) => done(
             &state,
             &format!("/bookings/{id}"),
@@ -420,5 +382,5 @@ pub async fn cancel(
             "Your held tickets were released.",
         ),
         Err(e) => visitor.failure(&state, e),
-    }
+    })
 }

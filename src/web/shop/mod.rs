@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::Value;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use super::session::{self, SessionClaims};
 use crate::http::ApiError;
@@ -79,11 +80,64 @@ pub fn router() -> Router<AppState> {
         .route("/account/logout", post(account::sign_out))
         .route(
             REGISTER_PATH,
-            get(account::show_register).post(account::register),
+            get(account::blank_form("shop/register.html")).post(account::register),
         )
-        .route(VERIFY_PATH, get(account::show_verify).post(account::verify))
-        .route(FORGOT_PATH, get(account::show_forgot).post(account::forgot))
-        .route(RESET_PATH, get(account::show_reset).post(account::reset))
+        .route(
+            VERIFY_PATH,
+            get(account::blank_form("shop/verify.html")).post(account::verify),
+        )
+        .route(
+            FORGOT_PATH,
+            get(account::blank_form("shop/forgot.html")).post(account::forgot),
+        )
+        .route(
+            RESET_PATH,
+            get(account::blank_form("shop/reset.html")).post(account::reset),
+        )
+}
+
+/// Another answer than the page asked for (a refusal, a redirect to sign in), returned early
+/// with `?` (boxed: a response is large).
+pub struct Detour(Box<Response>);
+
+impl From<Response> for Detour {
+    fn from(response: Response) -> Self {
+        Detour(Box::new(response))
+    }
+}
+
+impl IntoResponse for Detour {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What a page handler answers.
+pub type PageResult = Result<Response, Detour>;
+
+/// A booking id from the path; anything else is the "not found" page.
+pub struct BookingPath(pub Uuid);
+
+impl FromRequestParts<AppState> for BookingPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let id = parts
+            .uri
+            .path()
+            .split('/')
+            .nth(2)
+            .and_then(|segment| segment.parse::<Uuid>().ok());
+        match id {
+            Some(id) => Ok(BookingPath(id)),
+            None => {
+                let visitor = Visitor::from_request_parts(parts, state)
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                Err(visitor.failure(state, ApiError::not_found("Booking")))
+            }
+        }
+    }
 }
 
 /// Whoever is on a personal page: a signed-in buyer or not, their guest tokens, the form token.
@@ -120,13 +174,7 @@ impl FromRequestParts<AppState> for Visitor {
                 _ => (session::random_token(), true),
             },
         };
-        let flash = session::cookie(&parts.headers, FLASH_COOKIE).and_then(|raw| {
-            let (kind, text) = raw.split_once(':')?;
-            let text = form_urlencoded::parse(format!("t={text}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())?;
-            Some((kind.to_string(), text))
-        });
+        let flash = session::flash(&parts.headers, FLASH_COOKIE);
         Ok(Visitor {
             user,
             guest_tokens,
@@ -232,8 +280,8 @@ impl Visitor {
     }
 
     /// A form's fields once its CSRF token is found to be this visitor's; otherwise the 403
-    /// page (boxed: a response is large), before anything happens.
-    fn form<T: DeserializeOwned>(&self, state: &AppState, body: &[u8]) -> Result<T, Box<Response>> {
+    /// page, before anything happens.
+    fn form<T: DeserializeOwned>(&self, state: &AppState, body: &[u8]) -> Result<T, Detour> {
         let given = form_urlencoded::parse(body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
@@ -246,20 +294,23 @@ impl Visitor {
             }
         };
         if !valid {
-            return Err(Box::new(self.message(
-                state,
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "Nothing was changed. Go back, reload the page and submit the form again.",
-            )));
+            return Err(self
+                .message(
+                    state,
+                    StatusCode::FORBIDDEN,
+                    "This form has expired",
+                    "Nothing was changed. Go back, reload the page and submit the form again.",
+                )
+                .into());
         }
         serde_urlencoded::from_bytes(body).map_err(|_| {
-            Box::new(self.message(
+            self.message(
                 state,
                 StatusCode::BAD_REQUEST,
                 "That form could not be read",
                 "Go back, reload the page and try again.",
-            ))
+            )
+            .into()
         })
     }
 
