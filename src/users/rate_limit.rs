@@ -365,9 +365,12 @@ pub fn checks_for(
 ) -> Vec<Check> {
     let limits = &state.config.rate_limits;
     let p = &state.config.redis_prefix;
-    // The console's sign-in is a login: it spends the API login's bucket, not a fresh one.
+    // The console's sign-in is a login: it spends the API login's bucket, not a fresh one; a
+    // check-in at the door is a check-in.
     let route = if path == crate::web::console::LOGIN_PATH {
         "/user/login"
+    } else if crate::web::door::is_check_in(path) {
+        "/checkin"
     } else {
         path.strip_prefix(state.config.api_prefix.as_str())
             .unwrap_or("")
@@ -465,8 +468,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .map(|c| c.0.ip());
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
     req.extensions_mut().insert(ClientIp(ip));
-    // The console's people get a page, not the API's JSON.
-    let console = req.uri().path().starts_with(crate::web::console::ROOT);
+    // The console's and the door's people get a page, not the API's JSON.
+    let console = req.uri().path().starts_with(crate::web::console::ROOT)
+        || crate::web::door::is_door_path(req.uri().path());
     let refuse = |e: ApiError| {
         if console {
             crate::web::console::guard_refusal(e)
@@ -507,7 +511,16 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .and_then(|(_, token)| state.jwt.verify(token.trim()))
-        .map(|claims| claims.sub);
+        .map(|claims| claims.sub)
+        .or_else(|| {
+            // The door's scans count per signed-in user, like the API's: phones at one
+            // entrance often share one address. (The handler re-checks the session.)
+            crate::web::door::is_check_in(req.uri().path())
+                .then(|| crate::web::session::cookie(req.headers(), crate::web::console::COOKIE))
+                .flatten()
+                .and_then(|v| crate::web::session::SessionClaims::open(&state, v))
+                .map(|claims| claims.user)
+        });
     let checks = checks_for(
         &state,
         req.method(),

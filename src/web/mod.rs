@@ -1,10 +1,11 @@
 //! The server-rendered pages' shared plumbing (WEB.md): the template environment with its
 //! `base.html` layout, the embedded static assets under content-hashed URLs, money and date
 //! wording, the strict security headers of a page, and the session cookie with its CSRF token.
-//! The console at `/admin` ([`console`]) is its first user; the storefront and the door reuse it.
+//! The console at `/admin` ([`console`]) and the door at `/door` ([`door`]) use it.
 
 pub mod assets;
 pub mod console;
+pub mod door;
 pub mod format;
 pub mod session;
 
@@ -21,11 +22,12 @@ use crate::state::AppState;
 /// Content-Security-Policy of every page: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// The pages' routes: the static files and the console.
+/// The pages' routes: the static files, the console and the door.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/{file}", get(assets::serve))
         .merge(console::router())
+        .merge(door::router())
 }
 
 /// Declares the embedded templates by path under `templates/`.
@@ -60,6 +62,8 @@ fn environment() -> &'static Environment<'static> {
             "console/audit.html",
             "console/blocked.html",
             "console/notifications.html",
+            "door/events.html",
+            "door/scanner.html",
         );
         for (name, source) in sources {
             env.add_template(name, source)
@@ -122,6 +126,6 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = environment();
-        assert!(env.templates().count() >= 12);
+        assert!(env.templates().count() >= 14);
     }
 }

@@ -18,21 +18,21 @@ use crate::onboarding::submitted;
 use crate::webdriver::Browser;
 
 /// A page's answer: status, headers and body.
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
 }
 
 impl Page {
-    fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
 
-    fn set_cookies(&self) -> Vec<&str> {
+    pub fn set_cookies(&self) -> Vec<&str> {
         self.headers
             .get_all("set-cookie")
             .iter()
@@ -41,7 +41,7 @@ impl Page {
     }
 
     /// The `value` of the first hidden input named `name`.
-    fn hidden(&self, name: &str) -> String {
+    pub fn hidden(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .body
@@ -53,15 +53,15 @@ impl Page {
 }
 
 /// A browser-like client of the console: it keeps the cookies it is given, follows no redirect.
-struct Visitor<'a> {
+pub struct Visitor<'a> {
     app: &'a TestApp,
-    cookies: HashMap<String, String>,
+    pub cookies: HashMap<String, String>,
     /// Headers sent with every request (a client address behind the trusted proxy).
-    headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Visitor<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
@@ -69,7 +69,12 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Page {
         let mut req = self
             .app
             .client
@@ -112,16 +117,16 @@ impl<'a> Visitor<'a> {
         page
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         self.send(Method::GET, path, None).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         self.send(Method::POST, path, Some(form)).await
     }
 
     /// Opens the sign-in form and submits it.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/admin/login").await;
         assert_eq!(form.status, 200, "{}", form.body);
         let csrf = form.hidden("csrf");
@@ -133,17 +138,17 @@ impl<'a> Visitor<'a> {
     }
 
     /// The CSRF token of the console's forms (from the sign-out form of any page).
-    async fn csrf(&mut self) -> String {
+    pub async fn csrf(&mut self) -> String {
         self.get("/admin").await.hidden("csrf")
     }
 }
 
-async fn email_of(app: &TestApp, id: Uuid) -> String {
+pub async fn email_of(app: &TestApp, id: Uuid) -> String {
     app.state.store.user_by_id(id).await.unwrap().unwrap().email
 }
 
 /// A visitor signed in as a new account of `role`; its id and the visitor.
-async fn signed_in(app: &TestApp, role: Role) -> (Uuid, Visitor<'_>) {
+pub async fn signed_in(app: &TestApp, role: Role) -> (Uuid, Visitor<'_>) {
     let (id, _) = app.create_user(role).await;
     let mut v = Visitor::new(app);
     let r = v.sign_in(&email_of(app, id).await, "password123").await;
@@ -161,10 +166,10 @@ async fn organizers_and_admins_sign_in_with_a_strict_cookie_and_sign_out_ends_it
         let cookie = r
             .set_cookies()
             .into_iter()
-            .find(|c| c.starts_with("tm_console="))
+            .find(|c| c.starts_with("tm_console=") && !c.starts_with("tm_console=;"))
             .expect("a session cookie")
             .to_string();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/;"] {
             assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
         }
         // Not production: no `Secure`, so the test server on http keeps it.
@@ -181,6 +186,14 @@ async fn organizers_and_admins_sign_in_with_a_strict_cookie_and_sign_out_ends_it
         let out = v.post("/admin/logout", &[("csrf", &csrf)]).await;
         assert_eq!(out.status, 303);
         assert_eq!(out.header("location"), "/admin/login");
+        // The site-wide cookie is the one deleted.
+        assert!(
+            out.set_cookies()
+                .iter()
+                .any(|c| c.starts_with("tm_console=; Path=/;") && c.contains("Max-Age=0")),
+            "{:?}",
+            out.set_cookies()
+        );
 
         // The old cookie, replayed, opens nothing: its session was revoked.
         let mut replay = Visitor::new(&app);
@@ -505,7 +518,7 @@ async fn the_overview_shows_the_dashboards_exact_figures(app: TestApp) {
 
 /// The tags of a page: name (lower case, `/name` for a closing tag), attributes, and where the
 /// tag ends in the text.
-fn tags(html: &str) -> Vec<(String, HashMap<String, String>, usize)> {
+pub fn tags(html: &str) -> Vec<(String, HashMap<String, String>, usize)> {
     let mut out = Vec::new();
     let mut rest = 0;
     while let Some(open) = html[rest..].find('<') {
@@ -550,7 +563,7 @@ fn tags(html: &str) -> Vec<(String, HashMap<String, String>, usize)> {
 
 /// WEB.md's checks of a page: title, one `h1`, `lang`, a label for every field, no asset from
 /// elsewhere, no inline script or style; and the console's headers.
-fn check_page(path: &str, page: &Page) {
+pub fn check_page(path: &str, page: &Page) {
     let html = &page.body;
     let csp = page.header("content-security-policy");
     assert_eq!(
