@@ -1,6 +1,7 @@
 //! Check-in (API.md §4 "Tickets and check-in", §11.86): the signed code is checked without a
 //! database read, then the scan is one conditional update, so two scanners racing on one ticket
-//! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`.
+//! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`. The door's pages ([`crate::web::door`])
+//! take the same steps ([`find`], [`require_confirmed`], [`scan`]), so the rules live here alone.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};

@@ -534,11 +534,12 @@ async fn an_organizer_checks_a_ticket_in_by_hand_in_a_real_browser(app: TestApp)
         );
         if expected == "Checked in" {
             assert!(page.contains("<span id=\"count-in\">1</span>"), "{page}");
-            browser.screenshot(390, &shot("390")).await;
+            browser.screenshot(390, &shot("390-verdict")).await;
         }
         // The full-screen verdict clears itself.
         tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
     }
+    browser.screenshot(390, &shot("390")).await;
     let page = browser.source().await;
     assert!(page.contains("id=\"door-overlay\""), "{page}");
     browser.screenshot(1280, &shot("1280")).await;
