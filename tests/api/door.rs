@@ -547,6 +547,86 @@ async fn an_organizer_checks_a_ticket_in_by_hand_in_a_real_browser(app: TestApp)
     browser.call(Method::DELETE, "", None).await;
 }
 
+/// A Y4M video (the format Chromium's fake camera plays, looping) showing `text` as a QR code,
+/// black on white, written to `path`.
+fn qr_video(text: &str, path: &std::path::Path) {
+    let code = qrcode::QrCode::new(text.as_bytes()).expect("a QR code");
+    let modules = code.width();
+    let colors = code.to_colors();
+    let (w, h, scale) = (640usize, 480usize, 8usize);
+    let side = (modules + 8) * scale;
+    let (left, top) = ((w - side) / 2, (h - side) / 2);
+    let mut luma = vec![235u8; w * h];
+    for (i, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (mx, my) = (i % modules + 4, i / modules + 4);
+        for y in 0..scale {
+            let row = (top + my * scale + y) * w;
+            let start = row + left + mx * scale;
+            luma[start..start + scale].fill(16);
+        }
+    }
+    let chroma = vec![128u8; w * h / 4];
+    let mut file = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..5 {
+        file.extend_from_slice(b"FRAME\n");
+        file.extend_from_slice(&luma);
+        file.extend_from_slice(&chroma);
+        file.extend_from_slice(&chroma);
+    }
+    std::fs::write(path, file).expect("write the fake camera's video");
+}
+
+async fn the_camera_reads_a_ticket_once_however_long_it_is_held_up(app: TestApp) {
+    let (org, token) = app.create_user(Role::Organizer).await;
+    let (event, ty) = free_event(&app, &token, "Camera Gate", 3).await;
+    let (_, codes) = confirmed(&app, &event, &ty, 1).await;
+    let dir = crate::helpers::TempDir::new();
+    let video = dir.0.join("ticket.y4m");
+    qr_video(&codes[0], &video);
+    let Some(browser) = Browser::start_with(&[
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ])
+    .await
+    else {
+        return;
+    };
+    browser
+        .goto(&format!("{}/admin/login?next=/door/{event}", app.address))
+        .await;
+    browser
+        .type_into("#email", &email_of(&app, org).await)
+        .await;
+    browser.type_into("#password", "password123").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for("tickets sold", 10).await;
+    browser.click("#camera-toggle").await;
+    let page = browser.wait_for("</span> Checked in</p>", 20).await;
+    assert!(page.contains("</span> Checked in</p>"), "{page}");
+    assert!(checked_in_at(&app, &token, &codes[0]).await.is_string());
+    // Headless Chromium on Linux has no BarcodeDetector: jsQR was fetched, by the script only.
+    let native = browser
+        .call(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return 'BarcodeDetector' in window;", "args": []})),
+        )
+        .await;
+    if native == json!(false) {
+        assert!(page.contains("<script src=\"/static/jsQR."), "{page}");
+    }
+    // Held in front of the camera, the same ticket is not sent again.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let page = browser.source().await;
+    assert!(!page.contains("Already checked in"), "{page}");
+    assert!(page.contains("<span id=\"count-in\">1</span>"), "{page}");
+    browser.call(Method::DELETE, "", None).await;
+}
+
 both_backends!(
     a_signed_out_visitor_signs_in_and_comes_back_to_the_door,
     the_picker_lists_the_organizers_coming_events_and_no_one_elses,
@@ -554,4 +634,5 @@ both_backends!(
     only_the_door_may_use_the_camera,
     the_door_pages_pass_the_html_check,
     an_organizer_checks_a_ticket_in_by_hand_in_a_real_browser,
+    the_camera_reads_a_ticket_once_however_long_it_is_held_up,
 );
