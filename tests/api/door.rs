@@ -485,6 +485,33 @@ async fn the_door_pages_pass_the_html_check(app: TestApp) {
     }
 }
 
+async fn a_check_in_at_the_door_spends_the_check_in_tier_of_its_user(app: TestApp) {
+    let app = TestApp::builder(app.backend)
+        .env("RATE_LIMIT_ENABLED", "true")
+        .env("CHECKIN_THROTTLE_LIMIT", "3")
+        .env("CHECKIN_THROTTLE_TTL", "60000")
+        .spawn()
+        .await;
+    let (org, token) = app.create_user(Role::Organizer).await;
+    let (event, _) = free_event(&app, &token, "Busy Gate", 3).await;
+    let mut v = Visitor::new(&app);
+    v.headers = vec![("user-agent", "ticketmax-tests/1.0".into())];
+    sign_in_to(&mut v, "/admin/login", &email_of(&app, org).await, None).await;
+    let csrf = v.get(&format!("/door/{event}")).await.hidden("csrf");
+    let path = format!("/door/{event}/check-in");
+    for left in ["2", "1", "0"] {
+        let r = v.post(&path, &[("csrf", &csrf), ("code", "x")]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("ratelimit-limit"), "3");
+        assert_eq!(r.header("ratelimit-remaining"), left);
+    }
+    // Past it, a page says so (not the API's JSON).
+    let r = v.post(&path, &[("csrf", &csrf), ("code", "x")]).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("content-type").starts_with("text/html"));
+    assert!(r.body.contains("Too many requests"), "{}", r.body);
+}
+
 /// Where screenshots go: `target/screenshots/` (beside `CARGO_TARGET_TMPDIR`, so it follows
 /// `CARGO_TARGET_DIR`).
 fn screenshots() -> std::path::PathBuf {
@@ -632,6 +659,7 @@ both_backends!(
     the_picker_lists_the_organizers_coming_events_and_no_one_elses,
     each_code_gets_its_verdict_and_a_wrong_event_ticket_stays_unscanned,
     only_the_door_may_use_the_camera,
+    a_check_in_at_the_door_spends_the_check_in_tier_of_its_user,
     the_door_pages_pass_the_html_check,
     an_organizer_checks_a_ticket_in_by_hand_in_a_real_browser,
     the_camera_reads_a_ticket_once_however_long_it_is_held_up,

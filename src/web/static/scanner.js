@@ -86,10 +86,14 @@
       body: body,
       credentials: "same-origin"
     }).then(function (r) {
-      if (r.redirected || (r.headers.get("content-type") || "").indexOf("application/json") !== 0) {
-        return { result: "error", heading: "Signed out", message: "Sign in again: reload the page." };
+      if ((r.headers.get("content-type") || "").indexOf("application/json") === 0) return r.json();
+      if (r.redirected) {
+        return { result: "error", heading: "Signed out", message: "Nothing was checked in. Reload the page and sign in again." };
       }
-      return r.json();
+      if (r.status === 429) {
+        return { result: "error", heading: "Too fast", message: "Nothing was checked in. Wait a moment, then scan again." };
+      }
+      return { result: "error", heading: "Not checked", message: "Nothing was checked in (error " + r.status + "). Try again." };
     }).catch(function () {
       return { result: "error", heading: "Not sent", message: "No answer from the server: check the connection, then scan again." };
     }).then(show);
