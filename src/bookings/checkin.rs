@@ -1,9 +1,10 @@
 //! Check-in (API.md §4 "Tickets and check-in", §11.86): the signed code is checked without a
 //! database read, then the scan is one conditional update, so two scanners racing on one ticket
-//! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`.
+//! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`. The door's pages ([`crate::web::door`])
+//! take the same steps ([`find`], [`require_confirmed`], [`scan`]), so the rules live here alone.
 
 use axum::extract::State;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -29,8 +30,10 @@ pub struct CodeBody {
     pub code: String,
 }
 
-/// Finds the ticket and its booking, checking the caller may scan it.
-async fn lookup(
+/// Finds the ticket of a code and its booking, checking the caller may scan it (the event's
+/// owner with a current organizer role, or an admin), whatever the booking's status: a forged
+/// or unknown code is 404, another organizer's ticket 403.
+pub(crate) async fn find(
     state: &AppState,
     user: &AuthUser,
     code: &str,
@@ -52,13 +55,60 @@ async fn lookup(
         return Err(ApiError::forbidden());
     }
     user.require_organizer()?;
+    Ok((ticket, booking))
+}
+
+/// Refuses a ticket whose booking is not CONFIRMED (409 `INVALID_STATE`, naming the status).
+pub(crate) fn require_confirmed(booking: &BookingRow) -> ApiResult<()> {
     if booking.status != BookingStatus::Confirmed {
         return Err(ApiError::invalid_state(format!(
             "This ticket belongs to a {} booking",
             booking.status
         )));
     }
+    Ok(())
+}
+
+/// Finds a ticket the caller may scan, of a CONFIRMED booking.
+async fn lookup(
+    state: &AppState,
+    user: &AuthUser,
+    code: &str,
+) -> ApiResult<(TicketRow, BookingRow)> {
+    let (ticket, booking) = find(state, user, code).await?;
+    require_confirmed(&booking)?;
     Ok((ticket, booking))
+}
+
+/// What a scan of a found ticket did.
+pub(crate) enum Scan {
+    /// Checked in now: the ticket as it is now, and every ticket of its booking.
+    CheckedIn(TicketRow, Vec<TicketRow>),
+    /// Already scanned, at that time; nothing changed.
+    Already(DateTime<Utc>),
+    /// Its booking stopped being CONFIRMED since it was found; nothing changed.
+    NoLongerConfirmed,
+}
+
+/// Scans a found ticket: one conditional update, so of two scanners racing on one ticket
+/// exactly one checks it in and the other learns when it was.
+pub(crate) async fn scan(state: &AppState, user: &AuthUser, ticket: TicketRow) -> ApiResult<Scan> {
+    let now = Utc::now();
+    if !state.store.check_in_ticket(ticket.id, user.id, now).await? {
+        let current = state.store.ticket_by_id(ticket.id).await?.unwrap_or(ticket);
+        return Ok(match current.checked_in_at {
+            Some(at) => Scan::Already(at),
+            // Not scanned, so its booking stopped being CONFIRMED since the lookup.
+            None => Scan::NoLongerConfirmed,
+        });
+    }
+    let tickets = state.store.tickets_of(ticket.booking_id).await?;
+    let ticket = tickets
+        .iter()
+        .find(|t| t.id == ticket.id)
+        .cloned()
+        .unwrap_or(ticket);
+    Ok(Scan::CheckedIn(ticket, tickets))
 }
 
 fn answer(ticket: &TicketRow, booking: &BookingRow, tickets: &[TicketRow]) -> Value {
@@ -92,32 +142,23 @@ async fn check_in(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<ApiResponse<Value>> {
     let (ticket, booking) = lookup(&state, &user, &body.code).await?;
-    let now = Utc::now();
-    if !state.store.check_in_ticket(ticket.id, user.id, now).await? {
-        let current = state.store.ticket_by_id(ticket.id).await?.unwrap_or(ticket);
-        if current.checked_in_at.is_none() {
-            // Not scanned, so its booking stopped being CONFIRMED since the lookup.
-            return Err(ApiError::invalid_state(
-                "This ticket's booking is no longer confirmed",
-            ));
+    match scan(&state, &user, ticket).await? {
+        Scan::CheckedIn(ticket, tickets) => {
+            Ok(ApiResponse::ok(answer(&ticket, &booking, &tickets)).message("Checked in"))
         }
-        return Err(ApiError::new(
+        Scan::Already(at) => Err(ApiError::new(
             ErrorCode::AlreadyCheckedIn,
             "This ticket was already checked in",
         )
         .with_details(vec![json!({
             "field": "code",
             "message": "already checked in",
-            "checkedInAt": current.checked_in_at,
-        })]));
+            "checkedInAt": at,
+        })])),
+        Scan::NoLongerConfirmed => Err(ApiError::invalid_state(
+            "This ticket's booking is no longer confirmed",
+        )),
     }
-    let tickets = state.store.tickets_of(booking.id).await?;
-    let ticket = tickets
-        .iter()
-        .find(|t| t.id == ticket.id)
-        .cloned()
-        .unwrap_or(ticket);
-    Ok(ApiResponse::ok(answer(&ticket, &booking, &tickets)).message("Checked in"))
 }
 
 /// Verifies a ticket without checking it in (event owner or ADMIN).

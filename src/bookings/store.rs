@@ -150,6 +150,10 @@ impl Store {
     ) -> sqlx::Result<bool> {
         crate::dispatch!(self, crate::bookings => check_in(id, by, now))
     }
+    /// `(checked in, issued)` tickets of an event's CONFIRMED bookings.
+    pub async fn checkin_counts(&self, event_id: Uuid) -> sqlx::Result<(i64, i64)> {
+        crate::dispatch!(self, crate::bookings => checkin_counts(event_id))
+    }
     /// `(capacity, sold, held, pending seats, confirmed seats)` of a type.
     pub async fn type_counters(&self, id: Uuid) -> sqlx::Result<(i64, i64, i64, i64, i64)> {
         crate::dispatch!(self, crate::bookings => type_counters(id))

@@ -81,10 +81,13 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         headers.insert(X_REQUEST_ID, value);
     }
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        let name = HeaderName::from_static(name);
+        // The door's pages widen the permissions policy to the camera (`web::door`); every
+        // other header is the same on every answer.
+        if name == "permissions-policy" && headers.contains_key(&name) {
+            continue;
+        }
+        headers.insert(name, HeaderValue::from_static(value));
     }
     if state.config.is_production() {
         headers.insert(

@@ -508,7 +508,16 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .and_then(|(_, token)| state.jwt.verify(token.trim()))
-        .map(|claims| claims.sub);
+        .map(|claims| claims.sub)
+        .or_else(|| {
+            // The door's scans count per signed-in user, like the API's: phones at one
+            // entrance often share one address. (The handler re-checks the session.)
+            crate::web::door::is_check_in(req.uri().path())
+                .then(|| crate::web::session::cookie(req.headers(), crate::web::console::COOKIE))
+                .flatten()
+                .and_then(|v| crate::web::session::SessionClaims::open(&state, v))
+                .map(|claims| claims.user)
+        });
     let checks = checks_for(
         &state,
         req.method(),

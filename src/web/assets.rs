@@ -28,18 +28,21 @@ macro_rules! asset {
     };
 }
 
-/// Every file (uPlot 1.6.31 from npm, MIT; its LICENSE is kept beside it).
-const ASSETS: [Asset; 7] = [
+/// Every file (uPlot 1.6.31 and jsQR 1.4.0 from npm, MIT and Apache-2.0; each LICENSE is kept
+/// beside it).
+const ASSETS: [Asset; 9] = [
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("live.js", "text/javascript; charset=utf-8"),
     asset!("countdown.js", "text/javascript; charset=utf-8"),
     asset!("availability.js", "text/javascript; charset=utf-8"),
+    asset!("scanner.js", "text/javascript; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",
         "text/javascript; charset=utf-8"
     ),
     asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    asset!("vendor/jsqr/jsQR.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Hashed URL by name, and file by the URL's last segment.

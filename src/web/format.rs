@@ -1,5 +1,5 @@
 //! How pages word money, dates and rates: amounts in the currency's minor units with its symbol
-//! (`₦5,000.00`, `$12.50`, `¥1,200`), instants in UTC with the zone named.
+//! (`₦5,000.00`, `$12.50`, `¥1,200`), instants in UTC or an event's time zone, the zone named.
 
 use chrono::{DateTime, Utc};
 use minijinja::Value;
@@ -53,22 +53,28 @@ pub fn major(amount: i64, currency: &str) -> f64 {
     amount as f64 / minor_per_major(&currency.to_ascii_uppercase()) as f64
 }
 
-/// `"2026-03-01T09:30:00Z" | datetime` → `1 Mar 2026, 09:30 UTC`; with an IANA zone (an
-/// event's, API.md §11.106) worded as in the emails, in that zone and named: `Sat, 12 Dec 2026
-/// 19:30 WAT (Africa/Lagos)`. Empty for none; other text unchanged.
+/// `"2026-03-01T09:30:00Z" | datetime` → `1 Mar 2026, 09:30 UTC`; with an event's IANA time
+/// zone (API.md §11.106), `| datetime("Africa/Lagos")` → `1 Mar 2026, 10:30 WAT (Africa/Lagos)`;
+/// empty for none, other text unchanged (and an unknown zone reads as UTC).
 pub fn datetime(value: Value, zone: Option<String>) -> String {
     let Some(text) = value.as_str() else {
         return String::new();
     };
-    if zone.as_deref().is_some_and(|z| z != "UTC") {
-        return crate::notify::templates::datetime(text.to_string(), zone);
-    }
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(t) => t
+    let Ok(t) = DateTime::parse_from_rfc3339(text) else {
+        return text.to_string();
+    };
+    match zone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+    {
+        Some(tz) if tz != chrono_tz::UTC => {
+            let local = t.with_timezone(&tz);
+            format!("{} ({})", local.format("%-d %b %Y, %H:%M %Z"), tz.name())
+        }
+        _ => t
             .with_timezone(&Utc)
             .format("%-d %b %Y, %H:%M UTC")
             .to_string(),
-        Err(_) => text.to_string(),
     }
 }
 
@@ -108,10 +114,17 @@ mod tests {
         );
         assert_eq!(
             datetime(
-                Value::from("2026-12-12T18:30:00Z"),
+                Value::from("2026-03-01T09:30:00Z"),
                 Some("Africa/Lagos".into())
             ),
-            "Sat, 12 Dec 2026 19:30 WAT (Africa/Lagos)"
+            "1 Mar 2026, 10:30 WAT (Africa/Lagos)"
+        );
+        assert_eq!(
+            datetime(
+                Value::from("2026-03-01T09:30:00Z"),
+                Some("Nowhere/Else".into())
+            ),
+            "1 Mar 2026, 09:30 UTC"
         );
         assert_eq!(datetime(Value::from(()), None), "");
         assert_eq!(percent(Value::from(6.0 / 7.0)), "85.7%");

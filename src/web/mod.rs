@@ -1,10 +1,12 @@
 //! The server-rendered pages' shared plumbing (WEB.md): the template environment with its
 //! `base.html` layout, the embedded static assets under content-hashed URLs, money and date
 //! wording, the strict security headers of a page, and the session cookie with its CSRF token.
-//! The console at `/admin` ([`console`]) and the storefront ([`shop`]) use it.
+//! The console at `/admin` ([`console`]), the door at `/door` ([`door`]) and the storefront
+//! ([`shop`]) use it.
 
 pub mod assets;
 pub mod console;
+pub mod door;
 pub mod format;
 pub mod session;
 pub mod shop;
@@ -22,11 +24,12 @@ use crate::state::AppState;
 /// Content-Security-Policy of every page: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-/// The pages' routes: the static files, the console and the storefront.
+/// The pages' routes: the static files, the console, the door and the storefront.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/{file}", get(assets::serve))
         .merge(console::router())
+        .merge(door::router())
         .merge(shop::router())
 }
 
@@ -51,6 +54,7 @@ pub fn is_page(path: &str) -> bool {
 pub fn api_route_of(path: &str) -> Option<&'static str> {
     Some(match path {
         console::LOGIN_PATH | shop::LOGIN_PATH => "/user/login",
+        p if door::is_check_in(p) => "/checkin",
         shop::REGISTER_PATH => "/user/register",
         shop::VERIFY_PATH => "/user/verify-email",
         shop::FORGOT_PATH => "/user/forgot-password",
@@ -106,6 +110,8 @@ fn environment() -> &'static Environment<'static> {
             "shop/verify.html",
             "shop/forgot.html",
             "shop/reset.html",
+            "door/events.html",
+            "door/scanner.html",
         );
         for (name, source) in sources {
             env.add_template(name, source)
@@ -173,6 +179,6 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = environment();
-        assert!(env.templates().count() >= 26);
+        assert!(env.templates().count() >= 28);
     }
 }

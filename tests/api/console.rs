@@ -17,12 +17,12 @@ use crate::onboarding::submitted;
 use crate::pages::{Visitor, check_page, tags};
 use crate::webdriver::Browser;
 
-async fn email_of(app: &TestApp, id: Uuid) -> String {
+pub async fn email_of(app: &TestApp, id: Uuid) -> String {
     app.state.store.user_by_id(id).await.unwrap().unwrap().email
 }
 
 /// A visitor signed in as a new account of `role`; its id and the visitor.
-async fn signed_in(app: &TestApp, role: Role) -> (Uuid, Visitor<'_>) {
+pub async fn signed_in(app: &TestApp, role: Role) -> (Uuid, Visitor<'_>) {
     let (id, _) = app.create_user(role).await;
     let mut v = Visitor::new(app);
     let r = v.sign_in(&email_of(app, id).await, "password123").await;
@@ -40,10 +40,10 @@ async fn organizers_and_admins_sign_in_with_a_strict_cookie_and_sign_out_ends_it
         let cookie = r
             .set_cookies()
             .into_iter()
-            .find(|c| c.starts_with("tm_console="))
+            .find(|c| c.starts_with("tm_console=") && !c.starts_with("tm_console=;"))
             .expect("a session cookie")
             .to_string();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/;"] {
             assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
         }
         // Not production: no `Secure`, so the test server on http keeps it.
@@ -60,6 +60,14 @@ async fn organizers_and_admins_sign_in_with_a_strict_cookie_and_sign_out_ends_it
         let out = v.post("/admin/logout", &[("csrf", &csrf)]).await;
         assert_eq!(out.status, 303);
         assert_eq!(out.header("location"), "/admin/login");
+        // The site-wide cookie is the one deleted.
+        assert!(
+            out.set_cookies()
+                .iter()
+                .any(|c| c.starts_with("tm_console=; Path=/;") && c.contains("Max-Age=0")),
+            "{:?}",
+            out.set_cookies()
+        );
 
         // The old cookie, replayed, opens nothing: its session was revoked.
         let mut replay = Visitor::new(&app);

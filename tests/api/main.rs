@@ -16,6 +16,7 @@ mod console;
 mod dashboard;
 mod dashboard_exports;
 mod dashboard_live;
+mod door;
 mod envelope;
 mod events;
 mod events_catalogue;

@@ -19,6 +19,11 @@ pub struct Browser {
 impl Browser {
     /// Starts ChromeDriver and a session; `None` (outside CI) when Chromium is not installed.
     pub async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium switches (a fake camera, say).
+    pub async fn start_with(extra: &[String]) -> Option<Self> {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -56,13 +61,22 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "chromedriver did not start");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend_from_slice(extra);
         let created: Value = http
             .post(format!("{base}/session"))
             .json(&json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": chromium,
-                    "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+                    "args": args
                 }
             }}}))
             .send()

@@ -1,4 +1,5 @@
-//! Reading bookings and tickets: one, a buyer's list with filters, and the buyer's stats.
+//! Reading bookings and tickets: one, a buyer's list with filters, the buyer's stats, and an
+//! event's check-in count.
 
 use super::*;
 
@@ -62,6 +63,17 @@ pub async fn ticket_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<Ti
     )
     .bind(id)
     .fetch_optional(&pools.read)
+    .await
+}
+
+/// `(checked in, issued)` tickets of an event's CONFIRMED bookings: the door's running count.
+pub async fn checkin_counts(pools: &Pools<Db>, event_id: Uuid) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT COUNT(t.checked_in_at), COUNT(*) FROM tickets t JOIN bookings b ON b.id = t.booking_id
+         WHERE b.event_id = $1 AND b.status = 'CONFIRMED'",
+    )
+    .bind(event_id)
+    .fetch_one(&pools.read)
     .await
 }
 

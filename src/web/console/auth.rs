@@ -1,17 +1,19 @@
 //! Signing in and out of the console. Sign-in goes through the API login's service
 //! ([`log_in`]: account lock, IP block, rate bucket, suspended and unverified answers, audit) and
 //! keeps the session it opens in the cookie; only ORGANIZER and ADMIN accounts keep theirs.
+//! A page that sent its visitor here names itself in `next` (the door does), and the sign-in
+//! goes back there: only to a path of this site, never to another one.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use minijinja::Value;
 use serde::Deserialize;
 
-use super::{COOKIE, LOGIN_PATH, ROOT, Staff, see_other};
+use super::{COOKIE, COOKIE_PATH, LOGIN_PATH, ROOT, Staff, local_path, see_other};
 use crate::http::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::users::abuse::ClientIp;
@@ -24,7 +26,7 @@ use crate::web::session::{self, SessionClaims};
 const LOGIN_COOKIE: &str = "tm_login";
 
 /// The sign-in form.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct SignInForm {
     #[serde(default)]
     csrf: String,
@@ -32,6 +34,20 @@ pub struct SignInForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// Where to go once signed in (see [`local_path`]).
+    #[serde(default)]
+    next: String,
+}
+
+/// The sign-in page's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Where a sign-in leads: `next` when it is a local path, else the console.
+fn destination(next: &str) -> &str {
+    local_path(next).unwrap_or(ROOT)
 }
 
 /// The sign-in page with a fresh form token; a problem, when given, is tied to its field.
@@ -39,14 +55,17 @@ fn login_page(
     state: &AppState,
     status: StatusCode,
     email: &str,
+    next: &str,
     problem: Option<(&str, String)>,
 ) -> Response {
     let token = session::random_token();
     let (field, error) = problem.unzip();
+    // Only a local path travels on in the form; anything else is dropped here already.
+    let next = local_path(next).unwrap_or("");
     let mut response = crate::web::render(
         status,
         "console/login.html",
-        minijinja::context! { shell => Value::UNDEFINED, csrf => token.clone(), email, field, error },
+        minijinja::context! { shell => Value::UNDEFINED, csrf => token.clone(), email, field, error, next },
     );
     if let Some(v) = session::set_cookie(
         state,
@@ -60,8 +79,17 @@ fn login_page(
     response
 }
 
-/// `GET /admin/login`: the form, or the console for a session that still stands.
-pub async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `GET /admin/login[?next=/door]`: the form, or (for a session that still stands) the page
+/// `next` names, else the console.
+pub async fn show_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let next = serde_urlencoded::from_str::<LoginQuery>(raw.as_deref().unwrap_or(""))
+        .unwrap_or_default()
+        .next
+        .unwrap_or_default();
     let signed_in =
         match session::cookie(&headers, COOKIE).and_then(|v| SessionClaims::open(&state, v)) {
             Some(claims) => claims
@@ -71,9 +99,9 @@ pub async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Re
             None => false,
         };
     if signed_in {
-        return see_other(ROOT);
+        return see_other(destination(&next));
     }
-    login_page(&state, StatusCode::OK, "", None)
+    login_page(&state, StatusCode::OK, "", &next, None)
 }
 
 /// What a refused sign-in says, and to which field.
@@ -114,11 +142,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: SignInForm = serde_urlencoded::from_bytes(&body).unwrap_or(SignInForm {
-        csrf: String::new(),
-        email: String::new(),
-        password: String::new(),
-    });
+    let form: SignInForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let same_form = session::cookie(&headers, LOGIN_COOKIE).is_some_and(|c| {
         !c.is_empty() && crate::crypto::constant_time_eq(c.as_bytes(), form.csrf.as_bytes())
     });
@@ -126,6 +150,7 @@ pub async fn sign_in(
         return super::forbidden_form(Value::UNDEFINED);
     }
     let email = form.email.clone();
+    let next = form.next;
     let login = LoginBody {
         email: form.email,
         password: form.password,
@@ -137,7 +162,7 @@ pub async fn sign_in(
                 tracing::error!(error = ?e, "console sign-in failed");
             }
             let (field, text) = refused(&e);
-            return login_page(&state, e.code.status(), &email, Some((field, text)));
+            return login_page(&state, e.code.status(), &email, &next, Some((field, text)));
         }
     };
     let Some(claims) = state.jwt.verify(&pair.access_token) else {
@@ -155,9 +180,11 @@ pub async fn sign_in(
         return super::refusal();
     }
     let value = SessionClaims::new(claims.sub, claims.sid, claims.ver).seal(&state);
-    let mut response = see_other(ROOT);
+    let mut response = see_other(destination(&next));
+    // The stale cookie an earlier version kept on `/admin` goes first, then the site-wide one.
     let cookies = [
-        session::set_cookie(&state, COOKIE, &value, ROOT, session::SESSION_TTL),
+        session::set_cookie(&state, COOKIE, "", ROOT, Duration::ZERO),
+        session::set_cookie(&state, COOKIE, &value, COOKIE_PATH, session::SESSION_TTL),
         session::set_cookie(&state, LOGIN_COOKIE, "", LOGIN_PATH, Duration::ZERO),
     ];
     for v in cookies.into_iter().flatten() {
@@ -179,5 +206,5 @@ pub async fn sign_out(staff: Staff, State(state): State<AppState>, body: Bytes) 
         return staff.failure(e.into());
     }
     sessions::announce_sessions(&state, &[staff.user.sid]).await;
-    super::to_sign_in(&state)
+    super::to_sign_in(&state, None)
 }

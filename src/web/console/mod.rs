@@ -13,7 +13,7 @@ mod sales;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::Value;
@@ -27,7 +27,10 @@ use crate::users::model::Role;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tm_console";
-/// Where the console lives (the cookie's path).
+/// The session cookie's path: the whole site, so the door ([`crate::web::door`]) shares the
+/// console's sign-in.
+pub const COOKIE_PATH: &str = "/";
+/// Where the console lives.
 pub const ROOT: &str = "/admin";
 /// The sign-in page (it shares the API login's rate-limit bucket).
 pub const LOGIN_PATH: &str = "/admin/login";
@@ -70,12 +73,16 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        // A page asked for without a session comes back after the sign-in; a form does not.
+        let next = (parts.method == Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str()))
+            .flatten();
         let claims = session::cookie(&parts.headers, COOKIE)
             .and_then(|v| SessionClaims::open(state, v))
-            .ok_or_else(|| to_sign_in(state))?;
+            .ok_or_else(|| to_sign_in(state, next))?;
         let user = match claims.resume(state).await {
             Ok(user) => user,
-            Err(e) if e.code == ErrorCode::Unauthorized => return Err(to_sign_in(state)),
+            Err(e) if e.code == ErrorCode::Unauthorized => return Err(to_sign_in(state, next)),
             Err(e) => return Err(failure(Value::UNDEFINED, e)),
         };
         if !matches!(user.role, Role::Admin | Role::Organizer) {
@@ -83,7 +90,7 @@ impl FromRequestParts<AppState> for Staff {
         }
         let email = match state.store.user_by_id(user.id).await {
             Ok(Some(row)) => row.email,
-            Ok(None) => return Err(to_sign_in(state)),
+            Ok(None) => return Err(to_sign_in(state, next)),
             Err(e) => return Err(failure(Value::UNDEFINED, e.into())),
         };
         let flash = session::flash(&parts.headers, FLASH_COOKIE);
@@ -118,7 +125,7 @@ impl FromRequestParts<AppState> for AdminStaff {
 
 impl Staff {
     /// What the layout shows: who is signed in, the admin links, the sign-out token, the flash.
-    fn shell(&self) -> Value {
+    pub(crate) fn shell(&self) -> Value {
         minijinja::context! {
             email => self.email.clone(),
             admin => self.user.role == Role::Admin,
@@ -128,7 +135,7 @@ impl Staff {
     }
 
     /// Renders a page of the console inside the layout (and forgets the flash it showed).
-    fn render(&self, name: &str, section: &str, ctx: Value) -> Response {
+    pub(crate) fn render(&self, name: &str, section: &str, ctx: Value) -> Response {
         let ctx = minijinja::context! { shell => self.shell(), section, ..ctx };
         let mut response = super::render(StatusCode::OK, name, ctx);
         if self.flash.is_some()
@@ -142,13 +149,17 @@ impl Staff {
     }
 
     /// A service's refusal or failure as a page.
-    fn failure(&self, e: ApiError) -> Response {
+    pub(crate) fn failure(&self, e: ApiError) -> Response {
         failure(self.shell(), e)
     }
 
     /// A form's fields, once its CSRF token is found to be this session's; otherwise the 403
     /// page (boxed: a response is large), before anything happens.
-    fn form<T: DeserializeOwned>(&self, state: &AppState, body: &[u8]) -> Result<T, Box<Response>> {
+    pub(crate) fn form<T: DeserializeOwned>(
+        &self,
+        state: &AppState,
+        body: &[u8],
+    ) -> Result<T, Box<Response>> {
         let token = form_urlencoded::parse(body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
@@ -194,13 +205,40 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
-/// 303 to the sign-in page, forgetting a cookie that no longer opens a session.
-fn to_sign_in(state: &AppState) -> Response {
-    let mut response = see_other(LOGIN_PATH);
-    if let Some(v) = session::set_cookie(state, COOKIE, "", ROOT, std::time::Duration::ZERO) {
+/// 303 to the sign-in page (which comes back to `next`, a local path, once signed in),
+/// forgetting a cookie that no longer opens a session.
+fn to_sign_in(state: &AppState, next: Option<&str>) -> Response {
+    let to = match next.and_then(local_path).filter(|n| *n != ROOT) {
+        Some(next) => {
+            // Encoded as a query value, keeping `/` readable.
+            let encoded: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            format!("{LOGIN_PATH}?next={}", encoded.replace("%2F", "/"))
+        }
+        None => LOGIN_PATH.to_string(),
+    };
+    let mut response = see_other(&to);
+    for v in forget_session(state) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
+}
+
+/// `Set-Cookie` values that delete the session cookie, on its path and on `/admin`, where
+/// earlier versions kept it (a stale cookie there would shadow the site-wide one).
+fn forget_session(state: &AppState) -> impl Iterator<Item = HeaderValue> {
+    [ROOT, COOKIE_PATH]
+        .into_iter()
+        .filter_map(|path| session::set_cookie(state, COOKIE, "", path, std::time::Duration::ZERO))
+}
+
+/// `next` when it is a path of this site (`/…`), never another origin (`//host`, `/\host`,
+/// which browsers read as `//host`) nor a header-breaking control character.
+pub fn local_path(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(char::is_control);
+    local.then_some(next)
 }
 
 /// 403 for an account that is neither ORGANIZER nor ADMIN.
