@@ -801,4 +801,46 @@ async fn a_buyer_walks_from_home_to_the_door_in_a_real_browser(app: TestApp) {
         String::from_utf8_lossy(&bytes).contains(&code),
         "the PDF carries the ticket's code"
     );
+
+    // The organizer, at the door from a phone, accepts the code once and refuses it next.
+    let organizer = app
+        .state
+        .store
+        .event_record(event)
+        .await
+        .unwrap()
+        .unwrap()
+        .event
+        .organizer_id;
+    let email = crate::console::email_of(&app, organizer).await;
+    browser.goto(&format!("{}/door/{event}", app.address)).await;
+    browser.wait_for("Sign in to the console", 10).await;
+    browser.type_into("#email", &email).await;
+    browser.type_into("#password", "password123").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for("tickets sold", 10).await;
+    for expected in ["Checked in", "Already checked in"] {
+        browser.type_into("#code", &code).await;
+        browser.click("#door-form button[type=submit]").await;
+        let page = browser
+            .wait_for(&format!("</span> {expected}</p>"), 10)
+            .await;
+        assert!(
+            page.contains(&format!("</span> {expected}</p>")),
+            "{expected}: {page}"
+        );
+        if expected == "Checked in" {
+            both("door-valid").await;
+        } else {
+            both("door-already").await;
+        }
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+    }
+    let checked = app
+        .state
+        .store
+        .tickets_of(booking.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(checked[0].checked_in_at.is_some(), "checked in once");
 }
