@@ -843,4 +843,6 @@ async fn a_buyer_walks_from_home_to_the_door_in_a_real_browser(app: TestApp) {
         .await
         .unwrap();
     assert!(checked[0].checked_in_at.is_some(), "checked in once");
+    // Ends the session, so Chromium quits with it.
+    browser.call(reqwest::Method::DELETE, "", None).await;
 }
