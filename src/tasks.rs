@@ -75,7 +75,10 @@ where
         let job = round();
         async move {
             match store.lead(key).await {
-                Ok(Some(_lease)) => job.await,
+                Ok(Some(lease)) => {
+                    job.await;
+                    lease.release().await;
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, key, "could not take a job's lease"),
             }
@@ -86,6 +89,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::lease;
+
+    #[test]
+    fn the_lease_pool_has_a_connection_for_every_job() {
+        assert!(lease::ALL.len() < crate::store::LEASE_CONNECTIONS as usize);
+    }
 
     #[test]
     fn lease_keys_differ() {

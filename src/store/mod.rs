@@ -16,13 +16,19 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Pool, Postgres, Sqlite};
 
-/// A reader pool and a writer pool of one backend (the same pool on PostgreSQL).
+/// A reader pool and a writer pool of one backend (the same pool on PostgreSQL), and the pool
+/// that holds job leases.
 #[derive(Debug)]
 pub struct Pools<DB: Database> {
     /// For reads.
     pub read: Pool<DB>,
     /// For writes and transactions.
     pub write: Pool<DB>,
+    /// For [`Store::lead`] alone: a lease holds its connection for its whole round while the
+    /// round's own queries take others, so leases drawn from `write` could take every connection
+    /// of a small pool and leave their rounds (and requests) waiting for none. On SQLite, which
+    /// always leads, it is `write`.
+    leases: Pool<DB>,
 }
 
 impl<DB: Database> Clone for Pools<DB> {
@@ -30,9 +36,14 @@ impl<DB: Database> Clone for Pools<DB> {
         Self {
             read: self.read.clone(),
             write: self.write.clone(),
+            leases: self.leases.clone(),
         }
     }
 }
+
+/// Connections of the lease pool: one per job that takes a lease ([`crate::tasks::lease`]),
+/// and one to spare.
+pub const LEASE_CONNECTIONS: u32 = 8;
 
 /// The storage interface: its methods live beside each area's queries (`impl Store` blocks).
 #[derive(Debug, Clone)]
@@ -154,13 +165,25 @@ pub enum Lease {
     Postgres(Box<sqlx::Transaction<'static, Postgres>>),
 }
 
+impl Lease {
+    /// Gives the lease back at once. (Dropping it gives it back too, but only when its
+    /// connection is next used: until then the lock is still held.)
+    pub async fn release(self) {
+        if let Lease::Postgres(tx) = self
+            && let Err(e) = tx.rollback().await
+        {
+            tracing::warn!(error = %e, "a job's lease was not given back; its connection's end will");
+        }
+    }
+}
+
 impl Store {
     /// Takes the lease of job `key` for one round, or `None` when another instance holds it.
     pub async fn lead(&self, key: i64) -> sqlx::Result<Option<Lease>> {
         match self {
             Store::Sqlite(_) => Ok(Some(Lease::Single)),
             Store::Postgres(p) => {
-                let mut tx = p.write.begin().await?;
+                let mut tx = p.leases.begin().await?;
                 let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
                     .bind(key)
                     .fetch_one(&mut *tx)
@@ -202,11 +225,19 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        // Opened when a job first leads; idle ones close after a minute.
+        let leases = PgPoolOptions::new()
+            .max_connections(LEASE_CONNECTIONS)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options);
         Ok(Store::Postgres(Pools {
             read: pool.clone(),
             write: pool,
+            leases,
         }))
     }
 
@@ -238,7 +269,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(Store::Sqlite(Pools { read, write }))
+        Ok(Store::Sqlite(Pools {
+            read,
+            leases: write.clone(),
+            write,
+        }))
     }
 
     /// Opens a SQLite file at a path.
@@ -288,7 +323,10 @@ impl Store {
                 p.read.close().await;
                 p.write.close().await;
             }
-            Store::Postgres(p) => p.write.close().await,
+            Store::Postgres(p) => {
+                p.leases.close().await;
+                p.write.close().await;
+            }
         }
     }
 }

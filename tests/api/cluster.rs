@@ -131,10 +131,39 @@ async fn a_job_lease_has_one_holder_at_a_time() {
     let store = &app.state.store;
     // Keys of this test's own: every test's schema shares one database, and so its locks.
     let key = i64::from(uuid::Uuid::new_v4().as_u128() as u32);
-    let held = store.lead(key).await.unwrap();
-    assert!(held.is_some());
+    let held = store.lead(key).await.unwrap().expect("a free key");
     assert!(store.lead(key).await.unwrap().is_none());
-    assert!(store.lead(key + 1).await.unwrap().is_some());
-    drop(held);
-    assert!(store.lead(key).await.unwrap().is_some());
+    store
+        .lead(key + 1)
+        .await
+        .unwrap()
+        .expect("another key is free")
+        .release()
+        .await;
+    held.release().await;
+    store
+        .lead(key)
+        .await
+        .unwrap()
+        .expect("free again once given back")
+        .release()
+        .await;
+
+    // Leases never take the connections requests need: with as many leases held as the app's
+    // whole pool has connections (8 in tests), a request still reads the database at once.
+    let mut held = Vec::new();
+    for i in 0..8 {
+        held.push(store.lead(key + 10 + i).await.unwrap().expect("free key"));
+    }
+    let started = std::time::Instant::now();
+    app.get("/api/events").await.assert_status(200);
+    app.get("/health/database").await.assert_status(200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "requests waited {:?} for a connection",
+        started.elapsed()
+    );
+    for lease in held {
+        lease.release().await;
+    }
 }
