@@ -535,11 +535,18 @@ type Cursor = Mutex<(DateTime<Utc>, HashMap<String, DateTime<Utc>>)>;
 /// One round: if this instance leads, publishes what changed since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
-    let Some(_lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
+    let Some(lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
         // Another instance watches; should this one lead later, it starts near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
         return Ok(());
     };
+    let outcome = publish_changes(state, cursor).await;
+    lease.release().await;
+    outcome
+}
+
+/// [`watch`]'s work, under the lease: publishes what changed since the cursor.
+async fn publish_changes(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let mut since = cursor.lock().unwrap_or_else(|e| e.into_inner()).0 - OVERLAP;
     for _ in 0..MAX_PAGES {
         let (bookings, payments, check_ins) = state.store.dashboard_changes(since, BATCH).await?;

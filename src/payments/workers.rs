@@ -47,9 +47,16 @@ pub async fn refund_event(state: &AppState, event_id: uuid::Uuid) -> crate::http
 
 /// One round, if this instance holds the lease: `(payments settled, refunds executed)`.
 pub async fn reconcile(state: &AppState) -> crate::http::ApiResult<(usize, usize)> {
-    let Some(_lease) = state.store.lead(lease::PAYMENT_RECONCILER).await? else {
+    let Some(lease) = state.store.lead(lease::PAYMENT_RECONCILER).await? else {
         return Ok((0, 0));
     };
+    let outcome = reconcile_round(state).await;
+    lease.release().await;
+    outcome
+}
+
+/// [`reconcile`]'s work, under the lease.
+async fn reconcile_round(state: &AppState) -> crate::http::ApiResult<(usize, usize)> {
     let now = Utc::now();
     let mut refunded = 0;
     for refund in state

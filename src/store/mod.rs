@@ -155,9 +155,10 @@ impl<T> sqlx::Encode<'_, Sqlite> for PgArray<T> {
 }
 
 /// The right to run one round of a cluster-wide job (API.md: periodic jobs run once per tick,
-/// not once per instance). On PostgreSQL it is a transaction-scoped advisory lock, released when
-/// the lease is dropped, whatever ends the round; a SQLite file has one server, which always
-/// leads.
+/// not once per instance). On PostgreSQL it is a transaction-scoped advisory lock on a connection
+/// of the lease pool, given back by [`Lease::release`] when the round ends (dropped instead, as
+/// when a round panics, it is given back when that connection is next used or closed); a SQLite
+/// file has one server, which always leads.
 pub enum Lease {
     /// The only instance.
     Single,
