@@ -733,6 +733,30 @@ async fn a_buyer_walks_from_home_to_the_door_in_a_real_browser(app: TestApp) {
     let page = browser.wait_for("Buy Regular", 10).await;
     assert!(page.contains("₦5,000.00"), "{page}");
     both("event").await;
+    // Someone else books meanwhile: the open page's count follows over the stream.
+    let (event_id, types) = (
+        event,
+        app.state
+            .store
+            .event_record(event)
+            .await
+            .unwrap()
+            .unwrap()
+            .types,
+    );
+    app.post(
+        "/api/bookings/guest",
+        &json!({"eventId": event_id, "ticketTypeId": types[0].id, "quantity": 2,
+                "customerEmail": "other@example.com", "customerName": "Other Buyer"}),
+    )
+    .await
+    .assert_status(201);
+    // (The browser writes the attribute back as `data-available=""`.)
+    let page = browser.wait_for(">98</span> left", 10).await;
+    assert!(
+        page.contains(">98</span> left"),
+        "the live count did not follow: {page}"
+    );
     browser.click("form.buy button").await;
     browser.wait_for("Your details", 10).await;
     browser.type_into("#f-name", "Ada Browser").await;

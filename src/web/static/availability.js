@@ -13,16 +13,21 @@
       var offer = page.querySelector('[data-type="' + t.id + '"]');
       if (!offer) return;
       var count = offer.querySelector("[data-available]");
+      var left = offer.querySelector("[data-left]");
+      var soldOut = offer.querySelector("[data-sold-out]");
       var form = offer.querySelector("form.buy");
+      var none = t.available <= 0;
       if (count) count.textContent = String(t.available);
+      // Seats can come back (an expired or cancelled hold): the page follows both ways.
+      if (left) left.hidden = none;
+      if (soldOut) soldOut.hidden = !none;
       if (form) {
         var quantity = form.querySelector('input[name="quantity"]');
         var button = form.querySelector("button");
-        if (quantity && t.available > 0) {
+        if (quantity && !none) {
           quantity.max = String(Math.min(Number(quantity.dataset.most || quantity.max), t.available));
         }
-        if (button) button.disabled = t.available <= 0;
-        if (t.available <= 0 && count) count.parentNode.textContent = "Sold out";
+        if (button) button.disabled = none;
       }
     });
   });
