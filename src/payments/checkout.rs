@@ -197,16 +197,7 @@ pub struct CheckoutForm {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            pair.trim()
-                .strip_prefix(&format!("{CSRF_COOKIE}="))
-                .map(str::to_string)
-        })
+    crate::web::session::cookie(headers, CSRF_COOKIE).map(str::to_string)
 }
 
 /// Pays or declines a test payment through the test gateway's signed webhook.

@@ -37,16 +37,10 @@ pub fn router() -> Router<AppState> {
 /// operational route's.
 pub fn is_page(path: &str) -> bool {
     path == "/"
-        || [
-            "/admin",
-            "/account",
-            "/events/",
-            "/checkout/",
-            "/bookings/",
-            "/door",
-        ]
-        .iter()
-        .any(|p| path.starts_with(p))
+        || door::is_door_path(path)
+        || ["/admin", "/account", "/events/", "/checkout/", "/bookings/"]
+            .iter()
+            .any(|p| path.starts_with(p))
 }
 
 /// The API route whose rate-limit bucket a page's form spends (a sign-in is a login wherever

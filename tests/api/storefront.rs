@@ -586,6 +586,15 @@ async fn public_pages_come_from_the_cache_with_counts_under_a_second_old(app: Te
     let path = format!("/events/{event}");
     let first = app.get(&path).await;
     first.assert_status(200);
+    // Views within the cache's second are served from it, not rendered from the database.
+    let hits_before = page_hits(&app).await;
+    for _ in 0..5 {
+        app.get(&path).await.assert_status(200);
+    }
+    assert!(
+        page_hits(&app).await >= hits_before + 4,
+        "event page views were not served from the cache"
+    );
     // A write invalidates at once (API.md §11.17).
     app.patch_as(
         &org,
@@ -629,6 +638,17 @@ async fn public_pages_come_from_the_cache_with_counts_under_a_second_old(app: Te
         .get(&format!("/events/{}", d["id"].as_str().unwrap()))
         .await;
     assert_eq!(r.status, 404);
+}
+
+/// The event page's cache hits so far (`/metrics`).
+async fn page_hits(app: &TestApp) -> u64 {
+    let m = app.get("/metrics").await;
+    m.text
+        .lines()
+        .find(|l| l.starts_with("cache_hits_total{") && l.contains(r#"cache="page_event""#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
 async fn every_storefront_page_passes_the_html_check(app: TestApp) {

@@ -258,20 +258,17 @@ async fn event_context(
         .event_record(id)
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    let now = Utc::now();
-    let capped: Vec<Uuid> = record.event.total_tickets.map(|_| id).into_iter().collect();
-    let live = state.store.live_counts(&[id], &capped, now).await?;
-    let counts = live.get(&id);
-    let types: Vec<_> = record
-        .types
+    // The catalogue's live counts and view: the same numbers (event cap included) as the API.
+    let counts = crate::events::catalogue::counts_of(state, &record).await?;
+    let view =
+        crate::events::catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let types: Vec<_> = view
+        .ticket_types
         .iter()
         .map(|t| {
-            let (sold, held) = counts
-                .and_then(|c| c.types.get(&t.id).copied())
-                .unwrap_or((t.sold, t.held));
             minijinja::context! {
-                name => t.name.clone(), price => t.price, capacity => t.capacity, sold, held,
-                available => (t.capacity - sold - held).max(0),
+                name => t.name.clone(), price => t.price, capacity => t.capacity,
+                sold => t.sold, held => t.held, available => t.available,
             }
         })
         .collect();

@@ -234,6 +234,12 @@ pub fn sale_of(event: &EventView, t: &TicketTypeView, now: DateTime<Utc>) -> Sal
     Sale::Open
 }
 
+/// The most one order may take of a ticket type now: its `maxPerOrder`, or fewer when fewer
+/// are left (at least 1, so a quantity field always has a range).
+pub fn most_per_order(t: &TicketTypeView) -> i64 {
+    t.available.min(i64::from(t.max_per_order)).max(1)
+}
+
 /// A ticket type as the event page offers it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -261,7 +267,7 @@ async fn render_event(state: &AppState, id: Uuid) -> ApiResult<Option<String>> {
         .map(|t| Offer {
             ticket_type: t,
             sale: sale_of(&view, t, now),
-            most: t.available.min(i64::from(t.max_per_order)).max(1),
+            most: most_per_order(t),
         })
         .collect();
     let html = render_html(

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::bookings::{Occasion, Opened, open, open_at};
-use super::catalogue::{Sale, event_path, sale_of};
+use super::catalogue::{Sale, event_path, most_per_order, sale_of};
 use super::{
     BookingPath, Detour, PageResult, Visitor, done, field_errors, friendly, non_empty, see_other,
 };
@@ -118,10 +118,7 @@ fn details_page(
     problem: Option<String>,
 ) -> Response {
     let sale = sale_of(event, ticket_type, Utc::now());
-    let most = ticket_type
-        .available
-        .min(i64::from(ticket_type.max_per_order))
-        .max(1);
+    let most = most_per_order(ticket_type);
     let error_of = |field: &str| {
         errors
             .iter()

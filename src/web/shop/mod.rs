@@ -31,6 +31,7 @@ use minijinja::Value;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::console::friendly;
 use super::session::{self, SessionClaims};
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -370,11 +371,6 @@ fn local_path(next: Option<&str>) -> Option<String> {
         && next.len() <= 512
         && !next.chars().any(char::is_control);
     safe.then(|| next.to_string())
-}
-
-/// The words people see for a service's error; a server fault is not described.
-fn friendly(e: &ApiError) -> String {
-    super::console::friendly(e)
 }
 
 /// A service's refusal tied to the form field it names: `(field, message)` pairs under the
