@@ -46,3 +46,13 @@ pub mod telemetry;
 pub mod users;
 /// Server-rendered pages: the shared plumbing and the console at `/admin`.
 pub mod web;
+
+/// How many cases a property test of a parser runs: `FUZZ_CASES`, else `default` (a long run
+/// sets e.g. `FUZZ_CASES=100000`).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -157,4 +157,48 @@ mod tests {
         assert_eq!(verify_ticket_code("key-one", "not a code"), None);
         assert_eq!(verify_ticket_code("key-one", ""), None);
     }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(1024)))]
+
+            #[test]
+            fn any_text_is_refused_or_is_a_genuine_code(text in "\\PC{0,80}") {
+                if let Some(id) = verify_ticket_code("key-one", &text) {
+                    // Only text that decodes to a genuine code's bytes.
+                    prop_assert_eq!(unbase32(text.trim()), unbase32(&ticket_code("key-one", id)));
+                }
+            }
+
+            #[test]
+            fn base32_round_trips_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                let decoded = unbase32(&base32(&bytes)).unwrap();
+                prop_assert_eq!(&decoded[..bytes.len()], &bytes[..]);
+            }
+
+            #[test]
+            fn a_changed_character_never_makes_another_valid_code(
+                at in 0usize..42,
+                with in proptest::sample::select(&ALPHABET[..]),
+            ) {
+                let id = Uuid::new_v4();
+                let code = ticket_code("key-one", id);
+                let mut changed = code.clone().into_bytes();
+                changed[at] = with;
+                let changed = String::from_utf8(changed).unwrap();
+                match verify_ticket_code("key-one", &changed) {
+                    None => {}
+                    // The last character carries two padding bits: a change there alone may
+                    // decode to the same bytes, the same ticket.
+                    Some(same) => {
+                        prop_assert_eq!(same, id);
+                        prop_assert_eq!(unbase32(&changed), unbase32(&code));
+                    }
+                }
+            }
+        }
+    }
 }

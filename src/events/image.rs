@@ -713,4 +713,55 @@ mod tests {
             Some(ImageKind::Png)
         );
     }
+
+    mod generated {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn encoded(kind: ImageKind) -> Vec<u8> {
+            let mut out = Vec::new();
+            ::image::DynamicImage::ImageRgb8(picture(6, 4))
+                .write_to(&mut Cursor::new(&mut out), kind.format())
+                .unwrap();
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz_cases(256)))]
+
+            #[test]
+            fn any_bytes_behind_an_allowed_signature_are_refused_or_a_bounded_image(
+                magic in prop_oneof![
+                    Just(vec![0xFF, 0xD8, 0xFF]),
+                    Just(b"\x89PNG\r\n\x1a\n".to_vec()),
+                    Just(b"RIFF\0\0\0\0WEBP".to_vec()),
+                ],
+                rest in proptest::collection::vec(any::<u8>(), 0..1024),
+            ) {
+                let mut bytes = magic;
+                bytes.extend(rest);
+                if let Ok(clean) = reencode(&bytes) {
+                    prop_assert!(u64::from(clean.width) * u64::from(clean.height) <= MAX_PIXELS);
+                    prop_assert_eq!(ImageKind::sniff(&clean.bytes), Some(clean.kind));
+                }
+            }
+
+            #[test]
+            fn a_damaged_real_image_is_refused_or_comes_back_clean(
+                kind in prop_oneof![Just(ImageKind::Png), Just(ImageKind::Jpeg), Just(ImageKind::Webp)],
+                changes in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+                keep in any::<usize>(),
+            ) {
+                let mut bytes = encoded(kind);
+                for (at, value) in changes {
+                    let at = at % bytes.len();
+                    bytes[at] = value;
+                }
+                bytes.truncate(keep % (bytes.len() + 1));
+                if let Ok(clean) = reencode(&bytes) {
+                    prop_assert_eq!(ImageKind::sniff(&clean.bytes), Some(clean.kind));
+                }
+            }
+        }
+    }
 }

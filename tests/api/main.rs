@@ -20,6 +20,7 @@ mod door;
 mod envelope;
 mod events;
 mod events_catalogue;
+mod fuzz;
 mod health;
 mod images;
 mod inventory;

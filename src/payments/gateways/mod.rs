@@ -9,6 +9,9 @@ pub mod paystack;
 pub mod stripe;
 pub mod test;
 
+#[cfg(test)]
+mod proptests;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
