@@ -33,16 +33,16 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// The whole application: API, health, docs, and the middleware stack.
 pub fn build_router(state: AppState) -> Router {
     let prefix = state.config.api_prefix.clone();
-    let (api, mut doc) = OpenApiRouter::with_openapi(openapi::base_document())
+    let (api, doc) = OpenApiRouter::with_openapi(openapi::base_document())
         .nest(&prefix, api_routes(&state))
         .merge(crate::health::router())
         .split_for_parts();
-    openapi::finish(&mut doc);
+    let doc = openapi::finish(doc);
 
     let cors = cors_layer(&state.config);
     Router::new()
         .merge(api)
-        .merge(openapi::docs_router(&prefix, doc))
+        .merge(openapi::docs_router(&prefix, &doc))
         .merge(crate::events::image::uploads_router())
         .merge(crate::web::router())
         .fallback(middleware::not_found)

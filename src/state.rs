@@ -97,12 +97,13 @@ impl AppState {
             bus.clone(),
         )
         .await;
+        let ip_block_login_failures = config.ip_block_login_failures;
         Ok(Self(Arc::new(Inner {
             cache,
             config,
             store,
             jwt,
-            guard: crate::users::rate_limit::Guard::new(redis.clone()),
+            guard: crate::users::rate_limit::Guard::new(redis.clone(), ip_block_login_failures),
             redis,
             bus,
             auth_cache: AuthCache::default(),

@@ -58,6 +58,7 @@ pub struct CreateBookingBody {
     /// Ticket type (default: the event's only, or first general, type).
     pub ticket_type_id: Option<Uuid>,
     /// Seats, 1..maxPerOrder.
+    #[schema(minimum = 1)]
     pub quantity: i64,
     /// Contact email (default: the account's; required for guests).
     pub customer_email: Option<String>,

@@ -307,6 +307,9 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Refused user agents (case-insensitive substrings).
     pub blocked_user_agents: Vec<String>,
+    /// Failed logins from one IP in 10 minutes that block it (`None`: IPs are never blocked for
+    /// failed logins; accounts still lock).
+    pub ip_block_login_failures: Option<u32>,
     pub cache_ttl: CacheTtls,
     /// Largest accepted image upload, bytes.
     pub max_file_size: usize,
@@ -398,6 +401,7 @@ impl Config {
             log_level: logging.level,
             rate_limits: limits.rate_limits,
             blocked_user_agents: limits.blocked_user_agents,
+            ip_block_login_failures: limits.ip_block_login_failures,
             cache_ttl: sections::cache_ttls(&v)?,
             max_file_size: files.max_file_size,
             max_document_size: files.max_document_size,

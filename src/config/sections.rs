@@ -237,6 +237,8 @@ pub(super) struct Limits {
     pub rate_limits: RateLimits,
     /// Lower-cased, matched as substrings.
     pub blocked_user_agents: Vec<String>,
+    /// Failed logins from one IP (across accounts) in 10 minutes that block it; `None`: never.
+    pub ip_block_login_failures: Option<u32>,
 }
 
 pub(super) fn limits(v: &Vars) -> Result<Limits, ConfigError> {
@@ -256,6 +258,7 @@ pub(super) fn limits(v: &Vars) -> Result<Limits, ConfigError> {
     };
     Ok(Limits {
         rate_limits,
+        ip_block_login_failures: v.cap("IP_BLOCK_LOGIN_FAILURES", 20)?,
         blocked_user_agents: v
             .list("BLOCKED_USER_AGENTS")
             .into_iter()

@@ -145,16 +145,20 @@ pub struct ListQuery {
     /// `startsAt` < this.
     pub to: Option<String>,
     /// Event `minPrice` ≥ this.
+    #[param(minimum = 0)]
     pub min_price: Option<i64>,
     /// Event `minPrice` ≤ this.
+    #[param(minimum = 0)]
     pub max_price: Option<i64>,
     /// Featured only / not featured.
     pub featured: Option<bool>,
     /// Owner.
     pub organizer_id: Option<Uuid>,
     /// Organizers (own events) and admins: DRAFT, PUBLISHED, CANCELLED or COMPLETED.
+    #[param(pattern = "^(DRAFT|PUBLISHED|CANCELLED|COMPLETED)$")]
     pub status: Option<String>,
     /// startsAt, -startsAt, createdAt, -createdAt, price, -price.
+    #[param(pattern = "^-?(startsAt|createdAt|price)$")]
     pub sort: Option<String>,
     /// Page, from 1.
     pub page: Option<i64>,
@@ -177,6 +181,7 @@ pub struct FieldsQuery {
 #[into_params(parameter_in = Query)]
 pub struct FeaturedQuery {
     /// 1–20, default 6.
+    #[param(minimum = 1, maximum = 20)]
     pub limit: Option<i64>,
     /// Top-level fields to return.
     pub fields: Option<String>,

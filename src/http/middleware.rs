@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -125,12 +125,20 @@ fn ensure_envelope(response: Response) -> Response {
     if typed {
         return response;
     }
+    // axum's extractors refuse a body or form they cannot read with a bare 422; the contract
+    // calls that 400 VALIDATION_FAILED (its only 422 is IDEMPOTENCY_MISMATCH, always JSON).
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
     let code = ErrorCode::for_status(status);
     let message = match code {
         ErrorCode::MethodNotAllowed => "Method not allowed on this route".to_string(),
         ErrorCode::NotFound => "Route not found".to_string(),
         ErrorCode::RequestTimeout => "The request took too long".to_string(),
         ErrorCode::PayloadTooLarge => "The request body is too large".to_string(),
+        ErrorCode::ValidationFailed => "The request could not be read".to_string(),
         _ => status.canonical_reason().unwrap_or("Error").to_string(),
     };
     let (parts, _) = response.into_parts();

@@ -125,8 +125,9 @@ pub struct OrganizationDetails {
     pub description: Option<String>,
 }
 
-/// Step 3.
+/// Step 3. Published as `ApplicationAddress`: the users area has an `Address` of its own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ApplicationAddress)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     /// Street and number.

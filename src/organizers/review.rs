@@ -84,6 +84,7 @@ pub(crate) async fn list_applications(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RejectBody {
     /// 1–1000 characters, sent to the applicant.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -92,6 +93,7 @@ pub struct RejectBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InfoBody {
     /// 1–1000 characters, sent to the applicant.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub note: String,
 }
 

@@ -42,12 +42,19 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// A guard on Redis when a connection is given, in memory otherwise.
-    pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
+    /// A guard on Redis when a connection is given, in memory otherwise, blocking an IP after
+    /// `ip_login_failures` failed logins (`None`: never).
+    pub fn new(
+        redis: Option<redis::aio::ConnectionManager>,
+        ip_login_failures: Option<u32>,
+    ) -> Self {
         Self {
             limiter: Limiter::new(redis),
             blocks: BlockCache::default(),
-            policy: Policy::default(),
+            policy: Policy {
+                ip_failures: ip_login_failures.map_or(i64::MAX, i64::from),
+                ..Policy::default()
+            },
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmailBody {
+    /// Any text: the answer is the same whether an account has it (no enumeration).
     pub email: String,
 }
 

@@ -89,6 +89,18 @@ async fn body_over_one_mebibyte_returns_413(app: TestApp) {
     r.assert_error(413, "PAYLOAD_TOO_LARGE");
 }
 
+/// A form an extractor cannot read (here the test checkout's, without its `action`) is refused
+/// like any other unreadable input: 400 VALIDATION_FAILED, never axum's bare 422 (found by
+/// schemathesis as a 422 carrying the code INTERNAL).
+async fn unreadable_form_returns_400_validation_failed(app: TestApp) {
+    let r = app
+        .request(Method::POST, "/api/payments/test/checkout/PAY-UNKNOWN")
+        .body("application/x-www-form-urlencoded", "csrf=")
+        .send()
+        .await;
+    r.assert_error(400, "VALIDATION_FAILED");
+}
+
 async fn valid_request_id_is_echoed_and_invalid_one_replaced(app: TestApp) {
     let r = app
         .request(Method::GET, "/health")
@@ -189,6 +201,7 @@ both_backends!(
     missing_body_field_returns_400_naming_the_field,
     wrong_content_type_returns_415,
     body_over_one_mebibyte_returns_413,
+    unreadable_form_returns_400_validation_failed,
     valid_request_id_is_echoed_and_invalid_one_replaced,
     every_answer_carries_the_security_headers,
     cors_allows_only_configured_origins,

@@ -414,6 +414,54 @@ async fn twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request
     assert_eq!(actions, vec!["ip.unblock", "ip.block"]);
 }
 
+/// `IP_BLOCK_LOGIN_FAILURES` sets the threshold (here 3), and `0` never blocks an IP for failed
+/// logins while accounts still lock.
+async fn the_ip_block_threshold_for_failed_logins_is_configurable(app: TestApp) {
+    let strict = TestApp::builder(app.backend)
+        .env("TRUST_PROXY", "127.0.0.1")
+        .env("IP_BLOCK_LOGIN_FAILURES", "3")
+        .spawn()
+        .await;
+    for i in 0..3 {
+        login_from(
+            &strict,
+            "203.0.113.30",
+            &format!("s{i}@example.com"),
+            "wrong-password",
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    get_from(&strict, "203.0.113.30", "/api/user/profile")
+        .await
+        .assert_error(403, "IP_BLOCKED");
+
+    let never = TestApp::builder(app.backend)
+        .env("TRUST_PROXY", "127.0.0.1")
+        .env("IP_BLOCK_LOGIN_FAILURES", "0")
+        .spawn()
+        .await;
+    for i in 0..25 {
+        login_from(
+            &never,
+            "203.0.113.31",
+            &format!("n{i}@example.com"),
+            "wrong-password",
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    get_from(&never, "203.0.113.31", "/api/user/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    for _ in 0..5 {
+        login_from(&never, "203.0.113.31", "same@example.com", "wrong-password").await;
+    }
+    login_from(&never, "203.0.113.31", "same@example.com", "wrong-password")
+        .await
+        .assert_error(423, "ACCOUNT_LOCKED");
+}
+
 async fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(app: TestApp) {
     // No TRUST_PROXY: the header is ignored, so the block lands on the socket peer.
     for i in 0..20 {
@@ -462,6 +510,7 @@ both_backends!(
     live_guest_holds_are_capped_per_client_network_and_event,
     wrong_current_passwords_of_change_password_lock_the_account,
     twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request,
+    the_ip_block_threshold_for_failed_logins_is_configurable,
     forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy,
     blocked_user_agents_are_refused
 );

@@ -27,13 +27,21 @@ use crate::users::{password, sessions, validate, workers};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterBody {
     /// 2–50 characters.
+    #[schema(min_length = 2, max_length = 50, pattern = r"^\S(.*\S)?$")]
     pub first_name: String,
     /// 2–50 characters.
+    #[schema(min_length = 2, max_length = 50, pattern = r"^\S(.*\S)?$")]
     pub last_name: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+    )]
     pub email: String,
     /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// E.164 phone.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
     /// `YYYY-MM-DD`.
     pub date_of_birth: Option<String>,
@@ -154,6 +162,10 @@ pub(crate) async fn register_user(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerifyEmailBody {
     /// Email of the account.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+    )]
     pub email: String,
     /// The 6-digit code.
     pub code: String,
