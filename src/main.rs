@@ -2,7 +2,9 @@
 //! over to the library.
 
 use clap::{Parser, Subcommand};
-use ticketmax::{app, config::Config, telemetry, users};
+use std::path::PathBuf;
+
+use ticketmax::{app, config::Config, store::backup, telemetry, users};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +43,17 @@ enum Command {
         /// Number of events (a large number is for benchmarks).
         #[arg(long, default_value_t = 12, hide = true)]
         events: usize,
+    },
+    /// Copy the SQLite database to a new file while the server runs (PostgreSQL: pg_dump).
+    Backup {
+        /// The file to write; an existing file is never overwritten.
+        path: PathBuf,
+    },
+    /// Replace the SQLite database with a backup; the server must be stopped (PostgreSQL:
+    /// pg_restore).
+    Restore {
+        /// The backup file.
+        path: PathBuf,
     },
 }
 
@@ -93,6 +106,20 @@ async fn main() -> std::process::ExitCode {
                 }),
             Err(e) => Err(e),
         },
+        Command::Backup { path } => backup::backup(&config.database_url, &path)
+            .await
+            .map(|w| println!("backup written: {} ({} bytes)", w.path.display(), w.bytes)),
+        Command::Restore { path } => backup::restore(&config.database_url, &path).await.map(|r| {
+            println!(
+                "restored {} into {} (migration {})",
+                path.display(),
+                r.database.display(),
+                r.migration
+            );
+            if let Some(aside) = r.kept_aside {
+                println!("  the replaced database is kept as {}", aside.display());
+            }
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -16,6 +16,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Database, Pool, Postgres, Sqlite};
 
+pub mod backup;
+
+/// The SQLite migrations embedded in the binary (a restore checks a backup's history against
+/// them).
+pub(crate) fn sqlite_migrator() -> &'static sqlx::migrate::Migrator {
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    &MIGRATOR
+}
+
 /// A reader pool and a writer pool of one backend (the same pool on PostgreSQL), and the pool
 /// that holds job leases.
 #[derive(Debug)]
@@ -285,7 +294,7 @@ impl Store {
     /// Applies the backend's migrations (embedded in the binary).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(&p.write).await?,
+            Store::Sqlite(p) => sqlite_migrator().run(&p.write).await?,
             Store::Postgres(p) => {
                 sqlx::migrate!("./migrations/postgres")
                     .run(&p.write)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::json;
 use ticketmax::bookings::{HoldOutcome, Links, NewHold};
+use ticketmax::store::Store;
 use ticketmax::users::model::Role;
 
 use crate::both_backends;
@@ -372,3 +373,59 @@ both_backends!(
     one_transaction_mixing_types_and_events_decides_each_request_on_its_own,
     the_holding_limit_counts_an_account_and_a_guest_email_apart
 );
+
+/// A hold's locks on its ticket type and capped event exclude other writers, not the
+/// `FOR KEY SHARE` that a foreign-key check of another transaction takes on them (starting a
+/// payment rewrites its booking, which checks its event, then its type). With `FOR UPDATE` the
+/// hold waited here; under load the two orders deadlocked, and PostgreSQL broke each cycle after
+/// a second with a 500 (found by scripts/crash-test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_does_not_wait_for_a_foreign_key_check_on_its_type_or_event() {
+    if !postgres_available() {
+        return;
+    }
+    // Arrange: another transaction holds what a foreign-key check of a booking write holds.
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (organizer, _) = app.create_user(Role::Organizer).await;
+    let (event, types) = insert_event(
+        &app,
+        organizer,
+        "PUBLISHED",
+        Some(1000),
+        chrono::Duration::days(30),
+        &[TypeSpec::paid(100)],
+    )
+    .await;
+    let Store::Postgres(pools) = &app.state.store else {
+        unreachable!("a PostgreSQL app")
+    };
+    let mut checking = pools.write.begin().await.unwrap();
+    for table in ["events", "ticket_types"] {
+        let id = if table == "events" { event } else { types[0] };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"
+        )))
+        .bind(id)
+        .execute(&mut *checking)
+        .await
+        .unwrap();
+    }
+
+    // Act
+    let hold = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.post(
+            "/api/bookings/guest",
+            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 2,
+                    "customerEmail": "keyshare@example.com", "customerName": "Key Share"}),
+        ),
+    )
+    .await;
+    checking.rollback().await.unwrap();
+
+    // Assert
+    let hold = hold.expect("the hold waited for a transaction that only references its rows");
+    hold.assert_status(201);
+    let (_, sold, held, _, _) = counters(&app, types[0]).await;
+    assert_eq!((sold, held), (0, 2));
+}

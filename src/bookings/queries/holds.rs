@@ -184,8 +184,8 @@ pub(super) async fn hold_free_in_tx(
 ///
 /// Steps, each one statement for the whole batch:
 /// 1. lock the batch's ticket type rows in ascending id order, then its capped events' rows in
-///    ascending id order (the lock order of this file; PostgreSQL `FOR UPDATE`, SQLite's single
-///    writer), reading everything the decision needs as of the lock: counters, price,
+///    ascending id order (the lock order of this file; PostgreSQL `FOR NO KEY UPDATE`, SQLite's
+///    single writer), reading everything the decision needs as of the lock: counters, price,
 ///    `maxPerOrder`, sales window and the event's status (never the caller's earlier snapshot);
 /// 2. release lapsed holds of the types (and capped events) that would otherwise refuse someone,
 ///    and read the counters again;
@@ -242,7 +242,11 @@ pub(super) async fn lock_counters(
     type_ids: &[Uuid],
     event_ids: &[Uuid],
 ) -> sqlx::Result<(BTreeMap<Uuid, LockedType>, BTreeMap<Uuid, i64>)> {
-    let lock = if PG { " FOR UPDATE OF t" } else { "" };
+    // `FOR NO KEY UPDATE`, the lock the counter updates take anyway: it excludes every other
+    // writer of the rows, but not the `FOR KEY SHARE` of a foreign-key check. With `FOR UPDATE`,
+    // a payment start rewriting its booking (its checks take the event, then the type) and a
+    // batch (the type, then the capped event) deadlocked under load.
+    let lock = if PG { " FOR NO KEY UPDATE OF t" } else { "" };
     let sql = format!(
         "SELECT e.id, e.organizer_id, e.title, e.status, e.starts_at, e.ends_at, e.published_at, e.currency,
                 e.total_tickets, e.sold, e.held,
@@ -273,7 +277,7 @@ pub(super) async fn lock_counters(
             },
         );
     }
-    let lock = if PG { " FOR UPDATE" } else { "" };
+    let lock = if PG { " FOR NO KEY UPDATE" } else { "" };
     let sql = format!(
         "SELECT id, total_tickets, sold, held FROM events
          WHERE id {} AND total_tickets IS NOT NULL ORDER BY id{lock}",
