@@ -204,6 +204,9 @@ impl Cache {
             }
         }
         if generation == self.generation() {
+            // Values arrive as `Bytes` over a `Vec` grown by doubling, which can hold up to twice
+            // their length; the weigher counts the length, so the kept copy is exact.
+            let bytes = Bytes::copy_from_slice(&bytes);
             self.0.local.insert(full, Entry { bytes, ttl }).await;
         }
     }
