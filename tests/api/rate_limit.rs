@@ -414,43 +414,35 @@ async fn twenty_failed_logins_from_one_ip_block_it_from_the_twenty_first_request
     assert_eq!(actions, vec!["ip.unblock", "ip.block"]);
 }
 
+/// An app behind a trusted local proxy whose IP blocks for failed logins start at `threshold`.
+async fn blocking_after(app: &TestApp, threshold: &str) -> TestApp {
+    TestApp::builder(app.backend)
+        .env("TRUST_PROXY", "127.0.0.1")
+        .env("IP_BLOCK_LOGIN_FAILURES", threshold)
+        .spawn()
+        .await
+}
+
+/// `count` failed logins from `ip`, each on another unknown account.
+async fn fail_logins(app: &TestApp, ip: &str, count: usize) {
+    for i in 0..count {
+        login_from(app, ip, &format!("u{i}-{ip}@example.com"), "wrong-password")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+}
+
 /// `IP_BLOCK_LOGIN_FAILURES` sets the threshold (here 3), and `0` never blocks an IP for failed
 /// logins while accounts still lock.
 async fn the_ip_block_threshold_for_failed_logins_is_configurable(app: TestApp) {
-    let strict = TestApp::builder(app.backend)
-        .env("TRUST_PROXY", "127.0.0.1")
-        .env("IP_BLOCK_LOGIN_FAILURES", "3")
-        .spawn()
-        .await;
-    for i in 0..3 {
-        login_from(
-            &strict,
-            "203.0.113.30",
-            &format!("s{i}@example.com"),
-            "wrong-password",
-        )
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
-    }
+    let strict = blocking_after(&app, "3").await;
+    fail_logins(&strict, "203.0.113.30", 3).await;
     get_from(&strict, "203.0.113.30", "/api/user/profile")
         .await
         .assert_error(403, "IP_BLOCKED");
 
-    let never = TestApp::builder(app.backend)
-        .env("TRUST_PROXY", "127.0.0.1")
-        .env("IP_BLOCK_LOGIN_FAILURES", "0")
-        .spawn()
-        .await;
-    for i in 0..25 {
-        login_from(
-            &never,
-            "203.0.113.31",
-            &format!("n{i}@example.com"),
-            "wrong-password",
-        )
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
-    }
+    let never = blocking_after(&app, "0").await;
+    fail_logins(&never, "203.0.113.31", 25).await;
     get_from(&never, "203.0.113.31", "/api/user/profile")
         .await
         .assert_error(401, "UNAUTHORIZED");
