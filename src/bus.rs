@@ -16,6 +16,8 @@ pub mod topic {
     pub const AVAILABILITY: &str = "availability";
     /// Live dashboard updates: a JSON array of [`crate::dashboard::feed::Update`]s.
     pub const DASHBOARD: &str = "dashboard";
+    /// An instance has open dashboard streams (sent every second while it has; no payload).
+    pub const DASHBOARD_LISTENING: &str = "dashboard-listening";
     /// Messages may have been lost (this instance's Redis subscription was re-established):
     /// whoever keeps state derived from the bus must drop it. Delivered locally only.
     pub const RESYNC: &str = "resync";

@@ -1,6 +1,6 @@
 //! Bookings' rows, views and domain rules: the facts a hold is decided on, the hold request and its outcomes, the booking object of API.md §4.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -149,7 +149,7 @@ impl TryFrom<String> for BookingStatus {
 }
 
 /// A stored booking with its event title and type name.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BookingRow {
     pub id: Uuid,
     /// `TM-XXXXXXXX`.
@@ -271,6 +271,8 @@ pub struct NewHold {
     pub guest_token: Option<String>,
     /// The scoped hash of the request's `Idempotency-Key`, stored with the booking.
     pub idempotency_key: Option<String>,
+    /// The booking's creation time, in whole microseconds (what PostgreSQL keeps), so that an
+    /// answer built from the request says what a later read of the booking says.
     pub now: DateTime<Utc>,
     /// Hold length.
     pub hold: chrono::Duration,
@@ -303,7 +305,7 @@ impl NewHold {
             guest_token_hash: None,
             guest_token: None,
             idempotency_key: None,
-            now,
+            now: now.trunc_subsecs(6),
             hold,
         }
     }
@@ -333,7 +335,7 @@ impl NewHold {
             guest_token_hash: Some(token_hash),
             guest_token: Some(token.to_string()),
             idempotency_key: None,
-            now,
+            now: now.trunc_subsecs(6),
             hold,
         }
     }
@@ -371,6 +373,9 @@ pub enum HoldOutcome {
         id: Uuid,
         /// Its event.
         event_id: Uuid,
+        /// The booking as written, when the path that wrote it knows all of it (a batch's
+        /// PENDING holds): the answer needs no read back. `None`: read it.
+        row: Option<Box<BookingRow>>,
     },
     /// Unknown or draft event, or unknown type.
     NotFound,

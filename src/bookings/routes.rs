@@ -304,7 +304,7 @@ async fn place(
         Err(e) => return Err(e.into()),
     };
     match outcome {
-        HoldOutcome::Held { id, event_id } => {
+        HoldOutcome::Held { id, event_id, row } => {
             if let Some((_, ip)) = &guest
                 && state.config.guest_max_holds_per_ip > 0
             {
@@ -315,7 +315,10 @@ async fn place(
                     .await?;
             }
             super::announce(state, event_id).await;
-            let (_, mut view) = view_of(state, id).await?;
+            let mut view = match row {
+                Some(row) => BookingView::new(&row, &[], Utc::now()),
+                None => view_of(state, id).await?.1,
+            };
             view.guest_token = guest.map(|(token, _)| token);
             Ok(view)
         }

@@ -13,6 +13,15 @@
 //! (`b.<booking>.created`, `b.<booking>.CONFIRMED`, `p.<payment>.<refunded amount>`,
 //! `t.<ticket>`), so one seen twice is sent once.
 //!
+//! **Only while someone listens.** Reading changes costs the database a read of every booking
+//! written (about as many rows as a hot on-sale inserts), so the watcher reads only while a
+//! stream is open somewhere: each instance with open streams says so on the bus topic
+//! `dashboard-listening` every round, and the leader pauses after [`PAUSE_AFTER`] without
+//! hearing it, keeping its cursor near now. Updates made while nobody listened are never
+//! buffered, so an instance that hears again after [`CLEAR_AFTER`] of silence (shorter than the
+//! pause, so any pause implies it) first empties its buffer: a `Last-Event-ID` from before the
+//! silence is answered with `resync` rather than a replay with a hole in it.
+//!
 //! **Kinds.** `booking.created`, `booking.confirmed`, `booking.cancelled`, `booking.expired`,
 //! `booking.refunded`, `payment.settled`, `payment.refunded`, `checkin`; each event's `data:` is
 //! the bare [`Update`]. A USER receives their own bookings' updates, an ORGANIZER those of their
@@ -40,7 +49,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -79,6 +88,12 @@ const BATCH: i64 = 1000;
 const MAX_PAGES: usize = 10;
 /// Heartbeat period.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Silence (no open stream heard of in the cluster) after which an instance's buffer no longer
+/// resumes streams.
+const CLEAR_AFTER: Duration = Duration::from_secs(5);
+/// Silence after which the watcher stops reading changes (well above [`CLEAR_AFTER`] plus a
+/// round of delay between instances).
+const PAUSE_AFTER: Duration = Duration::from_secs(10);
 
 /// A booking that changed, as the watcher reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -267,6 +282,8 @@ pub struct Hub {
     buffer: Mutex<Buffer>,
     live: broadcast::Sender<Numbered>,
     open: Mutex<HashMap<Uuid, usize>>,
+    /// When an open stream, here or on another instance, was last heard of.
+    heard: Mutex<Option<Instant>>,
 }
 
 impl Default for Hub {
@@ -275,6 +292,7 @@ impl Default for Hub {
             buffer: Mutex::default(),
             live: broadcast::channel(1024).0,
             open: Mutex::default(),
+            heard: Mutex::default(),
         }
     }
 }
@@ -290,6 +308,35 @@ struct Start {
 }
 
 impl Hub {
+    /// Notes that a stream is open somewhere at `now`; after [`CLEAR_AFTER`] of silence, first
+    /// forgets the buffered updates (the watcher may have paused since they came).
+    fn hear(&self, now: Instant) {
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        if heard.is_none_or(|at| now.saturating_duration_since(at) > CLEAR_AFTER) {
+            let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            buffer.recent.clear();
+            buffer.ids.clear();
+        }
+        *heard = Some(now);
+    }
+
+    /// Whether a stream was heard of within [`PAUSE_AFTER`] of `now`.
+    fn listened(&self, now: Instant) -> bool {
+        self.heard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| now.saturating_duration_since(at) <= PAUSE_AFTER)
+    }
+
+    /// Whether this instance has an open stream.
+    fn has_streams(&self) -> bool {
+        !self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// Takes in updates from the bus, dropping those already seen, and passes them on live.
     fn accept(&self, updates: Vec<Update>) {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
@@ -508,6 +555,9 @@ pub fn spawn(state: &AppState) {
                             Err(e) => tracing::warn!(error = %e, "dashboard feed: unreadable bus message"),
                         }
                     }
+                    Received::Message(m) if m.topic == topic::DASHBOARD_LISTENING => {
+                        listener.dashboard.hear(Instant::now());
+                    }
                     Received::Message(_) | Received::Resync => {}
                     Received::Closed => break,
                 },
@@ -521,6 +571,9 @@ pub fn spawn(state: &AppState) {
         let state = watcher.clone();
         let cursor = cursor.clone();
         async move {
+            if state.dashboard.has_streams() {
+                announce_listening(&state).await;
+            }
             if let Err(e) = watch(&state, &cursor).await {
                 tracing::warn!(error = %e, "dashboard feed: reading changes failed");
             }
@@ -532,9 +585,23 @@ pub fn spawn(state: &AppState) {
 /// overlap (so a change read twice is published once).
 type Cursor = Mutex<(DateTime<Utc>, HashMap<String, DateTime<Utc>>)>;
 
-/// One round: if this instance leads, publishes what changed since the cursor.
+/// Tells every instance (this one too) that a stream is open here.
+async fn announce_listening(state: &AppState) {
+    state
+        .bus
+        .publish(topic::DASHBOARD_LISTENING, String::new())
+        .await;
+}
+
+/// One round: if a stream is open somewhere and this instance leads, publishes what changed
+/// since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
+    if !state.dashboard.listened(Instant::now()) {
+        // Nobody listens: no read; should someone start, the watcher starts near now.
+        cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
+        return Ok(());
+    }
     let Some(lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
         // Another instance watches; should this one lead later, it starts near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
@@ -801,6 +868,8 @@ pub async fn stream_updates(
         .filter(|v| !v.is_empty());
     // Listen to the bus before the stream starts, so a suspension cannot fall in between.
     let bus = state.bus.subscribe();
+    state.dashboard.hear(Instant::now());
+    announce_listening(&state).await;
     let start = state.dashboard.follow(last);
     let cursor = Listener {
         scope: Scope::of(&user),
@@ -866,6 +935,24 @@ mod tests {
         hub.accept((0..BUFFER + 10).map(|i| update(&i.to_string())).collect());
         assert!(hub.follow(Some("0")).resync);
         assert_eq!(hub.follow(Some("10")).backlog.len(), BUFFER - 1);
+    }
+
+    #[test]
+    fn a_silence_forgets_the_buffer_and_pauses_the_watcher() {
+        let hub = Hub::default();
+        let t0 = Instant::now();
+        assert!(!hub.listened(t0), "nobody has listened yet");
+        hub.hear(t0);
+        hub.accept(vec![update("a"), update("b")]);
+        // Heard again within CLEAR_AFTER: the buffer still resumes.
+        hub.hear(t0 + CLEAR_AFTER);
+        assert!(!hub.follow(Some("a")).resync);
+        assert!(hub.listened(t0 + CLEAR_AFTER + PAUSE_AFTER));
+        assert!(!hub.listened(t0 + CLEAR_AFTER + PAUSE_AFTER + Duration::from_secs(1)));
+        // Heard after a longer silence: updates may be missing, so resuming asks to reload.
+        hub.hear(t0 + CLEAR_AFTER * 2 + Duration::from_secs(1));
+        assert!(hub.follow(Some("a")).resync);
+        assert!(hub.follow(Some("b")).resync);
     }
 
     #[test]

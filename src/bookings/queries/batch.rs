@@ -137,10 +137,11 @@ pub(super) async fn hold_many(
             })
             .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
-            for (i, id) in insert_pending(tx, chunk, links).await? {
+            for (i, row) in insert_pending(tx, chunk, links).await? {
                 out[i] = Some(HoldOutcome::Held {
-                    id,
-                    event_id: items[i].event_id,
+                    id: row.id,
+                    event_id: row.event_id,
+                    row: Some(Box::new(row)),
                 });
             }
         }
@@ -170,12 +171,12 @@ pub(super) const INSERT_CHUNK: usize = 256;
 
 /// Step 6: the PENDING bookings of the accepted requests (request index, request, locked facts)
 /// and their `booking_pending` messages, in two statements (a reference collision retries just
-/// that row). Returns `(request index, booking id)`.
+/// that row). Returns `(request index, the booking as written)`.
 pub(super) async fn insert_pending(
     tx: &mut Transaction<'static, Db>,
     accepted: &[(usize, &NewHold, &LockedType)],
     links: &Links,
-) -> sqlx::Result<Vec<(usize, Uuid)>> {
+) -> sqlx::Result<Vec<(usize, BookingRow)>> {
     let mut rows: Vec<(Uuid, String, usize)> = (0..accepted.len())
         .map(|k| (Uuid::now_v7(), crate::bookings::codes::new_reference(), k))
         .collect();
@@ -385,8 +386,45 @@ pub(super) async fn insert_pending(
     crate::notify::wake();
     Ok(rows
         .into_iter()
-        .map(|(id, _, k)| (accepted[k].0, id))
+        .map(|(id, reference, k)| {
+            let (i, req, locked) = accepted[k];
+            (i, pending_row(id, reference, req, locked))
+        })
         .collect())
+}
+
+/// The PENDING booking [`insert_pending`] wrote, as a read of it would return it.
+fn pending_row(id: Uuid, reference: String, req: &NewHold, locked: &LockedType) -> BookingRow {
+    let (event, ty) = (&locked.event, &locked.ty);
+    BookingRow {
+        id,
+        reference,
+        user_id: req.user_id,
+        event_id: event.id,
+        ticket_type_id: ty.id,
+        quantity: req.quantity,
+        unit_price: ty.price,
+        total_amount: ty.price * req.quantity,
+        currency: event.currency.clone(),
+        status: BookingStatus::Pending,
+        expires_at: Some(req.now + req.hold),
+        customer_email: req.customer_email.clone(),
+        customer_name: req.customer_name.clone(),
+        customer_phone: req.customer_phone.clone(),
+        special_requests: req.special_requests.clone(),
+        guest_token_hash: req.guest_token_hash.clone(),
+        refund_due: None,
+        refund_amount: None,
+        confirmed_at: None,
+        cancelled_at: None,
+        cancellation_reason: None,
+        created_at: req.now,
+        updated_at: req.now,
+        event_title: event.title.clone(),
+        ticket_type_name: ty.name.clone(),
+        event_starts_at: event.starts_at,
+        organizer_id: event.organizer_id,
+    }
 }
 
 /// Who the holding limit counts: the account, or the guest's email.

@@ -174,6 +174,7 @@ pub(super) async fn hold_free_in_tx(
     Ok(HoldOutcome::Held {
         id,
         event_id: event.id,
+        row: None,
     })
 }
 
