@@ -142,6 +142,7 @@ pub async fn serve_on(
     crate::payments::workers::spawn_reconciler(&state);
     crate::events::spawn_workers(&state);
     crate::dashboard::spawn_feed(&state);
+    crate::telemetry::spawn_upkeep(&state);
     let deadline = state.config.shutdown_timeout;
     let signal_state = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

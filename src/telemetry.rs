@@ -1,7 +1,8 @@
 //! Tracing (pretty in development, JSON in production) and the Prometheus recorder behind
 //! `/metrics`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -43,13 +44,99 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// Drains the recorded latencies into their histograms every few seconds. The recorder keeps
+/// each sample until then (or until `/metrics` is scraped): a server nobody scrapes grew by
+/// every request it served.
+pub fn spawn_upkeep(state: &crate::state::AppState) {
+    crate::tasks::every(state, Duration::from_secs(5), || async {
+        prometheus().run_upkeep();
+    });
+}
+
+/// A request's metric handles, by method, matched route and status.
+type RequestMetrics = (metrics::Counter, metrics::Histogram);
+
+thread_local! {
+    /// Each thread's handles, registered once per method, route and status: naming a metric by
+    /// its labels costs three strings and a lookup in the recorder's shared registry, on every
+    /// request otherwise. Bounded by the routes × methods × statuses the server answers.
+    static REQUEST_METRICS: std::cell::RefCell<HashMap<(axum::http::Method, Arc<str>, u16), RequestMetrics>> =
+        std::cell::RefCell::default();
+}
+
 /// Counts one served request and records its latency, by matched route and status.
-pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let labels = [
-        ("method", method.to_string()),
-        ("route", route.to_string()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+pub fn record_request(
+    method: &axum::http::Method,
+    route: &Arc<str>,
+    status: u16,
+    elapsed: Duration,
+) {
+    REQUEST_METRICS.with(|cell| {
+        let mut handles = cell.borrow_mut();
+        let key = (method.clone(), route.clone(), status);
+        let (counter, histogram) = handles.entry(key).or_insert_with(|| {
+            let labels = [
+                ("method", method.as_str().to_string()),
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ];
+            (
+                metrics::counter!("http_requests_total", &labels),
+                metrics::histogram!("http_request_duration_seconds", &labels),
+            )
+        });
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_and_timed_per_route_and_status() {
+        let handle = prometheus();
+        let route: Arc<str> = Arc::from("/telemetry-test/{id}");
+        for _ in 0..2 {
+            record_request(
+                &axum::http::Method::GET,
+                &route,
+                200,
+                Duration::from_millis(3),
+            );
+        }
+        record_request(
+            &axum::http::Method::GET,
+            &route,
+            404,
+            Duration::from_millis(1),
+        );
+        handle.run_upkeep();
+        let text = handle.render();
+        let line = |metric: &str, status: u16| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(metric)
+                        && l.contains("route=\"/telemetry-test/{id}\"")
+                        && l.contains(&format!("status=\"{status}\""))
+                })
+                .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+        };
+        assert_eq!(
+            line("http_requests_total", 200).as_deref(),
+            Some("2"),
+            "{text}"
+        );
+        assert_eq!(
+            line("http_requests_total", 404).as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(
+            line("http_request_duration_seconds_count", 200).as_deref(),
+            Some("2"),
+            "{text}"
+        );
+    }
 }

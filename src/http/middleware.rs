@@ -74,7 +74,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             tracing::info!("request finished");
         }
     });
-    crate::telemetry::record_request(method.as_str(), &route, status.as_u16(), elapsed);
+    crate::telemetry::record_request(&method, &route, status.as_u16(), elapsed);
 
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
