@@ -53,14 +53,16 @@ pub fn spawn_upkeep(state: &crate::state::AppState) {
     });
 }
 
-/// A request's metric handles, by method, matched route and status.
+/// A request's metric handles.
 type RequestMetrics = (metrics::Counter, metrics::Histogram);
+/// What names them: method, matched route and status.
+type RequestKey = (axum::http::Method, Arc<str>, u16);
 
 thread_local! {
     /// Each thread's handles, registered once per method, route and status: naming a metric by
     /// its labels costs three strings and a lookup in the recorder's shared registry, on every
     /// request otherwise. Bounded by the routes × methods × statuses the server answers.
-    static REQUEST_METRICS: std::cell::RefCell<HashMap<(axum::http::Method, Arc<str>, u16), RequestMetrics>> =
+    static REQUEST_METRICS: std::cell::RefCell<HashMap<RequestKey, RequestMetrics>> =
         std::cell::RefCell::default();
 }
 
