@@ -597,13 +597,14 @@ async fn announce_listening(state: &AppState) {
 /// since the cursor.
 async fn watch(state: &AppState, cursor: &Cursor) -> sqlx::Result<()> {
     let now = Utc::now();
-    if !state.dashboard.listened(Instant::now()) {
-        // Nobody listens: no read; should someone start, the watcher starts near now.
-        cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
-        return Ok(());
-    }
-    let Some(lease) = state.store.lead(lease::DASHBOARD_FEED).await? else {
-        // Another instance watches; should this one lead later, it starts near now.
+    let lease = if state.dashboard.listened(Instant::now()) {
+        state.store.lead(lease::DASHBOARD_FEED).await?
+    } else {
+        None
+    };
+    let Some(lease) = lease else {
+        // Nobody listens, or another instance watches: should this one read later, it starts
+        // near now.
         cursor.lock().unwrap_or_else(|e| e.into_inner()).0 = now - OVERLAP;
         return Ok(());
     };

@@ -28,9 +28,7 @@ pub fn is_valid(id: &str) -> bool {
 /// A fresh request id: 32 hex digits from the thread's random generator (a v4 UUID asked the
 /// kernel for its bytes, a system call per request).
 pub fn generate() -> Arc<str> {
-    let mut bytes = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    Arc::from(hex::encode(bytes))
+    Arc::from(hex::encode(rand::random::<[u8; 16]>()))
 }
 
 #[cfg(test)]

@@ -177,13 +177,20 @@ pub(super) async fn insert_pending(
     accepted: &[(usize, &NewHold, &LockedType)],
     links: &Links,
 ) -> sqlx::Result<Vec<(usize, BookingRow)>> {
-    let mut rows: Vec<(Uuid, String, usize)> = (0..accepted.len())
-        .map(|k| (Uuid::now_v7(), crate::bookings::codes::new_reference(), k))
+    // Each booking as it will be stored, with the index of its request: the inserts bind these
+    // rows and the answers return them, so what is answered is what was written.
+    let mut rows: Vec<(BookingRow, usize)> = accepted
+        .iter()
+        .enumerate()
+        .map(|(k, &(_, req, locked))| {
+            let reference = crate::bookings::codes::new_reference();
+            (pending_row(Uuid::now_v7(), reference, req, locked), k)
+        })
         .collect();
     let mut pending_rows: Vec<usize> = (0..rows.len()).collect();
     // By event, so that the dashboard's daily counter rows (kept by a trigger deferred to the
     // commit on PostgreSQL, migration 0016) are locked in one order by every batch.
-    pending_rows.sort_by_key(|&r| accepted[rows[r].2].2.event.id);
+    pending_rows.sort_by_key(|&r| rows[r].0.event_id);
     while !pending_rows.is_empty() {
         let q = if PG {
             // One array per column, in the order of `unnest` below.
@@ -205,26 +212,24 @@ pub(super) async fn insert_pending(
             let mut keys = Vec::with_capacity(pending_rows.len());
             let mut created = Vec::with_capacity(pending_rows.len());
             for &r in &pending_rows {
-                let (id, reference, k) = &rows[r];
-                let (_, req, locked) = accepted[*k];
-                let (event, ty) = (&locked.event, &locked.ty);
-                ids.push(*id);
-                references.push(reference.clone());
-                users.push(req.user_id);
-                events.push(event.id);
-                types.push(ty.id);
-                quantities.push(req.quantity);
-                prices.push(ty.price);
-                totals.push(ty.price * req.quantity);
-                currencies.push(event.currency.clone());
-                expiries.push(req.now + req.hold);
-                emails.push(req.customer_email.clone());
-                names.push(req.customer_name.clone());
-                phones.push(req.customer_phone.clone());
-                requests.push(req.special_requests.clone());
-                token_hashes.push(req.guest_token_hash.clone());
-                keys.push(req.idempotency_key.clone());
-                created.push(req.now);
+                let (row, k) = &rows[r];
+                ids.push(row.id);
+                references.push(row.reference.clone());
+                users.push(row.user_id);
+                events.push(row.event_id);
+                types.push(row.ticket_type_id);
+                quantities.push(row.quantity);
+                prices.push(row.unit_price);
+                totals.push(row.total_amount);
+                currencies.push(row.currency.clone());
+                expiries.push(row.expires_at);
+                emails.push(row.customer_email.clone());
+                names.push(row.customer_name.clone());
+                phones.push(row.customer_phone.clone());
+                requests.push(row.special_requests.clone());
+                token_hashes.push(row.guest_token_hash.clone());
+                keys.push(accepted[*k].1.idempotency_key.clone());
+                created.push(row.created_at);
             }
             sqlx::query_scalar::<_, Uuid>(
                 "INSERT INTO bookings (id, reference, user_id, event_id, ticket_type_id, quantity, unit_price,
@@ -279,64 +284,61 @@ pub(super) async fn insert_pending(
             sql.push_str(" ON CONFLICT (reference) DO NOTHING RETURNING id");
             let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(sql));
             for &r in &pending_rows {
-                let (id, reference, k) = &rows[r];
-                let (_, req, locked) = accepted[*k];
-                let (event, ty) = (&locked.event, &locked.ty);
+                let (row, k) = &rows[r];
                 q = q
-                    .bind(*id)
-                    .bind(reference.clone())
-                    .bind(req.user_id)
-                    .bind(event.id)
-                    .bind(ty.id)
-                    .bind(req.quantity)
-                    .bind(ty.price)
-                    .bind(ty.price * req.quantity)
-                    .bind(event.currency.clone())
-                    .bind(req.now + req.hold)
-                    .bind(req.customer_email.clone())
-                    .bind(req.customer_name.clone())
-                    .bind(req.customer_phone.clone())
-                    .bind(req.special_requests.clone())
-                    .bind(req.guest_token_hash.clone())
-                    .bind(req.idempotency_key.clone())
-                    .bind(req.now)
-                    .bind(req.now);
+                    .bind(row.id)
+                    .bind(row.reference.clone())
+                    .bind(row.user_id)
+                    .bind(row.event_id)
+                    .bind(row.ticket_type_id)
+                    .bind(row.quantity)
+                    .bind(row.unit_price)
+                    .bind(row.total_amount)
+                    .bind(row.currency.clone())
+                    .bind(row.expires_at)
+                    .bind(row.customer_email.clone())
+                    .bind(row.customer_name.clone())
+                    .bind(row.customer_phone.clone())
+                    .bind(row.special_requests.clone())
+                    .bind(row.guest_token_hash.clone())
+                    .bind(accepted[*k].1.idempotency_key.clone())
+                    .bind(row.created_at)
+                    .bind(row.updated_at);
             }
             q
         };
         let inserted: std::collections::HashSet<Uuid> =
             q.fetch_all(&mut **tx).await?.into_iter().collect();
-        pending_rows.retain(|&r| !inserted.contains(&rows[r].0));
+        pending_rows.retain(|&r| !inserted.contains(&rows[r].0.id));
         for &r in &pending_rows {
-            rows[r].1 = crate::bookings::codes::new_reference();
+            rows[r].0.reference = crate::bookings::codes::new_reference();
         }
     }
     // The `booking_pending` messages, in one statement (same columns as `notify::insert_message`).
     let written = Utc::now();
     let messages: Vec<(Uuid, &str, String)> = rows
         .iter()
-        .map(|(id, reference, k)| {
-            let (_, req, locked) = accepted[*k];
-            let (event, ty) = (&locked.event, &locked.ty);
+        .map(|(row, k)| {
+            let req = accepted[*k].1;
             // The checkout page; a guest's link carries the guest token.
-            let mut pay_url = format!("{}/checkout/{id}", links.public_base);
+            let mut pay_url = format!("{}/checkout/{}", links.public_base, row.id);
             if let Some(token) = &req.guest_token {
                 pay_url.push_str("?token=");
                 pay_url.push_str(token);
             }
             let payload = json!({
-                "customerName": greeted(req.user_id, &req.customer_name),
-                "eventTitle": event.title,
-                "reference": reference,
-                "quantity": req.quantity,
-                "totalAmount": ty.price * req.quantity,
-                "currency": event.currency,
-                "expiresAt": req.now + req.hold,
+                "customerName": greeted(row.user_id, &row.customer_name),
+                "eventTitle": row.event_title,
+                "reference": row.reference,
+                "quantity": row.quantity,
+                "totalAmount": row.total_amount,
+                "currency": row.currency,
+                "expiresAt": row.expires_at,
                 "payUrl": pay_url,
             });
             (
                 Uuid::now_v7(),
-                req.customer_email.as_str(),
+                row.customer_email.as_str(),
                 payload.to_string(),
             )
         })
@@ -386,14 +388,11 @@ pub(super) async fn insert_pending(
     crate::notify::wake();
     Ok(rows
         .into_iter()
-        .map(|(id, reference, k)| {
-            let (i, req, locked) = accepted[k];
-            (i, pending_row(id, reference, req, locked))
-        })
+        .map(|(row, k)| (accepted[k].0, row))
         .collect())
 }
 
-/// The PENDING booking [`insert_pending`] wrote, as a read of it would return it.
+/// The PENDING booking [`insert_pending`] writes for a request, as a read of it returns it.
 fn pending_row(id: Uuid, reference: String, req: &NewHold, locked: &LockedType) -> BookingRow {
     let (event, ty) = (&locked.event, &locked.ty);
     BookingRow {
