@@ -98,6 +98,7 @@ impl AppState {
         )
         .await;
         let ip_block_login_failures = config.ip_block_login_failures;
+        let auth_cache = AuthCache::new(redis.clone(), &config.redis_prefix);
         Ok(Self(Arc::new(Inner {
             cache,
             config,
@@ -106,7 +107,7 @@ impl AppState {
             guard: crate::users::rate_limit::Guard::new(redis.clone(), ip_block_login_failures),
             redis,
             bus,
-            auth_cache: AuthCache::default(),
+            auth_cache,
             health_probe: crate::health::ProbeCache::default(),
             gateways,
             files,

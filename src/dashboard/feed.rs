@@ -845,15 +845,10 @@ pub async fn stream_updates(
         .take_stream_ticket(&crate::crypto::sha256_hex(&raw), Utc::now())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let current = state
-        .auth_cache
-        .get(&state, user_id)
-        .await?
-        .filter(|a| a.status == UserStatus::Active)
+    let (current, revoked) = state.auth_cache.resolve(&state, user_id, sid).await?;
+    let current = current
+        .filter(|a| a.status == UserStatus::Active && !revoked)
         .ok_or_else(ApiError::unauthorized)?;
-    if state.auth_cache.session_revoked(&state, sid).await? {
-        return Err(ApiError::unauthorized());
-    }
     let user = AuthUser {
         id: user_id,
         role: current.role,

@@ -28,55 +28,133 @@ pub struct AuthState {
 /// Cache of [`AuthState`] by user id and of revoked sessions by session id; every change to an
 /// account or session invalidates its entry here and, through the `auth` bus topic, on every
 /// other instance (see [`super::sessions`]).
+///
+/// The bus alone would leave a window: another instance applies the announcement a moment after
+/// the change's response is sent. So with Redis every change also writes a fresh *stamp* for
+/// the account or session (`auth:user:<id>`, `auth:session:<id>`), each entry remembers the
+/// stamps it was read under (taken before the database read), and a hit is used only while they
+/// are still current: one `MGET` per authenticated request instead of a database read, and a
+/// change is honoured by every instance on the very next request.
 #[derive(Debug, Clone)]
 pub struct AuthCache {
-    entries: Cache<Uuid, Option<AuthState>>,
-    sessions: Cache<Uuid, bool>,
+    entries: Cache<Uuid, (Option<AuthState>, Stamp)>,
+    sessions: Cache<Uuid, (bool, Stamp)>,
+    shared: Option<(redis::aio::ConnectionManager, String)>,
 }
 
-impl Default for AuthCache {
-    fn default() -> Self {
+/// The value of a Redis stamp when an entry was read (`None`: no change recorded).
+type Stamp = Option<String>;
+
+/// How long a stamp outlives its change: longer than any entry, so no entry read before the
+/// change can outlive the stamp that makes it stale.
+const STAMP_SECONDS: u64 = 900;
+
+impl AuthCache {
+    /// A cache checking its hits against stamps under `prefix` in Redis when given.
+    pub fn new(redis: Option<redis::aio::ConnectionManager>, prefix: &str) -> Self {
         Self {
             entries: ttl_map(100_000, Duration::from_secs(300)),
             sessions: ttl_map(200_000, Duration::from_secs(300)),
+            shared: redis.map(|conn| (conn, format!("{prefix}auth:"))),
         }
     }
-}
 
-impl AuthCache {
-    /// The account's state, from the cache or the database (`None` for an erased account).
-    pub async fn get(&self, state: &AppState, user_id: Uuid) -> ApiResult<Option<AuthState>> {
-        if let Some(hit) = self.entries.get(&user_id).await {
-            return Ok(hit);
-        }
+    /// The account's state (`None` for an erased account) and whether the session was revoked
+    /// (logout, reuse of a refresh token, password change), each from the cache or the database.
+    pub async fn resolve(
+        &self,
+        state: &AppState,
+        user_id: Uuid,
+        sid: Uuid,
+    ) -> ApiResult<(Option<AuthState>, bool)> {
+        let Some(stamps) = self.stamps(user_id, sid).await else {
+            // Redis cannot say whether an entry is current: the database can.
+            return Ok((
+                Self::read_account(state, user_id).await?,
+                state.store.session_revoked(sid).await?,
+            ));
+        };
+        let (user_stamp, session_stamp) = stamps;
+        let account = match self.entries.get(&user_id).await {
+            Some((value, seen)) if seen == user_stamp => value,
+            _ => {
+                let value = Self::read_account(state, user_id).await?;
+                self.entries.insert(user_id, (value, user_stamp)).await;
+                value
+            }
+        };
+        let revoked = match self.sessions.get(&sid).await {
+            Some((value, seen)) if seen == session_stamp => value,
+            _ => {
+                let value = state.store.session_revoked(sid).await?;
+                self.sessions.insert(sid, (value, session_stamp)).await;
+                value
+            }
+        };
+        Ok((account, revoked))
+    }
+
+    async fn read_account(state: &AppState, user_id: Uuid) -> ApiResult<Option<AuthState>> {
         let row = state.store.auth_state(user_id).await?;
-        let value = row.map(|(role, status, token_version)| AuthState {
+        Ok(row.map(|(role, status, token_version)| AuthState {
             role: Role::parse(&role).unwrap_or(Role::User),
             status: UserStatus::parse(&status).unwrap_or(UserStatus::Suspended),
             token_version,
-        });
-        self.entries.insert(user_id, value).await;
-        Ok(value)
+        }))
     }
 
-    /// Forgets an account's entry after a change.
+    /// The current stamps of an account and a session: both `None` without Redis (the bus
+    /// alone keeps one instance current); `None` as a whole when Redis cannot answer.
+    async fn stamps(&self, user_id: Uuid, sid: Uuid) -> Option<(Stamp, Stamp)> {
+        let Some((conn, prefix)) = &self.shared else {
+            return Some((None, None));
+        };
+        let read: redis::RedisResult<(Stamp, Stamp)> = redis::cmd("MGET")
+            .arg(format!("{prefix}user:{user_id}"))
+            .arg(format!("{prefix}session:{sid}"))
+            .query_async(&mut conn.clone())
+            .await;
+        read.inspect_err(|e| tracing::warn!(error = %e, "auth: cannot read stamps"))
+            .ok()
+    }
+
+    /// Records a change of the account `user:<id>` or the session `session:<id>` for every
+    /// instance; call it after the change commits and before its response is sent.
+    async fn stamp(&self, key: &str) {
+        let Some((conn, prefix)) = &self.shared else {
+            return;
+        };
+        let written: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("{prefix}{key}"))
+            .arg(hex::encode(rand::random::<[u8; 8]>()))
+            .arg("EX")
+            .arg(STAMP_SECONDS)
+            .query_async(&mut conn.clone())
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, key, "auth: cannot write a stamp");
+        }
+    }
+
+    /// Forgets an account's entry after a change, here and (through its stamp) everywhere.
     pub async fn invalidate(&self, user_id: Uuid) {
+        self.stamp(&format!("user:{user_id}")).await;
+        self.forget(user_id).await;
+    }
+
+    /// Forgets a session's entry after it was revoked, here and (through its stamp) everywhere.
+    pub async fn invalidate_session(&self, sid: Uuid) {
+        self.stamp(&format!("session:{sid}")).await;
+        self.forget_session(sid).await;
+    }
+
+    /// Forgets an account's entry on this instance (another instance announced its change).
+    pub async fn forget(&self, user_id: Uuid) {
         self.entries.invalidate(&user_id).await;
     }
 
-    /// Whether a session was revoked (logout, reuse of a refresh token, password change), from
-    /// the cache or the database.
-    pub async fn session_revoked(&self, state: &AppState, sid: Uuid) -> ApiResult<bool> {
-        if let Some(hit) = self.sessions.get(&sid).await {
-            return Ok(hit);
-        }
-        let revoked = state.store.session_revoked(sid).await?;
-        self.sessions.insert(sid, revoked).await;
-        Ok(revoked)
-    }
-
-    /// Forgets a session's entry after it was revoked.
-    pub async fn invalidate_session(&self, sid: Uuid) {
+    /// Forgets a session's entry on this instance (another instance announced its revocation).
+    pub async fn forget_session(&self, sid: Uuid) {
         self.sessions.invalidate(&sid).await;
     }
 
@@ -123,16 +201,10 @@ impl AuthUser {
     /// cookie) naming a user, a session and a token version: 401 when the account is gone, not
     /// ACTIVE, at another token version, or the session was revoked; the role is the current one.
     pub async fn resume(state: &AppState, id: Uuid, sid: Uuid, version: i64) -> ApiResult<Self> {
-        let current = state
-            .auth_cache
-            .get(state, id)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
+        let (current, revoked) = state.auth_cache.resolve(state, id, sid).await?;
+        let current = current.ok_or_else(ApiError::unauthorized)?;
         // Tokens go only to verified accounts, so an INACTIVE one was deactivated by an admin.
-        if current.token_version != version || current.status != UserStatus::Active {
-            return Err(ApiError::unauthorized());
-        }
-        if state.auth_cache.session_revoked(state, sid).await? {
+        if current.token_version != version || current.status != UserStatus::Active || revoked {
             return Err(ApiError::unauthorized());
         }
         Ok(AuthUser {

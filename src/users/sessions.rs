@@ -187,12 +187,12 @@ async fn apply(state: &AppState, payload: &str) {
     match kind {
         "user" => {
             if let Ok(id) = value.parse() {
-                state.auth_cache.invalidate(id).await;
+                state.auth_cache.forget(id).await;
             }
         }
         "session" => {
             if let Ok(id) = value.parse() {
-                state.auth_cache.invalidate_session(id).await;
+                state.auth_cache.forget_session(id).await;
             }
         }
         "ip" => {

@@ -5,6 +5,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use serde_json::json;
+use ticketmax::store::Store;
 use ticketmax::users::model::Role;
 
 use crate::dashboard_live::{open, stream_as, ticket};
@@ -67,7 +68,7 @@ async fn a_role_change_on_one_instance_is_honoured_by_the_other_at_once(a: TestA
         &[TypeSpec::free(10)],
     )
     .await;
-    let add_type = |app: &'static str| json!({"name": app, "price": 100, "capacity": 5});
+    let add_type = |name: &str| json!({"name": name, "price": 100, "capacity": 5});
     // B has read the organizer's account (and may keep it) before the change.
     b.post_as(
         &org,
@@ -77,20 +78,32 @@ async fn a_role_change_on_one_instance_is_honoured_by_the_other_at_once(a: TestA
     .await
     .assert_status(201);
     let (_, admin) = a.admin().await;
-    a.patch_as(
-        &admin,
-        &format!("/api/user/{org_id}/role"),
-        &json!({"role": "USER"}),
-    )
-    .await
-    .assert_status(200);
-    b.post_as(
-        &org,
-        &format!("/api/events/{event}/ticket-types"),
-        &add_type("B2"),
-    )
-    .await
-    .assert_error(403, "ORGANIZER_NOT_APPROVED");
+    // Several flips, each checked on B at once: B learns of a change through Redis before A
+    // answers, not through a bus message that may arrive a moment later.
+    for round in 0..10 {
+        for (role, expected) in [("USER", 403), ("ORGANIZER", 201)] {
+            a.patch_as(
+                &admin,
+                &format!("/api/user/{org_id}/role"),
+                &json!({ "role": role }),
+            )
+            .await
+            .assert_status(200);
+            let r = b
+                .post_as(
+                    &org,
+                    &format!("/api/events/{event}/ticket-types"),
+                    &add_type(&format!("B{round}")),
+                )
+                .await;
+            assert_eq!(
+                r.status.as_u16(),
+                expected,
+                "round {round}, role {role}: {}",
+                r.body
+            );
+        }
+    }
 }
 
 async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once(a: TestApp, b: TestApp) {
@@ -114,8 +127,49 @@ async fn a_logout_on_one_instance_ends_the_token_on_the_other_at_once(a: TestApp
         .assert_error(401, "UNAUTHORIZED");
 }
 
+/// The bus message of a change may reach the other instance after the change's answer: the
+/// stamp in Redis, written before that answer, is what makes the other instance honour it on
+/// the next request. Here the change is stamped on A and never announced on the bus.
+async fn a_stamped_change_is_honoured_by_the_other_instance_without_the_bus(
+    a: TestApp,
+    b: TestApp,
+) {
+    let (user_id, token) = a.create_user(Role::User).await;
+    a.register_verified("stamped@example.com", "correct-horse-1")
+        .await;
+    let r = a.login("stamped@example.com", "correct-horse-1").await;
+    let other = r.data()["accessToken"].as_str().unwrap().to_string();
+    for t in [&token, &other] {
+        b.get_as(t, "/api/user/profile").await.assert_status(200);
+    }
+    // The account: suspended in the database, stamped on A only.
+    crate::with_pool!(a, pool => {
+        sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    a.state.auth_cache.invalidate(user_id).await;
+    b.get_as(&token, "/api/user/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    // A session: revoked in the database, stamped on A only.
+    let claims = a.state.jwt.verify(&other).unwrap();
+    a.state
+        .store
+        .revoke_session(claims.sub, claims.sid)
+        .await
+        .unwrap();
+    a.state.auth_cache.invalidate_session(claims.sid).await;
+    b.get_as(&other, "/api/user/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
 on_pairs!(
     dashboard_streams_are_capped_per_user_across_instances,
+    a_stamped_change_is_honoured_by_the_other_instance_without_the_bus,
     a_role_change_on_one_instance_is_honoured_by_the_other_at_once,
     a_logout_on_one_instance_ends_the_token_on_the_other_at_once,
 );
