@@ -169,13 +169,18 @@ pub async fn redact_finished(
     pools: &crate::store::Pools<Db>,
     before: chrono::DateTime<chrono::Utc>,
 ) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE outbox SET payload = '{}'
-         WHERE status IN ('SENT', 'FAILED') AND created_at < $1 AND payload <> '{}'",
-    )
-    .bind(before)
-    .execute(&pools.write)
-    .await?;
+    // Through the partial index of unredacted messages: without it SQLite's planner picks the
+    // status index and reads every message ever sent, on the one writer connection, every
+    // sweep (a soak's hold latencies grew with the outbox until this was found).
+    let index = if PG { "" } else { "INDEXED BY outbox_unredacted" };
+    let sql = format!(
+        "UPDATE outbox {index} SET payload = '{{}}'
+         WHERE payload <> '{{}}' AND created_at < $1 AND status IN ('SENT', 'FAILED')"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(before)
+        .execute(&pools.write)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -281,9 +286,13 @@ pub async fn enqueue(
     tx.commit().await
 }
 
-/// Messages per status, for the backlog gauge.
+/// Messages per unfinished or failed status, for the backlog gauge (the sent ones, nearly all
+/// of them, are not counted: that would read the whole outbox every sweep).
 pub async fn count_by_status(pools: &crate::store::Pools<Db>) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+    sqlx::query_as(
+        "SELECT status, COUNT(*) FROM outbox
+         WHERE status IN ('PENDING', 'PROCESSING', 'FAILED') GROUP BY status",
+    )
         .fetch_all(&pools.read)
         .await
 }
