@@ -251,17 +251,14 @@ fn push_filter(qb: &mut QueryBuilder<Db>, f: &ListFilter) {
     }
     // A price range usually spans most of the catalogue, yet SQLite's sampled statistics
     // (`analysis_limit`) can rate it as selective as a category and walk the whole price index,
-    // fetching every row. When a selective equality (category, organizer, favorites, search)
-    // narrows the rows, the unary `+` keeps the price out of index selection, so that equality
-    // drives the plan (and the page counts stay index-only). PostgreSQL keeps real statistics.
-    let narrowed = f.category.is_some()
-        || f.organizer_id.is_some()
-        || f.favorited_by.is_some()
-        || f.terms.is_some();
-    let price = if !PG && narrowed {
-        " AND +e.min_price"
-    } else {
+    // fetching every row. The unary `+` keeps the price out of index selection: a selective
+    // equality (category, organizer, favorites, search) drives the plan when there is one, else
+    // the (status, starts_at, …, min_price) index, which answers the filter, the order and the
+    // count without reading a row. PostgreSQL keeps real statistics.
+    let price = if PG {
         " AND e.min_price"
+    } else {
+        " AND +e.min_price"
     };
     if let Some(p) = f.min_price {
         qb.push(price);
@@ -296,22 +293,31 @@ pub async fn list_events(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<EventRecord>, u64)> {
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {LIVE_EVENT_COLUMNS}"));
+    // The page is chosen first, from the events' index alone, and only its rows are read in
+    // full with their ticket types: a database computes a select list before it sorts, so
+    // selecting everything at once built every matching event's types and live counts only to
+    // keep one page of them. The total rides on every row (an uncorrelated subquery runs once
+    // per statement), so a full page needs no second round trip for `meta.total`.
+    let order = filter.sort.order_by();
+    let mut qb = QueryBuilder::<Db>::new(
+        "WITH page AS MATERIALIZED (SELECT e.id, (SELECT COUNT(*) FROM events e",
+    );
+    push_filter(&mut qb, filter);
+    qb.push(") AS total FROM events e");
+    push_filter(&mut qb, filter);
+    qb.push(format!(" ORDER BY {order} LIMIT "));
+    qb.push_bind(limit);
+    qb.push(" OFFSET ");
+    qb.push_bind(offset);
+    qb.push(format!(") SELECT {LIVE_EVENT_COLUMNS}"));
     qb.push_bind(filter.now);
     qb.push("), 0) END AS held");
     qb.push(types_json_head());
     qb.push_bind(filter.now);
     qb.push(types_json_tail());
-    // The total rides on every row (an uncorrelated subquery runs once per statement), so a
-    // full page needs no second round trip for `meta.total`.
-    qb.push(", (SELECT COUNT(*) FROM events e");
-    push_filter(&mut qb, filter);
-    qb.push(") AS total FROM events e");
-    push_filter(&mut qb, filter);
-    qb.push(format!(" ORDER BY {} LIMIT ", filter.sort.order_by()));
-    qb.push_bind(limit);
-    qb.push(" OFFSET ");
-    qb.push_bind(offset);
+    qb.push(format!(
+        ", page.total FROM page JOIN events e ON e.id = page.id ORDER BY {order}"
+    ));
     let rows: Vec<PageRow> = qb.build_query_as().fetch_all(&pools.read).await?;
     let total = if let Some(row) = rows.first() {
         row.total.max(0) as u64

@@ -172,7 +172,11 @@ pub async fn redact_finished(
     // Through the partial index of unredacted messages: without it SQLite's planner picks the
     // status index and reads every message ever sent, on the one writer connection, every
     // sweep (a soak's hold latencies grew with the outbox until this was found).
-    let index = if PG { "" } else { "INDEXED BY outbox_unredacted" };
+    let index = if PG {
+        ""
+    } else {
+        "INDEXED BY outbox_unredacted"
+    };
     let sql = format!(
         "UPDATE outbox {index} SET payload = '{{}}'
          WHERE payload <> '{{}}' AND created_at < $1 AND status IN ('SENT', 'FAILED')"
@@ -293,6 +297,6 @@ pub async fn count_by_status(pools: &crate::store::Pools<Db>) -> sqlx::Result<Ve
         "SELECT status, COUNT(*) FROM outbox
          WHERE status IN ('PENDING', 'PROCESSING', 'FAILED') GROUP BY status",
     )
-        .fetch_all(&pools.read)
-        .await
+    .fetch_all(&pools.read)
+    .await
 }
