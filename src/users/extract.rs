@@ -49,6 +49,16 @@ type Stamp = Option<String>;
 /// change can outlive the stamp that makes it stale.
 const STAMP_SECONDS: u64 = 900;
 
+/// The key of an account's stamp, under the cache's prefix.
+fn user_stamp(user_id: Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// The key of a session's stamp, under the cache's prefix.
+fn session_stamp(sid: Uuid) -> String {
+    format!("session:{sid}")
+}
+
 impl AuthCache {
     /// A cache checking its hits against stamps under `prefix` in Redis when given.
     pub fn new(redis: Option<redis::aio::ConnectionManager>, prefix: &str) -> Self {
@@ -110,15 +120,15 @@ impl AuthCache {
             return Some((None, None));
         };
         let read: redis::RedisResult<(Stamp, Stamp)> = redis::cmd("MGET")
-            .arg(format!("{prefix}user:{user_id}"))
-            .arg(format!("{prefix}session:{sid}"))
+            .arg(format!("{prefix}{}", user_stamp(user_id)))
+            .arg(format!("{prefix}{}", session_stamp(sid)))
             .query_async(&mut conn.clone())
             .await;
         read.inspect_err(|e| tracing::warn!(error = %e, "auth: cannot read stamps"))
             .ok()
     }
 
-    /// Records a change of the account `user:<id>` or the session `session:<id>` for every
+    /// Records a change of an account or a session (its [`user_stamp`] or [`session_stamp`]) for every
     /// instance; call it after the change commits and before its response is sent.
     async fn stamp(&self, key: &str) {
         let Some((conn, prefix)) = &self.shared else {
@@ -138,13 +148,13 @@ impl AuthCache {
 
     /// Forgets an account's entry after a change, here and (through its stamp) everywhere.
     pub async fn invalidate(&self, user_id: Uuid) {
-        self.stamp(&format!("user:{user_id}")).await;
+        self.stamp(&user_stamp(user_id)).await;
         self.forget(user_id).await;
     }
 
     /// Forgets a session's entry after it was revoked, here and (through its stamp) everywhere.
     pub async fn invalidate_session(&self, sid: Uuid) {
-        self.stamp(&format!("session:{sid}")).await;
+        self.stamp(&session_stamp(sid)).await;
         self.forget_session(sid).await;
     }
 

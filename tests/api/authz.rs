@@ -13,7 +13,6 @@ use crate::both_backends;
 use crate::helpers::TestApp;
 use reqwest::Method;
 use serde_json::json;
-use ticketmax::store::Store;
 use ticketmax::users::model::{NewUser, Role, UserStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,13 +534,7 @@ async fn a_missed_suspension_takes_effect_when_the_bus_resynchronizes(app: TestA
         .await
         .assert_status(200);
     // The change reaches storage but its announcement is lost.
-    crate::with_pool!(app, pool => {
-        sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    crate::fixtures::suspend_in_storage(&app, id).await;
     app.get_as(&token, "/api/user/profile")
         .await
         .assert_status(200);

@@ -5,11 +5,10 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use serde_json::json;
-use ticketmax::store::Store;
 use ticketmax::users::model::Role;
 
 use crate::dashboard_live::{open, stream_as, ticket};
-use crate::fixtures::{TypeSpec, insert_event};
+use crate::fixtures::{TypeSpec, insert_event, suspend_in_storage};
 use crate::helpers::{Backend, TestApp};
 
 /// Runs a test on a [`pair`] of each backend (skipped without Redis outside CI).
@@ -143,13 +142,7 @@ async fn a_stamped_change_is_honoured_by_the_other_instance_without_the_bus(
         b.get_as(t, "/api/user/profile").await.assert_status(200);
     }
     // The account: suspended in the database, stamped on A only.
-    crate::with_pool!(a, pool => {
-        sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
-            .bind(user_id)
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    suspend_in_storage(&a, user_id).await;
     a.state.auth_cache.invalidate(user_id).await;
     b.get_as(&token, "/api/user/profile")
         .await

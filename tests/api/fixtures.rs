@@ -27,6 +27,20 @@ macro_rules! with_pool {
     };
 }
 
+// Accounts.
+
+/// Suspends an account in storage only: no announcement, no cache invalidation (tests of what
+/// makes such a change take effect).
+pub async fn suspend_in_storage(app: &TestApp, user_id: Uuid) {
+    with_pool!(app, pool => {
+        sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
 // Events.
 
 /// A valid create body starting in `days` days.

@@ -1104,6 +1104,58 @@ async fn finished_messages_lose_their_payload_after_an_hour(app: TestApp) {
     );
 }
 
+/// The backlog gauge counts the messages waiting, in flight and failed, never the sent ones
+/// (counting those would read the whole outbox at every sweep).
+async fn the_backlog_counts_leave_sent_messages_out(app: TestApp) {
+    use ticketmax::notify::NewMessage;
+    let to = format!("backlog-{}@example.com", uuid::Uuid::new_v4().simple());
+    for n in 0..4 {
+        app.state
+            .store
+            .enqueue_message(&NewMessage::email(
+                &to,
+                "welcome",
+                serde_json::json!({"firstName": "Ada", "code": format!("{n}")}),
+            ))
+            .await
+            .unwrap();
+    }
+    // One message of each status; the PENDING one not due, so no worker takes it meanwhile.
+    let ids: Vec<uuid::Uuid> = app
+        .state
+        .store
+        .messages_for(&to)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    for (id, status) in ids.iter().zip(["PENDING", "PROCESSING", "FAILED", "SENT"]) {
+        crate::with_pool!(app, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = $1, next_attempt_at = $2, locked_until = $2 WHERE id = $3",
+            )
+            .bind(status)
+            .bind(far)
+            .bind(*id)
+            .execute(pool)
+            .await
+            .unwrap();
+        });
+    }
+    let mut counts = app.state.store.outbox_counts().await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            ("FAILED".to_string(), 1),
+            ("PENDING".to_string(), 1),
+            ("PROCESSING".to_string(), 1),
+        ]
+    );
+}
+
 async fn a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png(app: TestApp) {
     let Some(sink) = SmtpSink::start("accept", 0) else {
         return;
@@ -1186,6 +1238,7 @@ async fn a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png
 
 both_backends!(
     finished_messages_lose_their_payload_after_an_hour,
+    the_backlog_counts_leave_sent_messages_out,
     a_confirmed_booking_email_carries_each_tickets_qr_code_as_an_inline_png
 );
 
