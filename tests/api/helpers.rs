@@ -314,17 +314,17 @@ pub fn remember_secret(secret: String) {
         .push(secret);
 }
 
-/// Whether `needle` occurs in `text` not adjacent to other digits (codes are 6 digits).
+/// Whether `needle` occurs in `text` as a whole token, not adjacent to other letters or digits:
+/// codes are 6 digits, and one can occur by chance inside a random id's hex (`…a716321f…`).
 fn contains_token(text: &str, needle: &str) -> bool {
     let bytes = text.as_bytes();
     text.match_indices(needle).any(|(i, _)| {
         let before = i
             .checked_sub(1)
-            .map(|j| bytes[j].is_ascii_digit())
-            .unwrap_or(false);
+            .is_some_and(|j| bytes[j].is_ascii_alphanumeric());
         let after = bytes
             .get(i + needle.len())
-            .is_some_and(|b| b.is_ascii_digit());
+            .is_some_and(|b| b.is_ascii_alphanumeric());
         !(before || after)
     })
 }
