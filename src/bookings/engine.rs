@@ -62,7 +62,7 @@ pub const MAX_WAITING: usize = 16_384;
 /// The queue of a store: the identity of its writer pool (its shared connect options, which
 /// live as long as the pool; the worker holds a clone of the store, so a key is never reused
 /// while its queue exists). Several stores in one process (tests) get separate queues.
-fn queue_key(store: &Store) -> usize {
+pub(crate) fn queue_key(store: &Store) -> usize {
     match store {
         Store::Sqlite(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
         Store::Postgres(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,

@@ -30,6 +30,62 @@ pub async fn insert_message(
     Ok(())
 }
 
+/// Writes several messages inside the caller's transaction with one statement (on PostgreSQL
+/// one array per column under `unnest`, so the statement has one shape whatever the count).
+pub async fn insert_messages(
+    tx: &mut Transaction<'static, Db>,
+    messages: &[crate::notify::NewMessage],
+) -> sqlx::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let ids: Vec<uuid::Uuid> = messages.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    if PG {
+        let column = |f: fn(&crate::notify::NewMessage) -> String| {
+            crate::store::PgArray(messages.iter().map(f).collect::<Vec<_>>())
+        };
+        sqlx::query(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
+             SELECT id, channel, recipient, template, payload, 'PENDING', 0, $6, $6
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]),
+                         CAST($5 AS text[])) AS m(id, channel, recipient, template, payload)",
+        )
+        .bind(crate::store::PgArray(ids))
+        .bind(column(|m| m.channel.as_str().to_string()))
+        .bind(column(|m| m.recipient.clone()))
+        .bind(column(|m| m.template.to_string()))
+        .bind(column(|m| m.payload.to_string()))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        let mut sql = String::from(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
+        );
+        for n in 0..messages.len() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?, ?, 'PENDING', 0, ?, ?)");
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, m) in ids.into_iter().zip(messages) {
+            q = q
+                .bind(id)
+                .bind(m.channel.as_str())
+                .bind(&m.recipient)
+                .bind(m.template)
+                .bind(m.payload.to_string())
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    crate::notify::wake();
+    Ok(())
+}
+
 /// The SMS of the hour since `since` that count toward the caps, inside the caller's
 /// transaction (which checks them before it writes one more to `recipient`).
 pub async fn sms_window(

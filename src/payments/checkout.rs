@@ -117,18 +117,8 @@ fn callback_origin(p: &PaymentRow) -> String {
 }
 
 async fn load(state: &AppState, reference: &str) -> Option<(PaymentRow, String)> {
-    let payment = state.store.payment_by_reference(reference).await.ok()??;
-    if payment.gateway != "test" {
-        return None;
-    }
-    let title = state
-        .store
-        .booking_by_id(payment.booking_id)
-        .await
-        .ok()?
-        .map(|b| b.event_title)
-        .unwrap_or_default();
-    Some((payment, title))
+    let (payment, title) = state.store.payment_with_title(reference).await.ok()??;
+    (payment.gateway == "test").then_some((payment, title))
 }
 
 /// The test gateway's checkout page (no auth: the reference is the capability).

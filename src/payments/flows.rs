@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use chrono::Utc;
 
 use super::gateways::{Gateway, RefundOutcome};
-use super::model::{Applied, Delivery, PaymentRow, RefundRow, Settlement};
+use super::model::{Applied, Delivery, PaymentRow, RefundRow, Settle, Settlement};
 use crate::bookings::Links;
 use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -20,10 +20,12 @@ pub async fn apply(
     delivery: Option<&Delivery<'_>>,
 ) -> ApiResult<Option<(Applied, PaymentRow)>> {
     let links = Links::from_config(&state.config);
-    let Some((applied, payment, refund)) = state
-        .store
-        .settle_payment(reference, settlement, delivery, &links, Utc::now())
-        .await?
+    let req = Settle {
+        reference: reference.to_string(),
+        settlement: settlement.clone(),
+        delivery: delivery.map(|d| (d.gateway.to_string(), d.event_id.to_string())),
+    };
+    let Some((applied, payment, refund)) = super::engine::settle(&state.store, req, &links).await?
     else {
         return Ok(None);
     };

@@ -8,6 +8,7 @@
 //! the gateway.
 
 pub mod checkout;
+pub mod engine;
 pub mod flows;
 pub mod gateways;
 pub mod model;

@@ -144,6 +144,29 @@ pub struct Delivery<'a> {
     pub event_id: &'a str,
 }
 
+/// A settlement waiting for its batch ([`crate::payments::engine`]): what [`Delivery`] and
+/// [`Settlement`] say of a payment, owned.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    /// The payment's reference.
+    pub reference: String,
+    pub settlement: Settlement,
+    /// The webhook delivery that said it: the gateway and its identity of the event.
+    pub delivery: Option<(String, String)>,
+}
+
+impl Settle {
+    /// The webhook delivery, borrowed.
+    pub fn delivery(&self) -> Option<Delivery<'_>> {
+        self.delivery
+            .as_ref()
+            .map(|(gateway, event_id)| Delivery { gateway, event_id })
+    }
+}
+
+/// What settling a payment did, the payment after, and the full refund it opened, if any.
+pub type Settled = (Applied, PaymentRow, Option<RefundRow>);
+
 /// What a gateway says about a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {

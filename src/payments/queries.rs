@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::payments::model::{
-    Applied, Delivery, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settlement,
+    Applied, Delivery, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settle, Settled,
+    Settlement,
 };
 use crate::store::Pools;
 
@@ -38,7 +39,7 @@ pub async fn payment_by_id(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Option<P
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&pools.write)
+        .fetch_optional(&pools.read)
         .await
 }
 
@@ -50,8 +51,34 @@ pub async fn payment_by_reference(
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(reference)
-        .fetch_optional(&pools.write)
+        .fetch_optional(&pools.read)
         .await
+}
+
+/// A payment by reference with the title of its booking's event, in one read (the test
+/// gateway's checkout page).
+pub async fn payment_with_title(
+    pools: &Pools<Db>,
+    reference: &str,
+) -> sqlx::Result<Option<(PaymentRow, String)>> {
+    use sqlx::{FromRow, Row};
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, (SELECT e.title FROM bookings b JOIN events e ON e.id = b.event_id
+                                    WHERE b.id = payments.booking_id) AS event_title
+         FROM payments WHERE reference = $1"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(reference)
+        .fetch_optional(&pools.read)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let title: Option<String> = row.try_get("event_title")?;
+    Ok(Some((
+        PaymentRow::from_row(&row)?,
+        title.unwrap_or_default(),
+    )))
 }
 
 /// A user's payments, newest first, and their total.
@@ -205,17 +232,7 @@ async fn record_delivery(
     reference: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO webhook_events (gateway, event_id, reference, received_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (gateway, event_id) DO NOTHING",
-    )
-    .bind(d.gateway)
-    .bind(d.event_id)
-    .bind(reference)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    record_deliveries(tx, &[(*d, reference)], now).await
 }
 
 /// Applies what a gateway says of a payment, in one transaction with its booking (API.md §5):
@@ -232,14 +249,26 @@ pub async fn settle(
     delivery: Option<&Delivery<'_>>,
     links: &Links,
     now: DateTime<Utc>,
-) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
+) -> sqlx::Result<Option<Settled>> {
     let mut tx = pools.write.begin().await?;
-    let Some(payment) = locked_by_reference(&mut tx, reference).await? else {
-        tx.rollback().await?;
+    let settled = settle_tx(&mut tx, reference, settlement, delivery, links, now).await?;
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// [`settle`] inside the caller's transaction (which writes nothing when it answers `None`).
+async fn settle_tx(
+    tx: &mut Tx,
+    reference: &str,
+    settlement: &Settlement,
+    delivery: Option<&Delivery<'_>>,
+    links: &Links,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Settled>> {
+    let Some(payment) = locked_by_reference(tx, reference).await? else {
         return Ok(None);
     };
     if delivery.is_some_and(|d| d.gateway != payment.gateway) {
-        tx.rollback().await?;
         return Ok(None);
     }
     let open = matches!(
@@ -260,7 +289,7 @@ pub async fn settle(
                     .bind(reason)
                     .bind(now)
                     .bind(payment.id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                 (Applied::Failed, after, None)
             } else {
@@ -283,7 +312,7 @@ pub async fn settle(
                     ))
                     .bind(now)
                     .bind(payment.id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                 (Applied::Mismatch, after, None)
             } else {
@@ -296,18 +325,18 @@ pub async fn settle(
                     .bind(now)
                     .bind(gateway_reference)
                     .bind(payment.id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                 // A booking another payment paid meanwhile is CONFIRMED (or was, and is now
                 // cancelled or refunded): `confirm_tx` confirms only a PENDING or EXPIRED booking,
                 // so it is never confirmed twice and this payment's money goes back.
-                match bookings::confirm_tx(&mut tx, payment.booking_id, now, links, true).await? {
+                match bookings::confirm_tx(tx, payment.booking_id, now, links, true).await? {
                     ConfirmOutcome::Confirmed { event_id } => {
                         (Applied::Confirmed { event_id }, after, None)
                     }
                     ConfirmOutcome::NotPending => {
                         let refund = insert_refund(
-                            &mut tx,
+                            tx,
                             &NewRefund {
                                 id: Uuid::now_v7(),
                                 payment_id: payment.id,
@@ -325,10 +354,218 @@ pub async fn settle(
         }
     };
     if let Some(d) = delivery {
-        record_delivery(&mut tx, d, reference, now).await?;
+        record_delivery(tx, d, reference, now).await?;
+    }
+    Ok(Some((applied, after, refund)))
+}
+
+/// Settles a batch of payments in one transaction, each as [`settle`] would have alone, in
+/// order; answers are in the order of `batch`. The common case, a matching success of an open
+/// payment whose hold is still running, takes a few statements for the whole batch: the payments
+/// locked by one `SELECT` (in id order on PostgreSQL), their bookings confirmed together
+/// ([`bookings::confirm_many`]), the payments marked paid by one `UPDATE … RETURNING`, and the
+/// webhook deliveries recorded by one `INSERT`. Everything else (a failure, a mismatch, a
+/// payment settled already or named twice in the batch, a hold that ran out, a booking that
+/// cannot be confirmed) goes through [`settle`]'s own steps afterwards, in the same transaction.
+pub async fn settle_many(
+    pools: &Pools<Db>,
+    batch: &[Settle],
+    links: &Links,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Option<Settled>>> {
+    let mut tx = pools.write.begin().await?;
+    let payments = locked_by_references(&mut tx, batch).await?;
+    // The common case, each payment at most once.
+    let mut named = std::collections::HashSet::new();
+    let common: Vec<(usize, &PaymentRow)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let p = payments.get(&s.reference)?;
+            let open = matches!(
+                p.status,
+                PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Abandoned
+            );
+            let matching = matches!(&s.settlement, Settlement::Paid { amount, currency, .. }
+                if *amount == p.amount && currency.eq_ignore_ascii_case(&p.currency));
+            let ours = s.delivery().is_none_or(|d| d.gateway == p.gateway);
+            (open && matching && ours && named.insert(s.reference.as_str())).then_some((i, p))
+        })
+        .collect();
+    let booking_ids: Vec<Uuid> = common.iter().map(|(_, p)| p.booking_id).collect();
+    let confirmed: std::collections::HashMap<Uuid, Uuid> =
+        bookings::confirm_many(&mut tx, &booking_ids, now, links)
+            .await?
+            .into_iter()
+            .collect();
+    let paid: Vec<(usize, &PaymentRow, Uuid)> = common
+        .into_iter()
+        .filter_map(|(i, p)| confirmed.get(&p.booking_id).map(|event| (i, p, *event)))
+        .collect();
+    let mut after = mark_paid(&mut tx, batch, &paid, now).await?;
+    let mut out: Vec<Option<Settled>> = vec![None; batch.len()];
+    let mut deliveries = Vec::new();
+    for (i, p, event_id) in &paid {
+        let row = after.remove(&p.id).ok_or(sqlx::Error::RowNotFound)?;
+        out[*i] = Some((
+            Applied::Confirmed {
+                event_id: *event_id,
+            },
+            row,
+            None,
+        ));
+        deliveries.extend(batch[*i].delivery().map(|d| (d, p.reference.as_str())));
+    }
+    record_deliveries(&mut tx, &deliveries, now).await?;
+    for (i, s) in batch.iter().enumerate() {
+        if out[i].is_none() {
+            out[i] = settle_tx(
+                &mut tx,
+                &s.reference,
+                &s.settlement,
+                s.delivery().as_ref(),
+                links,
+                now,
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
-    Ok(Some((applied, after, refund)))
+    Ok(out)
+}
+
+/// The payments a batch names, by reference, locked for the rest of the transaction in id order
+/// on PostgreSQL.
+async fn locked_by_references(
+    tx: &mut Tx,
+    batch: &[Settle],
+) -> sqlx::Result<std::collections::HashMap<String, PaymentRow>> {
+    let references: Vec<String> = batch.iter().map(|s| s.reference.clone()).collect();
+    let sql = if PG {
+        format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN (SELECT unnest(CAST($1 AS text[])))
+             ORDER BY id FOR UPDATE"
+        )
+    } else {
+        let list = vec!["?"; references.len()].join(", ");
+        format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN ({list})")
+    };
+    let mut q = sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(sql));
+    if PG {
+        q = q.bind(crate::store::PgArray(references));
+    } else {
+        for r in references {
+            q = q.bind(r);
+        }
+    }
+    Ok(q.fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.reference.clone(), p))
+        .collect())
+}
+
+/// Marks paid, with one statement, the payments whose bookings a batch confirmed, each with the
+/// gateway's id of its transaction; returns them as they are after, by id.
+async fn mark_paid(
+    tx: &mut Tx,
+    batch: &[Settle],
+    paid: &[(usize, &PaymentRow, Uuid)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<std::collections::HashMap<Uuid, PaymentRow>> {
+    if paid.is_empty() {
+        return Ok(Default::default());
+    }
+    let gateway_reference = |i: usize| match &batch[i].settlement {
+        Settlement::Paid {
+            gateway_reference, ..
+        } => gateway_reference.clone(),
+        _ => None,
+    };
+    let set = "SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
+               gateway_reference = COALESCE(v.gref, payments.gateway_reference)";
+    let sql = if PG {
+        format!(
+            "UPDATE payments {set}
+             FROM unnest(CAST($2 AS uuid[]), CAST($3 AS text[])) AS v(pid, gref)
+             WHERE payments.id = v.pid RETURNING {PAYMENT_COLUMNS}"
+        )
+    } else {
+        let rows = (0..paid.len())
+            .map(|k| format!("(${}, ${})", 2 + 2 * k, 3 + 2 * k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "UPDATE payments {set}
+             FROM (SELECT column1 AS pid, column2 AS gref FROM (VALUES {rows})) AS v
+             WHERE payments.id = v.pid RETURNING {PAYMENT_COLUMNS}"
+        )
+    };
+    let mut q = sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(sql)).bind(now);
+    if PG {
+        q = q
+            .bind(crate::store::PgArray(
+                paid.iter().map(|(_, p, _)| p.id).collect::<Vec<_>>(),
+            ))
+            .bind(crate::store::PgArray(
+                paid.iter()
+                    .map(|(i, _, _)| gateway_reference(*i))
+                    .collect::<Vec<_>>(),
+            ));
+    } else {
+        for (i, p, _) in paid {
+            q = q.bind(p.id).bind(gateway_reference(*i));
+        }
+    }
+    Ok(q.fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect())
+}
+
+/// Records webhook deliveries (`(delivery, payment reference)`) with one statement; a repeat
+/// changes nothing.
+async fn record_deliveries(
+    tx: &mut Tx,
+    deliveries: &[(Delivery<'_>, &str)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    if PG {
+        let column = |f: fn(&(Delivery<'_>, &str)) -> String| {
+            crate::store::PgArray(deliveries.iter().map(f).collect::<Vec<_>>())
+        };
+        sqlx::query(
+            "INSERT INTO webhook_events (gateway, event_id, reference, received_at)
+             SELECT g, e, r, $4 FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[])) AS d(g, e, r)
+             ON CONFLICT (gateway, event_id) DO NOTHING",
+        )
+        .bind(column(|(d, _)| d.gateway.to_string()))
+        .bind(column(|(d, _)| d.event_id.to_string()))
+        .bind(column(|(_, r)| r.to_string()))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        let rows = vec!["(?, ?, ?, ?)"; deliveries.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO webhook_events (gateway, event_id, reference, received_at) VALUES {rows}
+             ON CONFLICT (gateway, event_id) DO NOTHING"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (d, reference) in deliveries {
+            q = q
+                .bind(d.gateway)
+                .bind(d.event_id)
+                .bind(*reference)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_refund(tx: &mut Tx, r: &NewRefund, now: DateTime<Utc>) -> sqlx::Result<RefundRow> {

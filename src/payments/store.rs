@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{Applied, Delivery, NewRefund, Opened, PaymentRow, RefundRow, Settlement};
+use super::model::{
+    Delivery, NewRefund, Opened, PaymentRow, RefundRow, Settle, Settled, Settlement,
+};
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::store::Store;
 
@@ -15,6 +17,13 @@ impl Store {
     /// A payment by reference.
     pub async fn payment_by_reference(&self, reference: &str) -> sqlx::Result<Option<PaymentRow>> {
         crate::dispatch!(self, crate::payments => payment_by_reference(reference))
+    }
+    /// A payment by reference with the title of its booking's event.
+    pub async fn payment_with_title(
+        &self,
+        reference: &str,
+    ) -> sqlx::Result<Option<(PaymentRow, String)>> {
+        crate::dispatch!(self, crate::payments => payment_with_title(reference))
     }
     /// A user's payments, newest first, and their total.
     pub async fn payments_of_user(
@@ -65,8 +74,18 @@ impl Store {
         delivery: Option<&Delivery<'_>>,
         links: &Links,
         now: DateTime<Utc>,
-    ) -> sqlx::Result<Option<(Applied, PaymentRow, Option<RefundRow>)>> {
+    ) -> sqlx::Result<Option<Settled>> {
         crate::dispatch!(self, crate::payments => settle(reference, settlement, delivery, links, now))
+    }
+    /// Settles a batch of payments in one transaction, each as [`Store::settle_payment`] would
+    /// alone, in order (the settlement engine's batch).
+    pub async fn settle_many(
+        &self,
+        batch: &[Settle],
+        links: &Links,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<Option<Settled>>> {
+        crate::dispatch!(self, crate::payments => settle_many(batch, links, now))
     }
     /// Opens a refund within what is left to refund.
     pub async fn open_refund(

@@ -4,6 +4,7 @@
 use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
+use ticketmax::payments::{Applied, Settle, Settlement};
 use ticketmax::store::Store;
 use ticketmax::users::model::Role;
 use uuid::Uuid;
@@ -642,3 +643,211 @@ async fn a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link(app: TestA
 }
 
 both_backends!(a_guest_pays_and_the_confirmation_carries_a_fresh_guest_link);
+
+/// `n` signed-in buyers' PENDING bookings of one ticket each of one paid type (capacity 50), each
+/// with its test payment opened: `(type id, [(buyer token, booking id, payment)])`.
+async fn opened_payments(
+    app: &TestApp,
+    n: usize,
+) -> (Uuid, Vec<(String, String, ticketmax::payments::PaymentRow)>) {
+    let (_, _, event, types) = published_event(app, &[TypeSpec::paid(50)]).await;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let (_, buyer) = app.create_user(Role::User).await;
+        let r = app
+            .post_as(
+                &buyer,
+                "/api/bookings",
+                &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1}),
+            )
+            .await;
+        r.assert_status(201);
+        let id = r.data()["id"].as_str().unwrap().to_string();
+        let p = initiate(app, &buyer, &id, json!({})).await;
+        p.assert_status(201);
+        let reference = p.data()["reference"].as_str().unwrap();
+        let row = app
+            .state
+            .store
+            .payment_by_reference(reference)
+            .await
+            .unwrap()
+            .unwrap();
+        out.push((buyer, id, row));
+    }
+    (types[0], out)
+}
+
+fn paid(p: &ticketmax::payments::PaymentRow, amount: i64, event_id: &str) -> Settle {
+    Settle {
+        reference: p.reference.clone(),
+        settlement: Settlement::Paid {
+            amount,
+            currency: p.currency.clone(),
+            gateway_reference: Some(format!("gw-{}", p.reference)),
+        },
+        delivery: Some(("test".into(), event_id.into())),
+    }
+}
+
+/// A batch of settlements (the settlement engine's one transaction) applies each as it would
+/// alone, in order: matching successes confirm their bookings with one ticket each, the same
+/// payment named twice is settled once, a mismatch, a failure, a success for a cancelled booking
+/// and a delivery from another gateway each get their own outcome.
+async fn a_batch_of_settlements_applies_each_as_it_would_alone(app: TestApp) {
+    let (ty, opened) = opened_payments(&app, 6).await;
+    let [
+        (_, a_id, a),
+        (_, b_id, b),
+        (_, c_id, c),
+        (_, d_id, d),
+        (e_buyer, e_id, e),
+        (_, f_id, f),
+    ] = &opened[..]
+    else {
+        unreachable!()
+    };
+    app.post_as(e_buyer, &format!("/api/bookings/{e_id}/cancel"), &json!({}))
+        .await
+        .assert_status(200);
+    let mut from_elsewhere = paid(f, f.amount, "ev-f");
+    from_elsewhere.delivery = Some(("paystack".into(), "ev-f".into()));
+    let batch = vec![
+        paid(a, a.amount, "ev-a"),
+        paid(b, b.amount, "ev-b"),
+        paid(a, a.amount, "ev-a-again"),
+        paid(c, 1, "ev-c"),
+        Settle {
+            reference: d.reference.clone(),
+            settlement: Settlement::Failed {
+                reason: "declined".into(),
+            },
+            delivery: Some(("test".into(), "ev-d".into())),
+        },
+        paid(e, e.amount, "ev-e"),
+        from_elsewhere,
+        paid(b, b.amount, "ev-b"),
+    ];
+    let links = ticketmax::bookings::Links::from_config(&app.state.config);
+    let answers = app
+        .state
+        .store
+        .settle_many(&batch, &links, Utc::now())
+        .await
+        .unwrap();
+    let applied: Vec<Option<Applied>> = answers.iter().map(|a| a.as_ref().map(|s| s.0)).collect();
+    let event_of = |p: &ticketmax::payments::PaymentRow| match applied[0] {
+        Some(Applied::Confirmed { event_id }) => Some((p.reference.clone(), event_id)),
+        _ => None,
+    };
+    assert!(event_of(a).is_some(), "{applied:?}");
+    assert!(
+        matches!(applied[1], Some(Applied::Confirmed { .. })),
+        "{applied:?}"
+    );
+    assert_eq!(
+        applied[2],
+        Some(Applied::Unchanged),
+        "a payment is settled once"
+    );
+    assert_eq!(applied[3], Some(Applied::Mismatch));
+    assert_eq!(applied[4], Some(Applied::Failed));
+    assert_eq!(applied[5], Some(Applied::RefundDue));
+    assert!(
+        answers[5].as_ref().unwrap().2.is_some(),
+        "a full refund is opened"
+    );
+    assert_eq!(
+        applied[6], None,
+        "another gateway's word on a test payment applies nothing"
+    );
+    assert_eq!(
+        applied[7],
+        Some(Applied::Unchanged),
+        "a replay changes nothing"
+    );
+    let after_a = &answers[0].as_ref().unwrap().1;
+    assert_eq!(after_a.status.as_str(), "SUCCESS");
+    assert_eq!(
+        after_a.gateway_reference.as_deref(),
+        Some(format!("gw-{}", a.reference).as_str())
+    );
+    let buyer_a = &opened[0].0;
+    assert_eq!(booking(&app, buyer_a, a_id).await["status"], "CONFIRMED");
+    assert_eq!(
+        booking(&app, &opened[1].0, b_id).await["status"],
+        "CONFIRMED"
+    );
+    assert_eq!(booking(&app, &opened[2].0, c_id).await["status"], "PENDING");
+    assert_eq!(booking(&app, &opened[3].0, d_id).await["status"], "PENDING");
+    assert_eq!(booking(&app, &opened[5].0, f_id).await["status"], "PENDING");
+    let (_, sold, held, _, _) = counters(&app, ty).await;
+    assert_eq!(
+        (sold, held),
+        (2, 3),
+        "two sold, three still held, one released"
+    );
+    let a_uuid: Uuid = a_id.parse().unwrap();
+    let (tickets, confirmations, deliveries): (i64, i64, i64) = with_pool!(app, pool => {
+        let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE booking_id = $1")
+            .bind(a_uuid).fetch_one(pool).await.unwrap();
+        let confirmations: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE template = 'booking_confirmed'")
+            .fetch_one(pool).await.unwrap();
+        let deliveries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+            .fetch_one(pool).await.unwrap();
+        (tickets, confirmations, deliveries)
+    });
+    assert_eq!(tickets, 1);
+    assert_eq!(confirmations, 2);
+    // ev-a, ev-b, ev-a-again, ev-c, ev-d, ev-e (ev-b twice is one; another gateway's is none).
+    assert_eq!(deliveries, 6);
+    crate::fixtures::assert_dashboard_counters(&app).await;
+}
+
+/// Many payments settled at once through the engine (with each webhook delivered twice) confirm
+/// every booking exactly once.
+async fn concurrent_settlements_confirm_each_booking_once(app: TestApp) {
+    let (ty, opened) = opened_payments(&app, 24).await;
+    let links = ticketmax::bookings::Links::from_config(&app.state.config);
+    let mut calls = Vec::new();
+    for round in 0..2 {
+        for (_, _, p) in &opened {
+            let store = app.state.store.clone();
+            let links = links.clone();
+            let req = paid(p, p.amount, &format!("ev-{}", p.reference));
+            calls.push(tokio::spawn(async move {
+                let _ = round;
+                ticketmax::payments::engine::settle(&store, req, &links).await
+            }));
+        }
+    }
+    let mut confirmed = 0;
+    let mut unchanged = 0;
+    for call in calls {
+        match call.await.unwrap().unwrap().map(|s| s.0) {
+            Some(Applied::Confirmed { .. }) => confirmed += 1,
+            Some(Applied::Unchanged) => unchanged += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((confirmed, unchanged), (24, 24));
+    for (buyer, id, _) in &opened {
+        assert_eq!(booking(&app, buyer, id).await["status"], "CONFIRMED");
+    }
+    let (_, sold, held, _, _) = counters(&app, ty).await;
+    assert_eq!((sold, held), (24, 0));
+    let (tickets, deliveries): (i64, i64) = with_pool!(app, pool => {
+        let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets").fetch_one(pool).await.unwrap();
+        let deliveries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+            .fetch_one(pool).await.unwrap();
+        (tickets, deliveries)
+    });
+    assert_eq!((tickets, deliveries), (24, 24));
+    crate::fixtures::assert_dashboard_counters(&app).await;
+}
+
+both_backends!(
+    a_batch_of_settlements_applies_each_as_it_would_alone,
+    concurrent_settlements_confirm_each_booking_once
+);

@@ -37,6 +37,7 @@ pub(super) const RELEASED_COLUMNS: &str = "id, reference, event_id, ticket_type_
 
 mod attendees;
 mod batch;
+mod confirm;
 mod counters;
 mod holds;
 mod lifecycle;
@@ -47,6 +48,7 @@ mod tickets;
 
 pub use attendees::*;
 use batch::*;
+pub use confirm::*;
 pub use counters::*;
 pub use holds::*;
 pub use lifecycle::*;

@@ -9,18 +9,32 @@ pub(super) async fn issue_tickets(
     now: DateTime<Utc>,
     links: &Links,
 ) -> sqlx::Result<Vec<TicketRow>> {
-    let out: Vec<TicketRow> = (1..=quantity)
-        .map(|seat| {
-            let id = Uuid::new_v4();
-            TicketRow {
-                id,
-                booking_id,
-                code: crate::bookings::codes::ticket_code(&links.signing_key, id),
-                seat: seat as i32,
-                checked_in_at: None,
-                checked_in_by: None,
-                created_at: now,
-            }
+    issue_tickets_of_many(tx, &[(booking_id, quantity)], now, links).await
+}
+
+/// The tickets of several bookings (`(booking, seats)`), written with multi-row inserts, in the
+/// order of the bookings.
+pub(super) async fn issue_tickets_of_many(
+    tx: &mut Transaction<'static, Db>,
+    bookings: &[(Uuid, i64)],
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<Vec<TicketRow>> {
+    let out: Vec<TicketRow> = bookings
+        .iter()
+        .flat_map(|&(booking_id, quantity)| {
+            (1..=quantity).map(move |seat| {
+                let id = Uuid::new_v4();
+                TicketRow {
+                    id,
+                    booking_id,
+                    code: crate::bookings::codes::ticket_code(&links.signing_key, id),
+                    seat: seat as i32,
+                    checked_in_at: None,
+                    checked_in_by: None,
+                    created_at: now,
+                }
+            })
         })
         .collect();
     // Multi-row inserts keep a large order to a few statements inside the hold transaction.
