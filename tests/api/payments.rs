@@ -736,11 +736,10 @@ async fn a_batch_of_settlements_applies_each_as_it_would_alone(app: TestApp) {
         .await
         .unwrap();
     let applied: Vec<Option<Applied>> = answers.iter().map(|a| a.as_ref().map(|s| s.0)).collect();
-    let event_of = |p: &ticketmax::payments::PaymentRow| match applied[0] {
-        Some(Applied::Confirmed { event_id }) => Some((p.reference.clone(), event_id)),
-        _ => None,
-    };
-    assert!(event_of(a).is_some(), "{applied:?}");
+    assert!(
+        matches!(applied[0], Some(Applied::Confirmed { .. })),
+        "{applied:?}"
+    );
     assert!(
         matches!(applied[1], Some(Applied::Confirmed { .. })),
         "{applied:?}"
@@ -811,13 +810,12 @@ async fn concurrent_settlements_confirm_each_booking_once(app: TestApp) {
     let (ty, opened) = opened_payments(&app, 24).await;
     let links = ticketmax::bookings::Links::from_config(&app.state.config);
     let mut calls = Vec::new();
-    for round in 0..2 {
+    for _ in 0..2 {
         for (_, _, p) in &opened {
             let store = app.state.store.clone();
             let links = links.clone();
             let req = paid(p, p.amount, &format!("ev-{}", p.reference));
             calls.push(tokio::spawn(async move {
-                let _ = round;
                 ticketmax::payments::engine::settle(&store, req, &links).await
             }));
         }
