@@ -59,16 +59,6 @@ pub const RETRIES: usize = 3;
 /// would time out anyway, and the memory of the queue stays bounded.
 pub const MAX_WAITING: usize = 16_384;
 
-/// The queue of a store: the identity of its writer pool (its shared connect options, which
-/// live as long as the pool; the worker holds a clone of the store, so a key is never reused
-/// while its queue exists). Several stores in one process (tests) get separate queues.
-pub(crate) fn queue_key(store: &Store) -> usize {
-    match store {
-        Store::Sqlite(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
-        Store::Postgres(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
-    }
-}
-
 type Reply = oneshot::Sender<sqlx::Result<HoldOutcome>>;
 
 struct Waiting {
@@ -143,7 +133,7 @@ fn max_workers(store: &Store) -> usize {
     }
 }
 
-/// One queue per store ([`queue_key`]); an entry exists while a worker runs.
+/// One queue per store ([`Store::writer_identity`]); an entry exists while a worker runs.
 static QUEUES: LazyLock<Mutex<HashMap<usize, Queue>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -153,7 +143,7 @@ pub async fn hold(store: &Store, req: &NewHold, links: &Links) -> sqlx::Result<H
         Ok(req) => req,
         Err(refusal) => return Ok(refusal),
     };
-    let key = queue_key(store);
+    let key = store.writer_identity();
     let (tx, rx) = oneshot::channel();
     let waiting = Waiting { req, reply: tx };
     let start_worker = {
@@ -330,7 +320,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ticketmax-engine-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = Store::open_sqlite_file(&dir.join("e.db")).await.unwrap();
-        let key = queue_key(&store);
+        let key = store.writer_identity();
         let ty = Uuid::now_v7();
         let mut receivers = Vec::new();
         {

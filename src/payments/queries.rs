@@ -12,11 +12,13 @@ use sqlx::Transaction;
 use uuid::Uuid;
 
 use crate::bookings::{ConfirmOutcome, Links};
+use crate::payments::engine::Open;
 use crate::payments::model::{
     Applied, Delivery, NewRefund, Opened, PaymentRow, PaymentStatus, RefundRow, Settle, Settled,
     Settlement,
 };
 use crate::store::Pools;
+use std::collections::HashMap;
 
 const PAYMENT_COLUMNS: &str = "id, reference, booking_id, user_id, gateway, amount, currency, status, \
      refunded_amount, gateway_reference, authorization_url, callback_url, paid_at, failure_reason, created_at, updated_at";
@@ -116,77 +118,265 @@ pub async fn payment_ids_of_booking(
         .await
 }
 
-/// Opens a PENDING payment for a live PENDING booking, at most one per booking (API.md §11.56):
-/// an existing one through the same gateway is returned; one through another gateway becomes
-/// ABANDONED. The first payment of a booking extends its hold by `extension`, once.
-pub async fn open_payment(
+/// Opens PENDING payments for live PENDING bookings, at most one per booking (API.md §11.56), in
+/// one transaction; answers in the order of `batch`, each as if opened alone in that order. An
+/// existing payment of the booking through the same gateway is returned; one through another
+/// gateway becomes ABANDONED. The first payment of a booking extends its hold by its
+/// `extension`, once. Requests for distinct bookings are written together, a statement per step
+/// for all of them; a booking named again in the batch waits for the next round.
+pub async fn open_many(
     pools: &Pools<Db>,
-    new: &PaymentRow,
-    extension: chrono::Duration,
+    batch: &[Open],
     now: DateTime<Utc>,
-) -> sqlx::Result<Opened> {
-    let mut tx = pools.write.begin().await?;
-    // The booking row first: concurrent initiates of one booking queue here.
-    let live: Option<(DateTime<Utc>, bool)> = sqlx::query_as(
-        "UPDATE bookings SET updated_at = $1 WHERE id = $2 AND status = 'PENDING' AND expires_at > $1
-         RETURNING expires_at, hold_extended",
-    )
-    .bind(now)
-    .bind(new.booking_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((expires_at, extended)) = live else {
-        tx.rollback().await?;
-        return Ok(Opened::NotPending);
-    };
-    let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE booking_id = $1 AND status = 'PENDING'"
-    );
-    let pending: Option<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(new.booking_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(p) = pending {
-        if p.gateway == new.gateway {
-            tx.commit().await?;
-            return Ok(Opened::Existing(p));
+) -> sqlx::Result<Vec<Opened>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    for (i, o) in batch.iter().enumerate() {
+        let round = seen.entry(o.new.booking_id).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
         }
-        sqlx::query(
-            "UPDATE payments SET status = 'ABANDONED', updated_at = $1 WHERE id = $2 AND status = 'PENDING'",
-        )
-        .bind(now)
-        .bind(p.id)
-        .execute(&mut *tx)
-        .await?;
+        rounds[*round].push(i);
+        *round += 1;
     }
-    if !extended {
-        sqlx::query("UPDATE bookings SET expires_at = $1, hold_extended = $2 WHERE id = $3")
-            .bind(expires_at + extension)
-            .bind(true)
-            .bind(new.booking_id)
-            .execute(&mut *tx)
+    let mut tx = pools.write.begin().await?;
+    let mut out: Vec<Option<Opened>> = batch.iter().map(|_| None).collect();
+    for round in rounds {
+        let items: Vec<&Open> = round.iter().map(|&i| &batch[i]).collect();
+        for (i, opened) in round
+            .into_iter()
+            .zip(open_round(&mut tx, &items, now).await?)
+        {
+            out[i] = Some(opened);
+        }
+    }
+    tx.commit().await?;
+    Ok(out
+        .into_iter()
+        .map(|o| o.unwrap_or(Opened::NotPending))
+        .collect())
+}
+
+/// [`open_many`] for requests of distinct bookings.
+async fn open_round(tx: &mut Tx, items: &[&Open], now: DateTime<Utc>) -> sqlx::Result<Vec<Opened>> {
+    let ids: Vec<Uuid> = items.iter().map(|o| o.new.booking_id).collect();
+    let list = uuid_list(ids.len());
+    // The booking rows first: concurrent opens of one booking queue here.
+    let at = if PG { 2 } else { ids.len() + 1 };
+    let sql = format!(
+        "UPDATE bookings SET updated_at = ${at} WHERE id {list} AND status = 'PENDING' AND expires_at > ${at}
+         RETURNING id, expires_at, hold_extended"
+    );
+    let live: HashMap<Uuid, (DateTime<Utc>, bool)> =
+        bind_uuids(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &ids)
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|(id, expires_at, extended): (Uuid, DateTime<Utc>, bool)| {
+                (id, (expires_at, extended))
+            })
+            .collect();
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE booking_id {list} AND status = 'PENDING'"
+    );
+    let pending: HashMap<Uuid, PaymentRow> = bind_uuids(
+        sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(sql)),
+        &ids,
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|p| (p.booking_id, p))
+    .collect();
+    let mut abandon = Vec::new();
+    let mut extend = Vec::new();
+    let mut insert = Vec::new();
+    let out: Vec<Opened> = items
+        .iter()
+        .map(|o| {
+            let Some(&(expires_at, extended)) = live.get(&o.new.booking_id) else {
+                return Opened::NotPending;
+            };
+            if let Some(p) = pending.get(&o.new.booking_id) {
+                if p.gateway == o.new.gateway {
+                    return Opened::Existing(p.clone());
+                }
+                abandon.push(p.id);
+            }
+            if !extended {
+                extend.push((o.new.booking_id, expires_at + o.extension));
+            }
+            insert.push(&o.new);
+            Opened::New(o.new.clone())
+        })
+        .collect();
+    if !abandon.is_empty() {
+        let at = if PG { 2 } else { abandon.len() + 1 };
+        let sql = format!(
+            "UPDATE payments SET status = 'ABANDONED', updated_at = ${at} WHERE id {} AND status = 'PENDING'",
+            uuid_list(abandon.len())
+        );
+        bind_uuids(sqlx::query(sqlx::AssertSqlSafe(sql)), &abandon)
+            .bind(now)
+            .execute(&mut **tx)
             .await?;
     }
-    sqlx::query(
-        "INSERT INTO payments (id, reference, booking_id, user_id, gateway, amount, currency, status,
-             refunded_amount, gateway_reference, authorization_url, callback_url, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', 0, $8, $9, $10, $11, $11)",
-    )
-    .bind(new.id)
-    .bind(&new.reference)
-    .bind(new.booking_id)
-    .bind(new.user_id)
-    .bind(&new.gateway)
-    .bind(new.amount)
-    .bind(&new.currency)
-    .bind(&new.gateway_reference)
-    .bind(&new.authorization_url)
-    .bind(&new.callback_url)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Opened::New(new.clone()))
+    extend_holds(tx, &extend).await?;
+    insert_payments(tx, &insert, now).await?;
+    Ok(out)
+}
+
+/// `IN` over a list of ids bound with [`bind_uuids`] from `$1`: one array parameter on
+/// PostgreSQL, one parameter per id on SQLite.
+fn uuid_list(n: usize) -> String {
+    if PG {
+        "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
+    } else {
+        let list = (1..=n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("IN ({list})")
+    }
+}
+
+/// Binds the ids of a [`uuid_list`].
+fn bind_uuids<'q, Q: Bindable<'q>>(q: Q, ids: &[Uuid]) -> Q {
+    if PG {
+        q.bind_one(crate::store::PgArray(ids.to_vec()))
+    } else {
+        ids.iter().fold(q, |q, id| q.bind_one(*id))
+    }
+}
+
+/// The statements [`bind_uuids`] binds to.
+trait Bindable<'q>: Sized {
+    fn bind_one<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Db> + sqlx::Type<Db>;
+}
+
+impl<'q> Bindable<'q> for sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
+    fn bind_one<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+    {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bindable<'q> for sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments> {
+    fn bind_one<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Db> + sqlx::Type<Db>,
+    {
+        self.bind(value)
+    }
+}
+
+/// Extends the holds of bookings (`(booking, new expiry)`) with one statement, marking each
+/// extended so that it is never extended again.
+async fn extend_holds(tx: &mut Tx, extend: &[(Uuid, DateTime<Utc>)]) -> sqlx::Result<()> {
+    if extend.is_empty() {
+        return Ok(());
+    }
+    let set = "SET expires_at = v.expires, hold_extended = TRUE";
+    if PG {
+        sqlx::query(
+            "UPDATE bookings SET expires_at = v.expires, hold_extended = TRUE
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS timestamptz[])) AS v(bid, expires)
+             WHERE bookings.id = v.bid",
+        )
+        .bind(crate::store::PgArray(
+            extend.iter().map(|e| e.0).collect::<Vec<_>>(),
+        ))
+        .bind(crate::store::PgArray(
+            extend.iter().map(|e| e.1).collect::<Vec<_>>(),
+        ))
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        let rows = vec!["(?, ?)"; extend.len()].join(", ");
+        let sql = format!(
+            "UPDATE bookings {set}
+             FROM (SELECT column1 AS bid, column2 AS expires FROM (VALUES {rows})) AS v
+             WHERE bookings.id = v.bid"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, expires) in extend {
+            q = q.bind(*id).bind(*expires);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts new PENDING payments with one statement.
+async fn insert_payments(tx: &mut Tx, new: &[&PaymentRow], now: DateTime<Utc>) -> sqlx::Result<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    const COLUMNS: &str = "id, reference, booking_id, user_id, gateway, amount, currency, status, \
+         refunded_amount, gateway_reference, authorization_url, callback_url, created_at, updated_at";
+    if PG {
+        let texts = |f: fn(&PaymentRow) -> Option<String>| {
+            crate::store::PgArray(new.iter().map(|p| f(p)).collect::<Vec<_>>())
+        };
+        let sql = format!(
+            "INSERT INTO payments ({COLUMNS})
+             SELECT id, reference, booking_id, user_id, gateway, amount, currency, 'PENDING', 0,
+                    gateway_reference, authorization_url, callback_url, $11, $11
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS uuid[]), CAST($4 AS uuid[]),
+                         CAST($5 AS text[]), CAST($6 AS bigint[]), CAST($7 AS text[]), CAST($8 AS text[]),
+                         CAST($9 AS text[]), CAST($10 AS text[]))
+                  AS p(id, reference, booking_id, user_id, gateway, amount, currency, gateway_reference,
+                       authorization_url, callback_url)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(crate::store::PgArray(
+                new.iter().map(|p| p.id).collect::<Vec<_>>(),
+            ))
+            .bind(texts(|p| Some(p.reference.clone())))
+            .bind(crate::store::PgArray(
+                new.iter().map(|p| p.booking_id).collect::<Vec<_>>(),
+            ))
+            .bind(crate::store::PgArray(
+                new.iter().map(|p| p.user_id).collect::<Vec<_>>(),
+            ))
+            .bind(texts(|p| Some(p.gateway.clone())))
+            .bind(crate::store::PgArray(
+                new.iter().map(|p| p.amount).collect::<Vec<_>>(),
+            ))
+            .bind(texts(|p| Some(p.currency.clone())))
+            .bind(texts(|p| p.gateway_reference.clone()))
+            .bind(texts(|p| p.authorization_url.clone()))
+            .bind(texts(|p| p.callback_url.clone()))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, ?, ?, ?, ?)"; new.len()].join(", ");
+        let sql = format!("INSERT INTO payments ({COLUMNS}) VALUES {rows}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in new {
+            q = q
+                .bind(p.id)
+                .bind(&p.reference)
+                .bind(p.booking_id)
+                .bind(p.user_id)
+                .bind(&p.gateway)
+                .bind(p.amount)
+                .bind(&p.currency)
+                .bind(&p.gateway_reference)
+                .bind(&p.authorization_url)
+                .bind(&p.callback_url)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Records where the buyer pays and the gateway's id, once the gateway started the checkout.
@@ -393,11 +583,10 @@ pub async fn settle_many(
         })
         .collect();
     let booking_ids: Vec<Uuid> = common.iter().map(|(_, p)| p.booking_id).collect();
-    let confirmed: std::collections::HashMap<Uuid, Uuid> =
-        bookings::confirm_many(&mut tx, &booking_ids, now, links)
-            .await?
-            .into_iter()
-            .collect();
+    let confirmed: HashMap<Uuid, Uuid> = bookings::confirm_many(&mut tx, &booking_ids, now, links)
+        .await?
+        .into_iter()
+        .collect();
     let paid: Vec<(usize, &PaymentRow, Uuid)> = common
         .into_iter()
         .filter_map(|(i, p)| confirmed.get(&p.booking_id).map(|event| (i, p, *event)))
@@ -439,7 +628,7 @@ pub async fn settle_many(
 async fn locked_by_references(
     tx: &mut Tx,
     batch: &[Settle],
-) -> sqlx::Result<std::collections::HashMap<String, PaymentRow>> {
+) -> sqlx::Result<HashMap<String, PaymentRow>> {
     let references: Vec<String> = batch.iter().map(|s| s.reference.clone()).collect();
     let sql = if PG {
         format!(
@@ -472,7 +661,7 @@ async fn mark_paid(
     batch: &[Settle],
     paid: &[(usize, &PaymentRow, Uuid)],
     now: DateTime<Utc>,
-) -> sqlx::Result<std::collections::HashMap<Uuid, PaymentRow>> {
+) -> sqlx::Result<HashMap<Uuid, PaymentRow>> {
     if paid.is_empty() {
         return Ok(Default::default());
     }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::engine::Open;
 use super::model::{
     Delivery, NewRefund, Opened, PaymentRow, RefundRow, Settle, Settled, Settlement,
 };
@@ -38,14 +39,14 @@ impl Store {
     pub async fn payment_ids_of_booking(&self, booking_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
         crate::dispatch!(self, crate::payments => payment_ids_of_booking(booking_id))
     }
-    /// Opens a PENDING payment (one per booking), extending the hold once.
-    pub async fn open_payment(
+    /// Opens PENDING payments (one per booking), extending each hold once, in one transaction;
+    /// answers in the order of `batch` (the payments engine's batch).
+    pub async fn open_payments(
         &self,
-        new: &PaymentRow,
-        extension: chrono::Duration,
+        batch: &[Open],
         now: DateTime<Utc>,
-    ) -> sqlx::Result<Opened> {
-        crate::dispatch!(self, crate::payments => open_payment(new, extension, now))
+    ) -> sqlx::Result<Vec<Opened>> {
+        crate::dispatch!(self, crate::payments => open_many(batch, now))
     }
     /// Records where the buyer pays, once the gateway started the checkout.
     pub async fn set_checkout(

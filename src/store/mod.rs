@@ -17,6 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Database, Pool, Postgres, Sqlite};
 
 pub mod backup;
+pub mod batcher;
 
 /// The SQLite migrations embedded in the binary (a restore checks a backup's history against
 /// them).
@@ -188,6 +189,17 @@ impl Lease {
 }
 
 impl Store {
+    /// The identity of the store's writer pool (its shared connect options, which live as long
+    /// as the pool), for the queues of the write paths that batch: a worker holds a clone of the
+    /// store, so an identity is never reused while its queue exists, and several stores in one
+    /// process (tests) get separate queues.
+    pub fn writer_identity(&self) -> usize {
+        match self {
+            Store::Sqlite(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
+            Store::Postgres(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
+        }
+    }
+
     /// Takes the lease of job `key` for one round, or `None` when another instance holds it.
     pub async fn lead(&self, key: i64) -> sqlx::Result<Option<Lease>> {
         match self {

@@ -849,3 +849,103 @@ both_backends!(
     a_batch_of_settlements_applies_each_as_it_would_alone,
     concurrent_settlements_confirm_each_booking_once
 );
+
+/// A payment to open for a booking through a gateway, as `initiate` builds it.
+fn new_payment(booking: &str, gateway: &str) -> ticketmax::payments::engine::Open {
+    let now = Utc::now();
+    ticketmax::payments::engine::Open {
+        new: ticketmax::payments::PaymentRow {
+            id: Uuid::now_v7(),
+            reference: ticketmax::payments::new_reference(),
+            booking_id: booking.parse().unwrap(),
+            user_id: None,
+            gateway: gateway.into(),
+            amount: 500_000,
+            currency: "NGN".into(),
+            status: ticketmax::payments::PaymentStatus::Pending,
+            refunded_amount: 0,
+            gateway_reference: None,
+            authorization_url: None,
+            callback_url: None,
+            paid_at: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        },
+        extension: Duration::minutes(15),
+    }
+}
+
+/// A batch of openings (the payments engine's one transaction) answers each as if opened alone,
+/// in order: one payment per booking, the same gateway again gets the pending one back, another
+/// gateway abandons it, a hold is extended once, and a booking no longer held gets none.
+async fn a_batch_of_openings_answers_each_as_if_alone(app: TestApp) {
+    let (a_buyer, a, _, _) = pending_booking(&app).await;
+    let (_, b, _, _) = pending_booking(&app).await;
+    let (_, c, _, _) = pending_booking(&app).await;
+    crate::bookings::lapse_hold(&app, &c).await;
+    let expiry =
+        |v: Value| chrono::DateTime::parse_from_rfc3339(v["expiresAt"].as_str().unwrap()).unwrap();
+    let a_before = expiry(booking(&app, &a_buyer, &a).await);
+    let batch = vec![
+        new_payment(&a, "test"),
+        new_payment(&b, "test"),
+        new_payment(&a, "test"),
+        new_payment(&c, "test"),
+        new_payment(&b, "paystack"),
+        new_payment(&a, "test"),
+    ];
+    let answers = app
+        .state
+        .store
+        .open_payments(&batch, Utc::now())
+        .await
+        .unwrap();
+    use ticketmax::payments::Opened;
+    let first_a = match &answers[0] {
+        Opened::New(p) => p.id,
+        other => panic!("{other:?}"),
+    };
+    let first_b = match &answers[1] {
+        Opened::New(p) => p.id,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(&answers[2], Opened::Existing(p) if p.id == first_a),
+        "{answers:?}"
+    );
+    assert!(matches!(&answers[3], Opened::NotPending), "{answers:?}");
+    assert!(
+        matches!(&answers[4], Opened::New(p) if p.gateway == "paystack"),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(&answers[5], Opened::Existing(p) if p.id == first_a),
+        "{answers:?}"
+    );
+    let gained = expiry(booking(&app, &a_buyer, &a).await) - a_before;
+    assert_eq!(gained.num_minutes(), 15, "extended once");
+    let statuses: Vec<(String, String)> = with_pool!(app, pool => {
+        sqlx::query_as("SELECT gateway, status FROM payments WHERE booking_id = $1 ORDER BY created_at, id")
+            .bind(b.parse::<Uuid>().unwrap())
+            .fetch_all(pool).await.unwrap()
+    });
+    assert_eq!(
+        statuses,
+        vec![
+            ("test".to_string(), "ABANDONED".to_string()),
+            ("paystack".to_string(), "PENDING".to_string())
+        ]
+    );
+    assert!(
+        app.state
+            .store
+            .payment_by_id(first_b)
+            .await
+            .unwrap()
+            .is_some(),
+        "the abandoned payment is on record"
+    );
+}
+
+both_backends!(a_batch_of_openings_answers_each_as_if_alone);
