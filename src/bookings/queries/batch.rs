@@ -314,9 +314,8 @@ pub(super) async fn insert_pending(
             rows[r].0.reference = crate::bookings::codes::new_reference();
         }
     }
-    // The `booking_pending` messages, in one statement (same columns as `notify::insert_message`).
-    let written = Utc::now();
-    let messages: Vec<(Uuid, &str, String)> = rows
+    // The `booking_pending` messages, in one statement.
+    let messages: Vec<NewMessage> = rows
         .iter()
         .map(|(row, k)| {
             let req = accepted[*k].1;
@@ -336,56 +335,10 @@ pub(super) async fn insert_pending(
                 "expiresAt": row.expires_at,
                 "payUrl": pay_url,
             });
-            (
-                Uuid::now_v7(),
-                row.customer_email.as_str(),
-                payload.to_string(),
-            )
+            NewMessage::email(row.customer_email.clone(), "booking_pending", payload)
         })
         .collect();
-    if PG {
-        let mut ids = Vec::with_capacity(messages.len());
-        let mut recipients = Vec::with_capacity(messages.len());
-        let mut payloads = Vec::with_capacity(messages.len());
-        for (id, recipient, payload) in messages {
-            ids.push(id);
-            recipients.push(recipient.to_string());
-            payloads.push(payload);
-        }
-        sqlx::query(
-            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
-             SELECT id, 'email', recipient, 'booking_pending', payload, 'PENDING', 0, $4, $4
-             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[])) AS r(id, recipient, payload)",
-        )
-        .bind(PgArray(ids))
-        .bind(PgArray(recipients))
-        .bind(PgArray(payloads))
-        .bind(written)
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        let mut sql = String::from(
-            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
-        );
-        // Anonymous parameters, as in the bookings insert above.
-        for n in 0..messages.len() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, 'email', ?, 'booking_pending', ?, 'PENDING', 0, ?, ?)");
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, recipient, payload) in messages {
-            q = q
-                .bind(id)
-                .bind(recipient.to_string())
-                .bind(payload)
-                .bind(written)
-                .bind(written);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    crate::notify::wake();
+    notify::insert_messages(tx, &messages).await?;
     Ok(rows
         .into_iter()
         .map(|(row, k)| (accepted[k].0, row))
