@@ -281,7 +281,6 @@ async fn extend_holds(tx: &mut Tx, extend: &[(Uuid, DateTime<Utc>)]) -> sqlx::Re
     if extend.is_empty() {
         return Ok(());
     }
-    let set = "SET expires_at = v.expires, hold_extended = TRUE";
     if PG {
         sqlx::query(
             "UPDATE bookings SET expires_at = v.expires, hold_extended = TRUE
@@ -297,11 +296,19 @@ async fn extend_holds(tx: &mut Tx, extend: &[(Uuid, DateTime<Utc>)]) -> sqlx::Re
         .execute(&mut **tx)
         .await?;
     } else {
-        let rows = vec!["(?, ?)"; extend.len()].join(", ");
+        // `CASE` over the ids, not `UPDATE … FROM (VALUES …)`: SQLite planned the latter as a
+        // scan of every booking probing the list (28 ms a batch with 400,000 bookings).
+        let n = extend.len();
+        let cases = (0..n)
+            .map(|k| format!("WHEN ${} THEN ${}", 2 * k + 1, 2 * k + 2))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let ids = (0..n)
+            .map(|k| format!("${}", 2 * k + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "UPDATE bookings {set}
-             FROM (SELECT column1 AS bid, column2 AS expires FROM (VALUES {rows})) AS v
-             WHERE bookings.id = v.bid"
+            "UPDATE bookings SET expires_at = CASE id {cases} END, hold_extended = TRUE WHERE id IN ({ids})"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, expires) in extend {
@@ -671,23 +678,28 @@ async fn mark_paid(
         } => gateway_reference.clone(),
         _ => None,
     };
-    let set = "SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
-               gateway_reference = COALESCE(v.gref, payments.gateway_reference)";
     let sql = if PG {
         format!(
-            "UPDATE payments {set}
+            "UPDATE payments SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
+                 gateway_reference = COALESCE(v.gref, payments.gateway_reference)
              FROM unnest(CAST($2 AS uuid[]), CAST($3 AS text[])) AS v(pid, gref)
              WHERE payments.id = v.pid RETURNING {PAYMENT_COLUMNS}"
         )
     } else {
-        let rows = (0..paid.len())
-            .map(|k| format!("(${}, ${})", 2 + 2 * k, 3 + 2 * k))
+        // `CASE` over the ids, not `UPDATE … FROM (VALUES …)`, which SQLite plans as a scan of
+        // the whole table probing the list.
+        let cases = (0..paid.len())
+            .map(|k| format!("WHEN ${} THEN ${}", 2 + 2 * k, 3 + 2 * k))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let ids = (0..paid.len())
+            .map(|k| format!("${}", 2 + 2 * k))
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "UPDATE payments {set}
-             FROM (SELECT column1 AS pid, column2 AS gref FROM (VALUES {rows})) AS v
-             WHERE payments.id = v.pid RETURNING {PAYMENT_COLUMNS}"
+            "UPDATE payments SET status = 'SUCCESS', paid_at = $1, updated_at = $1, failure_reason = NULL,
+                 gateway_reference = COALESCE(CASE id {cases} END, gateway_reference)
+             WHERE id IN ({ids}) RETURNING {PAYMENT_COLUMNS}"
         )
     };
     let mut q = sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(sql)).bind(now);
