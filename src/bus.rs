@@ -14,7 +14,7 @@ pub mod topic {
     pub const CACHE: &str = "cache";
     /// An event's availability changed (`<event id>`).
     pub const AVAILABILITY: &str = "availability";
-    /// Live dashboard updates: a JSON array of [`crate::dashboard::feed::Update`]s.
+    /// Live dashboard updates: a JSON array of [`crate::dashboard::changes::Update`]s.
     pub const DASHBOARD: &str = "dashboard";
     /// An instance has open dashboard streams (sent every second while it has; no payload).
     pub const DASHBOARD_LISTENING: &str = "dashboard-listening";

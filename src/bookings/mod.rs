@@ -34,6 +34,7 @@ mod proptests;
 pub mod qr;
 pub mod routes;
 mod store;
+pub mod ticket_routes;
 pub mod workers;
 
 pub use model::*;

@@ -8,6 +8,7 @@
 //! a customer are. Exports stream page by page ([`export`]); live updates come from a change
 //! watcher through the bus ([`feed`]).
 
+pub mod changes;
 pub mod export;
 pub mod feed;
 pub mod model;

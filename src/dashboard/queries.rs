@@ -12,8 +12,8 @@ use super::{Db, PG};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use crate::dashboard::changes::{BookingChange, CheckInChange, PaymentChange};
 use crate::dashboard::export::{BookingLine, EventLine, ExportFilter, PaymentLine};
-use crate::dashboard::feed::{BookingChange, CheckInChange, PaymentChange};
 use crate::dashboard::model::{
     BucketTotals, CategoryTotals, EventSales, GroupBy, Scope, SortBy, StatsParts, Totals, Window,
     merge_totals,

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::changes::{BookingChange, CheckInChange, PaymentChange};
 use super::export::{BookingLine, EventLine, ExportFilter, PaymentLine};
-use super::feed::{BookingChange, CheckInChange, PaymentChange};
 use super::model::{
     BucketTotals, CategoryTotals, EventSales, GroupBy, Scope, SortBy, StatsParts, Totals, Window,
 };

@@ -26,6 +26,9 @@ pub mod sqlite {
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
+    #[path = "batches.rs"]
+    mod batches;
+    pub use batches::*;
 }
 
 /// The PostgreSQL build of the payment queries.
@@ -35,4 +38,7 @@ pub mod postgres {
     #[path = "queries.rs"]
     mod queries;
     pub use queries::*;
+    #[path = "batches.rs"]
+    mod batches;
+    pub use batches::*;
 }
