@@ -11,23 +11,7 @@ pub async fn insert_message(
     tx: &mut Transaction<'static, Db>,
     message: &crate::notify::NewMessage,
 ) -> sqlx::Result<()> {
-    let now = chrono::Utc::now();
-    sqlx::query(
-        "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6)",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(message.channel.as_str())
-    .bind(&message.recipient)
-    .bind(message.template)
-    .bind(message.payload.to_string())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    // The worker may look before this transaction commits; it keeps looking briefly after a
-    // wake-up, so the message still goes out at once.
-    crate::notify::wake();
-    Ok(())
+    insert_messages(tx, std::slice::from_ref(message)).await
 }
 
 /// Writes several messages inside the caller's transaction with one statement (on PostgreSQL
@@ -82,6 +66,8 @@ pub async fn insert_messages(
         }
         q.execute(&mut **tx).await?;
     }
+    // The worker may look before this transaction commits; it keeps looking briefly after a
+    // wake-up, so the messages still go out at once.
     crate::notify::wake();
     Ok(())
 }

@@ -13,9 +13,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::bookings::Links;
-use crate::payments::engine::Open;
 use crate::payments::model::{
-    Applied, Opened, PaymentRow, PaymentStatus, Settle, Settled, Settlement,
+    Applied, Open, Opened, PaymentRow, PaymentStatus, Settle, Settled, Settlement,
 };
 use crate::store::Pools;
 
@@ -61,7 +60,7 @@ pub async fn open_many(
 /// [`open_many`] for requests of distinct bookings.
 async fn open_round(tx: &mut Tx, items: &[&Open], now: DateTime<Utc>) -> sqlx::Result<Vec<Opened>> {
     let ids: Vec<Uuid> = items.iter().map(|o| o.new.booking_id).collect();
-    let list = uuid_list(ids.len());
+    let list = crate::store::id_list(PG, ids.len());
     // The booking rows first: concurrent opens of one booking queue here.
     let at = if PG { 2 } else { ids.len() + 1 };
     let sql = format!(
@@ -116,7 +115,7 @@ async fn open_round(tx: &mut Tx, items: &[&Open], now: DateTime<Utc>) -> sqlx::R
         let at = if PG { 2 } else { abandon.len() + 1 };
         let sql = format!(
             "UPDATE payments SET status = 'ABANDONED', updated_at = ${at} WHERE id {} AND status = 'PENDING'",
-            uuid_list(abandon.len())
+            crate::store::id_list(PG, abandon.len())
         );
         bind_uuids(sqlx::query(sqlx::AssertSqlSafe(sql)), &abandon)
             .bind(now)
@@ -128,21 +127,7 @@ async fn open_round(tx: &mut Tx, items: &[&Open], now: DateTime<Utc>) -> sqlx::R
     Ok(out)
 }
 
-/// `IN` over a list of ids bound with [`bind_uuids`] from `$1`: one array parameter on
-/// PostgreSQL, one parameter per id on SQLite.
-fn uuid_list(n: usize) -> String {
-    if PG {
-        "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
-    } else {
-        let list = (1..=n)
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("IN ({list})")
-    }
-}
-
-/// Binds the ids of a [`uuid_list`].
+/// Binds the ids of a [`crate::store::id_list`].
 fn bind_uuids<'q, Q: Bindable<'q>>(q: Q, ids: &[Uuid]) -> Q {
     if PG {
         q.bind_one(crate::store::PgArray(ids.to_vec()))
@@ -289,11 +274,11 @@ async fn insert_payments(tx: &mut Tx, new: &[&PaymentRow], now: DateTime<Utc>) -
 
 /// Settles a batch of payments in one transaction, each as [`settle`] would have alone, in
 /// order; answers are in the order of `batch`. The common case, a matching success of an open
-/// payment whose hold is still running, takes a few statements for the whole batch: the payments
+/// payment whose booking is still PENDING, takes a few statements for the whole batch: the payments
 /// locked by one `SELECT` (in id order on PostgreSQL), their bookings confirmed together
 /// ([`bookings::confirm_many`]), the payments marked paid by one `UPDATE … RETURNING`, and the
 /// webhook deliveries recorded by one `INSERT`. Everything else (a failure, a mismatch, a
-/// payment settled already or named twice in the batch, a hold that ran out, a booking that
+/// payment settled already or named twice in the batch, a hold swept as EXPIRED, a booking that
 /// cannot be confirmed) goes through [`settle`]'s own steps afterwards, in the same transaction.
 pub async fn settle_many(
     pools: &Pools<Db>,
@@ -321,10 +306,11 @@ pub async fn settle_many(
         })
         .collect();
     let booking_ids: Vec<Uuid> = common.iter().map(|(_, p)| p.booking_id).collect();
-    let confirmed: HashMap<Uuid, Uuid> = bookings::confirm_many(&mut tx, &booking_ids, now, links)
-        .await?
-        .into_iter()
-        .collect();
+    let confirmed: HashMap<Uuid, Uuid> =
+        bookings::confirm_many(&mut tx, &booking_ids, now, links, true)
+            .await?
+            .into_iter()
+            .collect();
     let paid: Vec<(usize, &PaymentRow, Uuid)> = common
         .into_iter()
         .filter_map(|(i, p)| confirmed.get(&p.booking_id).map(|event| (i, p, *event)))

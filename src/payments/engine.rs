@@ -7,8 +7,8 @@
 //! - [`open`]: the batch's bookings checked and extended, their pending payments read, and the
 //!   new payments inserted with a statement each for the whole batch
 //!   ([`open_many`](super::sqlite::open_many));
-//! - [`settle`]: the common case (a matching success of an open payment whose hold is still
-//!   running) costs a few multi-row statements for the whole batch, and every other case takes
+//! - [`settle`]: the common case (a matching success of an open payment whose booking is still
+//!   PENDING) costs a few multi-row statements for the whole batch, and every other case takes
 //!   [`settle`](super::sqlite::settle)'s own steps in the same transaction
 //!   ([`settle_many`](super::sqlite::settle_many)).
 //!
@@ -18,7 +18,7 @@
 
 use chrono::Utc;
 
-use super::model::{Opened, PaymentRow, Settle, Settled};
+use super::model::{Open, Opened, Settle, Settled};
 use crate::bookings::Links;
 use crate::store::Store;
 use crate::store::batcher::{Batcher, Job};
@@ -52,13 +52,6 @@ static SETTLEMENTS: Batcher<Settle> = Batcher::new(MAX_BATCH);
 /// Settles a payment with the concurrent others: what [`Store::settle_payment`] answers.
 pub async fn settle(store: &Store, req: Settle, links: &Links) -> sqlx::Result<Option<Settled>> {
     SETTLEMENTS.submit(store, req, links).await
-}
-
-/// A payment to open for its booking, extending the booking's hold by `extension` the first time.
-#[derive(Debug, Clone)]
-pub struct Open {
-    pub new: PaymentRow,
-    pub extension: chrono::Duration,
 }
 
 impl Job for Open {

@@ -200,6 +200,14 @@ pub enum Applied {
     Pending,
 }
 
+/// A payment to open for its booking ([`crate::payments::engine::open`]), extending the booking's
+/// hold by `extension` the first time.
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub new: PaymentRow,
+    pub extension: chrono::Duration,
+}
+
 /// What opening a payment did.
 #[derive(Debug)]
 pub enum Opened {

@@ -231,7 +231,7 @@ pub(crate) async fn initiate_payment(
         amount: p.amount,
         currency: p.currency.clone(),
     };
-    match super::engine::open(&state.store, super::engine::Open { new, extension }).await? {
+    match super::engine::open(&state.store, super::model::Open { new, extension }).await? {
         Opened::NotPending => Err(ApiError::invalid_state("The booking changed meanwhile")),
         Opened::Existing(p) => Ok(ApiResponse::ok(answer(
             &p,

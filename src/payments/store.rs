@@ -3,9 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::engine::Open;
 use super::model::{
-    Delivery, NewRefund, Opened, PaymentRow, RefundRow, Settle, Settled, Settlement,
+    Delivery, NewRefund, Open, Opened, PaymentRow, RefundRow, Settle, Settled, Settlement,
 };
 use crate::bookings::{ConfirmOutcome, Links};
 use crate::store::Store;

@@ -18,21 +18,23 @@ use crate::with_pool;
 /// `(buyer token, booking id, organizer token, type id)`.
 async fn pending_booking(app: &TestApp) -> (String, String, String, Uuid) {
     let (_, org, event, types) = published_event(app, &[TypeSpec::paid(3)]).await;
+    let (buyer, id) = new_buyer_booking(app, event, types[0]).await;
+    (buyer, id, org, types[0])
+}
+
+/// A new signed-in buyer and its PENDING booking of one ticket of `ty`: `(token, booking id)`.
+async fn new_buyer_booking(app: &TestApp, event: Uuid, ty: Uuid) -> (String, String) {
     let (_, buyer) = app.create_user(Role::User).await;
     let r = app
         .post_as(
             &buyer,
             "/api/bookings",
-            &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1}),
+            &json!({"eventId": event, "ticketTypeId": ty, "quantity": 1}),
         )
         .await;
     r.assert_status(201);
-    (
-        buyer,
-        r.data()["id"].as_str().unwrap().to_string(),
-        org,
-        types[0],
-    )
+    let id = r.data()["id"].as_str().unwrap().to_string();
+    (buyer, id)
 }
 
 async fn initiate(app: &TestApp, token: &str, booking: &str, extra: Value) -> TestResponse {
@@ -106,7 +108,12 @@ async fn a_paid_booking_is_confirmed_through_the_test_checkout(app: TestApp) {
 
     let paid = checkout(&app, &url, "pay").await;
     assert_eq!(paid.status().as_u16(), 200);
-    assert!(paid.text().await.unwrap().contains("Payment received"));
+    let result = paid.text().await.unwrap();
+    // The payment and its event's title come from one read (`payment_with_title`).
+    assert!(
+        result.contains("Payment received") && result.contains("for Afrobeats Night"),
+        "{result}"
+    );
 
     let b = booking(&app, &buyer, &id).await;
     assert_eq!(b["status"], "CONFIRMED");
@@ -653,16 +660,7 @@ async fn opened_payments(
     let (_, _, event, types) = published_event(app, &[TypeSpec::paid(50)]).await;
     let mut out = Vec::new();
     for _ in 0..n {
-        let (_, buyer) = app.create_user(Role::User).await;
-        let r = app
-            .post_as(
-                &buyer,
-                "/api/bookings",
-                &json!({"eventId": event, "ticketTypeId": types[0], "quantity": 1}),
-            )
-            .await;
-        r.assert_status(201);
-        let id = r.data()["id"].as_str().unwrap().to_string();
+        let (buyer, id) = new_buyer_booking(app, event, types[0]).await;
         let p = initiate(app, &buyer, &id, json!({})).await;
         p.assert_status(201);
         let reference = p.data()["reference"].as_str().unwrap();
@@ -851,9 +849,9 @@ both_backends!(
 );
 
 /// A payment to open for a booking through a gateway, as `initiate` builds it.
-fn new_payment(booking: &str, gateway: &str) -> ticketmax::payments::engine::Open {
+fn new_payment(booking: &str, gateway: &str) -> ticketmax::payments::Open {
     let now = Utc::now();
-    ticketmax::payments::engine::Open {
+    ticketmax::payments::Open {
         new: ticketmax::payments::PaymentRow {
             id: Uuid::now_v7(),
             reference: ticketmax::payments::new_reference(),

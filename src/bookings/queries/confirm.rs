@@ -1,29 +1,36 @@
-//! Confirming many paid bookings at once: the payments' settlement batch.
+//! Confirming bookings, one or many at once (the payments' settlement batch): seats held → sold,
+//! tickets issued, confirmation messages written.
 
 use sqlx::FromRow;
 
 use super::*;
 
 /// Inside the caller's transaction: confirms those of `ids` that are PENDING with their hold
-/// still running, as [`confirm_tx`] does one by one but with a few statements for all of them:
-/// one `UPDATE … RETURNING` of the bookings, one counter update per ticket type and per event
+/// still running (with `paid`, whose money has arrived, also one whose hold ran out but was not
+/// swept yet: its seats are still counted as held), with a few statements for all of them: one
+/// `UPDATE … RETURNING` of the bookings, one counter update per ticket type and per event
 /// (ascending ids, the lock order of every path), and multi-row inserts of their tickets, guest
-/// links and messages. Returns each confirmed booking with its event; the others (a hold that ran
-/// out, a booking cancelled or paid already) are left untouched for [`confirm_tx`], which knows
-/// what each of them needs.
+/// links and messages. Returns each confirmed booking with its event; the others (a hold swept
+/// as EXPIRED, a booking cancelled or confirmed already) are left untouched for [`confirm_tx`],
+/// which knows what each of them needs.
 pub async fn confirm_many(
     tx: &mut Transaction<'static, Db>,
     ids: &[Uuid],
     now: DateTime<Utc>,
     links: &Links,
+    paid: bool,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let at = if PG { 2 } else { ids.len() + 1 };
+    let (at, paid_at) = if PG {
+        (2, 3)
+    } else {
+        (ids.len() + 1, ids.len() + 2)
+    };
     let sql = format!(
         "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = ${at}, updated_at = ${at}
-         WHERE id {} AND status = 'PENDING' AND expires_at > ${at}
+         WHERE id {} AND status = 'PENDING' AND (expires_at > ${at} OR ${paid_at})
          RETURNING {RELEASED_COLUMNS}, user_id, {OCCASION_COLUMNS}",
         id_list(ids.len())
     );
@@ -35,7 +42,7 @@ pub async fn confirm_many(
             q = q.bind(*id);
         }
     }
-    let rows = q.bind(now).fetch_all(&mut **tx).await?;
+    let rows = q.bind(now).bind(paid).fetch_all(&mut **tx).await?;
     let mut confirmed = Vec::with_capacity(rows.len());
     for row in &rows {
         let user_id: Option<Uuid> = row.try_get("user_id")?;
@@ -65,6 +72,22 @@ pub async fn confirm_many(
         .execute(&mut **tx)
         .await?;
     }
+    let out = confirmed
+        .iter()
+        .map(|(b, _, _)| (b.id, b.event_id))
+        .collect();
+    issue_and_announce(tx, confirmed, now, links).await?;
+    Ok(out)
+}
+
+/// Issues the tickets of bookings just confirmed and writes their confirmation messages (a
+/// guest's with a fresh guest link, an SMS where the account allows it), with multi-row inserts.
+pub(super) async fn issue_and_announce(
+    tx: &mut Transaction<'static, Db>,
+    confirmed: Vec<(Released, Option<Uuid>, Occasion)>,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> sqlx::Result<()> {
     let seats: Vec<(Uuid, i64)> = confirmed
         .iter()
         .map(|(b, _, _)| (b.id, b.quantity))
@@ -102,16 +125,12 @@ pub async fn confirm_many(
             messages.push(sms);
         }
     }
-    notify::insert_messages(tx, &messages).await?;
-    Ok(confirmed
-        .into_iter()
-        .map(|(b, _, _)| (b.id, b.event_id))
-        .collect())
+    notify::insert_messages(tx, &messages).await
 }
 
 /// Fresh guest tokens for later emails about guest bookings, one per booking in order, stored
 /// hashed with one statement.
-async fn new_guest_links(
+pub(super) async fn new_guest_links(
     tx: &mut Transaction<'static, Db>,
     bookings: &[Uuid],
     now: DateTime<Utc>,

@@ -301,16 +301,9 @@ pub(super) async fn lock_counters(
     Ok((types, events))
 }
 
-/// `IN` over one array parameter (PostgreSQL) or `IN ($1, …, $n)` (SQLite). On PostgreSQL the
-/// array is unnested so that each id is a primary-key probe: as `= ANY($1)` on a counter table
-/// full of dead row versions (a sale updates it every batch) and not yet analyzed, the planner
-/// chose a sequential scan, measured at 40 ms per batch.
+/// `IN` over the ids bound from `$1` ([`crate::store::id_list`]).
 pub(super) fn id_list(n: usize) -> String {
-    if PG {
-        "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
-    } else {
-        format!("IN ({})", placeholders(1, n))
-    }
+    crate::store::id_list(PG, n)
 }
 
 /// The event and ticket type of a row of `e.…` (11 columns) then `t.…` (11 columns).

@@ -1,7 +1,5 @@
 //! The booking lifecycle after a hold: confirm, cancel, expiry sweep, the event-cancel cascade and check-in.
 
-use sqlx::FromRow;
-
 use super::*;
 
 /// PENDING → CONFIRMED with one ticket per seat, if the hold is still alive.
@@ -32,65 +30,20 @@ pub async fn confirm_tx(
     links: &Links,
     paid: bool,
 ) -> sqlx::Result<ConfirmOutcome> {
-    let sql = format!(
-        "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = $1, updated_at = $1
-         WHERE id = $2 AND status = 'PENDING' AND (expires_at > $1 OR $3)
-         RETURNING {RELEASED_COLUMNS}, user_id, {OCCASION_COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now)
-        .bind(id)
-        .bind(paid)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (row, b) = match row {
-        Some(row) => {
-            let b = Released::from_row(&row)?;
-            // Its seats were counted as held: they become sold.
-            sqlx::query("UPDATE ticket_types SET held = held - $1, sold = sold + $1 WHERE id = $2")
-                .bind(b.quantity)
-                .bind(b.ticket_type_id)
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(
-                "UPDATE events SET held = CASE WHEN held >= $1 THEN held - $1 ELSE 0 END, sold = sold + $1
-                 WHERE id = $2 AND total_tickets IS NOT NULL",
-            )
-            .bind(b.quantity)
-            .bind(b.event_id)
-            .execute(&mut **tx)
-            .await?;
-            (row, b)
-        }
-        None if paid => match retake_expired(tx, id, now).await? {
-            Some(taken) => taken,
-            None => return Ok(ConfirmOutcome::NotPending),
-        },
-        None => return Ok(ConfirmOutcome::NotPending),
+    if let Some(&(_, event_id)) = confirm_many(tx, &[id], now, links, paid).await?.first() {
+        return Ok(ConfirmOutcome::Confirmed { event_id });
+    }
+    if !paid {
+        return Ok(ConfirmOutcome::NotPending);
+    }
+    let Some((row, b)) = retake_expired(tx, id, now).await? else {
+        return Ok(ConfirmOutcome::NotPending);
     };
     let user_id: Option<Uuid> = row.try_get("user_id")?;
     let occasion = Occasion::from_row(&row)?;
-    let tickets = issue_tickets(tx, id, b.quantity, now, links).await?;
-    let mut msg = confirmed_message(
-        &b.customer_email,
-        &b.customer_name,
-        &b.reference,
-        id,
-        &tickets,
-        &occasion,
-        links,
-    );
-    if user_id.is_none() {
-        let token = new_guest_link(tx, id, now).await?;
-        msg.payload["guestToken"] = json!(token);
-    }
-    notify::insert_message(tx, &msg).await?;
-    if let Some(sms) = confirmed_sms(tx, user_id, &b.reference, &occasion).await? {
-        notify::insert_message(tx, &sms).await?;
-    }
-    Ok(ConfirmOutcome::Confirmed {
-        event_id: b.event_id,
-    })
+    let event_id = b.event_id;
+    issue_and_announce(tx, vec![(b, user_id, occasion)], now, links).await?;
+    Ok(ConfirmOutcome::Confirmed { event_id })
 }
 
 /// A paid booking released by expiry: its seats are taken again if nobody took them meanwhile

@@ -99,14 +99,8 @@ pub async fn new_guest_link(
     booking_id: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<String> {
-    let (token, hash) = crate::bookings::codes::new_guest_token();
-    sqlx::query("INSERT INTO guest_links (token_hash, booking_id, created_at) VALUES ($1, $2, $3)")
-        .bind(hash)
-        .bind(booking_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(token)
+    let mut tokens = new_guest_links(tx, &[booking_id], now).await?;
+    Ok(tokens.pop().unwrap_or_default())
 }
 
 /// The `sms_booking_confirmed` message for the booking's account, when it has a verified phone
