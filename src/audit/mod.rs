@@ -6,31 +6,15 @@
 //! `crate::dialect!(sqlite, audit)`.
 
 pub mod model;
+pub mod postgres;
 pub mod routes;
+pub mod sqlite;
 mod store;
 
 pub use model::*;
 pub use routes::router;
 
 use crate::store::Store;
-
-/// The SQLite build of the audit-log queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the audit-log queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 /// An entry of `action` by the account `actor_id` (with its email as it is now) from `ip`.
 pub async fn by_account(

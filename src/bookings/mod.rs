@@ -29,10 +29,12 @@ pub mod codes;
 pub mod engine;
 pub mod model;
 pub mod pdf;
+pub mod postgres;
 #[cfg(test)]
 mod proptests;
 pub mod qr;
 pub mod routes;
+pub mod sqlite;
 mod store;
 pub mod ticket_routes;
 pub mod workers;
@@ -43,24 +45,6 @@ pub use workers::{REMINDER_WINDOW, spawn_sweeper};
 use uuid::Uuid;
 
 use crate::state::AppState;
-
-/// The SQLite build of the booking queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite, notify);
-    #[path = "queries/mod.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the booking queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres, notify);
-    #[path = "queries/mod.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 pub use routes::router;
 

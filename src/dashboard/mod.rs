@@ -12,27 +12,11 @@ pub mod changes;
 pub mod export;
 pub mod feed;
 pub mod model;
+pub mod postgres;
 pub mod routes;
+pub mod sqlite;
 mod store;
 
 pub use feed::{Hub, spawn as spawn_feed};
 pub use model::*;
 pub use routes::router;
-
-/// The SQLite build of the dashboard queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the dashboard queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}

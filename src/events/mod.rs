@@ -8,9 +8,11 @@ pub mod demo;
 mod favorites;
 pub mod image;
 pub mod model;
+pub mod postgres;
 mod reads;
 mod requests;
 pub mod routes;
+pub mod sqlite;
 mod store;
 pub mod stream;
 mod ticket_types;
@@ -19,23 +21,5 @@ pub mod workers;
 mod writes;
 
 pub use workers::spawn_workers;
-
-/// The SQLite build of the catalogue queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite, bookings);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the catalogue queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres, bookings);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 pub use routes::router;

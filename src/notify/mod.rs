@@ -18,28 +18,12 @@ use tokio::sync::watch;
 pub mod admin;
 pub mod email;
 pub mod ics;
+pub mod postgres;
 pub mod sms;
+pub mod sqlite;
 mod store;
 pub mod templates;
 pub mod worker;
-
-/// The SQLite build of the outbox queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the outbox queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 /// Installs ring as the process's rustls provider (SMTP TLS and the Twilio client); a provider
 /// already installed is kept.

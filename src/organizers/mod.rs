@@ -12,28 +12,12 @@
 
 pub mod documents;
 pub mod model;
+pub mod postgres;
 pub mod review;
 pub mod routes;
+pub mod sqlite;
 mod store;
 pub mod validate;
 
 pub use model::*;
 pub use routes::router;
-
-/// The SQLite build of the onboarding queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite, audit, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the onboarding queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres, audit, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}

@@ -12,33 +12,11 @@ pub mod engine;
 pub mod flows;
 pub mod gateways;
 pub mod model;
+pub mod postgres;
 pub mod routes;
+pub mod sqlite;
 mod store;
 pub mod workers;
 
 pub use model::*;
 pub use routes::router;
-
-/// The SQLite build of the payment queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite, bookings, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-    #[path = "batches.rs"]
-    mod batches;
-    pub use batches::*;
-}
-
-/// The PostgreSQL build of the payment queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres, bookings, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-    #[path = "batches.rs"]
-    mod batches;
-    pub use batches::*;
-}

@@ -64,7 +64,7 @@ pub enum Store {
     Postgres(Pools<Postgres>),
 }
 
-/// Declares, inside an area's `sqlite` or `postgres` module, what its `queries.rs` is compiled
+/// Declares, at the top of an area's `sqlite.rs` or `postgres.rs`, what its `queries.rs` is compiled
 /// against: the backend alias `Db`, the dialect flag `PG`, and the same-dialect modules of the
 /// other areas it writes to (`crate::dialect!(sqlite, notify)` makes `notify::insert_message`
 /// the SQLite one). The `#[path = "queries.rs"] mod queries;` line stays written out beside it,

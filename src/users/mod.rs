@@ -9,9 +9,11 @@ pub mod domain;
 pub mod extract;
 pub mod model;
 pub mod password;
+pub mod postgres;
 pub mod rate_limit;
 pub mod routes;
 pub mod sessions;
+pub mod sqlite;
 mod store;
 pub mod tokens;
 pub mod validate;
@@ -34,24 +36,6 @@ pub fn router() -> OpenApiRouter<crate::state::AppState> {
         .merge(routes::router())
         .merge(admin::router())
         .merge(abuse::router())
-}
-
-/// The SQLite build of the account queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite, audit, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the account queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres, audit, notify);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
 }
 
 /// [`Email::parse`] as a plain string, for the other areas that store one (bookings' contact,

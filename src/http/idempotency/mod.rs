@@ -12,6 +12,8 @@
 //! Use: wrap the routes that take a key with [`layer`] (`route_layer(from_fn_with_state((state,
 //! Scope::Account), idempotency::layer))`); their handlers take their typed body as usual.
 
+pub mod postgres;
+pub mod sqlite;
 mod store;
 
 use std::future::Future;
@@ -29,24 +31,6 @@ use super::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::users::AuthUser;
 use crate::users::abuse::ClientIp;
-
-/// The SQLite build of the idempotency-key queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the idempotency-key queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 /// How long a key is remembered.
 pub const KEY_TTL_HOURS: i64 = 24;

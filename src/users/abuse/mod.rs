@@ -8,6 +8,8 @@
 //! an in-process cache (a few seconds of TTL); every block or unblock invalidates it here and, on
 //! the `auth` bus topic, on every other instance.
 
+pub mod postgres;
+pub mod sqlite;
 mod store;
 
 use std::net::{IpAddr, SocketAddr};
@@ -25,24 +27,6 @@ use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Pag
 use crate::state::AppState;
 use crate::store::Store;
 use crate::users::AdminUser;
-
-/// The SQLite build of the abuse-protection queries.
-#[path = "."]
-pub mod sqlite {
-    crate::dialect!(sqlite);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
-
-/// The PostgreSQL build of the abuse-protection queries.
-#[path = "."]
-pub mod postgres {
-    crate::dialect!(postgres);
-    #[path = "queries.rs"]
-    mod queries;
-    pub use queries::*;
-}
 
 /// Thresholds and lock lengths.
 #[derive(Debug, Clone)]
@@ -159,7 +143,9 @@ impl BlockCache {
         let until = match self.entries.get(&ip).await {
             Some(hit) => hit,
             None => {
-                let until = store.ip_blocked_until(&ip.to_string()).await?;
+                // Boxed: the guard awaits this on every request, and a store read's state
+                // would make its future, moved on every request, many times larger.
+                let until = Box::pin(store.ip_blocked_until(&ip.to_string())).await?;
                 self.entries.insert(ip, until).await;
                 until
             }

@@ -1,0 +1,8 @@
+//! The PostgreSQL build of the outbox queries: the SQL files below compiled with
+//! `Db = sqlx::Postgres`.
+
+crate::dialect!(postgres);
+
+#[path = "queries.rs"]
+mod queries;
+pub use queries::*;

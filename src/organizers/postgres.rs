@@ -1,0 +1,8 @@
+//! The PostgreSQL build of the onboarding queries: the SQL files below compiled with
+//! `Db = sqlx::Postgres`.
+
+crate::dialect!(postgres, audit, notify);
+
+#[path = "queries.rs"]
+mod queries;
+pub use queries::*;
