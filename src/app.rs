@@ -6,12 +6,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
+use crate::http::bypass::{self, BypassLayer};
 use crate::http::{middleware, openapi};
 pub use crate::state::AppState;
 use crate::store::Store;
@@ -47,21 +49,22 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(DefaultBodyLimit::max(crate::http::JSON_BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::users::rate_limit::guard,
-        ))
-        .layer(CompressionLayer::new())
-        .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
+        // One layer of the whole stack, outermost first: `Router::layer` boxes every route once
+        // per call, and each box is a clone and an allocation on every request.
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::ObserveLayer(state.clone()))
+                .layer(BypassLayer::<bypass::Cors, _>::new(cors))
+                .layer(BypassLayer::<bypass::Compression, _>::new(
+                    CompressionLayer::new(),
+                ))
+                .layer(crate::users::rate_limit::GuardLayer(state.clone()))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    state.config.request_timeout,
+                ))
+                .layer(DefaultBodyLimit::max(crate::http::JSON_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 

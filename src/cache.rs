@@ -8,6 +8,7 @@
 //! topic `cache` so every instance drops its local entries and moves to it.
 //! Hits and misses are counted in `cache_hits_total` / `cache_misses_total` (label `cache`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -148,7 +149,7 @@ impl Cache {
     pub async fn get(&self, label: &'static str, tier: Tier, key: &str) -> Option<Bytes> {
         let full = Self::full_key(self.generation(), key);
         if let Some(entry) = self.0.local.get(&full).await {
-            metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+            count(CacheEvent::Hit, label);
             return Some(entry.bytes);
         }
         if tier != Tier::Live
@@ -173,11 +174,11 @@ impl Cache {
                         },
                     )
                     .await;
-                metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+                count(CacheEvent::Hit, label);
                 return Some(bytes);
             }
         }
-        metrics::counter!("cache_misses_total", "cache" => label).increment(1);
+        count(CacheEvent::Miss, label);
         None
     }
 
@@ -219,7 +220,7 @@ impl Cache {
             .local
             .get(&Self::full_key(self.generation(), key))
             .await?;
-        metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+        count(CacheEvent::Hit, label);
         Some(entry.bytes)
     }
 
@@ -247,9 +248,9 @@ impl Cache {
             })
             .await;
         if ran.load(Ordering::Relaxed) {
-            metrics::counter!("cache_misses_total", "cache" => label).increment(1);
+            count(CacheEvent::Miss, label);
         } else {
-            metrics::counter!("cache_hits_total", "cache" => label).increment(1);
+            count(CacheEvent::Hit, label);
         }
         got.ok().map(|e| e.bytes)
     }
@@ -331,6 +332,33 @@ impl Cache {
             }
         });
     }
+}
+
+/// A lookup's outcome, as counted in `cache_hits_total` / `cache_misses_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CacheEvent {
+    Hit,
+    Miss,
+}
+
+thread_local! {
+    /// Each thread's counter handles by outcome and cache: naming a counter by its label looks it
+    /// up in the recorder's shared registry, a cost paid on every cached answer otherwise.
+    static COUNTERS: std::cell::RefCell<HashMap<(CacheEvent, &'static str), metrics::Counter>> =
+        std::cell::RefCell::default();
+}
+
+/// Counts a hit or a miss of the cache named `label`.
+fn count(event: CacheEvent, label: &'static str) {
+    COUNTERS.with(|cell| {
+        cell.borrow_mut()
+            .entry((event, label))
+            .or_insert_with(|| match event {
+                CacheEvent::Hit => metrics::counter!("cache_hits_total", "cache" => label),
+                CacheEvent::Miss => metrics::counter!("cache_misses_total", "cache" => label),
+            })
+            .increment(1);
+    });
 }
 
 #[cfg(test)]

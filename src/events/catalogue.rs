@@ -361,6 +361,22 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = ApiResult<Fresh>>,
 {
+    // Boxed: a miss reads the store, and the handler's future would otherwise carry that read's
+    // whole state machine, copied on every request, the kept answers' included.
+    Box::pin(render_and_keep(state, label, key, headers, render)).await
+}
+
+async fn render_and_keep<F, Fut>(
+    state: &AppState,
+    label: &'static str,
+    key: Option<String>,
+    headers: &HeaderMap,
+    render: F,
+) -> ApiResult<Response>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ApiResult<Fresh>>,
+{
     let Some(key) = key else {
         return Ok(render().await?.rendered.respond(headers));
     };

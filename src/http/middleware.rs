@@ -2,13 +2,16 @@
 //! and the envelope for error answers that layers or axum produced without one (405 from the
 //! router, 408 from the timeout, 413 from the body limit).
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{ApiError, ErrorCode, request_id};
@@ -30,54 +33,96 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 /// Content-Security-Policy of the HTML pages the server renders itself (docs, checkout).
 pub const HTML_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
 
-/// Request id, span, metrics, security headers and the error-envelope safety net.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id: Arc<str> = req
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| request_id::is_valid(v))
-        .map(Arc::from)
-        .unwrap_or_else(request_id::generate);
-    let method = req.method().clone();
-    let route: Arc<str> = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| Arc::from(p.as_str()))
-        .unwrap_or_else(|| Arc::from("unmatched"));
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        route = %route,
-        request_id = %id,
-        status = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
-    );
+/// Wraps a service with [`Observe`].
+#[derive(Clone)]
+pub struct ObserveLayer(pub AppState);
 
-    let response = request_id::scope(id.clone(), async {
-        let response = next.run(req).await;
-        ensure_envelope(response)
-    })
-    .instrument(span.clone())
-    .await;
-    let mut response = response;
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
 
-    let status = response.status();
-    let elapsed = started.elapsed();
-    span.record("status", status.as_u16());
-    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-    span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::error!("request finished");
-        } else {
-            tracing::info!("request finished");
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            state: self.0.clone(),
+            inner,
         }
-    });
-    crate::telemetry::record_request(&method, &route, status.as_u16(), elapsed);
+    }
+}
 
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
+/// Request id, span, metrics, security headers and the error-envelope safety net, around every
+/// request. A service of its own rather than `from_fn`, which clones the whole stack below it
+/// and boxes it again on every request.
+#[derive(Clone)]
+pub struct Observe<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let id: Arc<str> = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| request_id::is_valid(v))
+            .map(Arc::from)
+            .unwrap_or_else(request_id::generate);
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route_name = || route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let span = tracing::info_span!(
+            "request",
+            method = %method,
+            route = %route_name(),
+            request_id = %id,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let production = self.state.config.is_production();
+        // The inner layers' synchronous part runs in the request's scope and span too.
+        let inner = span.in_scope(|| request_id::sync_scope(id.clone(), || self.inner.call(req)));
+        Box::pin(async move {
+            let answered = async {
+                let Ok(response) = inner.await;
+                ensure_envelope(response)
+            };
+            let mut response = request_id::scope(id.clone(), answered)
+                .instrument(span.clone())
+                .await;
+            let status = response.status();
+            let elapsed = started.elapsed();
+            span.record("status", status.as_u16());
+            span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+            span.in_scope(|| {
+                if status.is_server_error() {
+                    tracing::error!("request finished");
+                } else {
+                    tracing::info!("request finished");
+                }
+            });
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            crate::telemetry::record_request(&method, route, status.as_u16(), elapsed);
+            set_headers(response.headers_mut(), &id, production);
+            Ok(response)
+        })
+    }
+}
+
+/// The request id, the security headers, HSTS in production, and the pages' CSP.
+fn set_headers(headers: &mut HeaderMap, id: &str, production: bool) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert(X_REQUEST_ID, value);
     }
     for (name, value) in SECURITY_HEADERS {
@@ -89,7 +134,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         }
         headers.insert(name, HeaderValue::from_static(value));
     }
-    if state.config.is_production() {
+    if production {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
@@ -105,7 +150,6 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             HeaderValue::from_static(HTML_CSP),
         );
     }
-    response
 }
 
 /// Gives an error answer without a JSON body the contract's envelope, keeping its headers

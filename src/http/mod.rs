@@ -2,6 +2,7 @@
 //! extractors that turn bad input into the contract's 400/413/415 answers, middleware and the
 //! OpenAPI document.
 
+pub mod bypass;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

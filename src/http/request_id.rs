@@ -12,6 +12,11 @@ pub async fn scope<F: Future>(id: Arc<str>, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
+/// Runs `f` with `id` as the current request id (the synchronous part of a service call).
+pub fn sync_scope<R>(id: Arc<str>, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 /// The current request id, or an empty string outside a request.
 pub fn current() -> String {
     REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()

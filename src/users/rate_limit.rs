@@ -10,15 +10,19 @@
 //! every instance shares them.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
 
 use super::abuse::{self, BlockCache, ClientIp, Policy};
 use crate::config::Tier;
@@ -462,8 +466,67 @@ fn set_headers(response: &mut Response, states: &[TierState]) {
     }
 }
 
-/// The guard middleware: client IP, refused agents, IP blocks, rate tiers.
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Wraps a service with [`GuardService`].
+#[derive(Clone)]
+pub struct GuardLayer(pub AppState);
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> GuardService<S> {
+        GuardService {
+            state: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// The guard middleware: client IP, refused agents, IP blocks, rate tiers. A service of its own
+/// rather than `from_fn`, which boxes the stack below it once more on every request.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Service<Request> for GuardService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The ready service goes with the request; a clone stays for the next one.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(guard(self.state.clone(), req, Next(inner)).map(Ok))
+    }
+}
+
+/// The service below the guard, called at most once.
+struct Next<S>(S);
+
+impl<S> Next<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    async fn run(mut self, req: Request) -> Response {
+        let Ok(response) = self.0.call(req).await;
+        response
+    }
+}
+
+async fn guard<S>(state: AppState, mut req: Request, next: Next<S>) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     if is_exempt(req.uri().path(), &state.config.api_prefix) {
         return next.run(req).await;
     }
@@ -537,25 +600,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let retry = states.iter().map(|s| s.retry_after_secs).max().unwrap_or(0);
     if retry > 0 {
         metrics::counter!("rate_limit_rejections_total").increment(1);
-        match state
-            .store
-            .record_rate_limited(&ip.to_string(), &state.guard.policy)
-            .await
-        {
-            Ok(Some(_)) => {
-                abuse::announce_block_change(&state, ip).await;
-                crate::audit::record(
-                    &state.store,
-                    crate::audit::AuditEntry::new("ip.block")
-                        .target("ip", ip)
-                        .ip(Some(ip))
-                        .details(serde_json::json!({"reason": "rate_limited"})),
-                )
-                .await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "could not record a rate-limit rejection"),
-        }
+        // Boxed: the guard's future is moved on every request, and this rare branch's writes
+        // would make it many times larger.
+        Box::pin(record_rejection(&state, ip)).await;
         let mut response = refuse(
             ApiError::new(ErrorCode::RateLimited, "Too many requests; slow down")
                 .with_retry_after(retry),
@@ -566,6 +613,30 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let mut response = next.run(req).await;
     set_headers(&mut response, &states);
     response
+}
+
+/// Counts a rate-limit refusal against the IP, blocking it (audited, announced) at the policy's
+/// threshold.
+async fn record_rejection(state: &AppState, ip: IpAddr) {
+    match state
+        .store
+        .record_rate_limited(&ip.to_string(), &state.guard.policy)
+        .await
+    {
+        Ok(Some(_)) => {
+            abuse::announce_block_change(state, ip).await;
+            crate::audit::record(
+                &state.store,
+                crate::audit::AuditEntry::new("ip.block")
+                    .target("ip", ip)
+                    .ip(Some(ip))
+                    .details(serde_json::json!({"reason": "rate_limited"})),
+            )
+            .await;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "could not record a rate-limit rejection"),
+    }
 }
 
 #[cfg(test)]

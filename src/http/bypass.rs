@@ -1,0 +1,260 @@
+//! tower-http layers applied only to the requests that need them. Compression (gzip, br; API.md
+//! §9) moves every answer's body into its `CompressionBody`, an enum sized for the encoders'
+//! state, boxed again as an axum `Body`; CORS builds a header map and an origin future for every
+//! request. A request without `Accept-Encoding`, or without `Origin` (not a browser's
+//! cross-origin request), has no use for either: it goes straight to the inner service and its
+//! answer gets only the `Vary` header the layer would have added (BENCHMARKS.md, "The
+//! middleware stack"). Every other request goes through the tower-http layer unchanged.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, Response, header};
+use bytes::Bytes;
+use futures_util::future::{Either, FutureExt, Map};
+use tower::{BoxError, Layer, Service};
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+
+/// Which requests a layer is for, and what it does to the answers of the others.
+pub trait Bypass: Send + Sync + 'static {
+    /// Whether the request needs the layer.
+    fn needs(req: &Request) -> bool;
+    /// What the layer would have done to the answer of a request that does not need it.
+    fn answer(response: &mut Response<Body>);
+}
+
+/// Compression: for requests that say which encodings they accept.
+#[derive(Debug)]
+pub enum Compression {}
+
+impl Bypass for Compression {
+    fn needs(req: &Request) -> bool {
+        req.headers().contains_key(header::ACCEPT_ENCODING)
+    }
+
+    /// tower-http, for a client that accepts only identity: `Vary: accept-encoding` on an answer
+    /// it may compress.
+    fn answer(response: &mut Response<Body>) {
+        let headers = response.headers();
+        let compressible = !headers.contains_key(header::CONTENT_ENCODING)
+            && !headers.contains_key(header::CONTENT_RANGE)
+            && DefaultPredicate::new().should_compress(response);
+        if compressible {
+            add_vary(response, header::ACCEPT_ENCODING);
+        }
+    }
+}
+
+/// CORS: for requests with an `Origin`, and every `OPTIONS` (tower-http answers each as a
+/// preflight).
+#[derive(Debug)]
+pub enum Cors {}
+
+impl Bypass for Cors {
+    fn needs(req: &Request) -> bool {
+        req.method() == Method::OPTIONS || req.headers().contains_key(header::ORIGIN)
+    }
+
+    /// tower-http's `Vary: origin`. (Its `Access-Control-Expose-Headers` means nothing without
+    /// an `Access-Control-Allow-Origin`, which a request without `Origin` never gets.)
+    fn answer(response: &mut Response<Body>) {
+        add_vary(response, header::ORIGIN);
+    }
+}
+
+/// Appends `name` to `Vary` unless a `Vary` value names it already.
+fn add_vary(response: &mut Response<Body>, name: HeaderName) {
+    let named = response.headers().get_all(header::VARY).iter().any(|v| {
+        v.as_bytes()
+            .windows(name.as_str().len())
+            .any(|w| w.eq_ignore_ascii_case(name.as_str().as_bytes()))
+    });
+    if !named {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_name(name));
+    }
+}
+
+/// Applies `layer` to the requests `B` says need it.
+pub struct BypassLayer<B, L> {
+    layer: L,
+    kind: PhantomData<fn() -> B>,
+}
+
+impl<B, L> BypassLayer<B, L> {
+    /// `layer`, for the requests that need it.
+    pub fn new(layer: L) -> Self {
+        Self {
+            layer,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<B, L: Clone> Clone for BypassLayer<B, L> {
+    fn clone(&self) -> Self {
+        Self::new(self.layer.clone())
+    }
+}
+
+impl<B, L, S> Layer<S> for BypassLayer<B, L>
+where
+    L: Layer<S>,
+    S: Clone,
+{
+    type Service = BypassService<B, L::Service, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BypassService {
+            layered: self.layer.layer(inner.clone()),
+            plain: inner,
+            kind: PhantomData,
+        }
+    }
+}
+
+/// The inner service, through the layer for the requests that need it.
+pub struct BypassService<B, T, S> {
+    layered: T,
+    plain: S,
+    kind: PhantomData<fn() -> B>,
+}
+
+impl<B, T: Clone, S: Clone> Clone for BypassService<B, T, S> {
+    fn clone(&self) -> Self {
+        Self {
+            layered: self.layered.clone(),
+            plain: self.plain.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+type Answer = Result<Response<Body>, Infallible>;
+
+impl<B, T, S, ResBody> Service<Request> for BypassService<B, T, S>
+where
+    B: Bypass,
+    T: Service<Request, Response = Response<ResBody>, Error = Infallible>,
+    ResBody: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+    S: Service<Request, Response = Response<Body>, Error = Infallible>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Either<
+        Map<S::Future, fn(Answer) -> Answer>,
+        Map<T::Future, fn(Result<T::Response, Infallible>) -> Answer>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both wrap the same inner service; the layers' own readiness is the inner one's.
+        match self.plain.poll_ready(cx) {
+            Poll::Ready(Ok(())) => self.layered.poll_ready(cx),
+            other => other,
+        }
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if B::needs(&req) {
+            Either::Right(self.layered.call(req).map(boxed_body as fn(_) -> _))
+        } else {
+            Either::Left(self.plain.call(req).map(bypassed::<B> as fn(_) -> _))
+        }
+    }
+}
+
+fn bypassed<B: Bypass>(answer: Answer) -> Answer {
+    let mut response = answer?;
+    B::answer(&mut response);
+    Ok(response)
+}
+
+fn boxed_body<ResBody>(answer: Result<Response<ResBody>, Infallible>) -> Answer
+where
+    ResBody: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    Ok(answer?.map(Body::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+    use tower_http::compression::CompressionLayer;
+    use tower_http::cors::CorsLayer;
+
+    async fn answer(req: Request) -> Result<Response<Body>, Infallible> {
+        let _ = req;
+        Ok(Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b' '; 100]))
+            .unwrap())
+    }
+
+    fn varies<B>(response: &Response<B>) -> Vec<String> {
+        let mut names: Vec<String> = response
+            .headers()
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().uri("/");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bypassed_request_gets_the_headers_the_layers_would_have_added() {
+        let service = tower::service_fn(answer);
+        let full = CorsLayer::new().layer(CompressionLayer::new().layer(service));
+        let light = BypassLayer::<Cors, _>::new(CorsLayer::new())
+            .layer(BypassLayer::<Compression, _>::new(CompressionLayer::new()).layer(service));
+        let through = full.oneshot(request(&[])).await.unwrap();
+        let bypassed = light.oneshot(request(&[])).await.unwrap();
+        assert_eq!(varies(&bypassed), varies(&through));
+        assert_eq!(varies(&bypassed), ["accept-encoding", "origin"]);
+        assert!(bypassed.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[tokio::test]
+    async fn requests_that_need_a_layer_go_through_it() {
+        let service = tower::service_fn(answer);
+        let light = BypassLayer::<Compression, _>::new(CompressionLayer::new()).layer(service);
+        let gzip = light
+            .clone()
+            .oneshot(request(&[("accept-encoding", "gzip")]))
+            .await
+            .unwrap();
+        assert_eq!(gzip.headers()[header::CONTENT_ENCODING], "gzip");
+        let refused = light
+            .oneshot(request(&[("accept-encoding", "identity;q=0")]))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), axum::http::StatusCode::NOT_ACCEPTABLE);
+        let cors = BypassLayer::<Cors, _>::new(
+            CorsLayer::new().allow_origin(HeaderValue::from_static("https://shop.example")),
+        )
+        .layer(service);
+        let cross = cors
+            .oneshot(request(&[("origin", "https://shop.example")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            cross.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://shop.example"
+        );
+    }
+}
