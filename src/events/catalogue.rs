@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::Utc;
 use serde::Serialize;
@@ -21,7 +22,7 @@ use super::model::{
     TypeAvailability,
 };
 use crate::cache::Tier;
-use crate::http::{ApiError, ApiResult, Meta, Page, now_rfc3339, select_fields};
+use crate::http::{ApiError, ApiResult, Meta, Page, put_now_rfc3339, select_fields};
 use crate::state::AppState;
 
 /// Builds the public view of an event from its record and live counts.
@@ -286,31 +287,40 @@ impl Rendered {
         self.0.clone()
     }
 
-    fn split(&self) -> (&[u8], Bytes) {
+    fn split(&self) -> (Bytes, Bytes) {
         let at = self.0.iter().position(|b| *b == b'\n').unwrap_or(0);
-        (&self.0[..at], self.0.slice(at + 1..))
+        (self.0.slice(..at), self.0.slice(at + 1..))
     }
 
-    /// The answer: 304 when `If-None-Match` names the tag, else 200 with the body.
+    /// The answer: 304 when `If-None-Match` names the tag, else 200 with the body. Built
+    /// directly on the kept bytes (the tag shares them): the timestamp is the only work.
     pub fn respond(&self, request: &HeaderMap) -> Response {
         let (etag, prefix) = self.split();
-        let etag_value = HeaderValue::from_bytes(etag).unwrap_or(HeaderValue::from_static("\"0\""));
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ETAG, etag_value);
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        if if_none_match(request, etag) {
-            return (StatusCode::NOT_MODIFIED, headers).into_response();
-        }
+        let matched = if_none_match(request, &etag);
+        let mut response = if matched {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            response
+        } else {
+            let mut body = BytesMut::with_capacity(prefix.len() + 32);
+            body.put_slice(&prefix);
+            put_now_rfc3339(&mut body);
+            body.put_slice(b"\"}");
+            Response::new(Body::from(body.freeze()))
+        };
+        let headers = response.headers_mut();
         headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            header::ETAG,
+            HeaderValue::from_maybe_shared(etag).unwrap_or(HeaderValue::from_static("\"0\"")),
         );
-        let stamp = now_rfc3339();
-        let mut body = BytesMut::with_capacity(prefix.len() + stamp.len() + 2);
-        body.put_slice(&prefix);
-        body.put_slice(stamp.as_bytes());
-        body.put_slice(b"\"}");
-        (StatusCode::OK, headers, body.freeze()).into_response()
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if !matched {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        response
     }
 }
 
@@ -551,7 +561,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
-            HeaderValue::from_bytes(etag).unwrap(),
+            HeaderValue::from_bytes(&etag).unwrap(),
         );
         assert_eq!(r.respond(&h).status(), StatusCode::NOT_MODIFIED);
         assert_eq!(r.respond(&HeaderMap::new()).status(), StatusCode::OK);

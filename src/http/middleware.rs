@@ -3,7 +3,6 @@
 //! router, 408 from the timeout, 413 from the body limit).
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -72,12 +71,12 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let id: Arc<str> = req
+        // An incoming id shares the request's buffer: echoing it copies nothing.
+        let id: HeaderValue = req
             .headers()
             .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| request_id::is_valid(v))
-            .map(Arc::from)
+            .filter(|v| v.to_str().is_ok_and(request_id::is_valid))
+            .cloned()
             .unwrap_or_else(request_id::generate);
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
@@ -86,7 +85,7 @@ where
             "request",
             method = %method,
             route = %route_name(),
-            request_id = %id,
+            request_id = id.to_str().unwrap_or_default(),
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
@@ -114,17 +113,15 @@ where
             });
             let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
             crate::telemetry::record_request(&method, route, status.as_u16(), elapsed);
-            set_headers(response.headers_mut(), &id, production);
+            set_headers(response.headers_mut(), id, production);
             Ok(response)
         })
     }
 }
 
 /// The request id, the security headers, HSTS in production, and the pages' CSP.
-fn set_headers(headers: &mut HeaderMap, id: &str, production: bool) {
-    if let Ok(value) = HeaderValue::from_str(id) {
-        headers.insert(X_REQUEST_ID, value);
-    }
+fn set_headers(headers: &mut HeaderMap, id: HeaderValue, production: bool) {
+    headers.insert(X_REQUEST_ID, id);
     for (name, value) in SECURITY_HEADERS {
         let name = HeaderName::from_static(name);
         // The door's pages widen the permissions policy to the camera (`web::door`); every

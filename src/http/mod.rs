@@ -29,6 +29,24 @@ pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Appends the current time as the contract writes it to `out`, formatted at most once a
+/// millisecond on each thread: a kept answer's timestamp is the only part of it made per request.
+pub fn put_now_rfc3339(out: &mut bytes::BytesMut) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = Utc::now();
+    let millis = now.timestamp_millis();
+    LAST.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.0 != millis {
+            *last = (millis, now.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        bytes::BufMut::put_slice(out, last.1.as_bytes());
+    });
+}
+
 /// Parses a `from`/`to` query value (API.md §11.62): RFC 3339, or `YYYY-MM-DD` as UTC midnight;
 /// anything else is a 400 naming `field`.
 pub fn parse_instant(raw: &str, field: &str) -> ApiResult<chrono::DateTime<Utc>> {

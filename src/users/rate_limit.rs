@@ -556,15 +556,14 @@ where
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !agent.is_empty()
-        && state
-            .config
-            .blocked_user_agents
+        .trim();
+    let blocked = &state.config.blocked_user_agents;
+    if !agent.is_empty() && !blocked.is_empty() && {
+        let agent = agent.to_ascii_lowercase();
+        blocked
             .iter()
             .any(|b| !b.is_empty() && agent.contains(b.as_str()))
-    {
+    } {
         return ApiError::new(ErrorCode::Forbidden, "This client is not allowed").into_response();
     }
     // `/metrics` honours IP blocks (§11.39) but has no rate tier (§9).
