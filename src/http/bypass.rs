@@ -79,6 +79,28 @@ fn add_vary(response: &mut Response<Body>, name: HeaderName) {
     }
 }
 
+/// A tower-http service and the inner service it wraps.
+pub trait Wraps {
+    /// The wrapped service.
+    type Inner;
+    /// The wrapped service, to call without the layer.
+    fn inner(&mut self) -> &mut Self::Inner;
+}
+
+impl<S> Wraps for tower_http::cors::Cors<S> {
+    type Inner = S;
+    fn inner(&mut self) -> &mut S {
+        self.get_mut()
+    }
+}
+
+impl<S, P> Wraps for tower_http::compression::Compression<S, P> {
+    type Inner = S;
+    fn inner(&mut self) -> &mut S {
+        self.get_mut()
+    }
+}
+
 /// Applies `layer` to the requests `B` says need it.
 pub struct BypassLayer<B, L> {
     layer: L,
@@ -101,69 +123,66 @@ impl<B, L: Clone> Clone for BypassLayer<B, L> {
     }
 }
 
-impl<B, L, S> Layer<S> for BypassLayer<B, L>
-where
-    L: Layer<S>,
-    S: Clone,
-{
-    type Service = BypassService<B, L::Service, S>;
+impl<B, L: Layer<S>, S> Layer<S> for BypassLayer<B, L> {
+    type Service = BypassService<B, L::Service>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BypassService {
-            layered: self.layer.layer(inner.clone()),
-            plain: inner,
+            layered: self.layer.layer(inner),
             kind: PhantomData,
         }
     }
 }
 
-/// The inner service, through the layer for the requests that need it.
-pub struct BypassService<B, T, S> {
+/// The inner service, through the layer for the requests that need it. It holds the inner
+/// service once, inside the layer's: axum clones a route's whole stack for every request.
+pub struct BypassService<B, T> {
     layered: T,
-    plain: S,
     kind: PhantomData<fn() -> B>,
 }
 
-impl<B, T: Clone, S: Clone> Clone for BypassService<B, T, S> {
+impl<B, T: Clone> Clone for BypassService<B, T> {
     fn clone(&self) -> Self {
         Self {
             layered: self.layered.clone(),
-            plain: self.plain.clone(),
             kind: PhantomData,
         }
     }
 }
 
 type Answer = Result<Response<Body>, Infallible>;
+type InnerFuture<T> = <<T as Wraps>::Inner as Service<Request>>::Future;
 
-impl<B, T, S, ResBody> Service<Request> for BypassService<B, T, S>
+impl<B, T, ResBody> Service<Request> for BypassService<B, T>
 where
     B: Bypass,
-    T: Service<Request, Response = Response<ResBody>, Error = Infallible>,
+    T: Service<Request, Response = Response<ResBody>, Error = Infallible> + Wraps,
+    T::Inner: Service<Request, Response = Response<Body>, Error = Infallible>,
     ResBody: axum::body::HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
-    S: Service<Request, Response = Response<Body>, Error = Infallible>,
 {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Either<
-        Map<S::Future, fn(Answer) -> Answer>,
+        Map<InnerFuture<T>, fn(Answer) -> Answer>,
         Map<T::Future, fn(Result<T::Response, Infallible>) -> Answer>,
     >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Both wrap the same inner service; the layers' own readiness is the inner one's.
-        match self.plain.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.layered.poll_ready(cx),
-            other => other,
-        }
+        // The layer is ready when the inner service is.
+        self.layered.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
         if B::needs(&req) {
             Either::Right(self.layered.call(req).map(boxed_body as fn(_) -> _))
         } else {
-            Either::Left(self.plain.call(req).map(bypassed::<B> as fn(_) -> _))
+            Either::Left(
+                self.layered
+                    .inner()
+                    .call(req)
+                    .map(bypassed::<B> as fn(_) -> _),
+            )
         }
     }
 }

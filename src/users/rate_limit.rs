@@ -21,7 +21,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either, ready};
 use tower::{Layer, Service};
 
 use super::abuse::{self, BlockCache, ClientIp, Policy};
@@ -496,17 +496,26 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        // The ready service goes with the request; a clone stays for the next one.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(guard(self.state.clone(), req, Next(inner)).map(Ok))
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // Most requests are decided here, and go on without a box or a clone of the stack.
+        match first_look(&self.state, &mut req) {
+            FirstLook::Pass => Either::Left(self.inner.call(req)),
+            FirstLook::Refuse(answer) => Either::Right(Box::pin(ready(Ok(answer)))),
+            FirstLook::Wait(ip) => {
+                // The ready service goes with the request; a clone stays for the next one.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                Either::Right(Box::pin(
+                    guard(self.state.clone(), req, ip, Next(inner)).map(Ok),
+                ))
+            }
+        }
     }
 }
 
@@ -523,12 +532,19 @@ where
     }
 }
 
-async fn guard<S>(state: AppState, mut req: Request, next: Next<S>) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
+/// What the guard can decide without waiting.
+enum FirstLook {
+    /// Exempt, or not blocked and no rate tier applies.
+    Pass,
+    /// A blocked IP or agent.
+    Refuse(Response),
+    /// The IP's block is not in the cache, or rate tiers apply.
+    Wait(IpAddr),
+}
+
+fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
     if is_exempt(req.uri().path(), &state.config.api_prefix) {
-        return next.run(req).await;
+        return FirstLook::Pass;
     }
     let peer = req
         .extensions()
@@ -536,37 +552,65 @@ where
         .map(|c| c.0.ip());
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
     req.extensions_mut().insert(ClientIp(ip));
-    // People on pages get a page, not the API's JSON.
-    let page = crate::web::is_page(req.uri().path());
-    let refuse = |e: ApiError| {
-        if page {
-            crate::web::console::guard_refusal(e)
-        } else {
-            e.into_response()
-        }
-    };
-
-    match state.guard.blocks.blocked_until(&state.store, ip).await {
-        Ok(Some(until)) => return refuse(abuse::ip_blocked(until)),
-        Ok(None) => {}
-        Err(e) => return e.into_response(),
+    match state.guard.blocks.cached(ip) {
+        None => return FirstLook::Wait(ip),
+        Some(Some(until)) => return FirstLook::Refuse(refusal(req, abuse::ip_blocked(until))),
+        Some(None) => {}
     }
-    let agent = req
-        .headers()
+    if let Some(answer) = refused_agent(state, req) {
+        return FirstLook::Refuse(answer);
+    }
+    // `/metrics` honours IP blocks (§11.39) but has no rate tier (§9).
+    if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
+        return FirstLook::Pass;
+    }
+    FirstLook::Wait(ip)
+}
+
+/// A refusal as the client reads it: people on pages get a page, not the API's JSON.
+fn refusal(req: &Request, e: ApiError) -> Response {
+    if crate::web::is_page(req.uri().path()) {
+        crate::web::console::guard_refusal(e)
+    } else {
+        e.into_response()
+    }
+}
+
+/// The 403 for a user agent in `BLOCKED_USER_AGENTS`.
+fn refused_agent(state: &AppState, req: &Request) -> Option<Response> {
+    let agent = user_agent(req);
+    let blocked = &state.config.blocked_user_agents;
+    if agent.is_empty() || blocked.is_empty() {
+        return None;
+    }
+    let agent = agent.to_ascii_lowercase();
+    blocked
+        .iter()
+        .any(|b| !b.is_empty() && agent.contains(b.as_str()))
+        .then(|| ApiError::new(ErrorCode::Forbidden, "This client is not allowed").into_response())
+}
+
+fn user_agent(req: &Request) -> &str {
+    req.headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .trim();
-    let blocked = &state.config.blocked_user_agents;
-    if !agent.is_empty() && !blocked.is_empty() && {
-        let agent = agent.to_ascii_lowercase();
-        blocked
-            .iter()
-            .any(|b| !b.is_empty() && agent.contains(b.as_str()))
-    } {
-        return ApiError::new(ErrorCode::Forbidden, "This client is not allowed").into_response();
+        .trim()
+}
+
+/// The rest of the guard, for a request [`first_look`] could not decide.
+async fn guard<S>(state: AppState, req: Request, ip: IpAddr, next: Next<S>) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match state.guard.blocks.blocked_until(&state.store, ip).await {
+        Ok(Some(until)) => return refusal(&req, abuse::ip_blocked(until)),
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
     }
-    // `/metrics` honours IP blocks (§11.39) but has no rate tier (§9).
+    if let Some(answer) = refused_agent(&state, &req) {
+        return answer;
+    }
     if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
         return next.run(req).await;
     }
@@ -593,7 +637,7 @@ where
         req.uri().path(),
         ip,
         parts_user,
-        agent.is_empty(),
+        user_agent(&req).is_empty(),
     );
     let states = state.guard.limiter.check(&checks).await;
     let retry = states.iter().map(|s| s.retry_after_secs).max().unwrap_or(0);
@@ -602,7 +646,8 @@ where
         // Boxed: the guard's future is moved on every request, and this rare branch's writes
         // would make it many times larger.
         Box::pin(record_rejection(&state, ip)).await;
-        let mut response = refuse(
+        let mut response = refusal(
+            &req,
             ApiError::new(ErrorCode::RateLimited, "Too many requests; slow down")
                 .with_retry_after(retry),
         );

@@ -197,7 +197,7 @@ async fn apply(state: &AppState, payload: &str) {
         }
         "ip" => {
             if let Ok(ip) = value.parse() {
-                state.guard.blocks.invalidate(ip).await;
+                state.guard.blocks.invalidate(ip);
             }
         }
         _ => {}

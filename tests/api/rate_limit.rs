@@ -531,9 +531,10 @@ async fn expire_ip_blocks(app: &TestApp) {
         }
     }
     // Let the 5-second block cache forget the old block.
-    for ip in ["203.0.113.50"] {
-        app.state.guard.blocks.invalidate(ip.parse().unwrap()).await;
-    }
+    app.state
+        .guard
+        .blocks
+        .invalidate("203.0.113.50".parse().unwrap());
 }
 
 /// As if every lock had just ended: failures count again only from the lock's end (as they do

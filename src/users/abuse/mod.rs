@@ -18,7 +18,6 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -119,43 +118,49 @@ impl From<BlockRow> for BlockView {
     }
 }
 
-/// Per-instance cache of IP blocks (the database holds the truth).
+/// Per-instance cache of IP blocks (the database holds the truth). A synchronous map: the guard
+/// reads it on every request before deciding whether it has to wait at all.
 #[derive(Debug, Clone)]
 pub struct BlockCache {
-    entries: Cache<IpAddr, Option<DateTime<Utc>>>,
+    entries: moka::sync::Cache<IpAddr, Option<DateTime<Utc>>>,
 }
 
 impl Default for BlockCache {
     fn default() -> Self {
         Self {
-            entries: crate::cache::ttl_map(100_000, Duration::from_secs(5)),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
         }
     }
 }
 
 impl BlockCache {
+    /// Until when an IP is blocked, if it is now; `None` when the cache does not know.
+    pub fn cached(&self, ip: IpAddr) -> Option<Option<DateTime<Utc>>> {
+        self.entries
+            .get(&ip)
+            .map(|until| until.filter(|u| *u > Utc::now()))
+    }
+
     /// Until when an IP is blocked, if it is now.
     pub async fn blocked_until(
         &self,
         store: &Store,
         ip: IpAddr,
     ) -> ApiResult<Option<DateTime<Utc>>> {
-        let until = match self.entries.get(&ip).await {
-            Some(hit) => hit,
-            None => {
-                // Boxed: the guard awaits this on every request, and a store read's state
-                // would make its future, moved on every request, many times larger.
-                let until = Box::pin(store.ip_blocked_until(&ip.to_string())).await?;
-                self.entries.insert(ip, until).await;
-                until
-            }
-        };
+        if let Some(known) = self.cached(ip) {
+            return Ok(known);
+        }
+        let until = store.ip_blocked_until(&ip.to_string()).await?;
+        self.entries.insert(ip, until);
         Ok(until.filter(|u| *u > Utc::now()))
     }
 
     /// Forgets an IP after a block or unblock.
-    pub async fn invalidate(&self, ip: IpAddr) {
-        self.entries.invalidate(&ip).await;
+    pub fn invalidate(&self, ip: IpAddr) {
+        self.entries.invalidate(&ip);
     }
 
     /// Forgets every IP, when unblocks may have been missed.
@@ -181,7 +186,7 @@ pub fn seconds_until(t: DateTime<Utc>) -> u64 {
 
 /// Tells every instance (this one included) that an IP's block changed.
 pub async fn announce_block_change(state: &AppState, ip: IpAddr) {
-    state.guard.blocks.invalidate(ip).await;
+    state.guard.blocks.invalidate(ip);
     state
         .bus
         .publish(crate::bus::topic::AUTH, format!("ip:{ip}"))
