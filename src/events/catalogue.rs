@@ -373,59 +373,48 @@ where
 {
     // Boxed: a miss reads the store, and the handler's future would otherwise carry that read's
     // whole state machine, copied on every request, the kept answers' included.
-    Box::pin(render_and_keep(state, label, key, headers, render)).await
-}
-
-async fn render_and_keep<F, Fut>(
-    state: &AppState,
-    label: &'static str,
-    key: Option<String>,
-    headers: &HeaderMap,
-    render: F,
-) -> ApiResult<Response>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = ApiResult<Fresh>>,
-{
-    let Some(key) = key else {
-        return Ok(render().await?.rendered.respond(headers));
-    };
-    let own: std::sync::Mutex<Option<ApiResult<Rendered>>> = std::sync::Mutex::new(None);
-    let kept = state
-        .cache
-        .live_get_or_insert(label, &format!("answer:{key}"), async {
-            let outcome = render().await;
-            let mut slot = own
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match outcome {
-                Ok(Fresh {
-                    rendered,
-                    keep: true,
-                }) => Some(rendered.bytes()),
-                Ok(Fresh { rendered, .. }) => {
-                    *slot = Some(Ok(rendered));
-                    None
+    Box::pin(async move {
+        let Some(key) = key else {
+            return Ok(render().await?.rendered.respond(headers));
+        };
+        let own: std::sync::Mutex<Option<ApiResult<Rendered>>> = std::sync::Mutex::new(None);
+        let kept = state
+            .cache
+            .live_get_or_insert(label, &format!("answer:{key}"), async {
+                let outcome = render().await;
+                let mut slot = own
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match outcome {
+                    Ok(Fresh {
+                        rendered,
+                        keep: true,
+                    }) => Some(rendered.bytes()),
+                    Ok(Fresh { rendered, .. }) => {
+                        *slot = Some(Ok(rendered));
+                        None
+                    }
+                    Err(e) => {
+                        *slot = Some(Err(e));
+                        None
+                    }
                 }
-                Err(e) => {
-                    *slot = Some(Err(e));
-                    None
-                }
-            }
-        })
-        .await;
-    if let Some(rendered) = kept.and_then(Rendered::from_bytes) {
-        return Ok(rendered.respond(headers));
-    }
-    let mine = own
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    match mine {
-        Some(result) => Ok(result?.respond(headers)),
-        // The render this request waited for was not kept (an error, or a draft): its own.
-        None => Ok(render().await?.rendered.respond(headers)),
-    }
+            })
+            .await;
+        if let Some(rendered) = kept.and_then(Rendered::from_bytes) {
+            return Ok(rendered.respond(headers));
+        }
+        let mine = own
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match mine {
+            Some(result) => Ok(result?.respond(headers)),
+            // The render this request waited for was not kept (an error, or a draft): its own.
+            None => Ok(render().await?.rendered.respond(headers)),
+        }
+    })
+    .await
 }
 
 /// A finished answer kept in level two, if any.
