@@ -53,7 +53,9 @@ pub fn build_router(state: AppState) -> Router {
         // per call, and each box is a clone and an allocation on every request.
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::ObserveLayer(state.clone()))
+                .layer(middleware::ObserveLayer {
+                    production: state.config.is_production(),
+                })
                 .layer(BypassLayer::<bypass::Cors, _>::new(cors))
                 .layer(BypassLayer::<bypass::Compression, _>::new(
                     CompressionLayer::new(),

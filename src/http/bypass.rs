@@ -238,14 +238,19 @@ mod tests {
     #[tokio::test]
     async fn a_bypassed_request_gets_the_headers_the_layers_would_have_added() {
         let service = tower::service_fn(answer);
-        let full = CorsLayer::new().layer(CompressionLayer::new().layer(service));
-        let light = BypassLayer::<Cors, _>::new(CorsLayer::new())
+        let cors = CorsLayer::new().expose_headers([header::ETAG]);
+        let full = cors.clone().layer(CompressionLayer::new().layer(service));
+        let light = BypassLayer::<Cors, _>::new(cors)
             .layer(BypassLayer::<Compression, _>::new(CompressionLayer::new()).layer(service));
         let through = full.oneshot(request(&[])).await.unwrap();
         let bypassed = light.oneshot(request(&[])).await.unwrap();
         assert_eq!(varies(&bypassed), varies(&through));
         assert_eq!(varies(&bypassed), ["accept-encoding", "origin"]);
         assert!(bypassed.headers().get(header::CONTENT_ENCODING).is_none());
+        // It did skip CORS: the one header only the layer writes without an `Origin`.
+        let expose = header::ACCESS_CONTROL_EXPOSE_HEADERS;
+        assert!(through.headers().contains_key(&expose));
+        assert!(!bypassed.headers().contains_key(&expose));
     }
 
     #[tokio::test]

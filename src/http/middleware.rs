@@ -14,7 +14,6 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::{ApiError, ErrorCode, request_id};
-use crate::state::AppState;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -32,16 +31,18 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 /// Content-Security-Policy of the HTML pages the server renders itself (docs, checkout).
 pub const HTML_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'self'";
 
-/// Wraps a service with [`Observe`].
+/// Wraps a service with [`Observe`]; `production` adds HSTS to every answer.
 #[derive(Clone)]
-pub struct ObserveLayer(pub AppState);
+pub struct ObserveLayer {
+    pub production: bool,
+}
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Observe<S> {
         Observe {
-            state: self.0.clone(),
+            production: self.production,
             inner,
         }
     }
@@ -52,7 +53,7 @@ impl<S> Layer<S> for ObserveLayer {
 /// and boxes it again on every request.
 #[derive(Clone)]
 pub struct Observe<S> {
-    state: AppState,
+    production: bool,
     inner: S,
 }
 
@@ -89,7 +90,7 @@ where
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        let production = self.state.config.is_production();
+        let production = self.production;
         // The inner layers' synchronous part runs in the request's scope and span too.
         let inner = span.in_scope(|| request_id::sync_scope(id.clone(), || self.inner.call(req)));
         Box::pin(async move {

@@ -507,12 +507,12 @@ where
         match first_look(&self.state, &mut req) {
             FirstLook::Pass => Either::Left(self.inner.call(req)),
             FirstLook::Refuse(answer) => Either::Right(Box::pin(ready(Ok(answer)))),
-            FirstLook::Wait(ip) => {
+            FirstLook::Wait(ip, step) => {
                 // The ready service goes with the request; a clone stays for the next one.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
                 Either::Right(Box::pin(
-                    guard(self.state.clone(), req, ip, Next(inner)).map(Ok),
+                    guard(self.state.clone(), req, ip, step, Next(inner)).map(Ok),
                 ))
             }
         }
@@ -538,8 +538,17 @@ enum FirstLook {
     Pass,
     /// A blocked IP or agent.
     Refuse(Response),
-    /// The IP's block is not in the cache, or rate tiers apply.
-    Wait(IpAddr),
+    /// The IP's block is not in the cache, or rate tiers apply: where [`guard`] takes over.
+    Wait(IpAddr, Step),
+}
+
+/// Where the waiting part of the guard starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Read the IP's block from the store, then go on as [`first_look`] does.
+    Block,
+    /// The block and the agent are checked: only the rate tiers are left.
+    Tiers,
 }
 
 fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
@@ -553,7 +562,7 @@ fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
     req.extensions_mut().insert(ClientIp(ip));
     match state.guard.blocks.cached(ip) {
-        None => return FirstLook::Wait(ip),
+        None => return FirstLook::Wait(ip, Step::Block),
         Some(Some(until)) => return FirstLook::Refuse(refusal(req, abuse::ip_blocked(until))),
         Some(None) => {}
     }
@@ -564,7 +573,7 @@ fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
     if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
         return FirstLook::Pass;
     }
-    FirstLook::Wait(ip)
+    FirstLook::Wait(ip, Step::Tiers)
 }
 
 /// A refusal as the client reads it: people on pages get a page, not the API's JSON.
@@ -599,20 +608,22 @@ fn user_agent(req: &Request) -> &str {
 }
 
 /// The rest of the guard, for a request [`first_look`] could not decide.
-async fn guard<S>(state: AppState, req: Request, ip: IpAddr, next: Next<S>) -> Response
+async fn guard<S>(state: AppState, req: Request, ip: IpAddr, step: Step, next: Next<S>) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    match state.guard.blocks.blocked_until(&state.store, ip).await {
-        Ok(Some(until)) => return refusal(&req, abuse::ip_blocked(until)),
-        Ok(None) => {}
-        Err(e) => return e.into_response(),
-    }
-    if let Some(answer) = refused_agent(&state, &req) {
-        return answer;
-    }
-    if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
-        return next.run(req).await;
+    if step == Step::Block {
+        match state.guard.blocks.blocked_until(&state.store, ip).await {
+            Ok(Some(until)) => return refusal(&req, abuse::ip_blocked(until)),
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+        if let Some(answer) = refused_agent(&state, &req) {
+            return answer;
+        }
+        if !state.config.rate_limits.enabled || req.uri().path() == "/metrics" {
+            return next.run(req).await;
+        }
     }
     let parts_user = req
         .headers()
