@@ -168,16 +168,31 @@ pub async fn claim_due(
             return Ok(Vec::new());
         }
     }
-    let lock = if PG { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
+    let sql = if PG {
+        // Each branch an ordered scan of its partial index (migration 0021), which marks the dead
+        // entries it passes (every message leaves one per status it went through) so that the
+        // next claim skips them; one `OR` over both read them all again through a bitmap.
         "UPDATE outbox SET status = 'PROCESSING', locked_until = $1, attempts = attempts + 1
          WHERE id IN (
-             SELECT id FROM outbox
-             WHERE {DUE}
-             ORDER BY next_attempt_at
-             LIMIT $4 {lock})
+             SELECT id FROM (
+                 SELECT id FROM outbox
+                 WHERE status = 'PENDING' AND next_attempt_at <= $2 AND attempts < $3
+                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
+             UNION ALL
+             SELECT id FROM (
+                 SELECT id FROM outbox
+                 WHERE status = 'PROCESSING' AND locked_until <= $2 AND attempts < $3
+                 ORDER BY locked_until LIMIT $4 FOR UPDATE SKIP LOCKED) lapsed
+             LIMIT $4)
          RETURNING id, channel, recipient, template, payload, attempts"
-    );
+            .to_string()
+    } else {
+        format!(
+            "UPDATE outbox SET status = 'PROCESSING', locked_until = $1, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at LIMIT $4)
+             RETURNING id, channel, recipient, template, payload, attempts"
+        )
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(lease_until)
         .bind(now)
@@ -243,14 +258,23 @@ pub async fn record_outcomes(
 ) -> sqlx::Result<()> {
     let mut tx = pools.write.begin().await?;
     for chunk in sent.chunks(500) {
+        // One array parameter on PostgreSQL: one statement to prepare whatever the chunk's size.
+        let ids = if PG {
+            "SELECT unnest(CAST($3 AS uuid[]))".to_string()
+        } else {
+            placeholders(3, chunk.len())
+        };
         let sql = format!(
             "UPDATE outbox SET status = 'SENT', sent_at = $1, locked_until = NULL, last_error = NULL
-             WHERE status = 'PROCESSING' AND locked_until = $2 AND id IN ({})",
-            placeholders(3, chunk.len())
+             WHERE status = 'PROCESSING' AND locked_until = $2 AND id IN ({ids})"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(lease);
-        for id in chunk {
-            query = query.bind(*id);
+        if PG {
+            query = query.bind(crate::store::PgArray(chunk.to_vec()));
+        } else {
+            for id in chunk {
+                query = query.bind(*id);
+            }
         }
         query.execute(&mut *tx).await?;
     }
