@@ -170,6 +170,12 @@ pub const MAX_INLINE_QR: usize = 10;
 /// Email templates that show their tickets' QR codes inline.
 const QR_TEMPLATES: &[&str] = &["booking_confirmed"];
 
+/// Whether rendering `name` draws images (QR codes): CPU work worth a blocking thread. The
+/// other templates render in tens of microseconds, less than handing them to a thread costs.
+pub fn renders_images(name: &str) -> bool {
+    QR_TEMPLATES.contains(&name)
+}
+
 /// Email templates that carry the event as an `event.ics` attachment.
 const CALENDAR_TEMPLATES: &[&str] = &["booking_confirmed"];
 
@@ -525,7 +531,7 @@ pub fn render_email(
 ) -> Result<RenderedEmail, RenderError> {
     let spec = lookup(name, Channel::Email)?;
     let mut payload = payload.clone();
-    let inline = if QR_TEMPLATES.contains(&name) {
+    let inline = if renders_images(name) {
         inline_ticket_qrs(&mut payload)
     } else {
         Vec::new()

@@ -323,13 +323,19 @@ impl Outbox {
             .map_err(|e| DeliveryError::permanent(format!("payload is not JSON: {e}")))?;
         match channel {
             Channel::Email => {
-                // QR images are CPU work: rendered off the async threads.
-                let (template, base_url) = (m.template.clone(), self.base_url.clone());
-                let rendered = tokio::task::spawn_blocking(move || {
-                    templates::render_email(&template, &payload, &base_url)
-                })
-                .await
-                .map_err(|e| DeliveryError::transient(format!("rendering stopped: {e}")))?
+                // QR images are CPU work: rendered off the async threads. Text alone is not: a
+                // hand-off to a blocking thread and back cost more than rendering it (in a
+                // profile of guest holds, one thread wake-up each way per message).
+                let rendered = if templates::renders_images(&m.template) {
+                    let (template, base_url) = (m.template.clone(), self.base_url.clone());
+                    tokio::task::spawn_blocking(move || {
+                        templates::render_email(&template, &payload, &base_url)
+                    })
+                    .await
+                    .map_err(|e| DeliveryError::transient(format!("rendering stopped: {e}")))?
+                } else {
+                    templates::render_email(&m.template, &payload, &self.base_url)
+                }
                 .map_err(|e| DeliveryError::permanent(e.0))?;
                 let message = self
                     .mailer
