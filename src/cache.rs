@@ -19,6 +19,9 @@ use moka::Expiry;
 use crate::bus::{Bus, Received};
 use crate::config::CacheTtls;
 
+/// Most keys [`Cache::asked_before`] remembers (8 bytes each, plus the map's own).
+const ASKED_KEYS: u64 = 100_000;
+
 /// How long an entry may live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
@@ -56,6 +59,9 @@ struct Inner {
     bus: Bus,
     ttls: CacheTtls,
     instance: String,
+    /// Hashes of the keys asked for recently (see [`Cache::asked_before`]).
+    asked: moka::sync::Cache<u64, ()>,
+    asked_hasher: std::hash::RandomState,
 }
 
 /// Handle to the cache (cheap to clone).
@@ -107,6 +113,11 @@ impl Cache {
             bus,
             ttls,
             instance: uuid::Uuid::new_v4().simple().to_string(),
+            asked: moka::sync::Cache::builder()
+                .max_capacity(ASKED_KEYS)
+                .time_to_live(ttls.long)
+                .build(),
+            asked_hasher: std::hash::RandomState::new(),
         }));
         if let Some(conn) = &cache.0.redis {
             let mut conn = conn.clone();
@@ -143,6 +154,21 @@ impl Cache {
 
     fn full_key(generation: u64, key: &str) -> String {
         format!("g{generation}:{key}")
+    }
+
+    /// Whether `key` was asked for before, within the long tier's time (and notes that it now
+    /// was). A caller stores what it computed for a key only from its second asking: a query
+    /// asked once (a search with its own terms, a client walking through query strings) would
+    /// otherwise fill the cache, push out the answers asked again and again, and cost more to
+    /// store (serialized, and written to Redis when shared) than it saves.
+    pub fn asked_before(&self, key: &str) -> bool {
+        use std::hash::BuildHasher;
+        let hash = self.0.asked_hasher.hash_one(key);
+        if self.0.asked.contains_key(&hash) {
+            return true;
+        }
+        self.0.asked.insert(hash, ());
+        false
     }
 
     /// A cached value; `label` names the cache in the hit/miss counters.
@@ -392,6 +418,16 @@ mod tests {
             .put(Tier::Long, "k", g, Bytes::from_static(b"stale"))
             .await;
         assert!(cache.get("t", Tier::Long, "k").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_key_counts_as_asked_before_from_its_second_asking_on() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        assert!(!cache.asked_before("list:a"));
+        assert!(!cache.asked_before("list:b"), "another key is its own");
+        assert!(cache.asked_before("list:a"));
+        assert!(cache.asked_before("list:a"));
+        assert!(cache.asked_before("list:b"));
     }
 
     #[tokio::test]

@@ -232,7 +232,9 @@ async fn list_records(
                 .store
                 .list_events(filter, limit, page.offset())
                 .await?;
-            if let Ok(bytes) = serde_json::to_vec(&v) {
+            if state.cache.asked_before(&key)
+                && let Ok(bytes) = serde_json::to_vec(&v)
+            {
                 state
                     .cache
                     .put(Tier::Long, &key, generation, Bytes::from(bytes))
