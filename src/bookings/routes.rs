@@ -365,13 +365,7 @@ async fn create_booking(
     key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
-    check_body(&body, &Booker::Account(user.id))?;
-    let key = key.map(|Extension(ScopedKey(k))| k);
-    if let Some(answer) = earlier_answer(&state, key.as_deref(), false).await? {
-        return Ok(answer);
-    }
-    let view = hold(&state, Booker::Account(user.id), body, key).await?;
-    Ok(ApiResponse::created(view).into_response())
+    book_keyed(&state, Booker::Account(user.id), key, body).await
 }
 
 /// Books tickets without an account; answers the booking plus a `guestToken`.
@@ -392,16 +386,30 @@ async fn create_guest_booking(
     key: Option<Extension<ScopedKey>>,
     ApiJson(body): ApiJson<CreateBookingBody>,
 ) -> ApiResult<Response> {
-    check_body(&body, &Booker::Guest(ip))?;
+    book_keyed(&state, Booker::Guest(ip), key, body).await
+}
+
+/// Books as [`book`] does, under the request's `Idempotency-Key`: a retry gets the answer of the
+/// attempt that created the booking, a first attempt a new hold (201).
+async fn book_keyed(
+    state: &AppState,
+    booker: Booker,
+    key: Option<Extension<ScopedKey>>,
+    body: CreateBookingBody,
+) -> ApiResult<Response> {
+    check_body(&body, &booker)?;
+    let guest = matches!(booker, Booker::Guest(_));
     let key = key.map(|Extension(ScopedKey(k))| k);
-    if let Some(answer) = earlier_answer(&state, key.as_deref(), true).await? {
+    if let Some(answer) = earlier_answer(state, key.as_deref(), guest).await? {
         return Ok(answer);
     }
-    let view = hold(&state, Booker::Guest(ip), body, key).await?;
+    let view = hold(state, booker, body, key).await?;
     let mut response = ApiResponse::created(view).into_response();
-    // The answer holds the guest token: an idempotent retry is answered from the booking
-    // instead of a stored copy.
-    response.extensions_mut().insert(AnswerByRoute);
+    if guest {
+        // The answer holds the guest token: an idempotent retry is answered from the booking
+        // instead of a stored copy.
+        response.extensions_mut().insert(AnswerByRoute);
+    }
     Ok(response)
 }
 

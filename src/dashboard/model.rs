@@ -636,48 +636,47 @@ mod tests {
 
     #[test]
     fn weeks_are_labelled_by_their_monday_and_months_by_year_and_month() {
-        // 2026-03-01 is a Sunday: its week began on Monday 2026-02-23.
-        assert_eq!(
-            GroupBy::Week.label_of(t("2026-03-01T23:59:59Z")),
-            "2026-02-23"
-        );
-        assert_eq!(
-            GroupBy::Week.label_of(t("2026-03-02T00:00:00Z")),
-            "2026-03-02"
-        );
-        assert_eq!(
-            GroupBy::Day.label_of(t("2026-01-31T23:59:59.999Z")),
-            "2026-01-31"
-        );
-        assert_eq!(
-            GroupBy::Day.label_of(t("2026-02-01T00:00:00Z")),
-            "2026-02-01"
-        );
-        assert_eq!(
-            GroupBy::Month.label_of(t("2026-12-31T23:59:59Z")),
-            "2026-12"
-        );
-        // Labels are UTC: 00:30 at +01:00 is still the previous day.
-        assert_eq!(
-            GroupBy::Day.label_of(t("2026-02-01T00:30:00+01:00")),
-            "2026-01-31"
-        );
+        let cases = [
+            // 2026-03-01 is a Sunday: its week began on Monday 2026-02-23.
+            (GroupBy::Week, "2026-03-01T23:59:59Z", "2026-02-23"),
+            (GroupBy::Week, "2026-03-02T00:00:00Z", "2026-03-02"),
+            (GroupBy::Day, "2026-01-31T23:59:59.999Z", "2026-01-31"),
+            (GroupBy::Day, "2026-02-01T00:00:00Z", "2026-02-01"),
+            (GroupBy::Month, "2026-12-31T23:59:59Z", "2026-12"),
+            // Labels are UTC: 00:30 at +01:00 is still the previous day.
+            (GroupBy::Day, "2026-02-01T00:30:00+01:00", "2026-01-31"),
+        ];
+        for (group, at, label) in cases {
+            assert_eq!(group.label_of(t(at)), label, "{at}");
+        }
     }
 
     #[test]
     fn labels_cover_every_bucket_meeting_the_range_and_stop_before_to() {
-        let days = GroupBy::Day
-            .labels(t("2026-01-30T12:00:00Z"), t("2026-02-02T00:00:00Z"))
-            .unwrap();
-        assert_eq!(days, ["2026-01-30", "2026-01-31", "2026-02-01"]);
-        let weeks = GroupBy::Week
-            .labels(t("2026-03-01T00:00:00Z"), t("2026-03-10T00:00:00Z"))
-            .unwrap();
-        assert_eq!(weeks, ["2026-02-23", "2026-03-02", "2026-03-09"]);
-        let months = GroupBy::Month
-            .labels(t("2025-11-15T00:00:00Z"), t("2026-02-01T00:00:00Z"))
-            .unwrap();
-        assert_eq!(months, ["2025-11", "2025-12", "2026-01"]);
+        let cases = [
+            (
+                GroupBy::Day,
+                ("2026-01-30T12:00:00Z", "2026-02-02T00:00:00Z"),
+                ["2026-01-30", "2026-01-31", "2026-02-01"],
+            ),
+            (
+                GroupBy::Week,
+                ("2026-03-01T00:00:00Z", "2026-03-10T00:00:00Z"),
+                ["2026-02-23", "2026-03-02", "2026-03-09"],
+            ),
+            (
+                GroupBy::Month,
+                ("2025-11-15T00:00:00Z", "2026-02-01T00:00:00Z"),
+                ["2025-11", "2025-12", "2026-01"],
+            ),
+        ];
+        for (group, (from, to), labels) in cases {
+            assert_eq!(
+                group.labels(t(from), t(to)).unwrap(),
+                labels,
+                "{from}..{to}"
+            );
+        }
     }
 
     #[test]

@@ -183,6 +183,29 @@ pub async fn record(state: &AppState, id: Uuid) -> ApiResult<Option<EventRecord>
     Ok(record)
 }
 
+/// The record of event `id` if `viewer` may see it; 404 when there is no such event or it is
+/// hidden from `viewer`.
+pub async fn visible_record(
+    state: &AppState,
+    id: Uuid,
+    viewer: Option<&crate::users::AuthUser>,
+) -> ApiResult<EventRecord> {
+    record(state, id)
+        .await?
+        .filter(|r| visible_to(r, viewer))
+        .ok_or_else(|| ApiError::not_found("Event"))
+}
+
+/// The view of one record with its live counts.
+pub async fn live_view(state: &AppState, record: &EventRecord) -> ApiResult<EventView> {
+    let counts = counts_of(state, record).await?;
+    Ok(view(
+        record,
+        counts.get(&record.event.id),
+        &state.config.public_base_url,
+    ))
+}
+
 /// A page of event views and the total. Counts are live either way: a page read from the
 /// database carries them already (read in the same queries); a page from the level-one cache
 /// gets them from one live-count query.

@@ -11,7 +11,7 @@ use super::catalogue;
 use super::model::{EVENT_FIELDS, EventStatus, EventView, FavoriteState, ListFilter};
 use super::reads::{ListRequest, answer_list};
 use super::requests::PageQuery;
-use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Page, parse_fields};
+use crate::http::{ApiPath, ApiQuery, ApiResponse, ApiResult, Page, parse_fields};
 use crate::state::AppState;
 use crate::users::AuthUser;
 
@@ -22,10 +22,7 @@ async fn favorite(
     id: Uuid,
     want: Option<bool>,
 ) -> ApiResult<ApiResponse<FavoriteState>> {
-    catalogue::record(state, id)
-        .await?
-        .filter(|r| catalogue::visible_to(r, Some(user)))
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    catalogue::visible_record(state, id, Some(user)).await?;
     let favorited = state
         .store
         .set_favorite(user.id, id, want, Utc::now())

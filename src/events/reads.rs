@@ -363,12 +363,8 @@ pub(super) async fn get_event(
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
     let (state, viewer, fields) = (&state, viewer.as_ref(), &fields);
     catalogue::cached_answer(state, "event_detail", Some(key), &headers, || async move {
-        let record = catalogue::record(state, id)
-            .await?
-            .filter(|r| catalogue::visible_to(r, viewer))
-            .ok_or_else(|| ApiError::not_found("Event"))?;
-        let counts = catalogue::counts_of(state, &record).await?;
-        let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+        let record = catalogue::visible_record(state, id, viewer).await?;
+        let view = catalogue::live_view(state, &record).await?;
         Ok(Fresh {
             rendered: Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?,
             keep: catalogue::visible_to(&record, None),
@@ -402,12 +398,8 @@ pub(super) async fn get_event_availability(
         Some(key),
         &headers,
         || async move {
-            let record = catalogue::record(state, id)
-                .await?
-                .filter(|r| catalogue::visible_to(r, viewer))
-                .ok_or_else(|| ApiError::not_found("Event"))?;
-            let counts = catalogue::counts_of(state, &record).await?;
-            let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+            let record = catalogue::visible_record(state, id, viewer).await?;
+            let view = catalogue::live_view(state, &record).await?;
             Ok(Fresh {
                 rendered: Rendered::new(&catalogue::availability(&view), None)?,
                 keep: catalogue::visible_to(&record, None),

@@ -44,8 +44,7 @@ pub const WINDOW: Duration = Duration::from_secs(1);
 
 async fn current(state: &AppState, id: Uuid) -> Option<Availability> {
     let record = catalogue::record(state, id).await.ok()??;
-    let counts = catalogue::counts_of(state, &record).await.ok()?;
-    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let view = catalogue::live_view(state, &record).await.ok()?;
     Some(catalogue::availability(&view))
 }
 
@@ -251,10 +250,7 @@ pub async fn stream_event_availability(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    catalogue::record(&state, id)
-        .await?
-        .filter(|r| catalogue::visible_to(r, viewer.as_ref()))
-        .ok_or_else(|| ApiError::not_found("Event"))?;
+    catalogue::visible_record(&state, id, viewer.as_ref()).await?;
     let slot = state
         .streams
         .take(

@@ -4,6 +4,7 @@
 //! `postgres` modules of the area); where the dialects differ it branches on `PG`.
 
 use super::{Db, PG};
+use crate::store::placeholders;
 use sqlx::Transaction;
 
 /// Writes a message inside the caller's transaction.
@@ -128,14 +129,6 @@ pub async fn messages_for(
     .bind(recipient)
     .fetch_all(&pools.read)
     .await
-}
-
-/// Placeholders `$from, $from+1, …` for `n` bound values.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Claims up to `limit` due messages for one worker: PENDING ones whose time has come, and

@@ -40,6 +40,12 @@ fn sample() -> serde_json::Value {
     })
 }
 
+/// Asserts that a rendered part contains `needle`, printing the part when it does not.
+#[track_caller]
+fn assert_contains(part: &str, needle: &str) {
+    assert!(part.contains(needle), "{needle:?} is not in:\n{part}");
+}
+
 #[test]
 fn every_template_renders_with_sample_data() {
     for t in TEMPLATES {
@@ -100,18 +106,10 @@ fn links_are_built_from_the_public_base_url() {
     let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
     let pdf = format!("{page}/tickets.pdf");
     for link in [&page, &pdf] {
-        assert!(r.html.contains(&format!("href=\"{link}\"")), "{}", r.html);
+        assert_contains(&r.html, &format!("href=\"{link}\""));
     }
-    assert!(
-        r.text.contains(&format!("Your booking: {page}\n")),
-        "{}",
-        r.text
-    );
-    assert!(
-        r.text.contains(&format!("Tickets to print (PDF): {pdf}\n")),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, &format!("Your booking: {page}\n"));
+    assert_contains(&r.text, &format!("Tickets to print (PDF): {pdf}\n"));
     assert!(
         !r.text.contains("/api/bookings"),
         "links open pages: {}",
@@ -127,7 +125,7 @@ fn links_are_built_from_the_public_base_url() {
             .html
             .contains(&format!("{BASE}/api/payments/test/checkout/PAY-123"))
     );
-    assert!(pending.text.contains("NGN 10,500.00"), "{}", pending.text);
+    assert_contains(&pending.text, "NGN 10,500.00");
 }
 
 #[test]
@@ -136,27 +134,16 @@ fn guest_bookings_link_with_their_token() {
     p["guestToken"] = json!("gt_abc123");
     let r = render_email("booking_confirmed", &p, BASE).unwrap();
     let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
-    assert!(
-        r.text
-            .contains(&format!("Your booking: {page}?token=gt_abc123\n")),
-        "{}",
-        r.text
-    );
-    assert!(
-        r.text.contains(&format!(
-            "Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"
-        )),
-        "{}",
-        r.text
+    assert_contains(&r.text, &format!("Your booking: {page}?token=gt_abc123\n"));
+    assert_contains(
+        &r.text,
+        &format!("Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"),
     );
     p["bookingId"] = json!("0190a3b2-0000-7000-8000-000000000009");
     let cancelled = render_email("booking_cancelled", &p, BASE).unwrap();
-    assert!(
-        cancelled.text.contains(&format!(
-            "{BASE}/bookings/0190a3b2-0000-7000-8000-000000000009?token=gt_abc123"
-        )),
-        "{}",
-        cancelled.text
+    assert_contains(
+        &cancelled.text,
+        &format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000009?token=gt_abc123"),
     );
 }
 
@@ -164,20 +151,12 @@ fn guest_bookings_link_with_their_token() {
 fn an_expired_booking_offers_its_event_page_to_book_again() {
     let mut p = sample();
     let r = render_email("booking_expired", &p, BASE).unwrap();
-    assert!(
-        r.text.contains(&format!("Book again: {BASE}/\n")),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, &format!("Book again: {BASE}/\n"));
     p["eventId"] = json!("0190a3b2-0000-7000-8000-0000000000ee");
     let r = render_email("booking_expired", &p, BASE).unwrap();
     let page = format!("{BASE}/events/0190a3b2-0000-7000-8000-0000000000ee");
-    assert!(
-        r.text.contains(&format!("Book again: {page}\n")),
-        "{}",
-        r.text
-    );
-    assert!(r.html.contains(&format!("href=\"{page}\"")), "{}", r.html);
+    assert_contains(&r.text, &format!("Book again: {page}\n"));
+    assert_contains(&r.html, &format!("href=\"{page}\""));
 }
 
 #[test]
@@ -188,25 +167,12 @@ fn a_reminder_links_to_the_tickets_and_says_when_in_the_events_time_zone() {
         "{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001?token=gt_abc123"
     ));
     let r = render_email("event_reminder", &p, BASE).unwrap();
-    assert!(
-        r.text
-            .contains("starts Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)"),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, "starts Thu, 31 Dec 2026 20:30 WAT (Africa/Lagos)");
     let page = format!("{BASE}/bookings/0190a3b2-0000-7000-8000-000000000001");
-    assert!(
-        r.text
-            .contains(&format!("Your tickets: {page}?token=gt_abc123\n")),
-        "{}",
-        r.text
-    );
-    assert!(
-        r.text.contains(&format!(
-            "Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"
-        )),
-        "{}",
-        r.text
+    assert_contains(&r.text, &format!("Your tickets: {page}?token=gt_abc123\n"));
+    assert_contains(
+        &r.text,
+        &format!("Tickets to print (PDF): {page}/tickets.pdf?token=gt_abc123\n"),
     );
 }
 
@@ -216,19 +182,10 @@ fn the_pay_link_opens_the_checkout_page() {
     p.as_object_mut().unwrap().remove("payUrl");
     let r = render_email("booking_pending", &p, BASE).unwrap();
     let checkout = format!("{BASE}/checkout/0190a3b2-0000-7000-8000-000000000001");
-    assert!(
-        r.text.contains(&format!("Pay now: {checkout}\n")),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, &format!("Pay now: {checkout}\n"));
     p["guestToken"] = json!("gt_a+b");
     let r = render_email("booking_pending", &p, BASE).unwrap();
-    assert!(
-        r.text
-            .contains(&format!("Pay now: {checkout}?token=gt_a%2Bb\n")),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, &format!("Pay now: {checkout}?token=gt_a%2Bb\n"));
 }
 
 #[test]
@@ -261,7 +218,7 @@ fn a_confirmation_carries_the_event_as_an_ics_attachment() {
             "{line} in {body}"
         );
     }
-    assert!(r.text.contains("event.ics"), "{}", r.text);
+    assert_contains(&r.text, "event.ics");
     let welcome = render_email("welcome", &sample(), BASE).unwrap();
     assert!(welcome.attachments.is_empty());
 }
@@ -317,13 +274,8 @@ fn each_ticket_gets_an_inline_qr_png_referenced_by_cid_and_the_text_lists_the_co
         assert_eq!(image.content_id, format!("ticket-{}-qr@ticketmax", i + 1));
         assert!(image.png.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert_eq!(Some(image.png.clone()), crate::bookings::qr::png(code));
-        assert!(
-            r.html
-                .contains(&format!("src=\"cid:{}\"", image.content_id)),
-            "{}",
-            r.html
-        );
-        assert!(r.text.contains(code), "{}", r.text);
+        assert_contains(&r.html, &format!("src=\"cid:{}\"", image.content_id));
+        assert_contains(&r.text, code);
     }
     let other = render_email("welcome", &sample(), BASE).unwrap();
     assert!(other.inline.is_empty());
@@ -363,12 +315,7 @@ fn a_given_absolute_link_is_kept_and_a_path_is_made_absolute() {
     let mut p = sample();
     p["payUrl"] = json!("https://pay.example.com/checkout/1");
     let r = render_email("booking_pending", &p, BASE).unwrap();
-    assert!(
-        r.text
-            .contains("Pay now: https://pay.example.com/checkout/1"),
-        "{}",
-        r.text
-    );
+    assert_contains(&r.text, "Pay now: https://pay.example.com/checkout/1");
     p["payUrl"] = json!("/checkout/1?token=a&b");
     let r = render_email("booking_pending", &p, BASE).unwrap();
     assert!(r.text.contains(&format!("{BASE}/checkout/1?token=a&b")));
@@ -382,18 +329,14 @@ fn booking_flow_payloads_without_ids_or_currency_render() {
         "tickets": [{"code": "TK-1", "qrUrl": "https://t.example.com/api/bookings/b/tickets/t/qr"}],
     });
     let r = render_email("booking_confirmed", &confirmed, BASE).unwrap();
-    assert!(
-        r.html.contains("src=\"cid:ticket-1-qr@ticketmax\""),
-        "{}",
-        r.html
-    );
+    assert_contains(&r.html, "src=\"cid:ticket-1-qr@ticketmax\"");
     assert!(!r.html.contains("t.example.com"), "{}", r.html);
     let cancelled = json!({
         "customerName": "Ada", "eventTitle": "Show", "reference": "R1",
         "reason": null, "refundAmount": 2500, "quantity": 1,
     });
     let r = render_email("booking_cancelled", &cancelled, BASE).unwrap();
-    assert!(r.text.contains("A refund of what you paid"), "{}", r.text);
+    assert_contains(&r.text, "A refund of what you paid");
     let event =
         json!({"customerName": "Ada", "eventTitle": "Show", "reason": "Rain", "refundAmount": 0});
     let r = render_email("event_cancelled", &event, BASE).unwrap();
@@ -466,8 +409,8 @@ fn a_confirmation_without_a_venue_names_only_the_location() {
     let mut p = sample();
     p["venue"] = serde_json::Value::Null;
     let r = render_email("booking_confirmed", &p, BASE).unwrap();
-    assert!(r.text.contains("Where: Ikoyi, Lagos\n"), "{}", r.text);
-    assert!(r.html.contains("Where: Ikoyi, Lagos<br>"), "{}", r.html);
+    assert_contains(&r.text, "Where: Ikoyi, Lagos\n");
+    assert_contains(&r.html, "Where: Ikoyi, Lagos<br>");
 }
 
 fn with_tickets(n: usize) -> serde_json::Value {

@@ -257,6 +257,32 @@ pub struct ApplicationRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ApplicationRow {
+    /// A new, empty DRAFT of `user_id`, created `now`.
+    pub fn draft(user_id: Uuid, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            user_id,
+            status: ApplicationStatus::Draft,
+            personal_information: PersonalInformation::default(),
+            organization_details: OrganizationDetails::default(),
+            address: Address::default(),
+            banking_information: BankingInformation::default(),
+            account_number_sealed: None,
+            account_key_id: None,
+            experience_details: ExperienceDetails::default(),
+            rejection_reason: None,
+            reviewer_note: None,
+            reviewed_by: None,
+            submitted_at: None,
+            reviewed_at: None,
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A stored document of an application.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DocumentRow {
@@ -520,31 +546,10 @@ mod tests {
     use super::*;
 
     fn application(kind: Option<OrganizationType>) -> Application {
-        let now = Utc::now();
+        let mut row = ApplicationRow::draft(Uuid::now_v7(), Utc::now());
+        row.organization_details.organization_type = kind;
         Application {
-            row: ApplicationRow {
-                id: Uuid::now_v7(),
-                user_id: Uuid::now_v7(),
-                status: ApplicationStatus::Draft,
-                personal_information: PersonalInformation::default(),
-                organization_details: OrganizationDetails {
-                    organization_type: kind,
-                    ..Default::default()
-                },
-                address: Address::default(),
-                banking_information: BankingInformation::default(),
-                account_number_sealed: None,
-                account_key_id: None,
-                experience_details: ExperienceDetails::default(),
-                rejection_reason: None,
-                reviewer_note: None,
-                reviewed_by: None,
-                submitted_at: None,
-                reviewed_at: None,
-                version: 0,
-                created_at: now,
-                updated_at: now,
-            },
+            row,
             documents: Vec::new(),
         }
     }

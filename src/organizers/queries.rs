@@ -33,6 +33,23 @@ fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
 }
 
+/// A statement and the parameters bound to it so far.
+type Statement<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// Binds the applicant's sections of `row` to the next seven parameters, in column order:
+/// personal information, organization, address, banking, the sealed account number and its key,
+/// experience.
+fn bind_sections<'q>(query: Statement<'q>, row: &'q ApplicationRow) -> Statement<'q> {
+    query
+        .bind(json(&row.personal_information))
+        .bind(json(&row.organization_details))
+        .bind(json(&row.address))
+        .bind(json(&row.banking_information))
+        .bind(&row.account_number_sealed)
+        .bind(&row.account_key_id)
+        .bind(json(&row.experience_details))
+}
+
 /// The documents of one application.
 async fn documents_of(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<Vec<DocumentRow>> {
     let sql = format!(
@@ -102,24 +119,16 @@ pub async fn insert_application(
     if let Some(existing) = open_of_user(&mut tx, row.user_id).await? {
         return Ok(Err(existing));
     }
-    let inserted = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO organizer_applications (id, user_id, status, personal_information,
              organization_details, address, banking_information, account_number_sealed,
              account_key_id, experience_details, version, created_at, updated_at)
          VALUES ($1, $2, 'DRAFT', $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
-    )
-    .bind(row.id)
-    .bind(row.user_id)
-    .bind(json(&row.personal_information))
-    .bind(json(&row.organization_details))
-    .bind(json(&row.address))
-    .bind(json(&row.banking_information))
-    .bind(&row.account_number_sealed)
-    .bind(&row.account_key_id)
-    .bind(json(&row.experience_details))
-    .bind(row.created_at)
-    .execute(&mut *tx)
-    .await;
+    );
+    let inserted = bind_sections(query.bind(row.id).bind(row.user_id), row)
+        .bind(row.created_at)
+        .execute(&mut *tx)
+        .await;
     match inserted {
         Ok(_) => {}
         Err(e) if crate::store::is_unique_violation(&e) => {
@@ -149,14 +158,7 @@ pub async fn save_sections(
              account_key_id = $6, experience_details = $7, version = version + 1, updated_at = $8
          WHERE id = $9 AND version = $10 AND {EDITABLE}"
     );
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(json(&row.personal_information))
-        .bind(json(&row.organization_details))
-        .bind(json(&row.address))
-        .bind(json(&row.banking_information))
-        .bind(&row.account_number_sealed)
-        .bind(&row.account_key_id)
-        .bind(json(&row.experience_details))
+    let done = bind_sections(sqlx::query(sqlx::AssertSqlSafe(sql)), row)
         .bind(now)
         .bind(row.id)
         .bind(row.version)

@@ -11,8 +11,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::model::{
-    Address, Application, ApplicationRow, ApplicationStatus, ApplicationView, BankingInformation,
-    BankingInput, ExperienceDetails, OrganizationDetails, PersonalInformation, missing_by_step,
+    Address, Application, ApplicationRow, ApplicationView, BankingInformation, BankingInput,
+    ExperienceDetails, OrganizationDetails, PersonalInformation, missing_by_step,
 };
 use super::validate::{self, overlay};
 use crate::http::{
@@ -239,27 +239,7 @@ async fn start_application(
         .user_by_id(user.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let now = Utc::now();
-    let mut row = ApplicationRow {
-        id: Uuid::now_v7(),
-        user_id: user.id,
-        status: ApplicationStatus::Draft,
-        personal_information: PersonalInformation::default(),
-        organization_details: OrganizationDetails::default(),
-        address: Address::default(),
-        banking_information: BankingInformation::default(),
-        account_number_sealed: None,
-        account_key_id: None,
-        experience_details: ExperienceDetails::default(),
-        rejection_reason: None,
-        reviewer_note: None,
-        reviewed_by: None,
-        submitted_at: None,
-        reviewed_at: None,
-        version: 0,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut row = ApplicationRow::draft(user.id, Utc::now());
     sections.apply(&state, &mut row);
     let first_name = row
         .personal_information

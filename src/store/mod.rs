@@ -127,9 +127,16 @@ pub fn id_list(pg: bool, n: usize) -> String {
     if pg {
         "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
     } else {
-        let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-        format!("IN ({})", list.join(", "))
+        format!("IN ({})", placeholders(1, n))
     }
+}
+
+/// Placeholders `$from, $from+1, …` for `n` values bound one by one, as in an `IN` list.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A list bound as ONE PostgreSQL array parameter, sent in the binary protocol (no text to

@@ -220,13 +220,6 @@ pub(super) struct LockedType {
     pub(super) remaining: i64,
 }
 
-pub(super) fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 // On PostgreSQL the batch statements take each list as ONE array parameter ([`PgArray`], binary),
 // and a batch of rows as one array per column under `unnest`, so each statement has a single
 // shape whatever the batch size: a connection parses and plans it once and then reuses it. With

@@ -21,7 +21,7 @@ use crate::bookings::{
 };
 use crate::events::model::EventStatus;
 use crate::notify::NewMessage;
-use crate::store::{PgArray, Pools};
+use crate::store::{PgArray, Pools, placeholders};
 
 pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.unit_price, \
      b.total_amount, b.currency, b.status, b.expires_at, b.customer_email, b.customer_name, b.customer_phone, \

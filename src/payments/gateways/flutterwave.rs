@@ -96,6 +96,25 @@ impl Flutterwave {
         format!("{}{path}", self.base_url)
     }
 
+    /// Sends `request` with the secret key and reads Flutterwave's whole answer: its status and
+    /// body.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, bytes::Bytes), GatewayError> {
+        let response = request
+            .bearer_auth(&self.secret_key)
+            .send()
+            .await
+            .map_err(|e| GatewayError(format!("Flutterwave could not be reached: {e}")))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| GatewayError(format!("Flutterwave's answer was cut short: {e}")))?;
+        Ok((status, body))
+    }
+
     fn ledger(&self) -> MutexGuard<'_, RefundLedger> {
         // The ledger is consistent after every statement, so a panic elsewhere leaves it usable.
         self.refunds.lock().unwrap_or_else(|p| p.into_inner())
@@ -107,21 +126,12 @@ impl Flutterwave {
         &self,
         reference: &str,
     ) -> Result<Option<Transaction>, GatewayError> {
-        let response = self
-            .http
-            .get(self.url(&format!(
+        let (status, body) = self
+            .exchange(self.http.get(self.url(&format!(
                 "/v3/transactions/verify_by_reference?tx_ref={}",
                 form_urlencoded::byte_serialize(reference.as_bytes()).collect::<String>()
-            )))
-            .bearer_auth(&self.secret_key)
-            .send()
-            .await
-            .map_err(|e| GatewayError(format!("Flutterwave could not be reached: {e}")))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| GatewayError(format!("Flutterwave's answer was cut short: {e}")))?;
+            ))))
+            .await?;
         let envelope: Envelope<Transaction> = match serde_json::from_slice(&body) {
             Ok(e) => e,
             Err(_) if status.is_success() => {
@@ -271,18 +281,9 @@ impl Flutterwave {
                 "{id:?} is not a Flutterwave refund id"
             )));
         }
-        let response = self
-            .http
-            .get(self.url(&format!("/v3/refunds/{id}")))
-            .bearer_auth(&self.secret_key)
-            .send()
-            .await
-            .map_err(|e| GatewayError(format!("Flutterwave could not be reached: {e}")))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| GatewayError(format!("Flutterwave's answer was cut short: {e}")))?;
+        let (status, body) = self
+            .exchange(self.http.get(self.url(&format!("/v3/refunds/{id}"))))
+            .await?;
         let envelope: Option<Envelope<RefundAnswer>> = serde_json::from_slice(&body).ok();
         let message = envelope.as_ref().and_then(|e| e.message.as_deref());
         if !status.is_success() {
@@ -346,19 +347,9 @@ impl Gateway for Flutterwave {
                     title: checkout.description,
                 },
             };
-            let response = self
-                .http
-                .post(self.url("/v3/payments"))
-                .bearer_auth(&self.secret_key)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| GatewayError(format!("Flutterwave could not be reached: {e}")))?;
-            let status = response.status();
-            let text = response
-                .bytes()
-                .await
-                .map_err(|e| GatewayError(format!("Flutterwave's answer was cut short: {e}")))?;
+            let (status, text) = self
+                .exchange(self.http.post(self.url("/v3/payments")).json(&body))
+                .await?;
             let envelope: Option<Envelope<Link>> = serde_json::from_slice(&text).ok();
             let message = envelope.as_ref().and_then(|e| e.message.clone());
             let link = envelope

@@ -259,9 +259,7 @@ async fn event_context(
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     // The catalogue's live counts and view: the same numbers (event cap included) as the API.
-    let counts = crate::events::catalogue::counts_of(state, &record).await?;
-    let view =
-        crate::events::catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let view = crate::events::catalogue::live_view(state, &record).await?;
     let types: Vec<_> = view
         .ticket_types
         .iter()

@@ -258,8 +258,7 @@ async fn render_event(state: &AppState, id: Uuid) -> ApiResult<Option<String>> {
     else {
         return Ok(None);
     };
-    let counts = catalogue::counts_of(state, &record).await?;
-    let view = catalogue::view(&record, counts.get(&id), &state.config.public_base_url);
+    let view = catalogue::live_view(state, &record).await?;
     let now = Utc::now();
     let offers: Vec<Offer> = view
         .ticket_types

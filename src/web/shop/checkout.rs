@@ -88,14 +88,9 @@ async fn offer(
         }
         Err(e) => return Err(visitor.failure(state, e).into()),
     };
-    let counts = catalogue::counts_of(state, &record)
+    let view = catalogue::live_view(state, &record)
         .await
         .map_err(|e| Detour::from(visitor.failure(state, e)))?;
-    let view = catalogue::view(
-        &record,
-        counts.get(&record.event.id),
-        &state.config.public_base_url,
-    );
     let chosen = type_id
         .and_then(|t| t.parse::<Uuid>().ok())
         .and_then(|t| view.ticket_types.iter().find(|x| x.id == t))
