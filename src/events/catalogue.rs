@@ -477,10 +477,7 @@ pub async fn forget_counts(state: &AppState, id: Uuid) {
 }
 
 /// Live counts of one event keyed for [`view`].
-pub async fn counts_of(
-    state: &AppState,
-    record: &EventRecord,
-) -> ApiResult<HashMap<Uuid, LiveCounts>> {
+async fn counts_of(state: &AppState, record: &EventRecord) -> ApiResult<HashMap<Uuid, LiveCounts>> {
     let id = record.event.id;
     let capped: &[Uuid] = if record.event.total_tickets.is_some() {
         &[id]

@@ -252,14 +252,10 @@ pub async fn record_outcomes(
     let mut tx = pools.write.begin().await?;
     for chunk in sent.chunks(500) {
         // One array parameter on PostgreSQL: one statement to prepare whatever the chunk's size.
-        let ids = if PG {
-            "SELECT unnest(CAST($3 AS uuid[]))".to_string()
-        } else {
-            placeholders(3, chunk.len())
-        };
         let sql = format!(
             "UPDATE outbox SET status = 'SENT', sent_at = $1, locked_until = NULL, last_error = NULL
-             WHERE status = 'PROCESSING' AND locked_until = $2 AND id IN ({ids})"
+             WHERE status = 'PROCESSING' AND locked_until = $2 AND id {}",
+            crate::store::id_list_from(PG, 3, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(lease);
         if PG {

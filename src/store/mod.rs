@@ -124,10 +124,15 @@ pub fn is_check_violation(err: &sqlx::Error) -> bool {
 /// `= ANY($1)` on a counter table full of dead row versions (a sale updates it every batch) and
 /// not yet analyzed, the planner chose a sequential scan, measured at 40 ms per batch.
 pub fn id_list(pg: bool, n: usize) -> String {
+    id_list_from(pg, 1, n)
+}
+
+/// [`id_list`] bound from parameter `$from` (after the statement's other parameters).
+pub fn id_list_from(pg: bool, from: usize, n: usize) -> String {
     if pg {
-        "IN (SELECT unnest(CAST($1 AS uuid[])))".to_string()
+        format!("IN (SELECT unnest(CAST(${from} AS uuid[])))")
     } else {
-        format!("IN ({})", placeholders(1, n))
+        format!("IN ({})", placeholders(from, n))
     }
 }
 

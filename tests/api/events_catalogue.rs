@@ -643,6 +643,46 @@ fn multipart(field: &str, filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_is_kept_from_its_second_asking_on() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let app = TestApp::builder(Backend::Sqlite)
+        .env("REDIS_URL", &redis)
+        .env("REDIS_PREFIX", &prefix)
+        .spawn()
+        .await;
+    let (_, token) = app.create_user(Role::Organizer).await;
+    create(&app, &token, &event_body("Kept", 5)).await;
+    // What the shared level-one cache holds (the answers kept 0.9 s never leave the instance).
+    let mut conn = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pattern = format!("{prefix}cache:g[0-9]*");
+    let mut kept = async || -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let path = "/api/events?q=kept&limit=7";
+    assert_eq!(app.get(path).await.data()[0]["title"], "Kept");
+    assert_eq!(
+        kept().await,
+        Vec::<String>::new(),
+        "the first asking stored nothing"
+    );
+    // Past the kept answer's 0.9 s, the next asking reaches the level-one cache.
+    tokio::time::sleep(StdDuration::from_millis(1000)).await;
+    assert_eq!(app.get(path).await.data()[0]["title"], "Kept");
+    assert_eq!(kept().await.len(), 1, "the second asking stored the page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_one_instance_reach_the_cache_and_streams_of_another_through_redis() {
     let Some(redis) = crate::helpers::redis_url() else {
         return;
