@@ -4,12 +4,11 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
@@ -18,25 +17,26 @@ use crate::http::{middleware, openapi};
 pub use crate::state::AppState;
 use crate::store::Store;
 
-/// The API routes of every area, with their OpenAPI descriptions.
-fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+/// The API routes of every area at their full paths under `prefix`, with their OpenAPI
+/// descriptions.
+fn api_routes(prefix: &str, state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(crate::users::admin_seed::router())
-        .merge(crate::users::router())
-        .merge(crate::audit::router())
-        .merge(crate::notify::admin::router())
-        .merge(crate::bookings::router(state))
-        .merge(crate::payments::router(state))
-        .merge(crate::organizers::router())
-        .merge(crate::dashboard::router())
-        .merge(crate::events::router())
+        .merge(crate::users::admin_seed::router(prefix))
+        .merge(crate::users::router(prefix))
+        .merge(crate::audit::router(prefix))
+        .merge(crate::notify::admin::router(prefix))
+        .merge(crate::bookings::router(prefix, state))
+        .merge(crate::payments::router(prefix, state))
+        .merge(crate::organizers::router(prefix))
+        .merge(crate::dashboard::router(prefix))
+        .merge(crate::events::router(prefix))
 }
 
 /// The whole application: API, health, docs, and the middleware stack.
 pub fn build_router(state: AppState) -> Router {
     let prefix = state.config.api_prefix.clone();
     let (api, doc) = OpenApiRouter::with_openapi(openapi::base_document())
-        .nest(&prefix, api_routes(&state))
+        .merge(api_routes(&prefix, &state))
         .merge(crate::health::router())
         .split_for_parts();
     let doc = openapi::finish(doc);
@@ -61,10 +61,9 @@ pub fn build_router(state: AppState) -> Router {
                     CompressionLayer::new(),
                 ))
                 .layer(crate::users::rate_limit::GuardLayer(state.clone()))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    state.config.request_timeout,
-                ))
+                .layer(crate::http::timeout::TimeoutLayer {
+                    timeout: state.config.request_timeout,
+                })
                 .layer(DefaultBodyLimit::max(crate::http::JSON_BODY_LIMIT)),
         )
         .with_state(state)

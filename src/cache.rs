@@ -8,7 +8,6 @@
 //! topic `cache` so every instance drops its local entries and moves to it.
 //! Hits and misses are counted in `cache_hits_total` / `cache_misses_total` (label `cache`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -370,7 +369,7 @@ enum CacheEvent {
 thread_local! {
     /// Each thread's counter handles by outcome and cache: naming a counter by its label looks it
     /// up in the recorder's shared registry, a cost paid on every cached answer otherwise.
-    static COUNTERS: std::cell::RefCell<HashMap<(CacheEvent, &'static str), metrics::Counter>> =
+    static COUNTERS: std::cell::RefCell<crate::telemetry::FastMap<(CacheEvent, &'static str), metrics::Counter>> =
         std::cell::RefCell::default();
 }
 

@@ -1,6 +1,7 @@
 //! `GET /api/admin/audit-log`: the audit log for admins.
 
 use super::model::*;
+use crate::http::openapi::RoutesAt;
 use crate::http::{ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
 use crate::users::AdminUser;
@@ -10,8 +11,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 /// Routes under `/admin/audit-log`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_log))
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes_at(p, routes!(list_audit_log))
 }
 
 /// Query of the audit-log listing.

@@ -3,6 +3,7 @@
 //! get exactly one 200 and one 409 `ALREADY_CHECKED_IN`. The door's pages ([`crate::web::door`])
 //! take the same steps ([`find`], [`require_confirmed`], [`scan`]), so the rules live here alone.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -16,10 +17,10 @@ use crate::state::AppState;
 use crate::users::extract::AuthUser;
 
 /// Routes under `/checkin`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(check_in))
-        .routes(routes!(verify_ticket))
+        .routes_at(p, routes!(check_in))
+        .routes_at(p, routes!(verify_ticket))
 }
 
 /// Body of a scan.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::openapi::RoutesAt;
 use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -29,26 +30,26 @@ use crate::users::extract::{AuthUser, bearer};
 pub use super::ticket_routes::tickets_pdf_response;
 
 /// Routes under `/bookings` and `/checkin`.
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub fn router(p: &str, state: &AppState) -> OpenApiRouter<AppState> {
     let keyed =
         |scope| axum::middleware::from_fn_with_state((state.clone(), scope), idempotency::layer);
     OpenApiRouter::new()
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(create_booking, list_bookings))
+                .routes_at(p, routes!(create_booking, list_bookings))
                 .route_layer(keyed(idempotency::Scope::Account)),
         )
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(create_guest_booking))
+                .routes_at(p, routes!(create_guest_booking))
                 .route_layer(keyed(idempotency::Scope::Anonymous("POST /bookings/guest"))),
         )
-        .routes(routes!(get_booking_stats))
-        .routes(routes!(get_booking, delete_booking))
-        .routes(routes!(confirm_booking))
-        .routes(routes!(cancel_booking))
-        .merge(super::ticket_routes::router())
-        .merge(super::checkin::router())
+        .routes_at(p, routes!(get_booking_stats))
+        .routes_at(p, routes!(get_booking, delete_booking))
+        .routes_at(p, routes!(confirm_booking))
+        .routes_at(p, routes!(cancel_booking))
+        .merge(super::ticket_routes::router(p))
+        .merge(super::checkin::router(p))
 }
 
 /// Body of a booking request.

@@ -1,5 +1,6 @@
 //! A booking's tickets over HTTP (API.md §4): a ticket's QR code and the print-at-home PDF.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,10 +16,10 @@ use crate::http::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// The ticket routes under `/bookings/{id}`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(get_ticket_qr))
-        .routes(routes!(get_tickets_pdf))
+        .routes_at(p, routes!(get_ticket_qr))
+        .routes_at(p, routes!(get_tickets_pdf))
 }
 
 /// Query of a QR image.

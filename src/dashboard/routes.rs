@@ -1,6 +1,7 @@
 //! Dashboard routes: stats, the revenue series, top events and categories, and the wiring of the
 //! export and live-update routes.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use chrono::Utc;
 use serde::Deserialize;
@@ -17,15 +18,15 @@ use crate::state::AppState;
 use crate::users::AuthUser;
 
 /// Routes under `/dashboard`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(get_stats))
-        .routes(routes!(get_revenue_series))
-        .routes(routes!(get_top_events))
-        .routes(routes!(get_category_sales))
-        .routes(routes!(export::export))
-        .routes(routes!(feed::create_updates_ticket))
-        .routes(routes!(feed::stream_updates))
+        .routes_at(p, routes!(get_stats))
+        .routes_at(p, routes!(get_revenue_series))
+        .routes_at(p, routes!(get_top_events))
+        .routes_at(p, routes!(get_category_sales))
+        .routes_at(p, routes!(export::export))
+        .routes_at(p, routes!(feed::create_updates_ticket))
+        .routes_at(p, routes!(feed::stream_updates))
 }
 
 /// The caller's figures over a window.

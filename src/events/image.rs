@@ -10,6 +10,7 @@
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
 
+use crate::http::openapi::RoutesAt;
 use ::image::codecs::jpeg::JpegEncoder;
 use ::image::codecs::png::PngEncoder;
 use ::image::codecs::webp::WebPEncoder;
@@ -243,9 +244,9 @@ fn valid_name(name: &str) -> Option<ImageKind> {
 }
 
 /// The upload route (under the API prefix).
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(upload_event_image))
+        .routes_at(p, routes!(upload_event_image))
         // The body is bounded in the handler instead ([`CappedBody`]): the bound depends on
         // MAX_FILE_SIZE, a run-time setting, and the server's 1 MiB JSON limit would be too small.
         .layer(DefaultBodyLimit::disable())

@@ -1,6 +1,7 @@
 //! The catalogue's router (`/api/events…`, `/api/user/favorites`) and what its write handlers
 //! share: the ownership rule, the fresh view after a write, and cache invalidation.
 
+use crate::http::openapi::RoutesAt;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -12,34 +13,39 @@ use crate::state::AppState;
 use crate::users::AuthUser;
 
 /// Routes under `/events` and `/user/favorites`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(reads::list_events, writes::create_event))
-        .routes(routes!(reads::list_featured_events))
-        .routes(routes!(reads::list_event_categories))
-        .routes(routes!(reads::list_events_by_category))
-        .routes(routes!(
-            reads::get_event,
-            writes::update_event,
-            writes::delete_event
-        ))
-        .routes(routes!(reads::get_event_availability))
-        .routes(routes!(super::stream::stream_event_availability))
-        .routes(routes!(super::attendees::list_event_bookings))
-        .routes(routes!(writes::publish_event))
-        .routes(routes!(writes::cancel_event))
-        .routes(routes!(ticket_types::create_ticket_type))
-        .routes(routes!(
-            ticket_types::update_ticket_type,
-            ticket_types::delete_ticket_type
-        ))
-        .routes(routes!(
-            favorites::toggle_favorite,
-            favorites::set_favorite,
-            favorites::clear_favorite
-        ))
-        .routes(routes!(favorites::list_favorites))
-        .merge(super::image::router())
+        .routes_at(p, routes!(reads::list_events, writes::create_event))
+        .routes_at(p, routes!(reads::list_featured_events))
+        .routes_at(p, routes!(reads::list_event_categories))
+        .routes_at(p, routes!(reads::list_events_by_category))
+        .routes_at(
+            p,
+            routes!(reads::get_event, writes::update_event, writes::delete_event),
+        )
+        .routes_at(p, routes!(reads::get_event_availability))
+        .routes_at(p, routes!(super::stream::stream_event_availability))
+        .routes_at(p, routes!(super::attendees::list_event_bookings))
+        .routes_at(p, routes!(writes::publish_event))
+        .routes_at(p, routes!(writes::cancel_event))
+        .routes_at(p, routes!(ticket_types::create_ticket_type))
+        .routes_at(
+            p,
+            routes!(
+                ticket_types::update_ticket_type,
+                ticket_types::delete_ticket_type
+            ),
+        )
+        .routes_at(
+            p,
+            routes!(
+                favorites::toggle_favorite,
+                favorites::set_favorite,
+                favorites::clear_favorite
+            ),
+        )
+        .routes_at(p, routes!(favorites::list_favorites))
+        .merge(super::image::router(p))
 }
 
 /// The event as the database holds it now (not the catalogue's cached copy), or 404.

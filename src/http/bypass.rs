@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -15,7 +16,8 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, Response, header};
 use bytes::Bytes;
 use futures_util::future::{Either, FutureExt, Map};
-use tower::{BoxError, Layer, Service};
+use tower::util::Oneshot;
+use tower::{BoxError, Layer, Service, ServiceExt};
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
 /// Which requests a layer is for, and what it does to the answers of the others.
@@ -65,12 +67,14 @@ impl Bypass for Cors {
     }
 }
 
-/// Appends `name` to `Vary` unless a `Vary` value names it already.
+/// Appends `name` to `Vary` unless a `Vary` value lists it already.
 fn add_vary(response: &mut Response<Body>, name: HeaderName) {
     let named = response.headers().get_all(header::VARY).iter().any(|v| {
-        v.as_bytes()
-            .windows(name.as_str().len())
-            .any(|w| w.eq_ignore_ascii_case(name.as_str().as_bytes()))
+        v.as_bytes().split(|b| *b == b',').any(|token| {
+            token
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_str().as_bytes())
+        })
     });
     if !named {
         response
@@ -79,31 +83,9 @@ fn add_vary(response: &mut Response<Body>, name: HeaderName) {
     }
 }
 
-/// A tower-http service and the inner service it wraps.
-pub trait Wraps {
-    /// The wrapped service.
-    type Inner;
-    /// The wrapped service, to call without the layer.
-    fn inner(&mut self) -> &mut Self::Inner;
-}
-
-impl<S> Wraps for tower_http::cors::Cors<S> {
-    type Inner = S;
-    fn inner(&mut self) -> &mut S {
-        self.get_mut()
-    }
-}
-
-impl<S, P> Wraps for tower_http::compression::Compression<S, P> {
-    type Inner = S;
-    fn inner(&mut self) -> &mut S {
-        self.get_mut()
-    }
-}
-
 /// Applies `layer` to the requests `B` says need it.
 pub struct BypassLayer<B, L> {
-    layer: L,
+    layer: Arc<L>,
     kind: PhantomData<fn() -> B>,
 }
 
@@ -111,78 +93,88 @@ impl<B, L> BypassLayer<B, L> {
     /// `layer`, for the requests that need it.
     pub fn new(layer: L) -> Self {
         Self {
-            layer,
+            layer: Arc::new(layer),
             kind: PhantomData,
         }
     }
 }
 
-impl<B, L: Clone> Clone for BypassLayer<B, L> {
+impl<B, L> Clone for BypassLayer<B, L> {
     fn clone(&self) -> Self {
-        Self::new(self.layer.clone())
+        Self {
+            layer: Arc::clone(&self.layer),
+            kind: PhantomData,
+        }
     }
 }
 
-impl<B, L: Layer<S>, S> Layer<S> for BypassLayer<B, L> {
-    type Service = BypassService<B, L::Service>;
+impl<B, L, S> Layer<S> for BypassLayer<B, L> {
+    type Service = BypassService<B, L, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BypassService {
-            layered: self.layer.layer(inner),
+            layer: Arc::clone(&self.layer),
+            inner,
             kind: PhantomData,
         }
     }
 }
 
-/// The inner service, through the layer for the requests that need it. It holds the inner
-/// service once, inside the layer's: axum clones a route's whole stack for every request.
-pub struct BypassService<B, T> {
-    layered: T,
+/// The inner service, through the layer for the requests that need it. The layer is shared and
+/// applied per request that needs it: axum clones a route's whole stack for every request, and
+/// a `CorsLayer` held by value is two vectors cloned and dropped again each time.
+pub struct BypassService<B, L, S> {
+    layer: Arc<L>,
+    inner: S,
     kind: PhantomData<fn() -> B>,
 }
 
-impl<B, T: Clone> Clone for BypassService<B, T> {
+impl<B, L, S: Clone> Clone for BypassService<B, L, S> {
     fn clone(&self) -> Self {
         Self {
-            layered: self.layered.clone(),
+            layer: Arc::clone(&self.layer),
+            inner: self.inner.clone(),
             kind: PhantomData,
         }
     }
 }
 
 type Answer = Result<Response<Body>, Infallible>;
-type InnerFuture<T> = <<T as Wraps>::Inner as Service<Request>>::Future;
+type Layered<L, S> = <L as Layer<S>>::Service;
 
-impl<B, T, ResBody> Service<Request> for BypassService<B, T>
+impl<B, L, S, ResBody> Service<Request> for BypassService<B, L, S>
 where
     B: Bypass,
-    T: Service<Request, Response = Response<ResBody>, Error = Infallible> + Wraps,
-    T::Inner: Service<Request, Response = Response<Body>, Error = Infallible>,
+    L: Layer<S>,
+    S: Service<Request, Response = Response<Body>, Error = Infallible> + Clone,
+    Layered<L, S>: Service<Request, Response = Response<ResBody>, Error = Infallible>,
     ResBody: axum::body::HttpBody<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Either<
-        Map<InnerFuture<T>, fn(Answer) -> Answer>,
-        Map<T::Future, fn(Result<T::Response, Infallible>) -> Answer>,
+        Map<S::Future, fn(Answer) -> Answer>,
+        Map<Oneshot<Layered<L, S>, Request>, fn(Result<Response<ResBody>, Infallible>) -> Answer>,
     >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The layer is ready when the inner service is.
-        self.layered.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
         if B::needs(&req) {
-            Either::Right(self.layered.call(req).map(boxed_body as fn(_) -> _))
-        } else {
-            Either::Left(
-                self.layered
-                    .inner()
-                    .call(req)
-                    .map(bypassed::<B> as fn(_) -> _),
+            // The ready service goes through the layer; a clone stays for the next request.
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            Either::Right(
+                self.layer
+                    .layer(inner)
+                    .oneshot(req)
+                    .map(boxed_body as fn(_) -> _),
             )
+        } else {
+            Either::Left(self.inner.call(req).map(bypassed::<B> as fn(_) -> _))
         }
     }
 }

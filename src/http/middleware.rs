@@ -17,14 +17,22 @@ use super::{ApiError, ErrorCode, request_id};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const SECURITY_HEADERS: [(&str, &str); 5] = [
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("x-xss-protection", "1; mode=block"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
+const PERMISSIONS_POLICY: HeaderName = HeaderName::from_static("permissions-policy");
+
+/// Built once: a header parsed from a string on every answer cost ~1,000 instructions a request.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
     (
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=()",
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::X_XSS_PROTECTION,
+        HeaderValue::from_static("1; mode=block"),
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
     ),
 ];
 
@@ -124,13 +132,15 @@ where
 fn set_headers(headers: &mut HeaderMap, id: HeaderValue, production: bool) {
     headers.insert(X_REQUEST_ID, id);
     for (name, value) in SECURITY_HEADERS {
-        let name = HeaderName::from_static(name);
-        // The door's pages widen the permissions policy to the camera (`web::door`); every
-        // other header is the same on every answer.
-        if name == "permissions-policy" && headers.contains_key(&name) {
-            continue;
-        }
-        headers.insert(name, HeaderValue::from_static(value));
+        headers.insert(name, value);
+    }
+    // The door's pages widen the permissions policy to the camera (`web::door`); every other
+    // answer gets this one.
+    if !headers.contains_key(&PERMISSIONS_POLICY) {
+        headers.insert(
+            PERMISSIONS_POLICY,
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+        );
     }
     if production {
         headers.insert(

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod request_id;
+pub mod timeout;
 
 use std::borrow::Cow;
 

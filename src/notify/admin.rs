@@ -1,6 +1,7 @@
 //! `GET /api/admin/notifications`: the outbox with delivery status, for admins. The payload is
 //! never shown: it may hold verification and reset codes.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,8 @@ use crate::state::AppState;
 use crate::users::extract::AdminUser;
 
 /// Routes under `/admin/notifications` (merged, so other `/admin/...` routes can live beside).
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_notifications))
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes_at(p, routes!(list_notifications))
 }
 
 /// Query of the outbox list.

@@ -12,6 +12,7 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
+use crate::http::openapi::RoutesAt;
 use axum::body::Body;
 use axum::extract::multipart::Multipart;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
@@ -38,12 +39,12 @@ const MULTIPART_OVERHEAD: usize = 64 * 1024;
 const SNIFF_LEN: usize = 8;
 
 /// The document routes.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(upload_documents))
+        .routes_at(p, routes!(upload_documents))
         // Bounded in the handler instead ([`CappedBody`]): the bound follows MAX_DOCUMENT_SIZE.
         .layer(DefaultBodyLimit::disable())
-        .routes(routes!(download_document))
+        .routes_at(p, routes!(download_document))
 }
 
 /// The accepted document formats.

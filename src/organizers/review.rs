@@ -3,6 +3,7 @@
 //! that changes the application, and an approval grants the ORGANIZER role in that same
 //! transaction, then tells every instance to forget the applicant's cached role.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use chrono::Utc;
 use serde::Deserialize;
@@ -20,12 +21,12 @@ use crate::users::AdminUser;
 use crate::users::abuse::ClientIp;
 
 /// The review routes.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_applications))
-        .routes(routes!(approve_application))
-        .routes(routes!(reject_application))
-        .routes(routes!(request_more_info))
+        .routes_at(p, routes!(list_applications))
+        .routes_at(p, routes!(approve_application))
+        .routes_at(p, routes!(reject_application))
+        .routes_at(p, routes!(request_more_info))
 }
 
 /// Query of the review list.

@@ -2,6 +2,7 @@
 //! router of the whole area; documents are in [`super::documents`], the admin review in
 //! [`super::review`].
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use chrono::Utc;
 use serde::Deserialize;
@@ -23,15 +24,15 @@ use crate::state::AppState;
 use crate::users::AuthUser;
 
 /// Routes under `/organizer`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(start_application))
-        .routes(routes!(update_step))
-        .routes(routes!(submit_application))
-        .routes(routes!(application_status))
-        .routes(routes!(my_application))
-        .merge(super::documents::router())
-        .merge(super::review::router())
+        .routes_at(p, routes!(start_application))
+        .routes_at(p, routes!(update_step))
+        .routes_at(p, routes!(submit_application))
+        .routes_at(p, routes!(application_status))
+        .routes_at(p, routes!(my_application))
+        .merge(super::documents::router(p))
+        .merge(super::review::router(p))
 }
 
 /// How many times a step edit is retried when another edit of the same application lands

@@ -6,6 +6,7 @@
 //! double-submit token (a `SameSite=Strict` cookie equal to a form field) keeps other sites from
 //! pressing the buttons for the buyer.
 
+use crate::http::openapi::RoutesAt;
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,8 +21,8 @@ use crate::http::ApiPath;
 use crate::state::AppState;
 
 /// The test checkout routes.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show_checkout, submit_checkout))
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes_at(p, routes!(show_checkout, submit_checkout))
 }
 
 const CSRF_COOKIE: &str = "tm_checkout_csrf";

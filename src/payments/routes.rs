@@ -1,6 +1,7 @@
 //! `/payments`: initiate, verify, webhooks, history, one payment, refunds and the gateway list
 //! (API.md §5); the test gateway's checkout page is in [`super::checkout`].
 
+use crate::http::openapi::RoutesAt;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -23,24 +24,24 @@ use crate::state::AppState;
 use crate::users::AuthUser;
 
 /// Routes under `/payments`.
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub fn router(p: &str, state: &AppState) -> OpenApiRouter<AppState> {
     let keyed =
         |scope| axum::middleware::from_fn_with_state((state.clone(), scope), idempotency::layer);
     OpenApiRouter::new()
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(initiate_payment))
-                .routes(routes!(refund_payment))
+                .routes_at(p, routes!(initiate_payment))
+                .routes_at(p, routes!(refund_payment))
                 .route_layer(keyed(idempotency::Scope::Account)),
         )
-        .routes(routes!(verify_payment))
-        .routes(routes!(paystack_webhook))
-        .routes(routes!(flutterwave_webhook))
-        .routes(routes!(stripe_webhook))
-        .routes(routes!(payment_history))
-        .routes(routes!(list_gateways))
-        .routes(routes!(get_payment))
-        .merge(super::checkout::router())
+        .routes_at(p, routes!(verify_payment))
+        .routes_at(p, routes!(paystack_webhook))
+        .routes_at(p, routes!(flutterwave_webhook))
+        .routes_at(p, routes!(stripe_webhook))
+        .routes_at(p, routes!(payment_history))
+        .routes_at(p, routes!(list_gateways))
+        .routes_at(p, routes!(get_payment))
+        .merge(super::checkout::router(p))
 }
 
 /// Body of `initiate`.

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,12 +21,12 @@ use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, 
 use crate::state::AppState;
 
 /// Admin routes on users (full `/user...` paths).
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user, delete_user))
-        .routes(routes!(update_user_role))
-        .routes(routes!(update_user_status))
+        .routes_at(p, routes!(list_users))
+        .routes_at(p, routes!(get_user, delete_user))
+        .routes_at(p, routes!(update_user_role))
+        .routes_at(p, routes!(update_user_status))
 }
 
 /// Filters and paging of the user list.

@@ -1,6 +1,7 @@
 //! `POST /api/admin-seed/create-admin`: the first admin over HTTP, only for a caller holding
 //! `ADMIN_SEED_TOKEN`, and only while no admin exists.
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -12,8 +13,8 @@ use crate::http::{ApiError, ApiJson, ApiResponse, ApiResult};
 use crate::state::AppState;
 
 /// Routes under `/admin-seed`.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_admin))
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes_at(p, routes!(create_admin))
 }
 
 /// Body of the seed request.

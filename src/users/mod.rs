@@ -31,11 +31,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Every route of the area: `/user/...`, `/admin/blocked-ips`, `/admin/audit-log` (full paths,
 /// merged, so other areas can add their own `/admin/...` routes).
-pub fn router() -> OpenApiRouter<crate::state::AppState> {
+pub fn router(p: &str) -> OpenApiRouter<crate::state::AppState> {
     OpenApiRouter::new()
-        .merge(routes::router())
-        .merge(admin::router())
-        .merge(abuse::router())
+        .merge(routes::router(p))
+        .merge(admin::router(p))
+        .merge(abuse::router(p))
 }
 
 /// [`Email::parse`] as a plain string, for the other areas that store one (bookings' contact,

@@ -8,6 +8,7 @@ pub mod password;
 mod profile;
 pub mod registration;
 
+use crate::http::openapi::RoutesAt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -19,20 +20,20 @@ use crate::http::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
 /// Self-service routes (full `/user/...` paths, merged into the API router).
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(registration::register_user))
-        .routes(routes!(registration::verify_email))
-        .routes(routes!(registration::resend_verification))
-        .routes(routes!(login::login_user))
-        .routes(routes!(login::refresh_tokens))
-        .routes(routes!(login::logout_user))
-        .routes(routes!(password::forgot_password))
-        .routes(routes!(password::reset_password))
-        .routes(routes!(password::change_password))
-        .routes(routes!(profile::get_profile, profile::update_profile))
-        .routes(routes!(profile::send_phone_code))
-        .routes(routes!(profile::verify_phone))
+        .routes_at(p, routes!(registration::register_user))
+        .routes_at(p, routes!(registration::verify_email))
+        .routes_at(p, routes!(registration::resend_verification))
+        .routes_at(p, routes!(login::login_user))
+        .routes_at(p, routes!(login::refresh_tokens))
+        .routes_at(p, routes!(login::logout_user))
+        .routes_at(p, routes!(password::forgot_password))
+        .routes_at(p, routes!(password::reset_password))
+        .routes_at(p, routes!(password::change_password))
+        .routes_at(p, routes!(profile::get_profile, profile::update_profile))
+        .routes_at(p, routes!(profile::send_phone_code))
+        .routes_at(p, routes!(profile::verify_phone))
 }
 
 // Shared by resend-verification and forgot-password. Its `///` lines are the schema's OpenAPI

@@ -15,6 +15,7 @@ mod store;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::http::openapi::RoutesAt;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -269,10 +270,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// Routes under `/admin/blocked-ips`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(p: &str) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_blocked_ips))
-        .routes(routes!(delete_blocked_ip))
+        .routes_at(p, routes!(list_blocked_ips))
+        .routes_at(p, routes!(delete_blocked_ip))
 }
 
 /// Paging of the blocked-IP list.
