@@ -73,5 +73,5 @@ pub(crate) async fn list_audit_log(
         .list_audit(&filter, i64::from(page.limit), page.offset())
         .await?;
     let items = rows.into_iter().map(AuditView::from).collect();
-    Ok(ApiResponse::page(items, Meta::new(page, total as u64)))
+    Ok(ApiResponse::page(items, Meta::of_count(page, total)))
 }

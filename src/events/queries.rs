@@ -519,21 +519,32 @@ pub async fn cancel_event_committed(
     Ok(done)
 }
 
+/// Whether any booking references the row `id`, counted by `count` once `lock` holds the row (on
+/// PostgreSQL; SQLite's one writer connection excludes other writers already), so no booking can
+/// arrive between the count and the caller's delete.
+async fn booked_under_lock(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    lock: &'static str,
+    count: &'static str,
+    id: Uuid,
+) -> sqlx::Result<bool> {
+    if PG {
+        sqlx::query(lock).bind(id).execute(&mut **tx).await?;
+    }
+    let booked: i64 = sqlx::query_scalar(count)
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(booked > 0)
+}
+
 /// Deletes an event that has no bookings at all; false when some exist (checked in the same
 /// transaction as the delete).
 pub async fn delete_event(pools: &Pools<Db>, id: Uuid) -> sqlx::Result<bool> {
     let mut tx = pools.write.begin().await?;
-    if PG {
-        sqlx::query("SELECT id FROM events WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let booked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings WHERE event_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if booked > 0 {
+    let lock = "SELECT id FROM events WHERE id = $1 FOR UPDATE";
+    let count = "SELECT COUNT(*) FROM bookings WHERE event_id = $1";
+    if booked_under_lock(&mut tx, lock, count, id).await? {
         return Ok(false);
     }
     sqlx::query("DELETE FROM events WHERE id = $1")
@@ -636,17 +647,9 @@ pub async fn delete_ticket_type(
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let mut tx = pools.write.begin().await?;
-    if PG {
-        sqlx::query("SELECT id FROM ticket_types WHERE id = $1 FOR UPDATE")
-            .bind(type_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let booked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bookings WHERE ticket_type_id = $1")
-        .bind(type_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if booked > 0 {
+    let lock = "SELECT id FROM ticket_types WHERE id = $1 FOR UPDATE";
+    let count = "SELECT COUNT(*) FROM bookings WHERE ticket_type_id = $1";
+    if booked_under_lock(&mut tx, lock, count, type_id).await? {
         return Ok(false);
     }
     sqlx::query("DELETE FROM ticket_types WHERE id = $1 AND event_id = $2")

@@ -130,21 +130,23 @@ pub(super) async fn update_event(
     editable(&record)?;
     let mut e = record.event.clone();
     let mut v = Validator::new();
-    if let Some(t) = &body.title {
-        check_text(&mut v, "title", t, 3, 200);
-        e.title = t.trim().to_string();
-    }
-    if let Some(t) = &body.description {
-        check_text(&mut v, "description", t, 1, 10_000);
-        e.description = t.trim().to_string();
-    }
-    if let Some(t) = &body.category {
-        check_text(&mut v, "category", t, 1, 50);
-        e.category = t.trim().to_string();
-    }
-    if let Some(t) = &body.location {
-        check_text(&mut v, "location", t, 1, 200);
-        e.location = t.trim().to_string();
+    // The text fields the body names, each with its length bounds (as on create).
+    for (field, given, min, max, into) in [
+        ("title", &body.title, 3, 200, &mut e.title),
+        (
+            "description",
+            &body.description,
+            1,
+            10_000,
+            &mut e.description,
+        ),
+        ("category", &body.category, 1, 50, &mut e.category),
+        ("location", &body.location, 1, 200, &mut e.location),
+    ] {
+        if let Some(t) = given {
+            check_text(&mut v, field, t, min, max);
+            *into = t.trim().to_string();
+        }
     }
     if let Some(t) = &body.timezone {
         e.timezone = check_timezone(&mut v, t);

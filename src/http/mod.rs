@@ -85,6 +85,11 @@ impl Meta {
             total_pages: total.div_ceil(u64::from(page.limit)),
         }
     }
+
+    /// Meta for a page of a list whose SQL count is `total` (never negative; 0 if it were).
+    pub fn of_count(page: Page, total: i64) -> Self {
+        Self::new(page, u64::try_from(total).unwrap_or(0))
+    }
 }
 
 /// A validated page request: `page` ≥ 1, `limit` 1–100.

@@ -101,8 +101,5 @@ pub(crate) async fn list_notifications(
         .list_messages(status, i64::from(page.limit), page.offset())
         .await?;
     let items = rows.into_iter().map(NotificationView::from).collect();
-    Ok(ApiResponse::page(
-        items,
-        Meta::new(page, u64::try_from(total).unwrap_or(0)),
-    ))
+    Ok(ApiResponse::page(items, Meta::of_count(page, total)))
 }

@@ -74,10 +74,7 @@ pub(crate) async fn list_applications(
         .list_applications(status, i64::from(page.limit), page.offset())
         .await?;
     let views = apps.iter().map(ApplicationView::from).collect();
-    Ok(ApiResponse::page(
-        views,
-        Meta::new(page, total.max(0) as u64),
-    ))
+    Ok(ApiResponse::page(views, Meta::of_count(page, total)))
 }
 
 /// Why an application is rejected.

@@ -398,10 +398,7 @@ async fn payment_history(
         .payments_of_user(user.id, i64::from(page.limit), page.offset())
         .await?;
     let views = rows.iter().map(PaymentView::from).collect();
-    Ok(ApiResponse::page(
-        views,
-        Meta::new(page, total.max(0) as u64),
-    ))
+    Ok(ApiResponse::page(views, Meta::of_count(page, total)))
 }
 
 /// One payment (its buyer, the event's organizer, or an admin).

@@ -102,10 +102,8 @@ pub(crate) async fn list_users(
         .store
         .list_users(&filter, i64::from(page.limit), page.offset())
         .await?;
-    Ok(ApiResponse::page(
-        rows.iter().map(UserView::from).collect(),
-        Meta::new(page, total as u64),
-    ))
+    let views = rows.iter().map(UserView::from).collect();
+    Ok(ApiResponse::page(views, Meta::of_count(page, total)))
 }
 
 /// Reads a user (ADMIN, or the user themself).

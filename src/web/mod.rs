@@ -78,6 +78,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("urlencode", format::urlencode);
         env.add_function("asset", assets::url);
         let sources = templates!(
+            "layout.html",
             "base.html",
             "message.html",
             "macros.html",

@@ -57,30 +57,22 @@ pub async fn event_bookings(
     pools: &Pools<Db>,
     filter: &AttendeeFilter,
 ) -> sqlx::Result<(Vec<BookingRow>, u64)> {
-    let where_sql = conditions(filter);
     let q = filter.q.as_deref().map(|q| like_escaped(&q.to_lowercase()));
-    macro_rules! bind_filter {
-        ($query:expr) => {
-            $query
-                .bind(filter.event_id)
+    // `conditions`' parameters, $1 to $4.
+    booking_page(
+        pools,
+        &conditions(filter),
+        4,
+        filter.limit,
+        filter.offset,
+        |s| {
+            s.bind(filter.event_id)
                 .bind(filter.ticket_type_id)
                 .bind(filter.now)
                 .bind(q.as_deref())
-        };
-    }
-    let count_sql = format!("SELECT COUNT(*) FROM bookings b{where_sql}");
-    let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
-        .fetch_one(&pools.read)
-        .await?;
-    let sql = format!(
-        "{BOOKING_SELECT}{where_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $5 OFFSET $6"
-    );
-    let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(&pools.read)
-        .await?;
-    Ok((rows, total as u64))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Row, Transaction};
+use sqlx::{FromRow, Row, Transaction};
 use uuid::Uuid;
 
 use crate::bookings::{
@@ -34,6 +34,39 @@ pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.reference, b.user_id, b.
 /// to an address nobody verified and must carry no text the caller chose (API.md §11.93).
 pub(super) const RELEASED_COLUMNS: &str = "id, reference, event_id, ticket_type_id, quantity, customer_email, \
      CASE WHEN user_id IS NULL THEN '' ELSE customer_name END AS customer_name";
+
+/// A statement and the parameters bound to it so far.
+type Statement<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// A page of the bookings `where_sql` selects (newest first) and how many it selects in all.
+/// `bind` binds the filter's `params` parameters, `$1` on, to each of the two statements; the
+/// page's limit and offset follow them.
+pub(super) async fn booking_page<'q>(
+    pools: &Pools<Db>,
+    where_sql: &str,
+    params: usize,
+    limit: i64,
+    offset: i64,
+    bind: impl Fn(Statement<'q>) -> Statement<'q>,
+) -> sqlx::Result<(Vec<BookingRow>, u64)> {
+    let count_sql = format!("SELECT COUNT(*) FROM bookings b{where_sql}");
+    let total: i64 = bind(sqlx::query(sqlx::AssertSqlSafe(count_sql)))
+        .fetch_one(&pools.read)
+        .await?
+        .try_get(0)?;
+    let sql = format!(
+        "{BOOKING_SELECT}{where_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT ${} OFFSET ${}",
+        params + 1,
+        params + 2
+    );
+    let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .bind(limit)
+        .bind(offset)
+        .try_map(|row| BookingRow::from_row(&row))
+        .fetch_all(&pools.read)
+        .await?;
+    Ok((rows, total as u64))
+}
 
 mod attendees;
 mod batch;

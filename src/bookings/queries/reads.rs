@@ -100,30 +100,22 @@ pub async fn list_bookings(
     pools: &Pools<Db>,
     filter: &ListFilter,
 ) -> sqlx::Result<(Vec<BookingRow>, u64)> {
-    let filter_sql = where_filter(filter);
-    // `where_filter`'s parameters, $1 to $5, in both statements.
-    macro_rules! bind_filter {
-        ($q:expr) => {
-            $q.bind(filter.user_id)
+    // `where_filter`'s parameters, $1 to $5.
+    booking_page(
+        pools,
+        &where_filter(filter),
+        5,
+        filter.limit,
+        filter.offset,
+        |s| {
+            s.bind(filter.user_id)
                 .bind(filter.event_id)
                 .bind(filter.from)
                 .bind(filter.to)
                 .bind(filter.now)
-        };
-    }
-    let count_sql = format!("SELECT COUNT(*) FROM bookings b{filter_sql}");
-    let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)))
-        .fetch_one(&pools.read)
-        .await?;
-    let sql = format!(
-        "{BOOKING_SELECT}{filter_sql} ORDER BY b.created_at DESC, b.id DESC LIMIT $6 OFFSET $7"
-    );
-    let rows = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(&pools.read)
-        .await?;
-    Ok((rows, total as u64))
+        },
+    )
+    .await
 }
 
 /// Counts by effective status and net money paid by currency of one user.

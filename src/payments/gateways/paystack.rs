@@ -207,6 +207,21 @@ impl Paystack {
         }
     }
 
+    /// [`Self::call`] for an answer that must carry `data`: an envelope without it is an error.
+    async fn data<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T, GatewayError> {
+        let envelope: Envelope<T> = self
+            .call(request, what)
+            .await
+            .map_err(CallError::into_gateway)?;
+        envelope
+            .data
+            .ok_or_else(|| GatewayError(format!("Paystack {what}: no data")))
+    }
+
     /// `GET /transaction/verify/{reference}`.
     async fn fetch_transaction(&self, reference: &str) -> Result<Transaction, CallError> {
         let url = self
@@ -404,13 +419,9 @@ impl Gateway for Paystack {
                 body["callback_url"] = json!(url);
             }
             let url = self.url(&["transaction", "initialize"])?;
-            let envelope: Envelope<InitializeData> = self
-                .call(self.http.post(url).json(&body), "initialize")
-                .await
-                .map_err(CallError::into_gateway)?;
-            let data = envelope
-                .data
-                .ok_or_else(|| GatewayError("Paystack initialize: no data".into()))?;
+            let data: InitializeData = self
+                .data(self.http.post(url).json(&body), "initialize")
+                .await?;
             if data.authorization_url.is_empty() {
                 return Err(GatewayError(
                     "Paystack initialize: no authorization URL".into(),
@@ -483,13 +494,7 @@ impl Gateway for Paystack {
                 "merchant_note": idempotency_key,
             });
             let url = self.url(&["refund"])?;
-            let envelope: Envelope<Refund> = self
-                .call(self.http.post(url).json(&body), "refund")
-                .await
-                .map_err(CallError::into_gateway)?;
-            let refund = envelope
-                .data
-                .ok_or_else(|| GatewayError("Paystack refund: no data".into()))?;
+            let refund: Refund = self.data(self.http.post(url).json(&body), "refund").await?;
             tracing::info!(
                 reference = %payment.reference,
                 key = idempotency_key,
@@ -507,13 +512,7 @@ impl Gateway for Paystack {
     ) -> GatewayFuture<'a, RefundOutcome> {
         Box::pin(async move {
             let url = self.url(&["refund", gateway_reference])?;
-            let envelope: Envelope<Refund> = self
-                .call(self.http.get(url), "fetch refund")
-                .await
-                .map_err(CallError::into_gateway)?;
-            let refund = envelope
-                .data
-                .ok_or_else(|| GatewayError("Paystack fetch refund: no data".into()))?;
+            let refund: Refund = self.data(self.http.get(url), "fetch refund").await?;
             let mut outcome = refund_outcome(&refund);
             // The id asked for is the one to keep, whatever shape the answer gives it in.
             if let RefundOutcome::Settled {

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -298,6 +299,12 @@ fn followed_refund(refund: Refund) -> RefundOutcome {
     }
 }
 
+/// Whether `id` is made of Stripe's id alphabet only (letters, digits and `_`), so that it can
+/// go into a path.
+fn is_stripe_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// The `t` and every `v1` of a `Stripe-Signature` header.
 fn parse_signature(header: &str) -> Option<(i64, Vec<&str>)> {
     let mut timestamp = None;
@@ -345,13 +352,14 @@ impl StripeGateway {
         format!("{}{path}", self.base_url)
     }
 
-    /// Sends a request and reads its JSON answer; a non-2xx answer is an error carrying Stripe's
-    /// message (never the key).
-    async fn call(
+    /// Sends a request and reads its JSON answer as a `kind` (`session`, `refund`…); a non-2xx
+    /// answer is an error carrying Stripe's message (never the key).
+    async fn call<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
         what: &str,
-    ) -> Result<Value, GatewayError> {
+        kind: &str,
+    ) -> Result<T, GatewayError> {
         let response = request
             .bearer_auth(&self.secret_key)
             .send()
@@ -375,23 +383,18 @@ impl StripeGateway {
                 status.as_u16()
             )));
         }
-        Ok(body)
+        serde_json::from_value(body)
+            .map_err(|e| GatewayError(format!("unreadable Stripe {kind}: {e}")))
     }
 
     async fn session(&self, id: &str) -> Result<Session, GatewayError> {
         // The id came from Stripe, but it goes into a path: only Stripe's id alphabet passes.
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !is_stripe_id(id) {
             return Err(GatewayError("not a Stripe Checkout Session id".into()));
         }
-        let body = self
-            .call(
-                self.http
-                    .get(self.url(&format!("/v1/checkout/sessions/{id}"))),
-                "a session look-up",
-            )
-            .await?;
-        serde_json::from_value(body)
-            .map_err(|e| GatewayError(format!("unreadable Stripe session: {e}")))
+        let url = self.url(&format!("/v1/checkout/sessions/{id}"));
+        self.call(self.http.get(url), "a session look-up", "session")
+            .await
     }
 
     /// The PaymentIntent of a paid payment: its gateway reference once paid, else found through
@@ -417,7 +420,7 @@ impl StripeGateway {
         payment_intent: &str,
         key: &str,
     ) -> Result<Option<Refund>, GatewayError> {
-        let body = self
+        let list: RefundList = self
             .call(
                 self.http.get(format!(
                     "{}?{}",
@@ -428,10 +431,9 @@ impl StripeGateway {
                         .finish()
                 )),
                 "a refund look-up",
+                "refund list",
             )
             .await?;
-        let list: RefundList = serde_json::from_value(body)
-            .map_err(|e| GatewayError(format!("unreadable Stripe refund list: {e}")))?;
         Ok(list.data.into_iter().find(|r| {
             r.metadata
                 .as_ref()
@@ -496,7 +498,7 @@ impl Gateway for StripeGateway {
                     with_query(callback, &format!("reference={reference}&status=cancelled")),
                 ));
             }
-            let body = self
+            let session: Session = self
                 .call(
                     self.http
                         .post(self.url("/v1/checkout/sessions"))
@@ -504,10 +506,9 @@ impl Gateway for StripeGateway {
                         .header("Idempotency-Key", format!("checkout-{reference}"))
                         .form(&form),
                     "a checkout",
+                    "session",
                 )
                 .await?;
-            let session: Session = serde_json::from_value(body)
-                .map_err(|e| GatewayError(format!("unreadable Stripe session: {e}")))?;
             let url = session
                 .url
                 .clone()
@@ -563,17 +564,16 @@ impl Gateway for StripeGateway {
                 ("metadata[reference]", payment.reference.clone()),
                 ("metadata[idempotency_key]", idempotency_key.to_string()),
             ];
-            let body = self
+            let refund: Refund = self
                 .call(
                     self.http
                         .post(self.url("/v1/refunds"))
                         .header("Idempotency-Key", idempotency_key)
                         .form(&form),
                     "a refund",
+                    "refund",
                 )
                 .await?;
-            let refund: Refund = serde_json::from_value(body)
-                .map_err(|e| GatewayError(format!("unreadable Stripe refund: {e}")))?;
             tracing::info!(payment = %payment.reference, refund = %refund.id, status = %refund.status, "Stripe refund");
             refund_answer(refund)
         })
@@ -586,22 +586,13 @@ impl Gateway for StripeGateway {
     ) -> GatewayFuture<'a, RefundOutcome> {
         Box::pin(async move {
             // The id goes into a path: only Stripe's id alphabet passes.
-            if gateway_reference.is_empty()
-                || !gateway_reference
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
+            if !is_stripe_id(gateway_reference) {
                 return Err(GatewayError("not a Stripe refund id".into()));
             }
-            let body = self
-                .call(
-                    self.http
-                        .get(self.url(&format!("/v1/refunds/{gateway_reference}"))),
-                    "a refund status",
-                )
+            let url = self.url(&format!("/v1/refunds/{gateway_reference}"));
+            let refund: Refund = self
+                .call(self.http.get(url), "a refund status", "refund")
                 .await?;
-            let refund: Refund = serde_json::from_value(body)
-                .map_err(|e| GatewayError(format!("unreadable Stripe refund: {e}")))?;
             Ok(match followed_refund(refund) {
                 RefundOutcome::Pending { .. } => RefundOutcome::Pending {
                     gateway_reference: Some(gateway_reference.to_string()),

@@ -307,10 +307,8 @@ pub(crate) async fn list_blocked_ips(
         .store
         .list_ip_blocks(i64::from(page.limit), page.offset())
         .await?;
-    Ok(ApiResponse::page(
-        rows.into_iter().map(BlockView::from).collect(),
-        Meta::new(page, total as u64),
-    ))
+    let views = rows.into_iter().map(BlockView::from).collect();
+    Ok(ApiResponse::page(views, Meta::of_count(page, total)))
 }
 
 /// Lifts the block of an IP (ADMIN).
