@@ -52,8 +52,12 @@ case $kind in
   *) echo "unknown route: $kind" >&2; exit 2 ;;
 esac
 if [ "$kind" = nowork-event ]; then
-  tool=$(cargo bench --bench nowork --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+  tool=$(cargo bench --bench nowork --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "nowork" and m.get("executable"):
+        print(m["executable"])')
   NOWORK_BODY="$work/event.json" NOWORK_PORT=$port \
     valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$tool" --bench >/dev/null 2>&1 &
 else
@@ -80,4 +84,6 @@ requests "$n"
 callgrind_control -d "$server" >/dev/null 2>&1
 sleep 1
 total=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
-echo "$kind: $((total / n)) instructions a request (user space, $n requests, $(basename "$bin"))"
+served_by=$(basename "$bin")
+[ "$kind" = nowork-event ] && served_by=nowork
+echo "$kind: $((total / n)) instructions a request (user space, $n requests, $served_by)"
