@@ -163,11 +163,8 @@ impl Cache {
     pub fn asked_before(&self, key: &str) -> bool {
         use std::hash::BuildHasher;
         let hash = self.0.asked_hasher.hash_one(key);
-        if self.0.asked.contains_key(&hash) {
-            return true;
-        }
-        self.0.asked.insert(hash, ());
-        false
+        // One atomic step: of two concurrent first askings, exactly one is the first.
+        !self.0.asked.entry(hash).or_insert(()).is_fresh()
     }
 
     /// A cached value; `label` names the cache in the hit/miss counters.

@@ -49,12 +49,7 @@ impl RoutesAt for OpenApiRouter<AppState> {
     ) -> Self {
         let mut prefixed = Paths::new();
         for (path, item) in paths.paths {
-            let full = if path == "/" {
-                prefix.to_string()
-            } else {
-                format!("{prefix}{path}")
-            };
-            prefixed.paths.insert(full, item);
+            prefixed.paths.insert(format!("{prefix}{path}"), item);
         }
         self.routes((schemas, prefixed, method_router))
     }

@@ -1,10 +1,10 @@
-//! `REQUEST_TIMEOUT_SECS` (API.md §1, error codes: 408 `REQUEST_TIMEOUT`), with the timer armed only for a
-//! request that waits. tower-http's `TimeoutLayer` registers a timer in tokio's wheel for every
-//! request and removes it again when the answer is ready; most answers (a kept catalogue page,
-//! `/health`, a refusal) are ready at their first poll, and for those the timer was pure cost
-//! (BENCHMARKS.md, "The middleware stack"). Here the inner future is polled first, and the timer is
-//! armed only if that poll returns `Pending`, counting from then (the first poll's own time,
-//! microseconds, is not counted).
+//! `REQUEST_TIMEOUT_SECS` (API.md §1, error codes: 408 `REQUEST_TIMEOUT`), with the timer armed
+//! only for a request that waits. tower-http's `TimeoutLayer` registers a timer in tokio's wheel
+//! for every request and removes it again when the answer is ready; most answers (a kept
+//! catalogue page, `/health`, a refusal) are ready at their first poll, and for those the timer
+//! was pure cost (BENCHMARKS.md, "Instructions per cached read"). Here the inner future is polled
+//! first, and the timer is armed only if that poll returns `Pending`, counting from then (the
+//! first poll's own time, microseconds, is not counted).
 
 use std::convert::Infallible;
 use std::pin::Pin;
