@@ -12,6 +12,7 @@
 #   health        GET /health (the middleware stack around a trivial handler)
 #   nowork-event  the no-work axum server (`benches/nowork.rs`) answering the bytes of `event`
 # TICKETMAX_BIN runs another binary (default: target/release/ticketmax, built when missing).
+# CALLGRIND_OUT=FILE keeps the profile of the counted requests (read it with callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-event}
@@ -83,6 +84,7 @@ callgrind_control -z "$server" >/dev/null 2>&1
 requests "$n"
 callgrind_control -d "$server" >/dev/null 2>&1
 sleep 1
+[ -n "${CALLGRIND_OUT:-}" ] && cp "$work/cg.out.1" "$CALLGRIND_OUT"
 total=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
 served_by=$(basename "$bin")
 [ "$kind" = nowork-event ] && served_by=nowork

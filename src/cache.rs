@@ -21,6 +21,17 @@ use crate::config::CacheTtls;
 /// Most keys [`Cache::asked_before`] remembers (8 bytes each, plus the map's own).
 const ASKED_KEYS: u64 = 100_000;
 
+/// How long a thread serves its own copy of a live-tier value (see [`Cache::live_get`]). A live
+/// value is at most 0.9 s old when copied, so what a thread serves is under 0.95 s old.
+const FRONT_TTL: Duration = Duration::from_millis(50);
+
+/// Most live-tier values one thread keeps a copy of; a full map is emptied (its values are
+/// `Bytes` shared with the cache, so a copy costs a reference, not the answer's size).
+const FRONT_ENTRIES: usize = 256;
+
+/// Numbers each `Cache` in the process, so that a thread's copies name the cache they came from.
+static CACHES: AtomicU64 = AtomicU64::new(0);
+
 /// How long an entry may live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
@@ -61,6 +72,11 @@ struct Inner {
     /// Hashes of the keys asked for recently (see [`Cache::asked_before`]).
     asked: moka::sync::Cache<u64, ()>,
     asked_hasher: std::hash::RandomState,
+    /// This cache's number among the process's (see [`CACHES`]).
+    id: u64,
+    /// How many single keys were dropped ([`Cache::forget_local`]): a thread's copy taken before
+    /// a drop is not served after it.
+    forgets: AtomicU64,
 }
 
 /// Handle to the cache (cheap to clone).
@@ -117,6 +133,8 @@ impl Cache {
                 .time_to_live(ttls.long)
                 .build(),
             asked_hasher: std::hash::RandomState::new(),
+            id: CACHES.fetch_add(1, Ordering::Relaxed),
+            forgets: AtomicU64::new(0),
         }));
         if let Some(conn) = &cache.0.redis {
             let mut conn = conn.clone();
@@ -151,8 +169,17 @@ impl Cache {
         }
     }
 
+    /// `g{generation}:{key}`, written out: this runs on every cached read, and `format!` was
+    /// several times its cost.
     fn full_key(generation: u64, key: &str) -> String {
-        format!("g{generation}:{key}")
+        let mut digits = itoa::Buffer::new();
+        let generation = digits.format(generation);
+        let mut full = String::with_capacity(generation.len() + key.len() + 2);
+        full.push('g');
+        full.push_str(generation);
+        full.push(':');
+        full.push_str(key);
+        full
     }
 
     /// Whether `key` was asked for before, within the long tier's time (and notes that it now
@@ -236,14 +263,30 @@ impl Cache {
 
     /// A live-tier value if present (counted as a hit; a miss is counted by the
     /// [`Cache::live_get_or_insert`] that follows it).
+    ///
+    /// Each thread keeps its own copy of a value it read for [`FRONT_TTL`], and serves it while
+    /// nothing was invalidated or dropped since: a hot answer costs a thread-local lookup
+    /// instead of moka's (its hash, its read log, its housekeeping), about a tenth
+    /// (BENCHMARKS.md, "Instructions per cached read").
     pub async fn live_get(&self, label: &'static str, key: &str) -> Option<Bytes> {
-        let entry = self
-            .0
-            .local
-            .get(&Self::full_key(self.generation(), key))
-            .await?;
+        // Read before the value: a drop or an invalidation after this makes the copy stale.
+        let stamp = Stamp {
+            cache: self.0.id,
+            generation: self.generation(),
+            forgets: self.0.forgets.load(Ordering::SeqCst),
+        };
+        let now = Instant::now();
+        let bytes = match front_get(key, &stamp, now) {
+            Some(bytes) => bytes,
+            None => {
+                let full = Self::full_key(stamp.generation, key);
+                let entry = self.0.local.get(&full).await?;
+                front_put(key, stamp, now + FRONT_TTL, entry.bytes.clone());
+                entry.bytes
+            }
+        };
         count(CacheEvent::Hit, label);
-        Some(entry.bytes)
+        Some(bytes)
     }
 
     /// A live-tier value (this instance, 0.9 s), computed by `init` when missing. Concurrent
@@ -281,6 +324,8 @@ impl Cache {
     pub async fn forget_local(&self, key: &str) {
         let full = Self::full_key(self.generation(), key);
         self.0.local.invalidate(&full).await;
+        // After the drop: a thread that read the value before it holds a copy stamped earlier.
+        self.0.forgets.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Makes everything cached so far unreadable, here at once and on every instance through
@@ -356,6 +401,58 @@ impl Cache {
     }
 }
 
+/// What a thread's copy of a live value was taken under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    cache: u64,
+    generation: u64,
+    forgets: u64,
+}
+
+struct FrontEntry {
+    stamp: Stamp,
+    until: Instant,
+    bytes: Bytes,
+}
+
+thread_local! {
+    /// Each thread's copies of the live values it read last (see [`Cache::live_get`]). Keys come
+    /// from clients (query strings), but the map never holds more than [`FRONT_ENTRIES`].
+    static FRONT: std::cell::RefCell<crate::telemetry::FastMap<Box<str>, FrontEntry>> =
+        std::cell::RefCell::default();
+}
+
+/// This thread's copy of `key`, if it was taken under `stamp` and is younger than [`FRONT_TTL`].
+fn front_get(key: &str, stamp: &Stamp, now: Instant) -> Option<Bytes> {
+    FRONT.with(|front| {
+        front
+            .borrow()
+            .get(key)
+            .filter(|e| e.stamp == *stamp && now < e.until)
+            .map(|e| e.bytes.clone())
+    })
+}
+
+fn front_put(key: &str, stamp: Stamp, until: Instant, bytes: Bytes) {
+    FRONT.with(|front| {
+        let mut front = front.borrow_mut();
+        if front.len() >= FRONT_ENTRIES && !front.contains_key(key) {
+            front.clear();
+        }
+        let entry = FrontEntry {
+            stamp,
+            until,
+            bytes,
+        };
+        match front.get_mut(key) {
+            Some(kept) => *kept = entry,
+            None => {
+                front.insert(Box::from(key), entry);
+            }
+        }
+    });
+}
+
 /// A lookup's outcome, as counted in `cache_hits_total` / `cache_misses_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum CacheEvent {
@@ -414,6 +511,56 @@ mod tests {
             .put(Tier::Long, "k", g, Bytes::from_static(b"stale"))
             .await;
         assert!(cache.get("t", Tier::Long, "k").await.is_none());
+    }
+
+    async fn live(cache: &Cache, key: &str, value: &'static [u8]) {
+        let kept = cache
+            .live_get_or_insert("t", key, async { Some(Bytes::from_static(value)) })
+            .await;
+        assert_eq!(kept.as_deref(), Some(value));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_threads_copy_of_a_live_value_lives_only_briefly() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        live(&cache, "k", b"v1").await;
+        assert_eq!(cache.live_get("t", "k").await.as_deref(), Some(&b"v1"[..]));
+        // The value changes under the copy without a drop (as when it expires and is rendered
+        // again): the copy is served for at most FRONT_TTL.
+        let entry = Entry {
+            bytes: Bytes::from_static(b"v2"),
+            ttl: Duration::from_secs(1),
+        };
+        let full = Cache::full_key(cache.generation(), "k");
+        cache.0.local.insert(full, entry).await;
+        assert_eq!(cache.live_get("t", "k").await.as_deref(), Some(&b"v1"[..]));
+        tokio::time::sleep(FRONT_TTL + Duration::from_millis(10)).await;
+        assert_eq!(cache.live_get("t", "k").await.as_deref(), Some(&b"v2"[..]));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_threads_copy_is_never_served_after_a_drop_or_an_invalidation() {
+        let cache = Cache::new(ttls(), None, "t:", Bus::local()).await;
+        live(&cache, "k", b"v1").await;
+        assert!(cache.live_get("t", "k").await.is_some());
+        cache.forget_local("k").await;
+        assert!(cache.live_get("t", "k").await.is_none());
+
+        live(&cache, "k", b"v2").await;
+        assert_eq!(cache.live_get("t", "k").await.as_deref(), Some(&b"v2"[..]));
+        cache.invalidate().await;
+        assert!(cache.live_get("t", "k").await.is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn two_caches_in_one_thread_never_serve_each_others_copies() {
+        let (a, b) = (
+            Cache::new(ttls(), None, "a:", Bus::local()).await,
+            Cache::new(ttls(), None, "b:", Bus::local()).await,
+        );
+        live(&a, "k", b"from a").await;
+        assert!(a.live_get("t", "k").await.is_some());
+        assert!(b.live_get("t", "k").await.is_none());
     }
 
     #[tokio::test]

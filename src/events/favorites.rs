@@ -2,12 +2,11 @@
 //! `/api/user/favorites`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::catalogue;
+use super::catalogue::{self, IfNoneMatch};
 use super::model::{EVENT_FIELDS, EventStatus, EventView, FavoriteState, ListFilter};
 use super::reads::{ListRequest, answer_list};
 use super::requests::PageQuery;
@@ -88,7 +87,7 @@ pub(super) async fn clear_favorite(
 pub(super) async fn list_favorites(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let page = Page::parse(q.page, q.limit, 20)?;

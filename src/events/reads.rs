@@ -2,13 +2,12 @@
 //! list, categories, one event and its availability. Public answers are cached and carry ETags.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::catalogue::{self, Fresh, Rendered};
+use super::catalogue::{self, Fresh, IfNoneMatch, Rendered};
 use super::model::{
     Availability, CategoryCount, EVENT_FIELDS, EventStatus, EventView, ListFilter, Sort,
     search_terms,
@@ -162,7 +161,7 @@ fn cache_key(parts: &impl serde::Serialize) -> String {
 /// Serves a list request (cached when public).
 pub(super) async fn answer_list(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &IfNoneMatch,
     req: ListRequest,
     label: &'static str,
     raw_key: Option<String>,
@@ -171,10 +170,8 @@ pub(super) async fn answer_list(
         raw_key.unwrap_or_else(|| {
             let mut f = req.filter.clone();
             f.now = DateTime::<Utc>::UNIX_EPOCH;
-            format!(
-                "list:{}",
-                cache_key(&(&f, req.page.page, req.page.limit, &req.fields))
-            )
+            let hash = cache_key(&(&f, req.page.page, req.page.limit, &req.fields));
+            catalogue::answer_key(&["list:", &hash])
         })
     });
     let (req, list_key) = (&req, key.as_deref());
@@ -199,16 +196,16 @@ fn raw_list_key(scope: &str, raw: &str) -> Option<String> {
         return None;
     }
     Some(if scope.len() + raw.len() <= 200 {
-        format!("raw:{scope}?{raw}")
+        catalogue::answer_key(&["raw:", scope, "?", raw])
     } else {
-        format!("raw:{}", cache_key(&(scope, raw)))
+        catalogue::answer_key(&["raw:", &cache_key(&(scope, raw))])
     })
 }
 
 /// Serves a public list from the kept answer of the same query string, before any parsing.
 async fn kept_list(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &IfNoneMatch,
     key: Option<&String>,
 ) -> Option<Response> {
     let hit = catalogue::lookup(state, "events_list", key?).await?;
@@ -226,7 +223,7 @@ async fn kept_list(
 pub(super) async fn list_events(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let raw = raw.unwrap_or_default();
@@ -250,7 +247,7 @@ pub(super) async fn list_events(
 pub(super) async fn list_events_by_category(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     ApiPath(category): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -274,7 +271,7 @@ pub(super) async fn list_events_by_category(
     ))]
 pub(super) async fn list_featured_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     ApiQuery(q): ApiQuery<FeaturedQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(6);
@@ -288,7 +285,7 @@ pub(super) async fn list_featured_events(
         page: 1,
         limit: limit as u32,
     };
-    let key = cache_key(&("featured", limit, &fields));
+    let key = catalogue::answer_key(&[&cache_key(&("featured", limit, &fields))]);
     let (state, filter, fields, list_key) = (&state, &filter, &fields, key.as_str());
     catalogue::cached_answer(
         state,
@@ -315,7 +312,7 @@ pub(super) async fn list_featured_events(
     ))]
 pub(super) async fn list_event_categories(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
 ) -> ApiResult<Response> {
     if let Some(bytes) = state
         .cache
@@ -347,7 +344,7 @@ pub(super) async fn list_event_categories(
 pub(super) async fn get_event(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     ApiPath(id): ApiPath<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -384,7 +381,7 @@ pub(super) async fn get_event(
 pub(super) async fn get_event_availability(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: HeaderMap,
+    headers: IfNoneMatch,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let key = catalogue::availability_key(id);

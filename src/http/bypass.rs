@@ -18,7 +18,6 @@ use bytes::Bytes;
 use futures_util::future::{Either, FutureExt, Map};
 use tower::util::Oneshot;
 use tower::{BoxError, Layer, Service, ServiceExt};
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 
 /// Which requests a layer is for, and what it does to the answers of the others.
 pub trait Bypass: Send + Sync + 'static {
@@ -43,11 +42,38 @@ impl Bypass for Compression {
         let headers = response.headers();
         let compressible = !headers.contains_key(header::CONTENT_ENCODING)
             && !headers.contains_key(header::CONTENT_RANGE)
-            && DefaultPredicate::new().should_compress(response);
+            && compressible(response);
         if compressible {
             add_vary(response, header::ACCEPT_ENCODING);
         }
     }
+}
+
+/// tower-http's `DefaultPredicate`, reading `Content-Type` once where it reads it three times
+/// (once per content type it excludes): a body of at least 32 bytes (or of unknown size), and
+/// not gRPC (gRPC-Web is), not an image (SVG is), not an event stream.
+fn compressible<B: axum::body::HttpBody>(response: &Response<B>) -> bool {
+    let size = response.body().size_hint().exact().or_else(|| {
+        response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+    });
+    if size.is_some_and(|size: u64| size < 32) {
+        return false;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let excluded = |prefix: &str, exception: Option<&str>| {
+        content_type.starts_with(prefix) && !exception.is_some_and(|e| content_type.starts_with(e))
+    };
+    !(excluded("application/grpc", Some("application/grpc-web"))
+        || excluded("image/", Some("image/svg+xml"))
+        || excluded("text/event-stream", None))
 }
 
 /// CORS: for requests with an `Origin`, and every `OPTIONS` (tower-http answers each as a
@@ -243,6 +269,37 @@ mod tests {
         let expose = header::ACCESS_CONTROL_EXPOSE_HEADERS;
         assert!(through.headers().contains_key(&expose));
         assert!(!bypassed.headers().contains_key(&expose));
+    }
+
+    #[test]
+    fn compressible_answers_are_those_tower_http_would_compress() {
+        use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+        let types = [
+            None,
+            Some("application/json"),
+            Some("text/html; charset=utf-8"),
+            Some("application/grpc"),
+            Some("application/grpc+proto"),
+            Some("application/grpc-web"),
+            Some("image/png"),
+            Some("image/svg+xml"),
+            Some("text/event-stream"),
+            Some("application/pdf"),
+        ];
+        for content_type in types {
+            for size in [0, 31, 32, 4096] {
+                let mut builder = Response::builder();
+                if let Some(t) = content_type {
+                    builder = builder.header(header::CONTENT_TYPE, t);
+                }
+                let response = builder.body(Body::from(vec![b' '; size])).unwrap();
+                assert_eq!(
+                    compressible(&response),
+                    DefaultPredicate::new().should_compress(&response),
+                    "{content_type:?}, {size} bytes"
+                );
+            }
+        }
     }
 
     #[tokio::test]

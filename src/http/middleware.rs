@@ -3,15 +3,14 @@
 //! router, 408 from the timeout, 413 from the body limit).
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::BoxFuture;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
 use super::{ApiError, ErrorCode, request_id};
 
@@ -68,11 +67,10 @@ pub struct Observe<S> {
 impl<S> Service<Request> for Observe<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ObserveFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -89,42 +87,80 @@ where
             .unwrap_or_else(request_id::generate);
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let route_name = || route.as_ref().map_or("unmatched", MatchedPath::as_str);
         let span = tracing::info_span!(
             "request",
             method = %method,
-            route = %route_name(),
+            route = %route.as_ref().map_or("unmatched", MatchedPath::as_str),
             request_id = id.to_str().unwrap_or_default(),
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        let production = self.production;
+        let mut id = Some(id);
         // The inner layers' synchronous part runs in the request's scope and span too.
-        let inner = span.in_scope(|| request_id::sync_scope(id.clone(), || self.inner.call(req)));
-        Box::pin(async move {
-            let answered = async {
-                let Ok(response) = inner.await;
-                ensure_envelope(response)
-            };
-            let mut response = request_id::scope(id.clone(), answered)
-                .instrument(span.clone())
-                .await;
-            let status = response.status();
-            let elapsed = started.elapsed();
-            span.record("status", status.as_u16());
-            span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
-            span.in_scope(|| {
-                if status.is_server_error() {
-                    tracing::error!("request finished");
-                } else {
-                    tracing::info!("request finished");
-                }
-            });
-            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-            crate::telemetry::record_request(&method, route, status.as_u16(), elapsed);
-            set_headers(response.headers_mut(), id, production);
-            Ok(response)
-        })
+        let inner = {
+            let _entered = span.enter();
+            request_id::scoped(&mut id, || self.inner.call(req))
+        };
+        ObserveFuture {
+            inner,
+            span,
+            id,
+            method,
+            route,
+            started,
+            production: self.production,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of the service below, observed. Written out rather than an `async` block in a
+    /// box: the stack's future stays where axum's route boxed it, instead of being moved into a
+    /// second box and through the span's and the request id's wrappers on every request.
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        id: Option<HeaderValue>,
+        method: Method,
+        route: Option<MatchedPath>,
+        started: Instant,
+        production: bool,
+    }
+}
+
+impl<F> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let inner = this.inner;
+        // The envelope reads the request id, so it is built inside the id's scope too.
+        let Poll::Ready(mut response) = request_id::scoped(this.id, || {
+            inner.poll(cx).map(|Ok(response)| ensure_envelope(response))
+        }) else {
+            return Poll::Pending;
+        };
+        let status = response.status();
+        let elapsed = this.started.elapsed();
+        this.span.record("status", status.as_u16());
+        this.span
+            .record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+        if status.is_server_error() {
+            tracing::error!("request finished");
+        } else {
+            tracing::info!("request finished");
+        }
+        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        crate::telemetry::record_request(this.method, route, status.as_u16(), elapsed);
+        // A future polled again after its answer would find no id (it never is).
+        let id = this.id.take().unwrap_or_else(request_id::generate);
+        set_headers(response.headers_mut(), id, *this.production);
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -136,12 +172,11 @@ fn set_headers(headers: &mut HeaderMap, id: HeaderValue, production: bool) {
     }
     // The door's pages widen the permissions policy to the camera (`web::door`); every other
     // answer gets this one.
-    if !headers.contains_key(&PERMISSIONS_POLICY) {
-        headers.insert(
-            PERMISSIONS_POLICY,
-            HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
-        );
-    }
+    headers
+        .entry(PERMISSIONS_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=()",
+        ));
     if production {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
