@@ -43,7 +43,6 @@ pub struct AuditQuery {
     responses(
         (status = 200, description = "A page of entries", body = [AuditView]),
         (status = 400, description = "Invalid filter"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
 pub(crate) async fn list_audit_log(

@@ -131,8 +131,6 @@ fn answer(ticket: &TicketRow, booking: &BookingRow, tickets: &[TicketRow]) -> Va
     request_body = CodeBody,
     responses(
         (status = 200, description = "{ticket, booking, checkedInAt}"),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "Not the event's owner"),
         (status = 404, description = "Forged or unknown code"),
         (status = 409, description = "ALREADY_CHECKED_IN, or INVALID_STATE for a cancelled booking"),
@@ -167,8 +165,6 @@ async fn check_in(
     request_body = CodeBody,
     responses(
         (status = 200, description = "{ticket, booking, checkedInAt} (checkedInAt null when not scanned)"),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "Not the event's owner"),
         (status = 404, description = "Forged or unknown code"),
         (status = 409, description = "INVALID_STATE for a cancelled booking"),

@@ -355,7 +355,6 @@ async fn place(
     responses(
         (status = 201, description = "PENDING booking holding its tickets, or CONFIRMED when free", body = BookingView),
         (status = 400, description = "Invalid body or Idempotency-Key"),
-        (status = 401, description = "Not signed in"),
         (status = 404, description = "Unknown or draft event, unknown ticket type"),
         (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
         (status = 422, description = "IDEMPOTENCY_MISMATCH"),
@@ -379,7 +378,6 @@ async fn create_booking(
         (status = 404, description = "Unknown or draft event, unknown ticket type"),
         (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
         (status = 422, description = "IDEMPOTENCY_MISMATCH"),
-        (status = 429, description = "Rate limited"),
     ))]
 async fn create_guest_booking(
     State(state): State<AppState>,
@@ -505,8 +503,6 @@ fn hold_length(state: &AppState) -> chrono::Duration {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of bookings", body = [BookingView]),
-        (status = 400, description = "Invalid query"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub(crate) async fn list_bookings(
     State(state): State<AppState>,
@@ -563,7 +559,6 @@ pub(crate) async fn list_bookings(
 #[utoipa::path(get, path = "/bookings/stats", tag = "bookings",
     responses(
         (status = 200, description = "{totalBookings, totalSpent, byStatus}"),
-        (status = 401, description = "Not signed in"),
     ))]
 async fn get_booking_stats(
     State(state): State<AppState>,
@@ -593,7 +588,6 @@ async fn get_booking_stats(
     responses(
         (status = 200, description = "The booking", body = BookingView),
         (status = 400, description = "Invalid id or fields"),
-        (status = 401, description = "Not signed in"),
         (status = 404, description = "No such booking, or not yours"),
     ))]
 async fn get_booking(
@@ -614,7 +608,6 @@ async fn get_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The CONFIRMED booking with its tickets", body = BookingView),
-        (status = 401, description = "Not signed in"),
         (status = 402, description = "Paid booking without payment"),
         (status = 404, description = "No such booking, or not yours"),
         (status = 409, description = "Cancelled or refunded"),
@@ -750,7 +743,6 @@ pub(crate) async fn cancel(
     request_body(content = Option<CancelBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "The event owner cannot cancel a buyer's booking"),
         (status = 404, description = "No such booking, or not yours"),
         (status = 409, description = "Wrong state or past the cancellation cutoff"),
@@ -769,7 +761,6 @@ async fn cancel_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "The event owner cannot cancel a buyer's booking"),
         (status = 404, description = "No such booking, or not yours"),
         (status = 409, description = "Wrong state or past the cancellation cutoff"),

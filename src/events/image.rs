@@ -445,7 +445,6 @@ async fn remove_replaced(state: &AppState, files: &dyn FileStore, old_url: &str,
     responses(
         (status = 200, description = "The event with its new `imageUrl`", body = EventView),
         (status = 400, description = "No `image` field, a second one, or a field other than `image`"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
         (status = 413, description = "Larger than MAX_FILE_SIZE"),

@@ -220,7 +220,6 @@ async fn kept_list(
     responses(
         (status = 200, description = "A page of events (`meta` included); `ETag`, `Cache-Control: no-cache`", body = Vec<EventView>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Invalid query"),
         (status = 403, description = "`status` other than PUBLISHED from a user or anonymous caller"),
     ))]
 pub(super) async fn list_events(
@@ -245,7 +244,6 @@ pub(super) async fn list_events(
     responses(
         (status = 200, description = "A page of events", body = Vec<EventView>),
         (status = 304, description = "Not modified"),
-        (status = 400, description = "Invalid query"),
     ))]
 pub(super) async fn list_events_by_category(
     State(state): State<AppState>,
@@ -270,7 +268,6 @@ pub(super) async fn list_events_by_category(
     responses(
         (status = 200, description = "Featured events", body = Vec<EventView>),
         (status = 304, description = "Not modified"),
-        (status = 400, description = "Invalid limit"),
     ))]
 pub(super) async fn list_featured_events(
     State(state): State<AppState>,

@@ -26,8 +26,6 @@ fn type_view(view: &EventView, type_id: Uuid) -> ApiResult<TicketTypeView> {
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 201, description = "The ticket type", body = TicketTypeView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
         (status = 409, description = "A cancelled or completed event"),
@@ -55,8 +53,6 @@ pub(super) async fn create_ticket_type(
     params(("id" = Uuid, Path, description = "Event id"), ("typeId" = Uuid, Path, description = "Ticket type id")),
     responses(
         (status = 200, description = "The ticket type", body = TicketTypeView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event or ticket type"),
         (status = 409, description = "Capacity below sold + held"),
@@ -133,7 +129,6 @@ pub(super) async fn update_ticket_type(
     params(("id" = Uuid, Path, description = "Event id"), ("typeId" = Uuid, Path, description = "Ticket type id")),
     responses(
         (status = 200, description = "Deleted (`data: null`)"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event or ticket type"),
         (status = 409, description = "The ticket type has bookings"),

@@ -21,8 +21,6 @@ use crate::users::{AuthUser, OrganizerUser};
 #[utoipa::path(post, path = "/events", tag = "events", request_body = CreateEventBody,
     responses(
         (status = 201, description = "The event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "`ORGANIZER_NOT_APPROVED` for a USER; `FORBIDDEN` for `featured` from a non-admin"),
     ))]
 pub(super) async fn create_event(
@@ -108,8 +106,6 @@ pub(super) async fn create_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner; `featured` from a non-admin"),
         (status = 404, description = "No such event"),
         (status = 409, description = "`totalTickets` below sold + held; currency after sales; a cancelled or completed event"),
@@ -204,7 +200,6 @@ pub(super) async fn update_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The published event", body = EventView),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
         (status = 409, description = "`INVALID_STATE`: not a draft"),
@@ -227,8 +222,6 @@ pub(super) async fn publish_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The cancelled event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
         (status = 409, description = "`INVALID_STATE`: already cancelled or completed"),
@@ -268,7 +261,6 @@ pub(super) async fn cancel_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "Deleted (`data: null`)"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner"),
         (status = 404, description = "No such event"),
         (status = 409, description = "The event has bookings: cancel it instead"),

@@ -81,7 +81,6 @@ impl From<OutboxRow> for NotificationView {
     responses(
         (status = 200, description = "A page of outbox messages", body = Vec<NotificationView>),
         (status = 400, description = "Invalid status, page or limit"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
 pub(crate) async fn list_notifications(

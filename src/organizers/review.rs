@@ -49,7 +49,6 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of applications, with `meta`", body = [ApplicationView]),
         (status = 400, description = "Unknown status, or page/limit out of range"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
 pub(crate) async fn list_applications(
@@ -194,7 +193,6 @@ async fn decide(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The application, APPROVED", body = ApplicationView),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
@@ -225,7 +223,6 @@ pub(crate) async fn approve_application(
     responses(
         (status = 200, description = "The application, REJECTED", body = ApplicationView),
         (status = 400, description = "No reason, or longer than 1000 characters"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
@@ -258,7 +255,6 @@ pub(crate) async fn reject_application(
     responses(
         (status = 200, description = "The application, REQUIRES_ADDITIONAL_INFO", body = ApplicationView),
         (status = 400, description = "No note, or longer than 1000 characters"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such application"),
         (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),

@@ -66,7 +66,6 @@ fn like_pattern(q: &str) -> String {
     responses(
         (status = 200, description = "A page of users", body = [UserView]),
         (status = 400, description = "Invalid filter"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
 pub(crate) async fn list_users(
@@ -112,8 +111,6 @@ pub(crate) async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Malformed id"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Another user's record"),
         (status = 404, description = "No such user"),
     ))]
@@ -158,7 +155,6 @@ async fn admin_entry(
     responses(
         (status = 200, description = "The updated user", body = UserView),
         (status = 400, description = "Invalid role or id"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user"),
     ))]
@@ -197,7 +193,6 @@ pub struct StatusBody {
     responses(
         (status = 200, description = "The updated user", body = UserView),
         (status = 400, description = "Invalid status or id"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user"),
     ))]
@@ -231,8 +226,6 @@ pub(crate) async fn update_user_status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Erased"),
-        (status = 400, description = "Malformed id"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user"),
     ))]

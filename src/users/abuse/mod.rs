@@ -293,8 +293,6 @@ pub struct PageQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of blocked IPs", body = [BlockView]),
-        (status = 400, description = "Invalid paging"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
     ))]
 pub(crate) async fn list_blocked_ips(
@@ -318,7 +316,6 @@ pub(crate) async fn list_blocked_ips(
     responses(
         (status = 200, description = "Unblocked"),
         (status = 400, description = "Not an IP address"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "That IP is not blocked"),
     ))]
