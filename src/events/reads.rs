@@ -104,7 +104,7 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
     }
     let status = match &q.status {
         None => None,
-        Some(raw) => match EventStatus::parse(raw) {
+        Some(raw) => match EventStatus::parse_any_case(raw) {
             Some(s) => Some(s),
             None => {
                 v.add("status", "must be DRAFT, PUBLISHED, CANCELLED or COMPLETED");

@@ -60,7 +60,7 @@ pub(super) async fn create_event(
             .as_deref()
             .unwrap_or(&state.config.default_currency),
     );
-    let status = match body.status.as_deref().map(EventStatus::parse) {
+    let status = match body.status.as_deref().map(EventStatus::parse_any_case) {
         None => EventStatus::Draft,
         Some(Some(s @ (EventStatus::Draft | EventStatus::Published))) => s,
         Some(_) => {
