@@ -358,16 +358,9 @@ pub(super) async fn get_event(
     }
     let q: FieldsQuery = parse_query(&raw)?;
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
-    let (state, viewer, fields) = (&state, viewer.as_ref(), &fields);
-    catalogue::cached_answer(state, "event_detail", Some(key), &headers, || async move {
-        let record = catalogue::visible_record(state, id, viewer).await?;
-        let view = catalogue::live_view(state, &record).await?;
-        Ok(Fresh {
-            rendered: Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?,
-            keep: catalogue::visible_to(&record, None),
-        })
-    })
-    .await
+    let shape = |view| catalogue::to_value(view, fields.as_deref());
+    let label = ("event_detail", key);
+    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
 }
 
 /// Live availability of an event (never more than 1 s stale).
@@ -388,20 +381,29 @@ pub(super) async fn get_event_availability(
     if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
         return Ok(hit.respond(&headers));
     }
-    let (state, viewer) = (&state, viewer.as_ref());
-    catalogue::cached_answer(
-        state,
-        "event_availability",
-        Some(key),
-        &headers,
-        || async move {
-            let record = catalogue::visible_record(state, id, viewer).await?;
-            let view = catalogue::live_view(state, &record).await?;
-            Ok(Fresh {
-                rendered: Rendered::new(&catalogue::availability(&view), None)?,
-                keep: catalogue::visible_to(&record, None),
-            })
-        },
-    )
+    let shape = |view: EventView| catalogue::availability(&view);
+    let label = ("event_availability", key);
+    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
+}
+
+/// `shape` of the live view of the event `id` as `viewer` may see it, kept under the labelled
+/// key when everyone may see the event (only such answers are the same for every caller).
+async fn live_event_answer<T: serde::Serialize>(
+    state: &AppState,
+    viewer: Option<&AuthUser>,
+    headers: &HeaderMap,
+    id: Uuid,
+    (label, key): (&'static str, String),
+    shape: impl Fn(EventView) -> T,
+) -> ApiResult<Response> {
+    let shape = &shape;
+    catalogue::cached_answer(state, label, Some(key), headers, || async move {
+        let record = catalogue::visible_record(state, id, viewer).await?;
+        let view = catalogue::live_view(state, &record).await?;
+        Ok(Fresh {
+            rendered: Rendered::new(&shape(view), None)?,
+            keep: catalogue::visible_to(&record, None),
+        })
+    })
     .await
 }
