@@ -407,6 +407,19 @@ pub struct Decision<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl Decision<'_> {
+    /// `reviewer`'s decision, taken now, with neither reason nor note.
+    pub fn by(reviewer: Uuid, to: ApplicationStatus) -> Self {
+        Self {
+            to,
+            reviewer,
+            reason: None,
+            note: None,
+            now: Utc::now(),
+        }
+    }
+}
+
 /// One document as the application shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -5,7 +5,6 @@
 
 use crate::http::openapi::RoutesAt;
 use axum::extract::State;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -203,13 +202,7 @@ pub(crate) async fn approve_application(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<ApplicationView>> {
-    let decision = Decision {
-        to: ApplicationStatus::Approved,
-        reviewer: admin.id,
-        reason: None,
-        note: None,
-        now: Utc::now(),
-    };
+    let decision = Decision::by(admin.id, ApplicationStatus::Approved);
     Ok(decide(&state, ip, id, decision)
         .await?
         .message("Application approved"))
@@ -236,11 +229,8 @@ pub(crate) async fn reject_application(
 ) -> ApiResult<ApiResponse<ApplicationView>> {
     let reason = remark("reason", &body.reason)?;
     let decision = Decision {
-        to: ApplicationStatus::Rejected,
-        reviewer: admin.id,
         reason: Some(&reason),
-        note: None,
-        now: Utc::now(),
+        ..Decision::by(admin.id, ApplicationStatus::Rejected)
     };
     Ok(decide(&state, ip, id, decision)
         .await?
@@ -268,11 +258,8 @@ pub(crate) async fn request_more_info(
 ) -> ApiResult<ApiResponse<ApplicationView>> {
     let note = remark("note", &body.note)?;
     let decision = Decision {
-        to: ApplicationStatus::RequiresAdditionalInfo,
-        reviewer: admin.id,
-        reason: None,
         note: Some(&note),
-        now: Utc::now(),
+        ..Decision::by(admin.id, ApplicationStatus::RequiresAdditionalInfo)
     };
     Ok(decide(&state, ip, id, decision)
         .await?
