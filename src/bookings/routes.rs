@@ -348,16 +348,28 @@ async fn place(
     }
 }
 
+/// The refusals of a booking request, account or guest, beyond a bad body.
+#[derive(utoipa::IntoResponses)]
+pub enum HoldRefusals {
+    /// Unknown or draft event, unknown ticket type
+    #[response(status = 404)]
+    NotFound,
+    /// SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT
+    #[response(status = 409)]
+    Conflict,
+    /// IDEMPOTENCY_MISMATCH
+    #[response(status = 422)]
+    Mismatch,
+}
+
 /// Books tickets: holds them until `expiresAt` (free tickets are confirmed at once).
 #[utoipa::path(post, path = "/bookings", tag = "bookings",
     request_body = CreateBookingBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "PENDING booking holding its tickets, or CONFIRMED when free", body = BookingView),
         (status = 400, description = "Invalid body or Idempotency-Key"),
-        (status = 404, description = "Unknown or draft event, unknown ticket type"),
-        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
-        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
+        HoldRefusals,
     ))]
 async fn create_booking(
     State(state): State<AppState>,
@@ -371,13 +383,11 @@ async fn create_booking(
 /// Books tickets without an account; answers the booking plus a `guestToken`.
 #[utoipa::path(post, path = "/bookings/guest", tag = "bookings",
     request_body = CreateBookingBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "Booking with its guestToken", body = BookingView),
         (status = 400, description = "Invalid body (customerEmail and customerName are required)"),
-        (status = 404, description = "Unknown or draft event, unknown ticket type"),
-        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
-        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
+        HoldRefusals,
     ))]
 async fn create_guest_booking(
     State(state): State<AppState>,

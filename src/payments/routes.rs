@@ -123,7 +123,7 @@ async fn booking_for(
 /// Starts paying a PENDING booking through a gateway (its owner or guest token).
 #[utoipa::path(post, path = "/payments/initiate", tag = "payments",
     request_body = InitiateBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "A new checkout", body = Initiated),
         (status = 200, description = "The booking's pending checkout through this gateway", body = Initiated),
@@ -438,7 +438,7 @@ pub struct RefundBody {
 /// Returns money of a payment (ADMIN or the event's organizer); partial refunds add up to at
 /// most what was paid. A full refund of a CONFIRMED booking cancels it first, freeing its tickets.
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments",
-    params(("id" = Uuid, Path, description = "Payment id"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(("id" = Uuid, Path, description = "Payment id"), idempotency::KeyHeader),
     request_body = RefundBody,
     responses(
         (status = 200, description = "Settled at once: the payment", body = PaymentView),
