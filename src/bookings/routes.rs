@@ -747,15 +747,27 @@ pub(crate) async fn cancel(
     ))
 }
 
+/// How a cancellation is refused ([`cancel`]).
+#[derive(utoipa::IntoResponses)]
+pub enum CancelRefusals {
+    /// The event owner cannot cancel a buyer's booking
+    #[response(status = 403)]
+    OwnerOfEvent,
+    /// No such booking, or not yours
+    #[response(status = 404)]
+    NoBooking,
+    /// Wrong state or past the cancellation cutoff
+    #[response(status = 409)]
+    TooLate,
+}
+
 /// Cancels a booking (owner, ADMIN, or its guest token).
 #[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
     params(("id" = Uuid, Path, description = "Booking id")),
     request_body(content = Option<CancelBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
-        (status = 404, description = "No such booking, or not yours"),
-        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+        CancelRefusals,
     ))]
 async fn cancel_booking(
     State(state): State<AppState>,
@@ -771,9 +783,7 @@ async fn cancel_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
-        (status = 404, description = "No such booking, or not yours"),
-        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+        CancelRefusals,
     ))]
 async fn delete_booking(
     State(state): State<AppState>,

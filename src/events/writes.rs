@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{EventRow, EventStatus, EventView};
 use super::requests::{CancelEventBody, CreateEventBody, UpdateEventBody};
-use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
+use super::routes::{OwnerRefusals, after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{
     MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types, check_timezone,
 };
@@ -200,8 +200,7 @@ pub(super) async fn update_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The published event", body = EventView),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "`INVALID_STATE`: not a draft"),
     ))]
 pub(super) async fn publish_event(
@@ -222,8 +221,7 @@ pub(super) async fn publish_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The cancelled event", body = EventView),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "`INVALID_STATE`: already cancelled or completed"),
     ))]
 pub(super) async fn cancel_event(
@@ -261,8 +259,7 @@ pub(super) async fn cancel_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "Deleted (`data: null`)"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "The event has bookings: cancel it instead"),
     ))]
 pub(super) async fn delete_event(

@@ -16,8 +16,8 @@ use super::routes::{application_url, first_name_of};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::notify::NewMessage;
 use crate::state::AppState;
-use crate::users::AdminUser;
 use crate::users::abuse::ClientIp;
+use crate::users::{AdminOnly, AdminUser};
 
 /// The review routes.
 pub fn router(p: &str) -> OpenApiRouter<AppState> {
@@ -48,7 +48,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of applications, with `meta`", body = [ApplicationView]),
         (status = 400, description = "Unknown status, or page/limit out of range"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_applications(
     _admin: AdminUser,
@@ -101,6 +101,17 @@ fn remark(field: &str, text: &str) -> ApiResult<String> {
     } else {
         Err(ApiError::field(field, "must be 1 to 1000 characters"))
     }
+}
+
+/// How [`decide`] refuses.
+#[derive(utoipa::IntoResponses)]
+pub enum DecisionRefusals {
+    /// No such application
+    #[response(status = 404)]
+    NoApplication,
+    /// INVALID_STATE: not UNDER_REVIEW
+    #[response(status = 409)]
+    NotUnderReview,
 }
 
 /// Applies a decision to an application UNDER_REVIEW: audit entry, email and (on approval)
@@ -192,9 +203,8 @@ async fn decide(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The application, APPROVED", body = ApplicationView),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn approve_application(
     AdminUser(admin): AdminUser,
@@ -216,9 +226,8 @@ pub(crate) async fn approve_application(
     responses(
         (status = 200, description = "The application, REJECTED", body = ApplicationView),
         (status = 400, description = "No reason, or longer than 1000 characters"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn reject_application(
     AdminUser(admin): AdminUser,
@@ -245,9 +254,8 @@ pub(crate) async fn reject_application(
     responses(
         (status = 200, description = "The application, REQUIRES_ADDITIONAL_INFO", body = ApplicationView),
         (status = 400, description = "No note, or longer than 1000 characters"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn request_more_info(
     AdminUser(admin): AdminUser,
