@@ -4,7 +4,7 @@ use super::model::*;
 use crate::http::openapi::RoutesAt;
 use crate::http::{ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
-use crate::users::AdminUser;
+use crate::users::{AdminOnly, AdminUser};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,8 +43,7 @@ pub struct AuditQuery {
     responses(
         (status = 200, description = "A page of entries", body = [AuditView]),
         (status = 400, description = "Invalid filter"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_audit_log(
     _admin: AdminUser,

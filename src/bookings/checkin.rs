@@ -126,15 +126,23 @@ fn answer(ticket: &TicketRow, booking: &BookingRow, tickets: &[TicketRow]) -> Va
     })
 }
 
+/// How a scan of a ticket's code is refused before its booking's state is looked at.
+#[derive(utoipa::IntoResponses)]
+pub enum ScanRefusals {
+    /// Not the event's owner
+    #[response(status = 403)]
+    NotOwner,
+    /// Forged or unknown code
+    #[response(status = 404)]
+    UnknownCode,
+}
+
 /// Checks a ticket in (event owner or ADMIN).
 #[utoipa::path(post, path = "/checkin", tag = "checkin",
     request_body = CodeBody,
     responses(
         (status = 200, description = "{ticket, booking, checkedInAt}"),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not signed in"),
-        (status = 403, description = "Not the event's owner"),
-        (status = 404, description = "Forged or unknown code"),
+        ScanRefusals,
         (status = 409, description = "ALREADY_CHECKED_IN, or INVALID_STATE for a cancelled booking"),
     ))]
 async fn check_in(
@@ -167,10 +175,7 @@ async fn check_in(
     request_body = CodeBody,
     responses(
         (status = 200, description = "{ticket, booking, checkedInAt} (checkedInAt null when not scanned)"),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not signed in"),
-        (status = 403, description = "Not the event's owner"),
-        (status = 404, description = "Forged or unknown code"),
+        ScanRefusals,
         (status = 409, description = "INVALID_STATE for a cancelled booking"),
     ))]
 async fn verify_ticket(

@@ -92,59 +92,20 @@ pub(crate) fn refusal(req: &NewHold, event: &EventFacts, ty: &TypeFacts) -> Opti
     None
 }
 
-/// A booking's status (API.md §4), stored as its upper-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum BookingStatus {
-    /// Holding its seats until `expiresAt`.
-    Pending,
-    /// Paid or free, with tickets.
-    Confirmed,
-    /// Cancelled; a paid one becomes REFUNDED when its refund settles.
-    Cancelled,
-    /// The hold lapsed unpaid.
-    Expired,
-    /// The money went back.
-    Refunded,
-}
-
-impl BookingStatus {
-    /// Every status, in the order the API lists them.
-    pub const ALL: [Self; 5] = [
-        Self::Pending,
-        Self::Confirmed,
-        Self::Cancelled,
-        Self::Expired,
-        Self::Refunded,
-    ];
-
-    /// The stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Cancelled => "CANCELLED",
-            Self::Expired => "EXPIRED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-
-    /// The status of an upper-case name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for BookingStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for BookingStatus {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, String> {
-        Self::parse(&name).ok_or_else(|| format!("unknown booking status {name}"))
+crate::stored_names! {
+    /// A booking's status (API.md §4), stored as its upper-case name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum BookingStatus as "booking status" {
+        /// Holding its seats until `expiresAt`.
+        Pending = "PENDING",
+        /// Paid or free, with tickets.
+        Confirmed = "CONFIRMED",
+        /// Cancelled; a paid one becomes REFUNDED when its refund settles.
+        Cancelled = "CANCELLED",
+        /// The hold lapsed unpaid.
+        Expired = "EXPIRED",
+        /// The money went back.
+        Refunded = "REFUNDED",
     }
 }
 

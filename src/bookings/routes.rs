@@ -348,17 +348,28 @@ async fn place(
     }
 }
 
+/// The refusals of a booking request, account or guest, beyond a bad body.
+#[derive(utoipa::IntoResponses)]
+pub enum HoldRefusals {
+    /// Unknown or draft event, unknown ticket type
+    #[response(status = 404)]
+    NotFound,
+    /// SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT
+    #[response(status = 409)]
+    Conflict,
+    /// IDEMPOTENCY_MISMATCH
+    #[response(status = 422)]
+    Mismatch,
+}
+
 /// Books tickets: holds them until `expiresAt` (free tickets are confirmed at once).
 #[utoipa::path(post, path = "/bookings", tag = "bookings",
     request_body = CreateBookingBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "PENDING booking holding its tickets, or CONFIRMED when free", body = BookingView),
         (status = 400, description = "Invalid body or Idempotency-Key"),
-        (status = 401, description = "Not signed in"),
-        (status = 404, description = "Unknown or draft event, unknown ticket type"),
-        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
-        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
+        HoldRefusals,
     ))]
 async fn create_booking(
     State(state): State<AppState>,
@@ -372,14 +383,11 @@ async fn create_booking(
 /// Books tickets without an account; answers the booking plus a `guestToken`.
 #[utoipa::path(post, path = "/bookings/guest", tag = "bookings",
     request_body = CreateBookingBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "Booking with its guestToken", body = BookingView),
         (status = 400, description = "Invalid body (customerEmail and customerName are required)"),
-        (status = 404, description = "Unknown or draft event, unknown ticket type"),
-        (status = 409, description = "SALES_CLOSED, CONFLICT (holding limit), SOLD_OUT, IDEMPOTENCY_IN_FLIGHT"),
-        (status = 422, description = "IDEMPOTENCY_MISMATCH"),
-        (status = 429, description = "Rate limited"),
+        HoldRefusals,
     ))]
 async fn create_guest_booking(
     State(state): State<AppState>,
@@ -505,8 +513,6 @@ fn hold_length(state: &AppState) -> chrono::Duration {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of bookings", body = [BookingView]),
-        (status = 400, description = "Invalid query"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub(crate) async fn list_bookings(
     State(state): State<AppState>,
@@ -563,7 +569,6 @@ pub(crate) async fn list_bookings(
 #[utoipa::path(get, path = "/bookings/stats", tag = "bookings",
     responses(
         (status = 200, description = "{totalBookings, totalSpent, byStatus}"),
-        (status = 401, description = "Not signed in"),
     ))]
 async fn get_booking_stats(
     State(state): State<AppState>,
@@ -593,7 +598,6 @@ async fn get_booking_stats(
     responses(
         (status = 200, description = "The booking", body = BookingView),
         (status = 400, description = "Invalid id or fields"),
-        (status = 401, description = "Not signed in"),
         (status = 404, description = "No such booking, or not yours"),
     ))]
 async fn get_booking(
@@ -614,7 +618,6 @@ async fn get_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The CONFIRMED booking with its tickets", body = BookingView),
-        (status = 401, description = "Not signed in"),
         (status = 402, description = "Paid booking without payment"),
         (status = 404, description = "No such booking, or not yours"),
         (status = 409, description = "Cancelled or refunded"),
@@ -744,16 +747,27 @@ pub(crate) async fn cancel(
     ))
 }
 
+/// How a cancellation is refused ([`cancel`]).
+#[derive(utoipa::IntoResponses)]
+pub enum CancelRefusals {
+    /// The event owner cannot cancel a buyer's booking
+    #[response(status = 403)]
+    OwnerOfEvent,
+    /// No such booking, or not yours
+    #[response(status = 404)]
+    NoBooking,
+    /// Wrong state or past the cancellation cutoff
+    #[response(status = 409)]
+    TooLate,
+}
+
 /// Cancels a booking (owner, ADMIN, or its guest token).
 #[utoipa::path(post, path = "/bookings/{id}/cancel", tag = "bookings",
     params(("id" = Uuid, Path, description = "Booking id")),
     request_body(content = Option<CancelBody>, description = "Optional reason"),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 401, description = "Not signed in"),
-        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
-        (status = 404, description = "No such booking, or not yours"),
-        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+        CancelRefusals,
     ))]
 async fn cancel_booking(
     State(state): State<AppState>,
@@ -769,10 +783,7 @@ async fn cancel_booking(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The CANCELLED booking", body = BookingView),
-        (status = 401, description = "Not signed in"),
-        (status = 403, description = "The event owner cannot cancel a buyer's booking"),
-        (status = 404, description = "No such booking, or not yours"),
-        (status = 409, description = "Wrong state or past the cancellation cutoff"),
+        CancelRefusals,
     ))]
 async fn delete_booking(
     State(state): State<AppState>,

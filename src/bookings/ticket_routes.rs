@@ -41,7 +41,6 @@ pub struct QrQuery {
     responses(
         (status = 200, description = "image/png or image/svg+xml"),
         (status = 400, description = "Unknown format"),
-        (status = 401, description = "Not signed in"),
         (status = 404, description = "No such ticket, or not yours"),
     ))]
 async fn get_ticket_qr(
@@ -141,7 +140,6 @@ pub async fn tickets_pdf_response(
     params(("id" = Uuid, Path, description = "Booking id")),
     responses(
         (status = 200, description = "The tickets, one page each", content_type = "application/pdf"),
-        (status = 400, description = "Invalid id"),
         (status = 401, description = "Not signed in, or a guest token of another booking"),
         (status = 404, description = "No such booking, or not yours"),
         (status = 409, description = "INVALID_STATE: the booking is not CONFIRMED"),

@@ -541,7 +541,6 @@ async fn body_of<L: Line>(store: Store, filter: ExportFilter, format: Format) ->
     responses(
         (status = 200, description = "A file download (`Content-Disposition: attachment`): CSV (`text/csv; charset=utf-8`, a header row), XLSX, or JSON (a bare array of objects with the CSV's columns as keys). Scoped as the stats.", content_type = "text/csv"),
         (status = 400, description = "Unknown `type` or `format`, or a bad date"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub async fn export(
     State(state): State<AppState>,

@@ -514,7 +514,6 @@ pub struct StreamTicket {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "A ticket valid for 60 s, once", body = StreamTicket),
-        (status = 401, description = "Not signed in"),
     ))]
 pub async fn create_updates_ticket(
     State(state): State<AppState>,

@@ -36,7 +36,6 @@ pub fn router(p: &str) -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "The figures of the bookings created in the window, in the caller's scope (USER: own purchases; ORGANIZER: own events; ADMIN: all). An order is a booking that was confirmed (paid, free or offline); a customer is the booking account, or a guest's email.", body = Stats),
         (status = 400, description = "Unknown `period`, bad date, or `from` not before `to`"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub(crate) async fn get_stats(
     State(state): State<AppState>,
@@ -73,7 +72,6 @@ pub struct SeriesQuery {
     responses(
         (status = 200, description = "Every bucket meeting `[from, to)`, oldest first, zero where nothing sold (at most 1000 buckets)", body = [SeriesPoint]),
         (status = 400, description = "Bad date or `groupBy`, `from` not before `to`, or more than 1000 buckets"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub(crate) async fn get_revenue_series(
     State(state): State<AppState>,
@@ -121,7 +119,6 @@ pub struct TopEventsQuery {
     responses(
         (status = 200, description = "Events with orders in the window, by net revenue (or tickets), in the caller's scope", body = [EventSales]),
         (status = 400, description = "Bad `limit`, `sortBy`, `period` or date"),
-        (status = 401, description = "Not signed in"),
     ))]
 pub(crate) async fn get_top_events(
     State(state): State<AppState>,
@@ -157,7 +154,6 @@ pub(crate) async fn get_top_events(
     responses(
         (status = 200, description = "Categories with bookings in the window, most tickets first, in the caller's scope", body = [CategorySales]),
         (status = 400, description = "Bad `period` or date"),
-        (status = 401, description = "Not signed in"),
     ))]
 async fn get_category_sales(
     State(state): State<AppState>,

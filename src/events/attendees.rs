@@ -39,7 +39,6 @@ pub struct AttendeeQuery {
     responses(
         (status = 200, description = "A page of the event's bookings, newest first, each with customer name, email and phone, ticket type, quantity, amount, status, reference and its tickets with `checkedInAt` (tickets only on CONFIRMED bookings); `meta` paginates", body = [BookingView]),
         (status = 400, description = "Bad filter or page"),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "ORGANIZER_NOT_APPROVED: the owner's current role is no longer ORGANIZER"),
         (status = 404, description = "No such event, or not the caller's"),
     ))]

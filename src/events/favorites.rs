@@ -34,7 +34,6 @@ async fn favorite(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "`{favorited}`", body = FavoriteState),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such event"),
     ))]
 pub(super) async fn toggle_favorite(
@@ -50,7 +49,6 @@ pub(super) async fn toggle_favorite(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "`{favorited: true}`", body = FavoriteState),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such event"),
     ))]
 pub(super) async fn set_favorite(
@@ -66,7 +64,6 @@ pub(super) async fn set_favorite(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "`{favorited: false}`", body = FavoriteState),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such event"),
     ))]
 pub(super) async fn clear_favorite(
@@ -81,8 +78,6 @@ pub(super) async fn clear_favorite(
 #[utoipa::path(get, path = "/user/favorites", tag = "events", params(PageQuery),
     responses(
         (status = 200, description = "A page of events", body = Vec<EventView>),
-        (status = 400, description = "Invalid query"),
-        (status = 401, description = "Not authenticated"),
     ))]
 pub(super) async fn list_favorites(
     State(state): State<AppState>,

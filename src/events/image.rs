@@ -31,7 +31,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::model::EventView;
-use super::routes::{fresh_view, owned_event};
+use super::routes::{OwnerRefusals, fresh_view, owned_event};
 use crate::files::FileStore;
 use crate::files::capped::CappedBody;
 use crate::http::{ApiError, ApiPath, ApiResponse, ApiResult, ErrorCode};
@@ -445,9 +445,7 @@ async fn remove_replaced(state: &AppState, files: &dyn FileStore, old_url: &str,
     responses(
         (status = 200, description = "The event with its new `imageUrl`", body = EventView),
         (status = 400, description = "No `image` field, a second one, or a field other than `image`"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 413, description = "Larger than MAX_FILE_SIZE"),
         (status = 415, description = "Not multipart, or not a JPEG/PNG/WebP image, or above 40 megapixels"),
     ))]

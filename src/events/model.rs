@@ -7,58 +7,28 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// An event's status (API.md §3), stored and served as its upper-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum EventStatus {
-    /// Seen only by its organizer and admins.
-    Draft,
-    /// Visible to everyone.
-    Published,
-    /// Called off by its organizer or an admin.
-    Cancelled,
-    /// Over: past its end (or start when it has no end).
-    Completed,
+crate::stored_names! {
+    /// An event's status (API.md §3), stored and served as its upper-case name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum EventStatus as "event status" {
+        /// Seen only by its organizer and admins.
+        Draft = "DRAFT",
+        /// Visible to everyone.
+        Published = "PUBLISHED",
+        /// Called off by its organizer or an admin.
+        Cancelled = "CANCELLED",
+        /// Over: past its end (or start when it has no end).
+        Completed = "COMPLETED",
+    }
 }
 
 impl EventStatus {
-    /// Every status, in the order the API lists them.
-    pub const ALL: [Self; 4] = [
-        Self::Draft,
-        Self::Published,
-        Self::Cancelled,
-        Self::Completed,
-    ];
-
-    /// The stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "DRAFT",
-            Self::Published => "PUBLISHED",
-            Self::Cancelled => "CANCELLED",
-            Self::Completed => "COMPLETED",
-        }
-    }
-
-    /// The status of a name, in any letter case (query strings and bodies accept either).
-    pub fn parse(name: &str) -> Option<Self> {
+    /// The status of a name in any letter case (query strings and bodies accept either).
+    pub fn parse_any_case(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str().eq_ignore_ascii_case(name))
-    }
-}
-
-impl std::fmt::Display for EventStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for EventStatus {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, String> {
-        Self::parse(&name).ok_or_else(|| format!("unknown event status {name}"))
     }
 }
 

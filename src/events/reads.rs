@@ -103,7 +103,7 @@ fn parse_list(q: &ListQuery, viewer: Option<&AuthUser>) -> ApiResult<ListRequest
     }
     let status = match &q.status {
         None => None,
-        Some(raw) => match EventStatus::parse(raw) {
+        Some(raw) => match EventStatus::parse_any_case(raw) {
             Some(s) => Some(s),
             None => {
                 v.add("status", "must be DRAFT, PUBLISHED, CANCELLED or COMPLETED");
@@ -217,7 +217,6 @@ async fn kept_list(
     responses(
         (status = 200, description = "A page of events (`meta` included); `ETag`, `Cache-Control: no-cache`", body = Vec<EventView>),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Invalid query"),
         (status = 403, description = "`status` other than PUBLISHED from a user or anonymous caller"),
     ))]
 pub(super) async fn list_events(
@@ -242,7 +241,6 @@ pub(super) async fn list_events(
     responses(
         (status = 200, description = "A page of events", body = Vec<EventView>),
         (status = 304, description = "Not modified"),
-        (status = 400, description = "Invalid query"),
     ))]
 pub(super) async fn list_events_by_category(
     State(state): State<AppState>,
@@ -267,7 +265,6 @@ pub(super) async fn list_events_by_category(
     responses(
         (status = 200, description = "Featured events", body = Vec<EventView>),
         (status = 304, description = "Not modified"),
-        (status = 400, description = "Invalid limit"),
     ))]
 pub(super) async fn list_featured_events(
     State(state): State<AppState>,
@@ -358,16 +355,9 @@ pub(super) async fn get_event(
     }
     let q: FieldsQuery = parse_query(&raw)?;
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
-    let (state, viewer, fields) = (&state, viewer.as_ref(), &fields);
-    catalogue::cached_answer(state, "event_detail", Some(key), &headers, || async move {
-        let record = catalogue::visible_record(state, id, viewer).await?;
-        let view = catalogue::live_view(state, &record).await?;
-        Ok(Fresh {
-            rendered: Rendered::new(&catalogue::to_value(view, fields.as_deref()), None)?,
-            keep: catalogue::visible_to(&record, None),
-        })
-    })
-    .await
+    let shape = |view| catalogue::to_value(view, fields.as_deref());
+    let label = ("event_detail", key);
+    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
 }
 
 /// Live availability of an event (never more than 1 s stale).
@@ -388,20 +378,29 @@ pub(super) async fn get_event_availability(
     if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
         return Ok(hit.respond(&headers));
     }
-    let (state, viewer) = (&state, viewer.as_ref());
-    catalogue::cached_answer(
-        state,
-        "event_availability",
-        Some(key),
-        &headers,
-        || async move {
-            let record = catalogue::visible_record(state, id, viewer).await?;
-            let view = catalogue::live_view(state, &record).await?;
-            Ok(Fresh {
-                rendered: Rendered::new(&catalogue::availability(&view), None)?,
-                keep: catalogue::visible_to(&record, None),
-            })
-        },
-    )
+    let shape = |view: EventView| catalogue::availability(&view);
+    let label = ("event_availability", key);
+    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
+}
+
+/// `shape` of the live view of the event `id` as `viewer` may see it, kept under the labelled
+/// key when everyone may see the event (only such answers are the same for every caller).
+async fn live_event_answer<T: serde::Serialize>(
+    state: &AppState,
+    viewer: Option<&AuthUser>,
+    headers: &HeaderMap,
+    id: Uuid,
+    (label, key): (&'static str, String),
+    shape: impl Fn(EventView) -> T,
+) -> ApiResult<Response> {
+    let shape = &shape;
+    catalogue::cached_answer(state, label, Some(key), headers, || async move {
+        let record = catalogue::visible_record(state, id, viewer).await?;
+        let view = catalogue::live_view(state, &record).await?;
+        Ok(Fresh {
+            rendered: Rendered::new(&shape(view), None)?,
+            keep: catalogue::visible_to(&record, None),
+        })
+    })
     .await
 }

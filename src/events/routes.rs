@@ -71,6 +71,28 @@ pub(super) async fn owned_event(
     Ok(record)
 }
 
+/// How the routes on an event its caller must own refuse ([`owned_event`]).
+#[derive(utoipa::IntoResponses)]
+pub enum OwnerRefusals {
+    /// Not the owner
+    #[response(status = 403)]
+    NotOwner,
+    /// No such event
+    #[response(status = 404)]
+    NoEvent,
+}
+
+/// How the routes on a ticket type of an event its caller must own refuse.
+#[derive(utoipa::IntoResponses)]
+pub enum TypeOwnerRefusals {
+    /// Not the owner
+    #[response(status = 403)]
+    NotOwner,
+    /// No such event or ticket type
+    #[response(status = 404)]
+    NoType,
+}
+
 /// The fresh view of an event after a write.
 pub(super) async fn fresh_view(state: &AppState, id: Uuid) -> ApiResult<EventView> {
     let record = stored_record(state, id).await?;

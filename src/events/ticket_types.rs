@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use super::model::{EventView, TicketTypeField, TicketTypeView};
 use super::requests::{TicketTypeBody, UpdateTicketTypeBody};
-use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
+use super::routes::{
+    OwnerRefusals, TypeOwnerRefusals, after_write, check_up_to, editable, fresh_view, owned_event,
+};
 use super::validate::{MAX_PRICE, MAX_SEATS, check_kind, check_text, check_type};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiResponse, ApiResult, ResultExt, Validator};
 use crate::state::AppState;
@@ -26,10 +28,7 @@ fn type_view(view: &EventView, type_id: Uuid) -> ApiResult<TicketTypeView> {
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 201, description = "The ticket type", body = TicketTypeView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "A cancelled or completed event"),
     ))]
 pub(super) async fn create_ticket_type(
@@ -55,10 +54,7 @@ pub(super) async fn create_ticket_type(
     params(("id" = Uuid, Path, description = "Event id"), ("typeId" = Uuid, Path, description = "Ticket type id")),
     responses(
         (status = 200, description = "The ticket type", body = TicketTypeView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event or ticket type"),
+        TypeOwnerRefusals,
         (status = 409, description = "Capacity below sold + held"),
     ))]
 pub(super) async fn update_ticket_type(
@@ -133,9 +129,7 @@ pub(super) async fn update_ticket_type(
     params(("id" = Uuid, Path, description = "Event id"), ("typeId" = Uuid, Path, description = "Ticket type id")),
     responses(
         (status = 200, description = "Deleted (`data: null`)"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event or ticket type"),
+        TypeOwnerRefusals,
         (status = 409, description = "The ticket type has bookings"),
     ))]
 pub(super) async fn delete_ticket_type(

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{EventRow, EventStatus, EventView};
 use super::requests::{CancelEventBody, CreateEventBody, UpdateEventBody};
-use super::routes::{after_write, check_up_to, editable, fresh_view, owned_event};
+use super::routes::{OwnerRefusals, after_write, check_up_to, editable, fresh_view, owned_event};
 use super::validate::{
     MAX_SEATS, check_currency, check_tags, check_text, check_ticket_types, check_timezone,
 };
@@ -21,8 +21,6 @@ use crate::users::{AuthUser, OrganizerUser};
 #[utoipa::path(post, path = "/events", tag = "events", request_body = CreateEventBody,
     responses(
         (status = 201, description = "The event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "`ORGANIZER_NOT_APPROVED` for a USER; `FORBIDDEN` for `featured` from a non-admin"),
     ))]
 pub(super) async fn create_event(
@@ -62,7 +60,7 @@ pub(super) async fn create_event(
             .as_deref()
             .unwrap_or(&state.config.default_currency),
     );
-    let status = match body.status.as_deref().map(EventStatus::parse) {
+    let status = match body.status.as_deref().map(EventStatus::parse_any_case) {
         None => EventStatus::Draft,
         Some(Some(s @ (EventStatus::Draft | EventStatus::Published))) => s,
         Some(_) => {
@@ -108,8 +106,6 @@ pub(super) async fn create_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Not the owner; `featured` from a non-admin"),
         (status = 404, description = "No such event"),
         (status = 409, description = "`totalTickets` below sold + held; currency after sales; a cancelled or completed event"),
@@ -204,9 +200,7 @@ pub(super) async fn update_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The published event", body = EventView),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "`INVALID_STATE`: not a draft"),
     ))]
 pub(super) async fn publish_event(
@@ -227,10 +221,7 @@ pub(super) async fn publish_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "The cancelled event", body = EventView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "`INVALID_STATE`: already cancelled or completed"),
     ))]
 pub(super) async fn cancel_event(
@@ -268,9 +259,7 @@ pub(super) async fn cancel_event(
     params(("id" = Uuid, Path, description = "Event id")),
     responses(
         (status = 200, description = "Deleted (`data: null`)"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not the owner"),
-        (status = 404, description = "No such event"),
+        OwnerRefusals,
         (status = 409, description = "The event has bookings: cancel it instead"),
     ))]
 pub(super) async fn delete_event(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{OutboxRow, Status};
 use crate::http::{ApiError, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
-use crate::users::extract::AdminUser;
+use crate::users::extract::{AdminOnly, AdminUser};
 
 /// Routes under `/admin/notifications` (merged, so other `/admin/...` routes can live beside).
 pub fn router(p: &str) -> OpenApiRouter<AppState> {
@@ -81,8 +81,7 @@ impl From<OutboxRow> for NotificationView {
     responses(
         (status = 200, description = "A page of outbox messages", body = Vec<NotificationView>),
         (status = 400, description = "Invalid status, page or limit"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_notifications(
     State(state): State<AppState>,

@@ -4,39 +4,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Delivery state of an outbox message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Claimed by a worker.
-    Processing,
-    /// Delivered.
-    Sent,
-    /// Gave up; `last_error` says why.
-    Failed,
-}
-
-impl Status {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "PENDING",
-            Status::Processing => "PROCESSING",
-            Status::Sent => "SENT",
-            Status::Failed => "FAILED",
-        }
-    }
-
-    /// Parses a stored or query value.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "PENDING" => Some(Status::Pending),
-            "PROCESSING" => Some(Status::Processing),
-            "SENT" => Some(Status::Sent),
-            "FAILED" => Some(Status::Failed),
-            _ => None,
-        }
+crate::stored_names! {
+    /// Delivery state of an outbox message.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Status as "message status" {
+        /// Waiting for its next attempt.
+        Pending = "PENDING",
+        /// Claimed by a worker.
+        Processing = "PROCESSING",
+        /// Delivered.
+        Sent = "SENT",
+        /// Gave up; `last_error` says why.
+        Failed = "FAILED",
     }
 }
 

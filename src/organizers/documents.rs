@@ -254,7 +254,6 @@ async fn delete_files(files: &dyn FileStore, names: impl IntoIterator<Item = Str
     responses(
         (status = 200, description = "The application with its documents", body = ApplicationView),
         (status = 400, description = "No document, an unknown or repeated field, a malformed body"),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such application, or not yours"),
         (status = 409, description = "INVALID_STATE: the application cannot be changed"),
         (status = 413, description = "A document larger than MAX_DOCUMENT_SIZE"),
@@ -352,7 +351,6 @@ async fn upload_documents(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The file, as an attachment", content_type = "application/octet-stream"),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such application or document, or not yours"),
     ))]
 async fn download_document(

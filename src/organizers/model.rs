@@ -6,59 +6,28 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Where an application stands (API.md §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ApplicationStatus {
-    /// Being filled in by the applicant.
-    Draft,
-    /// Submitted; waiting for an admin.
-    UnderReview,
-    /// Sent back by an admin with a note; editable again, then resubmitted.
-    RequiresAdditionalInfo,
-    /// The applicant is an organizer.
-    Approved,
-    /// Closed; the applicant may start a new application.
-    Rejected,
+crate::stored_names! {
+    /// Where an application stands (API.md §6).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ApplicationStatus as "application status" {
+        /// Being filled in by the applicant.
+        Draft = "DRAFT",
+        /// Submitted; waiting for an admin.
+        UnderReview = "UNDER_REVIEW",
+        /// Sent back by an admin with a note; editable again, then resubmitted.
+        RequiresAdditionalInfo = "REQUIRES_ADDITIONAL_INFO",
+        /// The applicant is an organizer.
+        Approved = "APPROVED",
+        /// Closed; the applicant may start a new application.
+        Rejected = "REJECTED",
+    }
 }
 
 impl ApplicationStatus {
-    /// Every status.
-    pub const ALL: [Self; 5] = [
-        Self::Draft,
-        Self::UnderReview,
-        Self::RequiresAdditionalInfo,
-        Self::Approved,
-        Self::Rejected,
-    ];
-
-    /// The stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "DRAFT",
-            Self::UnderReview => "UNDER_REVIEW",
-            Self::RequiresAdditionalInfo => "REQUIRES_ADDITIONAL_INFO",
-            Self::Approved => "APPROVED",
-            Self::Rejected => "REJECTED",
-        }
-    }
-
-    /// The status of an upper-case name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
     /// Whether the applicant may change the application (steps, documents) and submit it.
     pub fn editable(self) -> bool {
         matches!(self, Self::Draft | Self::RequiresAdditionalInfo)
-    }
-}
-
-impl TryFrom<String> for ApplicationStatus {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, String> {
-        Self::parse(&name).ok_or_else(|| format!("unknown application status {name}"))
     }
 }
 
@@ -192,34 +161,17 @@ json_column!(
     ExperienceDetails
 );
 
-/// The three documents, named as their multipart fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum DocumentType {
-    /// Always required.
-    IdDocument,
-    /// Required for companies and nonprofits.
-    BusinessLicense,
-    /// Required for companies and nonprofits.
-    TaxDocument,
-}
-
-impl DocumentType {
-    /// Every type, in the order the application shows them.
-    pub const ALL: [Self; 3] = [Self::IdDocument, Self::BusinessLicense, Self::TaxDocument];
-
-    /// The multipart field, stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::IdDocument => "idDocument",
-            Self::BusinessLicense => "businessLicense",
-            Self::TaxDocument => "taxDocument",
-        }
-    }
-
-    /// The type of a field name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
+crate::stored_names! {
+    /// The three documents, named as their multipart fields.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub enum DocumentType as "document type" {
+        /// Always required.
+        IdDocument = "idDocument",
+        /// Required for companies and nonprofits.
+        BusinessLicense = "businessLicense",
+        /// Required for companies and nonprofits.
+        TaxDocument = "taxDocument",
     }
 }
 
@@ -453,6 +405,19 @@ pub struct Decision<'a> {
     pub note: Option<&'a str>,
     /// When.
     pub now: DateTime<Utc>,
+}
+
+impl Decision<'_> {
+    /// `reviewer`'s decision, taken now, with neither reason nor note.
+    pub fn by(reviewer: Uuid, to: ApplicationStatus) -> Self {
+        Self {
+            to,
+            reviewer,
+            reason: None,
+            note: None,
+            now: Utc::now(),
+        }
+    }
 }
 
 /// One document as the application shows it.

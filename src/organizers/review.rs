@@ -5,7 +5,6 @@
 
 use crate::http::openapi::RoutesAt;
 use axum::extract::State;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -17,8 +16,8 @@ use super::routes::{application_url, first_name_of};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::notify::NewMessage;
 use crate::state::AppState;
-use crate::users::AdminUser;
 use crate::users::abuse::ClientIp;
+use crate::users::{AdminOnly, AdminUser};
 
 /// The review routes.
 pub fn router(p: &str) -> OpenApiRouter<AppState> {
@@ -49,8 +48,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of applications, with `meta`", body = [ApplicationView]),
         (status = 400, description = "Unknown status, or page/limit out of range"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_applications(
     _admin: AdminUser,
@@ -103,6 +101,17 @@ fn remark(field: &str, text: &str) -> ApiResult<String> {
     } else {
         Err(ApiError::field(field, "must be 1 to 1000 characters"))
     }
+}
+
+/// How [`decide`] refuses.
+#[derive(utoipa::IntoResponses)]
+pub enum DecisionRefusals {
+    /// No such application
+    #[response(status = 404)]
+    NoApplication,
+    /// INVALID_STATE: not UNDER_REVIEW
+    #[response(status = 409)]
+    NotUnderReview,
 }
 
 /// Applies a decision to an application UNDER_REVIEW: audit entry, email and (on approval)
@@ -194,10 +203,8 @@ async fn decide(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The application, APPROVED", body = ApplicationView),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn approve_application(
     AdminUser(admin): AdminUser,
@@ -205,13 +212,7 @@ pub(crate) async fn approve_application(
     ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<ApiResponse<ApplicationView>> {
-    let decision = Decision {
-        to: ApplicationStatus::Approved,
-        reviewer: admin.id,
-        reason: None,
-        note: None,
-        now: Utc::now(),
-    };
+    let decision = Decision::by(admin.id, ApplicationStatus::Approved);
     Ok(decide(&state, ip, id, decision)
         .await?
         .message("Application approved"))
@@ -225,10 +226,8 @@ pub(crate) async fn approve_application(
     responses(
         (status = 200, description = "The application, REJECTED", body = ApplicationView),
         (status = 400, description = "No reason, or longer than 1000 characters"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn reject_application(
     AdminUser(admin): AdminUser,
@@ -239,11 +238,8 @@ pub(crate) async fn reject_application(
 ) -> ApiResult<ApiResponse<ApplicationView>> {
     let reason = remark("reason", &body.reason)?;
     let decision = Decision {
-        to: ApplicationStatus::Rejected,
-        reviewer: admin.id,
         reason: Some(&reason),
-        note: None,
-        now: Utc::now(),
+        ..Decision::by(admin.id, ApplicationStatus::Rejected)
     };
     Ok(decide(&state, ip, id, decision)
         .await?
@@ -258,10 +254,8 @@ pub(crate) async fn reject_application(
     responses(
         (status = 200, description = "The application, REQUIRES_ADDITIONAL_INFO", body = ApplicationView),
         (status = 400, description = "No note, or longer than 1000 characters"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such application"),
-        (status = 409, description = "INVALID_STATE: not UNDER_REVIEW"),
+        AdminOnly,
+        DecisionRefusals,
     ))]
 pub(crate) async fn request_more_info(
     AdminUser(admin): AdminUser,
@@ -272,11 +266,8 @@ pub(crate) async fn request_more_info(
 ) -> ApiResult<ApiResponse<ApplicationView>> {
     let note = remark("note", &body.note)?;
     let decision = Decision {
-        to: ApplicationStatus::RequiresAdditionalInfo,
-        reviewer: admin.id,
-        reason: None,
         note: Some(&note),
-        now: Utc::now(),
+        ..Decision::by(admin.id, ApplicationStatus::RequiresAdditionalInfo)
     };
     Ok(decide(&state, ip, id, decision)
         .await?

@@ -226,7 +226,6 @@ pub(super) fn first_name_of(app: &Application, account_first_name: &str) -> Stri
     responses(
         (status = 201, description = "A new DRAFT application", body = ApplicationView),
         (status = 400, description = "A field of a section is malformed (VALIDATION_FAILED naming it)"),
-        (status = 401, description = "Not authenticated"),
         (status = 409, description = "CONFLICT: the caller has an open application; `details` holds its id"),
     ))]
 async fn start_application(
@@ -274,7 +273,6 @@ async fn start_application(
     responses(
         (status = 200, description = "The application", body = ApplicationView),
         (status = 400, description = "Step 4 or an unknown step, a missing or foreign section, a malformed field"),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such application, or not yours"),
         (status = 409, description = "INVALID_STATE: the application is UNDER_REVIEW, APPROVED or REJECTED"),
     ))]
@@ -310,7 +308,6 @@ async fn update_step(
     responses(
         (status = 200, description = "The application, UNDER_REVIEW", body = ApplicationView),
         (status = 400, description = "Incomplete: `details` lists every missing field"),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such application, or not yours"),
         (status = 409, description = "INVALID_STATE: not DRAFT nor REQUIRES_ADDITIONAL_INFO"),
     ))]
@@ -396,7 +393,6 @@ async fn submit_application(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The application", body = ApplicationView),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "No such application, or not yours"),
     ))]
 async fn application_status(
@@ -413,7 +409,6 @@ async fn application_status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's newest application", body = ApplicationView),
-        (status = 401, description = "Not authenticated"),
         (status = 404, description = "The caller has never applied"),
     ))]
 async fn my_application(

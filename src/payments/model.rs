@@ -5,63 +5,30 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A payment's status (API.md §5), stored as its upper-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentStatus {
-    /// Waiting for the buyer or the gateway.
-    Pending,
-    /// Paid.
-    Success,
-    /// Declined or failed at the gateway.
-    Failed,
-    /// Replaced by a payment through another gateway before it settled.
-    Abandoned,
-    /// Every unit of money went back.
-    Refunded,
-    /// Part of the money went back.
-    PartiallyRefunded,
+crate::stored_names! {
+    /// A payment's status (API.md §5), stored as its upper-case name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PaymentStatus as "payment status" {
+        /// Waiting for the buyer or the gateway.
+        Pending = "PENDING",
+        /// Paid.
+        Success = "SUCCESS",
+        /// Declined or failed at the gateway.
+        Failed = "FAILED",
+        /// Replaced by a payment through another gateway before it settled.
+        Abandoned = "ABANDONED",
+        /// Every unit of money went back.
+        Refunded = "REFUNDED",
+        /// Part of the money went back.
+        PartiallyRefunded = "PARTIALLY_REFUNDED",
+    }
 }
 
 impl PaymentStatus {
-    /// Every status.
-    pub const ALL: [Self; 6] = [
-        Self::Pending,
-        Self::Success,
-        Self::Failed,
-        Self::Abandoned,
-        Self::Refunded,
-        Self::PartiallyRefunded,
-    ];
-
-    /// The stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Success => "SUCCESS",
-            Self::Failed => "FAILED",
-            Self::Abandoned => "ABANDONED",
-            Self::Refunded => "REFUNDED",
-            Self::PartiallyRefunded => "PARTIALLY_REFUNDED",
-        }
-    }
-
-    /// The status of an upper-case name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
     /// Whether money was received (and not all of it returned).
     pub fn paid(self) -> bool {
         matches!(self, Self::Success | Self::PartiallyRefunded)
-    }
-}
-
-impl TryFrom<String> for PaymentStatus {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, String> {
-        Self::parse(&name).ok_or_else(|| format!("unknown payment status {name}"))
     }
 }
 

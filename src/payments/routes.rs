@@ -123,7 +123,7 @@ async fn booking_for(
 /// Starts paying a PENDING booking through a gateway (its owner or guest token).
 #[utoipa::path(post, path = "/payments/initiate", tag = "payments",
     request_body = InitiateBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(idempotency::KeyHeader),
     responses(
         (status = 201, description = "A new checkout", body = Initiated),
         (status = 200, description = "The booking's pending checkout through this gateway", body = Initiated),
@@ -386,7 +386,7 @@ pub struct HistoryQuery {
 
 /// The caller's payments, newest first.
 #[utoipa::path(get, path = "/payments/history", tag = "payments", params(HistoryQuery),
-    responses((status = 200, description = "A page of payments", body = Vec<PaymentView>), (status = 400, description = "Invalid page"), (status = 401, description = "Not signed in")))]
+    responses((status = 200, description = "A page of payments", body = Vec<PaymentView>)))]
 async fn payment_history(
     State(state): State<AppState>,
     user: AuthUser,
@@ -404,7 +404,7 @@ async fn payment_history(
 /// One payment (its buyer, the event's organizer, or an admin).
 #[utoipa::path(get, path = "/payments/{id}", tag = "payments",
     params(("id" = Uuid, Path, description = "Payment id")),
-    responses((status = 200, description = "The payment", body = PaymentView), (status = 401, description = "Not signed in"), (status = 404, description = "No such payment, or not yours")))]
+    responses((status = 200, description = "The payment", body = PaymentView), (status = 404, description = "No such payment, or not yours")))]
 async fn get_payment(
     State(state): State<AppState>,
     user: AuthUser,
@@ -438,13 +438,12 @@ pub struct RefundBody {
 /// Returns money of a payment (ADMIN or the event's organizer); partial refunds add up to at
 /// most what was paid. A full refund of a CONFIRMED booking cancels it first, freeing its tickets.
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments",
-    params(("id" = Uuid, Path, description = "Payment id"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 printable characters; replays the first answer")),
+    params(("id" = Uuid, Path, description = "Payment id"), idempotency::KeyHeader),
     request_body = RefundBody,
     responses(
         (status = 200, description = "Settled at once: the payment", body = PaymentView),
         (status = 202, description = "Asked of the gateway: the payment, its refund pending", body = PaymentView),
         (status = 400, description = "Invalid body; `amount` above what is left"),
-        (status = 401, description = "Not signed in"),
         (status = 403, description = "Not an admin or the event's organizer"),
         (status = 404, description = "No such payment"),
         (status = 409, description = "INVALID_STATE: nothing was paid"),

@@ -104,6 +104,55 @@ macro_rules! dispatch {
     };
 }
 
+/// Declares an enum stored (and served) as fixed names, with `ALL` in declaration order,
+/// `as_str`, `parse` of an exact name, `Display` as the name, and `TryFrom<String>` for
+/// `#[sqlx(try_from = "String")]` columns (its error says "unknown `$what` …").
+#[macro_export]
+macro_rules! stored_names {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident as $what:literal {
+            $( $(#[$vmeta:meta])* $variant:ident = $name:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $ty {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $ty {
+            /// Every value, in the order the API lists them.
+            pub const ALL: [Self; [$($name),+].len()] = [$(Self::$variant),+];
+
+            /// The stored and public name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// The value of an exact name.
+            pub fn parse(name: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|value| value.as_str() == name)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = String;
+
+            fn try_from(name: String) -> Result<Self, String> {
+                Self::parse(&name).ok_or_else(|| format!(concat!("unknown ", $what, " {}"), name))
+            }
+        }
+    };
+}
+
 /// Whether an error is a unique-constraint violation (to answer 409 instead of 500).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::abuse::ClientIp;
 use super::model::{Role, UserFilter, UserStatus, UserView};
 use super::routes::reload;
-use super::{AdminUser, AuthUser, sessions};
+use super::{AdminOnly, AdminUser, AuthUser, sessions};
 use crate::audit::{self, AuditEntry};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
@@ -66,8 +66,7 @@ fn like_pattern(q: &str) -> String {
     responses(
         (status = 200, description = "A page of users", body = [UserView]),
         (status = 400, description = "Invalid filter"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_users(
     _admin: AdminUser,
@@ -112,8 +111,6 @@ pub(crate) async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Malformed id"),
-        (status = 401, description = "Not authenticated"),
         (status = 403, description = "Another user's record"),
         (status = 404, description = "No such user"),
     ))]
@@ -158,8 +155,7 @@ async fn admin_entry(
     responses(
         (status = 200, description = "The updated user", body = UserView),
         (status = 400, description = "Invalid role or id"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
         (status = 404, description = "No such user"),
     ))]
 pub(crate) async fn update_user_role(
@@ -197,8 +193,7 @@ pub struct StatusBody {
     responses(
         (status = 200, description = "The updated user", body = UserView),
         (status = 400, description = "Invalid status or id"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
         (status = 404, description = "No such user"),
     ))]
 pub(crate) async fn update_user_status(
@@ -231,9 +226,7 @@ pub(crate) async fn update_user_status(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Erased"),
-        (status = 400, description = "Malformed id"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
         (status = 404, description = "No such user"),
     ))]
 async fn delete_user(

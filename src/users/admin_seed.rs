@@ -59,7 +59,6 @@ impl FromRequestParts<AppState> for SeedToken {
     params(("X-Seed-Token" = String, Header, description = "The configured ADMIN_SEED_TOKEN")),
     responses(
         (status = 201, description = "Admin created", body = UserView),
-        (status = 400, description = "Invalid body"),
         (status = 403, description = "No or wrong seed token, or seeding disabled"),
         (status = 409, description = "An admin already exists"),
     ))]

@@ -289,6 +289,11 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
+/// How [`AdminUser`] refuses a signed-in caller, as a route's documented answer.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 403, description = "Not an admin")]
+pub struct AdminOnly;
+
 /// An authenticated ORGANIZER or ADMIN; a USER gets 403 `ORGANIZER_NOT_APPROVED`.
 #[derive(Debug, Clone, Copy)]
 pub struct OrganizerUser(pub AuthUser);

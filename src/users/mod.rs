@@ -25,7 +25,7 @@ use crate::http::{ApiError, ApiResult, ErrorCode, ResultExt, Validator};
 use crate::store::Store;
 use domain::parse_field;
 pub use domain::{Email, PersonName, Phone};
-pub use extract::{AdminUser, AuthCache, AuthUser, MaybeAuthUser, OrganizerUser};
+pub use extract::{AdminOnly, AdminUser, AuthCache, AuthUser, MaybeAuthUser, OrganizerUser};
 use model::{NewUser, Role, UserStatus};
 use utoipa_axum::router::OpenApiRouter;
 

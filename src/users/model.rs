@@ -5,69 +5,31 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A user's role; nobody chooses their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    /// Runs the platform.
-    Admin,
-    /// Publishes events.
-    Organizer,
-    /// Buys tickets.
-    User,
-}
-
-impl Role {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Organizer => "ORGANIZER",
-            Role::User => "USER",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ADMIN" => Some(Role::Admin),
-            "ORGANIZER" => Some(Role::Organizer),
-            "USER" => Some(Role::User),
-            _ => None,
-        }
+crate::stored_names! {
+    /// A user's role; nobody chooses their own.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum Role as "role" {
+        /// Runs the platform.
+        Admin = "ADMIN",
+        /// Publishes events.
+        Organizer = "ORGANIZER",
+        /// Buys tickets.
+        User = "USER",
     }
 }
 
-/// Account status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum UserStatus {
-    /// May log in.
-    Active,
-    /// Email not yet verified.
-    Inactive,
-    /// Locked out by an admin.
-    Suspended,
-}
-
-impl UserStatus {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserStatus::Active => "ACTIVE",
-            UserStatus::Inactive => "INACTIVE",
-            UserStatus::Suspended => "SUSPENDED",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACTIVE" => Some(UserStatus::Active),
-            "INACTIVE" => Some(UserStatus::Inactive),
-            "SUSPENDED" => Some(UserStatus::Suspended),
-            _ => None,
-        }
+crate::stored_names! {
+    /// Account status.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum UserStatus as "user status" {
+        /// May log in.
+        Active = "ACTIVE",
+        /// Email not yet verified.
+        Inactive = "INACTIVE",
+        /// Locked out by an admin.
+        Suspended = "SUSPENDED",
     }
 }
 

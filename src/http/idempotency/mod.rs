@@ -112,6 +112,15 @@ fn replay(status: i32, stored: &str) -> Response {
     resp
 }
 
+/// The `Idempotency-Key` header as the document lists it on the routes that take one
+/// (`params(KeyHeader)`); the [`layer`] reads it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+pub struct KeyHeader(
+    /// 1–255 printable characters; replays the first answer
+    pub Option<String>,
+);
+
 /// The request's `Idempotency-Key` hashed with its scope, as a request extension for the
 /// route: a route whose effect outlives its stored answer (a booking) records it with the
 /// effect, so a retry finds the effect whatever became of the first request (API.md §11.99).

@@ -26,7 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::http::{ApiError, ApiPath, ApiQuery, ApiResponse, ApiResult, Meta, Page};
 use crate::state::AppState;
 use crate::store::Store;
-use crate::users::AdminUser;
+use crate::users::{AdminOnly, AdminUser};
 
 /// Thresholds and lock lengths.
 #[derive(Debug, Clone)]
@@ -293,9 +293,7 @@ pub struct PageQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of blocked IPs", body = [BlockView]),
-        (status = 400, description = "Invalid paging"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
     ))]
 pub(crate) async fn list_blocked_ips(
     _admin: AdminUser,
@@ -318,8 +316,7 @@ pub(crate) async fn list_blocked_ips(
     responses(
         (status = 200, description = "Unblocked"),
         (status = 400, description = "Not an IP address"),
-        (status = 401, description = "Not authenticated"),
-        (status = 403, description = "Not an admin"),
+        AdminOnly,
         (status = 404, description = "That IP is not blocked"),
     ))]
 pub(crate) async fn delete_blocked_ip(

@@ -40,11 +40,9 @@ pub struct LoginBody {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
-        (status = 400, description = "Invalid body"),
         (status = 401, description = "INVALID_CREDENTIALS"),
         (status = 403, description = "EMAIL_NOT_VERIFIED, ACCOUNT_SUSPENDED or IP_BLOCKED"),
         (status = 423, description = "ACCOUNT_LOCKED, with Retry-After"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(super) async fn login_user(
     State(state): State<AppState>,
@@ -214,7 +212,6 @@ pub struct RefreshBody {
     request_body = RefreshBody,
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
-        (status = 400, description = "Invalid body"),
         (status = 401, description = "INVALID_TOKEN"),
     ))]
 pub(super) async fn refresh_tokens(
@@ -233,8 +230,6 @@ pub(super) async fn refresh_tokens(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Logged out"),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
     ))]
 pub(super) async fn logout_user(
     user: AuthUser,

@@ -23,8 +23,6 @@ use crate::users::{AuthUser, password, sessions, validate, workers};
     request_body = EmailBody,
     responses(
         (status = 200, description = "A code was sent if the account exists"),
-        (status = 400, description = "Invalid body"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(crate) async fn forgot_password(
     State(state): State<AppState>,
@@ -102,9 +100,7 @@ pub struct ResetPasswordBody {
     request_body = ResetPasswordBody,
     responses(
         (status = 200, description = "Password changed"),
-        (status = 400, description = "Invalid body"),
         (status = 401, description = "INVALID_TOKEN: wrong, expired, used or burnt code"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
@@ -184,7 +180,6 @@ pub struct ChangePasswordBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Password changed"),
-        (status = 400, description = "Invalid body"),
         (status = 401, description = "Not authenticated, or INVALID_CREDENTIALS for a wrong current password"),
     ))]
 pub(super) async fn change_password(

@@ -21,7 +21,6 @@ use crate::users::{AuthUser, abuse, validate};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "Not authenticated"),
     ))]
 pub(super) async fn get_profile(
     user: AuthUser,
@@ -72,8 +71,6 @@ pub struct ProfileBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated user", body = UserView),
-        (status = 400, description = "Invalid body"),
-        (status = 401, description = "Not authenticated"),
     ))]
 pub(super) async fn update_profile(
     user: AuthUser,
@@ -152,8 +149,6 @@ async fn profile_phone(state: &AppState, user_id: Uuid) -> ApiResult<String> {
     responses(
         (status = 200, description = "Code sent"),
         (status = 400, description = "No phone on the profile"),
-        (status = 401, description = "Not authenticated"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(super) async fn send_phone_code(
     user: AuthUser,

@@ -89,9 +89,7 @@ fn verification_code(
     request_body = RegisterBody,
     responses(
         (status = 201, description = "Registered; a code was emailed", body = Registered),
-        (status = 400, description = "Invalid body"),
         (status = 409, description = "EMAIL_TAKEN"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(crate) async fn register_user(
     State(state): State<AppState>,
@@ -176,10 +174,8 @@ pub struct VerifyEmailBody {
     request_body = VerifyEmailBody,
     responses(
         (status = 200, description = "Verified", body = UserView),
-        (status = 400, description = "Invalid body"),
         (status = 401, description = "INVALID_TOKEN: wrong, expired, used or burnt code"),
         (status = 403, description = "ACCOUNT_SUSPENDED"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(crate) async fn verify_email(
     State(state): State<AppState>,
@@ -214,8 +210,6 @@ pub(crate) async fn verify_email(
     request_body = EmailBody,
     responses(
         (status = 200, description = "A code was sent if the account needs one"),
-        (status = 400, description = "Invalid body"),
-        (status = 429, description = "Rate limited"),
     ))]
 pub(crate) async fn resend_verification(
     State(state): State<AppState>,
