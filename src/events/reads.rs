@@ -388,7 +388,7 @@ pub(super) async fn get_event_availability(
 async fn live_event_answer<T: serde::Serialize>(
     state: &AppState,
     viewer: Option<&AuthUser>,
-    headers: &HeaderMap,
+    headers: &IfNoneMatch,
     id: Uuid,
     (label, key): (&'static str, String),
     shape: impl Fn(EventView) -> T,
