@@ -267,7 +267,7 @@ impl Cache {
     /// Each thread keeps its own copy of a value it read for [`FRONT_TTL`], and serves it while
     /// nothing was invalidated or dropped since: a hot answer costs a thread-local lookup
     /// instead of moka's (its hash, its read log, its housekeeping), about a tenth
-    /// (BENCHMARKS.md, "Instructions per cached read").
+    /// (BENCHMARKS.md, "Instructions per cached read, second round").
     pub async fn live_get(&self, label: &'static str, key: &str) -> Option<Bytes> {
         // Read before the value: a drop or an invalidation after this makes the copy stale.
         let stamp = Stamp {

@@ -7,7 +7,6 @@
 //! GETs cheap while counts stay at most one second old (API.md §71).
 
 use std::collections::HashMap;
-
 use std::convert::Infallible;
 
 use axum::body::Body;
@@ -323,9 +322,9 @@ impl Rendered {
 
     /// The answer: 304 when `If-None-Match` names the tag, else 200 with the body. Built
     /// directly on the kept bytes (the tag shares them): the timestamp is the only work.
-    pub fn respond(&self, request: &IfNoneMatch) -> Response {
+    pub fn respond(&self, if_none_match: &IfNoneMatch) -> Response {
         let (etag, prefix) = self.split();
-        let matched = request.matches(&etag);
+        let matched = if_none_match.matches(&etag);
         let mut response = if matched {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -443,7 +442,7 @@ pub async fn cached_answer<F, Fut>(
     state: &AppState,
     label: &'static str,
     key: Option<String>,
-    headers: &IfNoneMatch,
+    if_none_match: &IfNoneMatch,
     render: F,
 ) -> ApiResult<Response>
 where
@@ -454,7 +453,7 @@ where
     // whole state machine, copied on every request, the kept answers' included.
     Box::pin(async move {
         let Some(key) = key else {
-            return Ok(render().await?.rendered.respond(headers));
+            return Ok(render().await?.rendered.respond(if_none_match));
         };
         let own: std::sync::Mutex<Option<ApiResult<Rendered>>> = std::sync::Mutex::new(None);
         let kept = state
@@ -481,16 +480,16 @@ where
             })
             .await;
         if let Some(rendered) = kept.and_then(Rendered::from_bytes) {
-            return Ok(rendered.respond(headers));
+            return Ok(rendered.respond(if_none_match));
         }
         let mine = own
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         match mine {
-            Some(result) => Ok(result?.respond(headers)),
+            Some(result) => Ok(result?.respond(if_none_match)),
             // The render this request waited for was not kept (an error, or a draft): its own.
-            None => Ok(render().await?.rendered.respond(headers)),
+            None => Ok(render().await?.rendered.respond(if_none_match)),
         }
     })
     .await

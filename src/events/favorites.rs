@@ -82,7 +82,7 @@ pub(super) async fn clear_favorite(
 pub(super) async fn list_favorites(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let page = Page::parse(q.page, q.limit, 20)?;
@@ -101,5 +101,5 @@ pub(super) async fn list_favorites(
         fields,
         public: false,
     };
-    answer_list(&state, &headers, req, "favorites", None).await
+    answer_list(&state, &if_none_match, req, "favorites", None).await
 }

@@ -161,7 +161,7 @@ fn cache_key(parts: &impl serde::Serialize) -> String {
 /// Serves a list request (cached when public).
 pub(super) async fn answer_list(
     state: &AppState,
-    headers: &IfNoneMatch,
+    if_none_match: &IfNoneMatch,
     req: ListRequest,
     label: &'static str,
     raw_key: Option<String>,
@@ -175,7 +175,7 @@ pub(super) async fn answer_list(
         })
     });
     let (req, list_key) = (&req, key.as_deref());
-    catalogue::cached_answer(state, label, key.clone(), headers, || async move {
+    catalogue::cached_answer(state, label, key.clone(), if_none_match, || async move {
         let (views, total) = catalogue::list_views(state, &req.filter, req.page, list_key).await?;
         let data: Vec<catalogue::Shaped> = views
             .into_iter()
@@ -205,11 +205,11 @@ fn raw_list_key(scope: &str, raw: &str) -> Option<String> {
 /// Serves a public list from the kept answer of the same query string, before any parsing.
 async fn kept_list(
     state: &AppState,
-    headers: &IfNoneMatch,
+    if_none_match: &IfNoneMatch,
     key: Option<&String>,
 ) -> Option<Response> {
     let hit = catalogue::lookup(state, "events_list", key?).await?;
-    Some(hit.respond(headers))
+    Some(hit.respond(if_none_match))
 }
 
 /// Lists events (published and upcoming for the public), with search, filters and sorting.
@@ -222,17 +222,17 @@ async fn kept_list(
 pub(super) async fn list_events(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let raw = raw.unwrap_or_default();
     let key = raw_list_key("", &raw);
-    if let Some(hit) = kept_list(&state, &headers, key.as_ref()).await {
+    if let Some(hit) = kept_list(&state, &if_none_match, key.as_ref()).await {
         return Ok(hit);
     }
     let q: ListQuery = parse_query(&raw)?;
     let req = parse_list(&q, viewer.as_ref())?;
-    answer_list(&state, &headers, req, "events_list", key).await
+    answer_list(&state, &if_none_match, req, "events_list", key).await
 }
 
 /// Lists published upcoming events of one category (case-insensitive).
@@ -245,19 +245,19 @@ pub(super) async fn list_events(
 pub(super) async fn list_events_by_category(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     ApiPath(category): ApiPath<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let raw = raw.unwrap_or_default();
     let key = raw_list_key(&format!("category/{category}"), &raw);
-    if let Some(hit) = kept_list(&state, &headers, key.as_ref()).await {
+    if let Some(hit) = kept_list(&state, &if_none_match, key.as_ref()).await {
         return Ok(hit);
     }
     let mut q: ListQuery = parse_query(&raw)?;
     q.category = Some(category);
     let req = parse_list(&q, viewer.as_ref())?;
-    answer_list(&state, &headers, req, "events_list", key).await
+    answer_list(&state, &if_none_match, req, "events_list", key).await
 }
 
 /// Featured, published, upcoming events (a bare array, no `meta`).
@@ -268,7 +268,7 @@ pub(super) async fn list_events_by_category(
     ))]
 pub(super) async fn list_featured_events(
     State(state): State<AppState>,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     ApiQuery(q): ApiQuery<FeaturedQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(6);
@@ -288,7 +288,7 @@ pub(super) async fn list_featured_events(
         state,
         "events_featured",
         Some(key.clone()),
-        &headers,
+        &if_none_match,
         || async move {
             let (views, _) = catalogue::list_views(state, filter, page, Some(list_key)).await?;
             let data: Vec<catalogue::Shaped> = views
@@ -309,7 +309,7 @@ pub(super) async fn list_featured_events(
     ))]
 pub(super) async fn list_event_categories(
     State(state): State<AppState>,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
 ) -> ApiResult<Response> {
     if let Some(bytes) = state
         .cache
@@ -317,7 +317,7 @@ pub(super) async fn list_event_categories(
         .await
         && let Some(r) = Rendered::from_bytes(bytes)
     {
-        return Ok(r.respond(&headers));
+        return Ok(r.respond(&if_none_match));
     }
     let generation = state.cache.generation();
     let categories = state.store.event_categories(Utc::now()).await?;
@@ -326,7 +326,7 @@ pub(super) async fn list_event_categories(
         .cache
         .put(Tier::Long, "categories", generation, rendered.bytes())
         .await;
-    Ok(rendered.respond(&headers))
+    Ok(rendered.respond(&if_none_match))
 }
 
 /// One event; drafts only for their owner and admins (404 for others).
@@ -341,7 +341,7 @@ pub(super) async fn list_event_categories(
 pub(super) async fn get_event(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     ApiPath(id): ApiPath<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -351,13 +351,13 @@ pub(super) async fn get_event(
     let raw = raw.unwrap_or_default();
     let key = catalogue::detail_key(id, &raw);
     if let Some(hit) = catalogue::lookup(&state, "event_detail", &key).await {
-        return Ok(hit.respond(&headers));
+        return Ok(hit.respond(&if_none_match));
     }
     let q: FieldsQuery = parse_query(&raw)?;
     let fields = parse_fields(q.fields.as_deref(), EVENT_FIELDS)?;
     let shape = |view| catalogue::to_value(view, fields.as_deref());
     let label = ("event_detail", key);
-    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
+    live_event_answer(&state, viewer.as_ref(), &if_none_match, id, label, shape).await
 }
 
 /// Live availability of an event (never more than 1 s stale).
@@ -371,16 +371,16 @@ pub(super) async fn get_event(
 pub(super) async fn get_event_availability(
     State(state): State<AppState>,
     MaybeAuthUser(viewer): MaybeAuthUser,
-    headers: IfNoneMatch,
+    if_none_match: IfNoneMatch,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     let key = catalogue::availability_key(id);
     if let Some(hit) = catalogue::lookup(&state, "event_availability", &key).await {
-        return Ok(hit.respond(&headers));
+        return Ok(hit.respond(&if_none_match));
     }
     let shape = |view: EventView| catalogue::availability(&view);
     let label = ("event_availability", key);
-    live_event_answer(&state, viewer.as_ref(), &headers, id, label, shape).await
+    live_event_answer(&state, viewer.as_ref(), &if_none_match, id, label, shape).await
 }
 
 /// `shape` of the live view of the event `id` as `viewer` may see it, kept under the labelled
@@ -388,13 +388,13 @@ pub(super) async fn get_event_availability(
 async fn live_event_answer<T: serde::Serialize>(
     state: &AppState,
     viewer: Option<&AuthUser>,
-    headers: &IfNoneMatch,
+    if_none_match: &IfNoneMatch,
     id: Uuid,
     (label, key): (&'static str, String),
     shape: impl Fn(EventView) -> T,
 ) -> ApiResult<Response> {
     let shape = &shape;
-    catalogue::cached_answer(state, label, Some(key), headers, || async move {
+    catalogue::cached_answer(state, label, Some(key), if_none_match, || async move {
         let record = catalogue::visible_record(state, id, viewer).await?;
         let view = catalogue::live_view(state, &record).await?;
         Ok(Fresh {

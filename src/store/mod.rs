@@ -438,6 +438,46 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// Each stored name reads back as its value, exactly (no other letter case), and, for the
+    /// enums the API also serializes, is the name serde writes: the macro's literals and the
+    /// `#[serde(rename_all)]` beside them must never drift apart.
+    macro_rules! assert_names {
+        ($($ty:ty),+ ; served: $($served:ty),+) => {
+            $(for value in <$ty>::ALL {
+                let name = value.as_str();
+                assert_eq!(<$ty>::parse(name), Some(value));
+                assert_eq!(value.to_string(), name);
+                assert_eq!(<$ty>::try_from(name.to_string()), Ok(value));
+                let other_case = name.to_ascii_lowercase();
+                if other_case != name {
+                    assert_eq!(<$ty>::parse(&other_case), None, "{name}");
+                }
+            })+
+            $(for value in <$served>::ALL {
+                assert_eq!(serde_json::to_value(value).unwrap(), value.as_str());
+            })+
+        };
+    }
+
+    #[test]
+    fn stored_names_read_back_and_match_what_the_api_serves() {
+        use crate::bookings::model::BookingStatus;
+        use crate::events::model::EventStatus;
+        use crate::notify::model::Status;
+        use crate::organizers::model::{ApplicationStatus, DocumentType};
+        use crate::payments::model::PaymentStatus;
+        use crate::users::model::{Role, UserStatus};
+        assert_names!(
+            BookingStatus, EventStatus, Status, ApplicationStatus, DocumentType, PaymentStatus,
+            Role, UserStatus;
+            served: EventStatus, ApplicationStatus, DocumentType, PaymentStatus, Role, UserStatus
+        );
+        assert_eq!(
+            BookingStatus::try_from("HELD".to_string()),
+            Err("unknown booking status HELD".to_string())
+        );
+    }
+
     #[tokio::test]
     async fn a_postgres_array_bound_on_sqlite_is_an_error_not_a_null() {
         let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
