@@ -25,7 +25,7 @@ use super::model::{
     TypeAvailability,
 };
 use crate::cache::Tier;
-use crate::http::{ApiError, ApiResult, Meta, Page, put_now_rfc3339, select_fields};
+use crate::http::{ApiError, ApiResult, Meta, Page, select_fields, timestamp_tail};
 use crate::state::AppState;
 
 /// Builds the public view of an event from its record and live counts.
@@ -330,10 +330,7 @@ impl Rendered {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             response
         } else {
-            let mut tail = BytesMut::with_capacity(32);
-            put_now_rfc3339(&mut tail);
-            tail.put_slice(b"\"}");
-            Response::new(Body::new(KeptBody([Some(prefix), Some(tail.freeze())])))
+            Response::new(Body::new(KeptBody([Some(prefix), Some(timestamp_tail())])))
         };
         // Room for every header the answer leaves with (these, the middleware's, the length):
         // the map otherwise grows, and is copied, twice on the way.

@@ -2,6 +2,7 @@
 //! extractors that turn bad input into the contract's 400/413/415 answers, middleware and the
 //! OpenAPI document.
 
+pub mod body_limit;
 pub mod bypass;
 pub mod error;
 pub mod extract;
@@ -30,22 +31,25 @@ pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Appends the current time as the contract writes it to `out`, formatted at most once a
-/// millisecond on each thread: a kept answer's timestamp is the only part of it made per request.
-pub fn put_now_rfc3339(out: &mut bytes::BytesMut) {
+/// The end of an envelope whose last field is `"timestamp":"`: the current time as the contract
+/// writes it, then `"}`. Made at most once a millisecond on each thread and shared by the
+/// answers of that millisecond: it is the only part of a kept answer made per request.
+pub fn timestamp_tail() -> bytes::Bytes {
     thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> =
-            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        static LAST: std::cell::RefCell<(i64, bytes::Bytes)> =
+            const { std::cell::RefCell::new((i64::MIN, bytes::Bytes::new())) };
     }
     let now = Utc::now();
     let millis = now.timestamp_millis();
     LAST.with(|cell| {
         let mut last = cell.borrow_mut();
         if last.0 != millis {
-            *last = (millis, now.to_rfc3339_opts(SecondsFormat::Millis, true));
+            let mut tail = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+            tail.push_str("\"}");
+            *last = (millis, bytes::Bytes::from(tail));
         }
-        bytes::BufMut::put_slice(out, last.1.as_bytes());
-    });
+        last.1.clone()
+    })
 }
 
 /// Parses a `from`/`to` query value (API.md §11.62): RFC 3339, or `YYYY-MM-DD` as UTC midnight;
@@ -258,6 +262,21 @@ pub fn select_fields(value: serde_json::Value, fields: &[String]) -> serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timestamp_tail_is_the_current_millisecond_closing_the_envelope() {
+        let before = Utc::now();
+        let tail = timestamp_tail();
+        let after = Utc::now();
+        let text = std::str::from_utf8(&tail).unwrap();
+        let stamp = text.strip_suffix("\"}").expect(text);
+        assert_eq!(stamp.len(), "2026-12-07T16:00:00.000Z".len(), "{stamp}");
+        let at = chrono::DateTime::parse_from_rfc3339(stamp).unwrap();
+        let millis = |t: chrono::DateTime<Utc>| t.timestamp_millis();
+        assert!((millis(before)..=millis(after)).contains(&at.timestamp_millis()));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_ne!(timestamp_tail(), tail, "a later millisecond has its own");
+    }
 
     #[test]
     fn instants_accept_rfc3339_and_dates_as_utc_midnight() {

@@ -502,9 +502,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
         // Most requests are decided here, and go on without a box or a clone of the stack.
-        match first_look(&self.state, &mut req) {
+        match first_look(&self.state, &req) {
             FirstLook::Pass => Either::Left(self.inner.call(req)),
             FirstLook::Refuse(answer) => Either::Right(Box::pin(ready(Ok(answer)))),
             FirstLook::Wait(ip, step) => {
@@ -551,7 +551,7 @@ enum Step {
     Tiers,
 }
 
-fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
+fn first_look(state: &AppState, req: &Request) -> FirstLook {
     if is_exempt(req.uri().path(), &state.config.api_prefix) {
         return FirstLook::Pass;
     }
@@ -560,7 +560,6 @@ fn first_look(state: &AppState, req: &mut Request) -> FirstLook {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let ip = ClientIp::resolve(req.headers(), peer, &state.config.trust_proxy);
-    req.extensions_mut().insert(ClientIp(ip));
     match state.guard.blocks.cached(ip) {
         None => return FirstLook::Wait(ip, Step::Block),
         Some(Some(until)) => return FirstLook::Refuse(refusal(req, abuse::ip_blocked(until))),
