@@ -356,7 +356,13 @@ impl Store {
             // for the pages it changes. Measured in `scripts/bench`'s on-sale: 222 → 241 MiB
             // over five rounds before, 50 → 59 MiB after, at the same holds/s (BENCHMARKS.md).
             .pragma("cache_size", "-2000")
-            .pragma("mmap_size", "1073741824");
+            .pragma("mmap_size", "1073741824")
+            // The server copies the log back into the database in the background
+            // ([`Store::checkpoint`]), off the one writer's path. A commit that finds the log
+            // this long (~40 MB: a server that is not checkpointing, or one falling behind)
+            // still does it itself, as SQLite's default does at 1,000 pages.
+            .pragma("wal_autocheckpoint", "10000")
+            .row_buffer_size(1024);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -403,6 +409,21 @@ impl Store {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
+    }
+
+    /// SQLite: copies what the write-ahead log holds back into the database file, as far as
+    /// readers allow, without waiting for anyone (`PRAGMA wal_checkpoint(PASSIVE)`), on a
+    /// reader's connection. A commit that crosses SQLite's own threshold would otherwise do it
+    /// itself, holding the one writer while it writes and syncs a thousand pages: under a
+    /// stream of holds that was two thirds of each commit's time (BENCHMARKS.md, "The writer's
+    /// checkpoints"). PostgreSQL checkpoints on its own; nothing to do.
+    pub async fn checkpoint(&self) -> sqlx::Result<()> {
+        if let Store::Sqlite(p) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&p.read)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Round-trips a trivial query; returns the latency.
