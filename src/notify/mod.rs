@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 pub mod admin;
 pub mod email;
+pub mod handoff;
 pub mod ics;
 pub mod postgres;
 pub mod sms;

@@ -21,56 +21,101 @@ pub async fn insert_messages(
     tx: &mut Transaction<'static, Db>,
     messages: &[crate::notify::NewMessage],
 ) -> sqlx::Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let now = chrono::Utc::now();
-    let ids: Vec<uuid::Uuid> = messages.iter().map(|_| uuid::Uuid::now_v7()).collect();
-    if PG {
-        let column = |f: fn(&crate::notify::NewMessage) -> String| {
-            crate::store::PgArray(messages.iter().map(f).collect::<Vec<_>>())
-        };
-        sqlx::query(
-            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at)
-             SELECT id, channel, recipient, template, payload, 'PENDING', 0, $6, $6
-             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]),
-                         CAST($5 AS text[])) AS m(id, channel, recipient, template, payload)",
-        )
-        .bind(crate::store::PgArray(ids))
-        .bind(column(|m| m.channel.as_str().to_string()))
-        .bind(column(|m| m.recipient.clone()))
-        .bind(column(|m| m.template.to_string()))
-        .bind(column(|m| m.payload.to_string()))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        let mut sql = String::from(
-            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at, created_at) VALUES ",
-        );
-        for n in 0..messages.len() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str("(?, ?, ?, ?, ?, 'PENDING', 0, ?, ?)");
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, m) in ids.into_iter().zip(messages) {
-            q = q
-                .bind(id)
-                .bind(m.channel.as_str())
-                .bind(&m.recipient)
-                .bind(m.template)
-                .bind(m.payload.to_string())
-                .bind(now)
-                .bind(now);
-        }
-        q.execute(&mut **tx).await?;
-    }
+    write_messages(tx, messages, None).await?;
     // The worker may look before this transaction commits; it keeps looking briefly after a
     // wake-up, so the messages still go out at once.
     crate::notify::wake();
     Ok(())
+}
+
+/// Writes messages already claimed under `lease_until` (PROCESSING, one attempt counted), to be
+/// handed to this instance's delivery loop once the caller's transaction commits
+/// ([`crate::notify::handoff`]). Returns them as a claim would.
+pub async fn insert_claimed_messages(
+    tx: &mut Transaction<'static, Db>,
+    messages: &[crate::notify::NewMessage],
+    lease_until: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Vec<crate::notify::ClaimedMessage>> {
+    write_messages(tx, messages, Some(lease_until)).await
+}
+
+/// The one `INSERT` of [`insert_messages`] and [`insert_claimed_messages`].
+async fn write_messages(
+    tx: &mut Transaction<'static, Db>,
+    messages: &[crate::notify::NewMessage],
+    lease_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> sqlx::Result<Vec<crate::notify::ClaimedMessage>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = chrono::Utc::now();
+    let (status, attempts) = match lease_until {
+        Some(_) => ("PROCESSING", 1),
+        None => ("PENDING", 0),
+    };
+    let written: Vec<crate::notify::ClaimedMessage> = messages
+        .iter()
+        .map(|m| crate::notify::ClaimedMessage {
+            id: uuid::Uuid::now_v7(),
+            channel: m.channel.as_str().to_string(),
+            recipient: m.recipient.clone(),
+            template: m.template.to_string(),
+            payload: m.payload.to_string(),
+            attempts,
+        })
+        .collect();
+    if PG {
+        let column = |f: fn(&crate::notify::ClaimedMessage) -> String| {
+            crate::store::PgArray(written.iter().map(f).collect::<Vec<_>>())
+        };
+        sqlx::query(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at,
+                                 locked_until, created_at)
+             SELECT id, channel, recipient, template, payload, $7, $8, $6, $9, $6
+             FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]),
+                         CAST($5 AS text[])) AS m(id, channel, recipient, template, payload)",
+        )
+        .bind(crate::store::PgArray(
+            written.iter().map(|m| m.id).collect::<Vec<_>>(),
+        ))
+        .bind(column(|m| m.channel.clone()))
+        .bind(column(|m| m.recipient.clone()))
+        .bind(column(|m| m.template.clone()))
+        .bind(column(|m| m.payload.clone()))
+        .bind(now)
+        .bind(status)
+        .bind(attempts)
+        .bind(lease_until)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        let mut sql = String::from(
+            "INSERT INTO outbox (id, channel, recipient, template, payload, status, attempts, next_attempt_at,
+                                 locked_until, created_at) VALUES ",
+        );
+        for n in 0..written.len() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for m in &written {
+            q = q
+                .bind(m.id)
+                .bind(m.channel.as_str())
+                .bind(m.recipient.as_str())
+                .bind(m.template.as_str())
+                .bind(m.payload.as_str())
+                .bind(status)
+                .bind(attempts)
+                .bind(now)
+                .bind(lease_until)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(written)
 }
 
 /// The SMS of the hour since `since` that count toward the caps, inside the caller's

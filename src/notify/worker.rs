@@ -10,18 +10,20 @@
 //! At shutdown a loop claims nothing more, lets the deliveries in flight finish within
 //! `SHUTDOWN_TIMEOUT_SECS`, and gives back what it did not attempt.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::email::Mailer;
+use super::handoff::{self, Handed};
 use super::sms::SmsSender;
 use super::{Channel, ClaimedMessage, Failure, templates};
 use crate::config::{OutboxConfig, SmsCaps};
@@ -35,6 +37,10 @@ const EAGER_FIRST: Duration = Duration::from_millis(5);
 const EAGER_LAST: Duration = Duration::from_millis(320);
 /// How long finished deliveries may wait to be recorded together.
 const RECORD_WINDOW: Duration = Duration::from_millis(2);
+/// The same for the messages handed over in memory, which arrive in a stream (one group per hold
+/// batch, a hundred a second in an on-sale) rather than in claimed batches: one write for the
+/// outcomes of several groups keeps the database's writer free for the holds.
+const HANDED_RECORD_WINDOW: Duration = Duration::from_millis(20);
 
 /// Everything a worker loop needs.
 #[derive(Debug, Clone)]
@@ -76,13 +82,16 @@ impl Outbox {
         })
     }
 
-    /// Starts the worker loops; they stop when `shutdown` turns true. The handle resolves once
-    /// every loop has finished or released its messages.
+    /// Starts the worker loops, and the loop of the messages handed over in memory; they stop
+    /// when `shutdown` turns true. The handle resolves once every loop has finished or released
+    /// its messages.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let outbox = Arc::new(self);
-        let loops: Vec<_> = (0..outbox.config.workers)
+        let inbox = handoff::register(outbox.store.writer_identity(), outbox.config.lease);
+        let mut loops: Vec<_> = (0..outbox.config.workers)
             .map(|_| tokio::spawn(outbox.clone().run(shutdown.clone())))
             .collect();
+        loops.push(tokio::spawn(outbox.clone().run_handed(inbox, shutdown)));
         tokio::spawn(async move {
             for l in loops {
                 let _ = l.await;
@@ -153,6 +162,123 @@ impl Outbox {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// The loop of the messages handed over in memory ([`handoff`]): delivers them as they come,
+    /// up to as many at once as all the claiming loops together, and records their outcomes
+    /// every [`HANDED_RECORD_WINDOW`]. At shutdown it takes nothing more, lets the deliveries in
+    /// flight finish within the grace period, and gives back what it did not attempt.
+    async fn run_handed(
+        self: Arc<Self>,
+        mut inbox: handoff::Receiver,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let limit = self.config.concurrency * self.config.workers;
+        let mut queued: VecDeque<(DateTime<Utc>, ClaimedMessage)> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
+        let mut flying: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        let mut done: Vec<(DateTime<Utc>, Uuid, Attempt)> = Vec::new();
+        let mut record_at: Option<Instant> = None;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if deadline.is_none() {
+                while in_flight.len() < limit {
+                    let Some((lease, m)) = queued.pop_front() else {
+                        break;
+                    };
+                    flying.insert(m.id, lease);
+                    let this = &self;
+                    in_flight.push(async move {
+                        let (id, attempt) = this.deliver(m).await;
+                        (lease, id, attempt)
+                    });
+                }
+            } else if in_flight.is_empty() {
+                break;
+            }
+            let record_due = async {
+                match record_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => {
+                        let _ = shutdown.wait_for(|s| *s).await;
+                    }
+                }
+            };
+            tokio::select! {
+                handed = inbox.recv(), if deadline.is_none() => match handed {
+                    Some(Handed { lease, messages }) => {
+                        queued.extend(messages.into_iter().map(|m| (lease, m)));
+                    }
+                    None => deadline = Some(Instant::now() + self.shutdown_grace),
+                },
+                Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                    flying.remove(&outcome.1);
+                    done.push(outcome);
+                    record_at.get_or_insert(Instant::now() + HANDED_RECORD_WINDOW);
+                }
+                () = record_due => {
+                    record_at = None;
+                    self.record_handed(&inbox, std::mem::take(&mut done)).await;
+                }
+                () = stop => {
+                    if deadline.is_some() {
+                        break;
+                    }
+                    inbox.close();
+                    deadline = Some(Instant::now() + self.shutdown_grace);
+                }
+            }
+        }
+        drop(in_flight);
+        self.record_handed(&inbox, done).await;
+        // What was not attempted goes back to the claims: what waited here, what was handed
+        // over before the inbox closed, and the deliveries the deadline cut.
+        inbox.close();
+        while let Some(Handed { lease, messages }) = inbox.recv().await {
+            queued.extend(messages.into_iter().map(|m| (lease, m)));
+        }
+        let mut unattempted: Vec<(DateTime<Utc>, Uuid)> = queued
+            .into_iter()
+            .map(|(lease, m)| (lease, m.id))
+            .chain(flying.into_iter().map(|(id, lease)| (lease, id)))
+            .collect();
+        unattempted.sort();
+        for group in unattempted.chunk_by(|a, b| a.0 == b.0) {
+            let ids: Vec<Uuid> = group.iter().map(|(_, id)| *id).collect();
+            tracing::info!(
+                count = ids.len(),
+                "outbox: releasing unfinished messages at shutdown"
+            );
+            if let Err(e) = self.store.release_messages(group[0].0, &ids).await {
+                tracing::warn!(error = %e, "outbox: cannot release messages; their lease will expire");
+            }
+            inbox.finished(ids.len());
+        }
+    }
+
+    /// Records the outcomes of handed messages, one write per lease among them.
+    async fn record_handed(
+        &self,
+        inbox: &handoff::Receiver,
+        mut done: Vec<(DateTime<Utc>, Uuid, Attempt)>,
+    ) {
+        done.sort_by_key(|(lease, _, _)| *lease);
+        let n = done.len();
+        let mut done = done.into_iter().peekable();
+        while let Some((lease, id, attempt)) = done.next() {
+            let mut group = vec![(id, attempt)];
+            while let Some((_, id, attempt)) = done.next_if(|(l, _, _)| *l == lease) {
+                group.push((id, attempt));
+            }
+            self.record(lease, group).await;
+        }
+        inbox.finished(n);
     }
 
     /// Fails messages a dead worker left on their last attempt, and updates the backlog gauge.

@@ -51,6 +51,13 @@ impl<DB: Database> Clone for Pools<DB> {
     }
 }
 
+impl<DB: Database> Pools<DB> {
+    /// [`Store::writer_identity`].
+    pub fn writer_identity(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.write.connect_options()) as usize
+    }
+}
+
 /// Connections of the lease pool: one per job that takes a lease ([`crate::tasks::lease`]),
 /// and one to spare.
 pub const LEASE_CONNECTIONS: u32 = 8;
@@ -269,8 +276,8 @@ impl Store {
     /// process (tests) get separate queues.
     pub fn writer_identity(&self) -> usize {
         match self {
-            Store::Sqlite(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
-            Store::Postgres(p) => std::sync::Arc::as_ptr(&p.write.connect_options()) as usize,
+            Store::Sqlite(p) => p.writer_identity(),
+            Store::Postgres(p) => p.writer_identity(),
         }
     }
 

@@ -734,13 +734,137 @@ async fn shutdown_gives_back_messages_it_has_not_delivered(app: TestApp) {
     assert_eq!(rows[0].attempts, 0, "the interrupted try is not counted");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Messages handed to the local loop in memory (a hold's `booking_pending`)
+
+/// Holds one seat of `ty` as a guest through the engine's batch, as the route does.
+async fn hold_one(app: &TestApp, event: uuid::Uuid, ty: uuid::Uuid, email: &str) {
+    let links = ticketmax::bookings::Links::from_config(&app.state.config);
+    let out = app
+        .state
+        .store
+        .hold_batch(&[crate::fixtures::guest_hold(event, ty, email, 1)], &links)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], ticketmax::bookings::HoldOutcome::Held { .. }),
+        "{out:?}"
+    );
+}
+
+async fn a_holds_message_is_written_claimed_and_handed_to_the_local_loop(app: TestApp) {
+    use crate::fixtures::{TypeSpec, published_event};
+    use ticketmax::notify::handoff;
+    let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+    let store = &app.state.store;
+    // Stands in for the instance's loop (a later registration replaces the earlier one).
+    let mut inbox = handoff::register(store.writer_identity(), Duration::from_secs(60));
+    let before = chrono::Utc::now();
+    hold_one(&app, event, types[0], "hana@example.com").await;
+    let handed = tokio::time::timeout(WAIT, inbox.recv())
+        .await
+        .expect("handed over")
+        .expect("open");
+    assert_eq!(handed.messages.len(), 1);
+    let m = &handed.messages[0];
+    assert_eq!(
+        (m.template.as_str(), m.recipient.as_str(), m.attempts),
+        ("booking_pending", "hana@example.com", 1)
+    );
+    assert!(handed.lease >= before + chrono::Duration::seconds(60));
+    // Written claimed, as handed: the instance's claiming loops leave it alone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = store.messages_for("hana@example.com").await.unwrap()[0].clone();
+    assert_eq!(row.id, m.id);
+    assert_eq!((row.status.as_str(), row.attempts), ("PROCESSING", 1));
+    assert_eq!(row.payload, m.payload);
+    // Its outcome is recorded under the lease it was handed with.
+    store
+        .record_deliveries(chrono::Utc::now(), handed.lease, &[m.id], &[])
+        .await
+        .unwrap();
+    let row = store.messages_for("hana@example.com").await.unwrap()[0].clone();
+    assert_eq!(row.status, "SENT");
+
+    // With no loop here to hand it to, a hold's message is written PENDING and claimed.
+    drop(inbox);
+    hold_one(&app, event, types[0], "ines@example.com").await;
+    let row = wait_for(store, "ines@example.com", WAIT, |r| r.status == "SENT").await;
+    assert_eq!(row.attempts, 1);
+}
+
+async fn a_handed_message_whose_loop_died_is_claimed_once_its_lease_runs_out(app: TestApp) {
+    use crate::fixtures::{TypeSpec, published_event};
+    use ticketmax::notify::handoff;
+    let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
+    let store = &app.state.store;
+    let mut inbox = handoff::register(store.writer_identity(), Duration::from_secs(1));
+    hold_one(&app, event, types[0], "jon@example.com").await;
+    // Handed over, then lost with the loop (a crash before its outcome was written).
+    let handed = tokio::time::timeout(WAIT, inbox.recv()).await.unwrap();
+    assert!(handed.is_some());
+    drop((handed, inbox));
+    let row = wait_for(store, "jon@example.com", WAIT, |r| r.status == "SENT").await;
+    assert_eq!(row.attempts, 2, "the lost attempt counts");
+}
+
+async fn the_local_loop_delivers_handed_messages_and_gives_back_at_shutdown_what_it_could_not(
+    app: TestApp,
+) {
+    use crate::fixtures::{TypeSpec, published_event};
+    // Delivered: one file, one attempt.
+    let dir = TempDir::new();
+    let store = fresh_store(app.backend, &dir).await;
+    let delivering = TestApp::builder(app.backend)
+        .store(store.clone())
+        .env("EMAIL_TRANSPORT", "file")
+        .spawn()
+        .await;
+    let (_, _, event, types) = published_event(&delivering, &[TypeSpec::paid(10)]).await;
+    hold_one(&delivering, event, types[0], "kim@example.com").await;
+    let row = wait_for(&store, "kim@example.com", WAIT, |r| r.status == "SENT").await;
+    assert_eq!(row.attempts, 1);
+    let files = eml_files(Path::new(&delivering.state.config.email.file_dir));
+    assert_eq!(files.len(), 1);
+    delivering.stop().await.unwrap();
+
+    // Cut by shutdown: given back PENDING, the try not counted.
+    let Some(stuck) = SmtpSink::start("hang", 0) else {
+        return;
+    };
+    let instance = smtp_app(app.backend, stuck.port)
+        .store(store.clone())
+        .env("SHUTDOWN_TIMEOUT_SECS", "1")
+        .env("OUTBOX_SEND_TIMEOUT_MS", "30000")
+        .env("OUTBOX_LEASE_MS", "60000")
+        .spawn()
+        .await;
+    hold_one(&instance, event, types[0], "lou@example.com").await;
+    wait_for(&store, "lou@example.com", WAIT, |r| {
+        r.status == "PROCESSING"
+    })
+    .await;
+    // Long enough for the delivery to start and hang.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    instance.stop().await.unwrap();
+    let row = store.messages_for("lou@example.com").await.unwrap()[0].clone();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("PENDING", 0),
+        "released, not left locked for the lease"
+    );
+}
+
 both_backends!(
     a_rolled_back_change_leaves_no_message_and_a_committed_one_is_delivered,
     a_worker_killed_mid_delivery_leaves_the_message_to_be_delivered_later,
     several_instances_deliver_every_message_exactly_once,
     concurrent_claims_never_return_the_same_message,
     an_outcome_from_a_worker_that_lost_its_claim_is_ignored,
-    shutdown_gives_back_messages_it_has_not_delivered
+    shutdown_gives_back_messages_it_has_not_delivered,
+    a_holds_message_is_written_claimed_and_handed_to_the_local_loop,
+    a_handed_message_whose_loop_died_is_claimed_once_its_lease_runs_out,
+    the_local_loop_delivers_handed_messages_and_gives_back_at_shutdown_what_it_could_not
 );
 
 // ---------------------------------------------------------------------------------------------

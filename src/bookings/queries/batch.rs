@@ -7,6 +7,7 @@ pub(super) async fn hold_many(
     tx: &mut Transaction<'static, Db>,
     items: &[NewHold],
     links: &Links,
+    messages: &mut Handover,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
     let mut type_ids: Vec<Uuid> = items.iter().filter_map(|r| r.ticket_type_id).collect();
@@ -137,7 +138,7 @@ pub(super) async fn hold_many(
             })
             .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
-            for (i, row) in insert_pending(tx, chunk, links).await? {
+            for (i, row) in insert_pending(tx, chunk, links, messages).await? {
                 out[i] = Some(HoldOutcome::Held {
                     id: row.id,
                     event_id: row.event_id,
@@ -169,6 +170,15 @@ pub(super) async fn hold_many(
 /// Rows per multi-row insert (17 binds each, well under both backends' parameter limits).
 pub(super) const INSERT_CHUNK: usize = 256;
 
+/// How a batch writes its `booking_pending` messages: PENDING, for the delivery loops' claims,
+/// without a `lease`; with one, already claimed under it and kept in `written`, to be handed to
+/// this instance's loop at commit ([`crate::notify::handoff`]).
+#[derive(Debug, Default)]
+pub(super) struct Handover {
+    pub(super) lease: Option<DateTime<Utc>>,
+    pub(super) written: Vec<crate::notify::ClaimedMessage>,
+}
+
 /// Step 6: the PENDING bookings of the accepted requests (request index, request, locked facts)
 /// and their `booking_pending` messages, in two statements (a reference collision retries just
 /// that row). Returns `(request index, the booking as written)`.
@@ -176,6 +186,7 @@ pub(super) async fn insert_pending(
     tx: &mut Transaction<'static, Db>,
     accepted: &[(usize, &NewHold, &LockedType)],
     links: &Links,
+    handover: &mut Handover,
 ) -> sqlx::Result<Vec<(usize, BookingRow)>> {
     // Each booking as it will be stored, with the index of its request: the inserts bind these
     // rows and the answers return them, so what is answered is what was written.
@@ -338,7 +349,13 @@ pub(super) async fn insert_pending(
             NewMessage::email(row.customer_email.clone(), "booking_pending", payload)
         })
         .collect();
-    notify::insert_messages(tx, &messages).await?;
+    match handover.lease {
+        Some(lease) => {
+            let written = notify::insert_claimed_messages(tx, &messages, lease).await?;
+            handover.written.extend(written);
+        }
+        None => notify::insert_messages(tx, &messages).await?,
+    }
     Ok(rows
         .into_iter()
         .map(|(row, k)| (accepted[k].0, row))

@@ -197,7 +197,9 @@ pub(super) async fn hold_free_in_tx(
 ///    over the types (and one over the capped events); if it touched fewer rows than expected the
 ///    batch fails and rolls back, so the invariant never rests on the arithmetic of step 4, and
 ///    the CHECK constraints back it in any case;
-/// 6. insert the bookings and their `booking_pending` outbox messages with multi-row inserts.
+/// 6. insert the bookings and their `booking_pending` outbox messages with multi-row inserts;
+///    the messages already claimed by this instance's delivery loop when it runs, and handed to
+///    it after the commit ([`crate::notify::handoff`]).
 ///
 /// Free types (CONFIRMED at once, with tickets) run request by request in the same transaction,
 /// under the locks of step 1.
@@ -206,9 +208,26 @@ pub async fn hold_batch(
     items: &[NewHold],
     links: &Links,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
+    let reservation =
+        crate::notify::handoff::reserve(pools.writer_identity(), items.len(), Utc::now());
+    let mut handover = Handover {
+        lease: reservation.as_ref().map(|r| r.lease_until),
+        written: Vec::new(),
+    };
     let mut tx = pools.write.begin().await?;
-    let out = hold_many(&mut tx, items, links).await?;
+    let out = hold_many(&mut tx, items, links, &mut handover).await?;
     tx.commit().await?;
+    if let Some(reservation) = reservation
+        && let Err(back) = reservation.hand_over(handover.written)
+    {
+        // The loop stopped between the reservation and the commit: the messages go back to the
+        // claims. The holds are committed, so this is no error of theirs (an error would run the
+        // batch again).
+        let ids: Vec<Uuid> = back.messages.iter().map(|m| m.id).collect();
+        if let Err(e) = notify::release(pools, back.lease, &ids).await {
+            tracing::warn!(error = %e, count = ids.len(), "outbox: cannot release handed messages; their lease will expire");
+        }
+    }
     Ok(out)
 }
 
