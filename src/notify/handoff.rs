@@ -42,6 +42,7 @@ pub struct Handed {
 struct Inbox {
     sender: mpsc::UnboundedSender<Handed>,
     unfinished: Arc<AtomicUsize>,
+    reservations: Arc<AtomicUsize>,
     lease: Duration,
 }
 
@@ -55,6 +56,7 @@ pub struct Receiver {
     key: usize,
     receiver: mpsc::UnboundedReceiver<Handed>,
     unfinished: Arc<AtomicUsize>,
+    reservations: Arc<AtomicUsize>,
 }
 
 /// Registers the delivery loop of the store `key`, whose claims last `lease`. A later
@@ -62,9 +64,11 @@ pub struct Receiver {
 pub fn register(key: usize, lease: Duration) -> Receiver {
     let (sender, receiver) = mpsc::unbounded_channel();
     let unfinished = Arc::new(AtomicUsize::new(0));
+    let reservations = Arc::new(AtomicUsize::new(0));
     let inbox = Inbox {
         sender,
         unfinished: unfinished.clone(),
+        reservations: reservations.clone(),
         lease,
     };
     lock().insert(key, inbox);
@@ -72,6 +76,7 @@ pub fn register(key: usize, lease: Duration) -> Receiver {
         key,
         receiver,
         unfinished,
+        reservations,
     }
 }
 
@@ -79,6 +84,18 @@ impl Receiver {
     /// The next messages handed over; `None` once closed and empty.
     pub async fn recv(&mut self) -> Option<Handed> {
         self.receiver.recv().await
+    }
+
+    /// Takes no more reservations: writers write their messages PENDING from now on. Those that
+    /// reserved room already can still hand their messages over.
+    pub fn stop_taking(&self) {
+        self.unregister();
+    }
+
+    /// Reservations not yet handed over or dropped: batches still writing messages for this
+    /// loop.
+    pub fn reserved(&self) -> usize {
+        self.reservations.load(Ordering::Acquire)
     }
 
     /// Refuses further hand-overs (they come back to their writer, which gives the messages
@@ -118,6 +135,7 @@ pub struct Reservation {
     pub lease_until: DateTime<Utc>,
     sender: mpsc::UnboundedSender<Handed>,
     unfinished: Arc<AtomicUsize>,
+    reservations: Arc<AtomicUsize>,
     n: usize,
 }
 
@@ -131,10 +149,12 @@ pub fn reserve(key: usize, n: usize, now: DateTime<Utc>) -> Option<Reservation> 
         inbox.unfinished.fetch_sub(n, Ordering::Relaxed);
         return None;
     }
+    inbox.reservations.fetch_add(1, Ordering::AcqRel);
     Some(Reservation {
         lease_until: lease_until(now, inbox.lease),
         sender: inbox.sender.clone(),
         unfinished: inbox.unfinished.clone(),
+        reservations: inbox.reservations.clone(),
         n,
     })
 }
@@ -178,6 +198,8 @@ impl Drop for Reservation {
         if self.n > 0 {
             self.unfinished.fetch_sub(self.n, Ordering::Relaxed);
         }
+        // After the send: a loop that sees no reservation left finds the messages in its inbox.
+        self.reservations.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -256,6 +278,28 @@ mod tests {
         );
         receiver.finished(1);
         assert!(reserve(key(3), MAX_QUEUED, now).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_loop_that_stops_taking_still_receives_what_was_reserved_before() {
+        let mut receiver = register(key(5), Duration::from_secs(60));
+        let early = reserve(key(5), 1, Utc::now()).unwrap();
+        let dropped = reserve(key(5), 1, Utc::now()).unwrap();
+        receiver.stop_taking();
+        assert!(
+            reserve(key(5), 1, Utc::now()).is_none(),
+            "no new reservation"
+        );
+        assert_eq!(receiver.reserved(), 2);
+        drop(dropped);
+        assert_eq!(receiver.reserved(), 1);
+        let m = message(1);
+        let id = m.id;
+        early.hand_over(vec![m]).unwrap();
+        assert_eq!(receiver.reserved(), 0, "every batch that reserved is done");
+        receiver.close();
+        assert_eq!(receiver.recv().await.unwrap().messages[0].id, id);
+        assert!(receiver.recv().await.is_none());
     }
 
     #[tokio::test]

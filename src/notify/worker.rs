@@ -230,13 +230,21 @@ impl Outbox {
                     if deadline.is_some() {
                         break;
                     }
-                    inbox.close();
+                    inbox.stop_taking();
                     deadline = Some(Instant::now() + self.shutdown_grace);
                 }
             }
         }
         drop(in_flight);
         self.record_handed(&inbox, done).await;
+        // Batches that reserved room before the loop stopped taking more may still be
+        // committing (requests drain after the shutdown signal): their messages are waited for,
+        // within the grace period, so that they are given back here while the database is open,
+        // not left locked for a whole lease.
+        let until = deadline.unwrap_or_else(|| Instant::now() + self.shutdown_grace);
+        while inbox.reserved() > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         // What was not attempted goes back to the claims: what waited here, what was handed
         // over before the inbox closed, and the deliveries the deadline cut.
         inbox.close();
