@@ -183,6 +183,10 @@ impl Reservation {
         let unused = self.n.saturating_sub(handed.messages.len());
         self.unfinished.fetch_sub(unused, Ordering::Relaxed);
         self.n = handed.messages.len();
+        if self.n == 0 {
+            // A batch that refused every request: nothing to hand over.
+            return Ok(());
+        }
         match self.sender.send(handed) {
             Ok(()) => {
                 self.n = 0;
@@ -277,6 +281,11 @@ mod tests {
             "one is unfinished"
         );
         receiver.finished(1);
+        // Nothing handed over frees all of its room.
+        reserve(key(3), 5, now)
+            .unwrap()
+            .hand_over(Vec::new())
+            .unwrap();
         assert!(reserve(key(3), MAX_QUEUED, now).is_some());
     }
 

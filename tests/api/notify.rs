@@ -752,12 +752,29 @@ async fn hold_one(app: &TestApp, event: uuid::Uuid, ty: uuid::Uuid, email: &str)
     );
 }
 
+/// Waits until the instance on `store` has registered its loop (it starts with the server's
+/// task): a hold's message then goes to it in memory, not through the claims, which would
+/// deliver it as well.
+async fn wait_for_the_loop_to_take_handed_messages(store: &Store) {
+    let started = std::time::Instant::now();
+    while ticketmax::notify::handoff::reserve(store.writer_identity(), 1, chrono::Utc::now())
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < WAIT,
+            "no delivery loop registered for the store"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn a_holds_message_is_written_claimed_and_handed_to_the_local_loop(app: TestApp) {
     use crate::fixtures::{TypeSpec, published_event};
     use ticketmax::notify::handoff;
     let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
     let store = &app.state.store;
     // Stands in for the instance's loop (a later registration replaces the earlier one).
+    wait_for_the_loop_to_take_handed_messages(store).await;
     let mut inbox = handoff::register(store.writer_identity(), Duration::from_secs(60));
     let before = chrono::Utc::now();
     hold_one(&app, event, types[0], "hana@example.com").await;
@@ -798,6 +815,7 @@ async fn a_handed_message_whose_loop_died_is_claimed_once_its_lease_runs_out(app
     use ticketmax::notify::handoff;
     let (_, _, event, types) = published_event(&app, &[TypeSpec::paid(10)]).await;
     let store = &app.state.store;
+    wait_for_the_loop_to_take_handed_messages(store).await;
     let mut inbox = handoff::register(store.writer_identity(), Duration::from_secs(1));
     hold_one(&app, event, types[0], "jon@example.com").await;
     // Handed over, then lost with the loop (a crash before its outcome was written).
@@ -821,6 +839,7 @@ async fn the_local_loop_delivers_handed_messages_and_gives_back_at_shutdown_what
         .spawn()
         .await;
     let (_, _, event, types) = published_event(&delivering, &[TypeSpec::paid(10)]).await;
+    wait_for_the_loop_to_take_handed_messages(&store).await;
     hold_one(&delivering, event, types[0], "kim@example.com").await;
     let row = wait_for(&store, "kim@example.com", WAIT, |r| r.status == "SENT").await;
     assert_eq!(row.attempts, 1);
@@ -839,6 +858,7 @@ async fn the_local_loop_delivers_handed_messages_and_gives_back_at_shutdown_what
         .env("OUTBOX_LEASE_MS", "60000")
         .spawn()
         .await;
+    wait_for_the_loop_to_take_handed_messages(&store).await;
     hold_one(&instance, event, types[0], "lou@example.com").await;
     wait_for(&store, "lou@example.com", WAIT, |r| {
         r.status == "PROCESSING"

@@ -7,7 +7,7 @@ pub(super) async fn hold_many(
     tx: &mut Transaction<'static, Db>,
     items: &[NewHold],
     links: &Links,
-    messages: &mut Handover,
+    handover: &mut Handover,
 ) -> sqlx::Result<Vec<HoldOutcome>> {
     let mut out: Vec<Option<HoldOutcome>> = vec![None; items.len()];
     let mut type_ids: Vec<Uuid> = items.iter().filter_map(|r| r.ticket_type_id).collect();
@@ -138,7 +138,7 @@ pub(super) async fn hold_many(
             })
             .collect();
         for chunk in rows.chunks(INSERT_CHUNK) {
-            for (i, row) in insert_pending(tx, chunk, links, messages).await? {
+            for (i, row) in insert_pending(tx, chunk, links, handover).await? {
                 out[i] = Some(HoldOutcome::Held {
                     id: row.id,
                     event_id: row.event_id,
@@ -173,7 +173,7 @@ pub(super) const INSERT_CHUNK: usize = 256;
 /// How a batch writes its `booking_pending` messages: PENDING, for the delivery loops' claims,
 /// without a `lease`; with one, already claimed under it and kept in `written`, to be handed to
 /// this instance's loop at commit ([`crate::notify::handoff`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Handover {
     pub(super) lease: Option<DateTime<Utc>>,
     pub(super) written: Vec<crate::notify::ClaimedMessage>,
