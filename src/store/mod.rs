@@ -383,7 +383,12 @@ impl Store {
             // cost two thread switches per read for nothing.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            // A reader still copies into its own cache every page it finds in the log rather
+            // than in the mapped file, up to its `cache_size`: ten readers filling 2 MB each
+            // were most of a long on-sale's growth (~3 MiB a round). 256 KB each: the on-sale
+            // grew 35–38 → 39–44 MiB over five rounds against 36–38 → 50–55, with no change
+            // to the uncached list or holds (BENCHMARKS.md, "Readers' page cache").
+            .connect_with(options.pragma("cache_size", "-256"))
             .await?;
         Ok(Store::Sqlite(Pools {
             read,
