@@ -2,11 +2,14 @@
 //! background workers, and the server loop with graceful shutdown: on SIGTERM/SIGINT `/health` turns 503, the listener stops accepting, and in-flight
 //! requests get `SHUTDOWN_TIMEOUT_SECS` to finish.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::Config;
 use crate::http::body_limit::BodyLimitLayer;
 use crate::http::bypass::BypassLayer;
-use crate::http::{middleware, openapi};
+use crate::http::{kept, middleware, openapi};
 pub use crate::state::AppState;
 use crate::store::Store;
 
@@ -33,8 +36,9 @@ fn api_routes(prefix: &str, state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::events::router(prefix))
 }
 
-/// The whole application: API, health, docs, and the middleware stack.
-pub fn build_router(state: AppState) -> Router {
+/// The whole application: API, health, docs, and the middleware stack, with the catalogue's
+/// kept answers served before routing ([`kept::App`]).
+pub fn build_router(state: AppState) -> kept::App {
     let prefix = state.config.api_prefix.clone();
     let (api, doc) = OpenApiRouter::with_openapi(openapi::base_document())
         .merge(api_routes(&prefix, &state))
@@ -42,32 +46,54 @@ pub fn build_router(state: AppState) -> Router {
         .split_for_parts();
     let doc = openapi::finish(doc);
 
-    let cors = cors_layer(&state.config);
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(openapi::docs_router(&prefix, &doc))
         .merge(crate::events::image::uploads_router())
         .merge(crate::web::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        // One layer of the whole stack, outermost first: `Router::layer` boxes every route once
-        // per call, and each box is a clone and an allocation on every request.
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::ObserveLayer {
-                    production: state.config.is_production(),
-                })
-                .layer(BypassLayer::new(cors, CompressionLayer::new()))
-                .layer(crate::users::rate_limit::GuardLayer(state.clone()))
-                .layer(crate::http::timeout::TimeoutLayer {
-                    timeout: state.config.request_timeout,
-                })
-                .layer(BodyLimitLayer(DefaultBodyLimit::max(
-                    crate::http::JSON_BODY_LIMIT,
-                ))),
-        )
-        .with_state(state)
+        // One layer of the whole stack: `Router::layer` boxes every route once per call, and
+        // each box is a clone and an allocation on every request.
+        .layer(middleware_stack(&state, None))
+        .with_state(state.clone());
+    kept::App::new(router, &state)
 }
+
+/// The middleware stack around every route, outermost first. `route` names the route for the
+/// log and the metrics where axum's `MatchedPath` does not (the answers served before routing).
+pub(crate) fn middleware_stack(state: &AppState, route: Option<Arc<str>>) -> MiddlewareStack {
+    ServiceBuilder::new()
+        .layer(middleware::ObserveLayer {
+            production: state.config.is_production(),
+            route,
+        })
+        .layer(BypassLayer::new(
+            cors_layer(&state.config),
+            CompressionLayer::new(),
+        ))
+        .layer(crate::users::rate_limit::GuardLayer(state.clone()))
+        .layer(crate::http::timeout::TimeoutLayer {
+            timeout: state.config.request_timeout,
+        })
+        .layer(BodyLimitLayer(DefaultBodyLimit::max(
+            crate::http::JSON_BODY_LIMIT,
+        )))
+}
+
+/// The type of [`middleware_stack`].
+pub(crate) type MiddlewareStack = ServiceBuilder<
+    Stack<
+        BodyLimitLayer,
+        Stack<
+            crate::http::timeout::TimeoutLayer,
+            Stack<
+                crate::users::rate_limit::GuardLayer,
+                Stack<BypassLayer, Stack<middleware::ObserveLayer, Identity>>,
+            >,
+        >,
+    >,
+>;
 
 fn cors_layer(config: &Config) -> CorsLayer {
     let origins: Vec<HeaderValue> = config
@@ -153,7 +179,9 @@ pub async fn serve_on(
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(router),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;

@@ -270,11 +270,7 @@ impl Cache {
     /// (BENCHMARKS.md, "Instructions per cached read, second round").
     pub async fn live_get(&self, label: &'static str, key: &str) -> Option<Bytes> {
         // Read before the value: a drop or an invalidation after this makes the copy stale.
-        let stamp = Stamp {
-            cache: self.0.id,
-            generation: self.generation(),
-            forgets: self.0.forgets.load(Ordering::SeqCst),
-        };
+        let stamp = self.stamp();
         let now = Instant::now();
         let bytes = match front_get(key, &stamp, now) {
             Some(bytes) => bytes,
@@ -287,6 +283,25 @@ impl Cache {
         };
         count(CacheEvent::Hit, label);
         Some(bytes)
+    }
+
+    /// A live-tier value from this thread's own copy only (counted as a hit when found), with
+    /// the same rules as [`Cache::live_get`]: nothing invalidated or dropped since the copy was
+    /// taken, and never older than [`FRONT_TTL`]. Synchronous: `None` says nothing about the
+    /// shared cache, which [`Cache::live_get`] reads.
+    pub fn front_hit(&self, label: &'static str, key: &str) -> Option<Bytes> {
+        let bytes = front_get(key, &self.stamp(), Instant::now())?;
+        count(CacheEvent::Hit, label);
+        Some(bytes)
+    }
+
+    /// What a thread's copy is valid under: this cache, its generation, its drops so far.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            cache: self.0.id,
+            generation: self.generation(),
+            forgets: self.0.forgets.load(Ordering::SeqCst),
+        }
     }
 
     /// A live-tier value (this instance, 0.9 s), computed by `init` when missing. Concurrent

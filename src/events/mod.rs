@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod demo;
 mod favorites;
 pub mod image;
+pub mod kept;
 pub mod model;
 pub mod postgres;
 mod reads;

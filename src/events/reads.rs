@@ -191,7 +191,7 @@ pub(super) async fn answer_list(
 
 /// The cache key of a list request that depends on its query string alone (no `status`, the
 /// only parameter whose answer depends on the caller); None otherwise.
-fn raw_list_key(scope: &str, raw: &str) -> Option<String> {
+pub(super) fn raw_list_key(scope: &str, raw: &str) -> Option<String> {
     if raw.contains("status") {
         return None;
     }

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -42,6 +43,9 @@ pub const HTML_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline
 #[derive(Clone)]
 pub struct ObserveLayer {
     pub production: bool,
+    /// The route's name for the log and the metrics, where axum's `MatchedPath` does not give
+    /// it: the kept answers served before routing ([`crate::http::kept`]).
+    pub route: Option<Arc<str>>,
 }
 
 impl<S> Layer<S> for ObserveLayer {
@@ -50,6 +54,7 @@ impl<S> Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Observe<S> {
         Observe {
             production: self.production,
+            route: self.route.clone(),
             inner,
         }
     }
@@ -61,6 +66,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone)]
 pub struct Observe<S> {
     production: bool,
+    route: Option<Arc<str>>,
     inner: S,
 }
 
@@ -86,11 +92,18 @@ where
             .cloned()
             .unwrap_or_else(request_id::generate);
         let method = req.method().clone();
-        let route = req.extensions().get::<MatchedPath>().cloned();
+        let route = match &self.route {
+            Some(named) => Some(RouteName::Named(Arc::clone(named))),
+            None => req
+                .extensions()
+                .get::<MatchedPath>()
+                .cloned()
+                .map(RouteName::Matched),
+        };
         let span = tracing::info_span!(
             "request",
             method = %method,
-            route = %route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            route = %route.as_ref().map_or("unmatched", RouteName::as_str),
             request_id = id.to_str().unwrap_or_default(),
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
@@ -113,6 +126,23 @@ where
     }
 }
 
+/// A request's route as the log and the metrics name it.
+enum RouteName {
+    /// As axum matched it.
+    Matched(MatchedPath),
+    /// As the layer was told.
+    Named(Arc<str>),
+}
+
+impl RouteName {
+    fn as_str(&self) -> &str {
+        match self {
+            RouteName::Matched(matched) => matched.as_str(),
+            RouteName::Named(named) => named,
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The answer of the service below, observed. Written out rather than an `async` block in a
     /// box: the stack's future stays where axum's route boxed it, instead of being moved into a
@@ -123,7 +153,7 @@ pin_project_lite::pin_project! {
         span: tracing::Span,
         id: Option<HeaderValue>,
         method: Method,
-        route: Option<MatchedPath>,
+        route: Option<RouteName>,
         started: Instant,
         production: bool,
     }
@@ -155,7 +185,7 @@ where
         } else {
             tracing::info!("request finished");
         }
-        let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let route = this.route.as_ref().map_or("unmatched", RouteName::as_str);
         crate::telemetry::record_request(this.method, route, status.as_u16(), elapsed);
         // A future polled again after its answer would find no id (it never is).
         let id = this.id.take().unwrap_or_else(request_id::generate);

@@ -7,6 +7,7 @@ pub mod bypass;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod kept;
 pub mod middleware;
 pub mod openapi;
 pub mod request_id;

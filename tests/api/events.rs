@@ -2,7 +2,7 @@
 //! invalidation, live availability and its stream, favorites, images, COMPLETED, seed-demo.
 
 use chrono::{Duration, Utc};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use ticketmax::users::model::Role;
 use uuid::Uuid;
@@ -233,6 +233,160 @@ async fn etags_answer_304_and_change_after_a_write(app: TestApp) {
         .await;
     after.assert_status(200);
     assert_ne!(after.header("etag").unwrap(), tag);
+}
+
+/// One request through the application service as the server runs it, on this thread: the
+/// kept answers served before routing are the ones this thread holds a copy of.
+async fn through_the_app(
+    app: &TestApp,
+    method: Method,
+    uri: &str,
+    if_none_match: Option<&str>,
+    copy: Option<(&'static str, &str)>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    use tower::Service;
+    // Anything this router answers was routed: it answers 418 to every request.
+    let teapot = axum::Router::new().fallback(|| async { StatusCode::IM_A_TEAPOT });
+    let mut service = ticketmax::http::kept::App::new(teapot, &app.state);
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(tag) = if_none_match {
+        request = request.header("if-none-match", tag);
+    }
+    let request = request.body(axum::body::Body::empty()).unwrap();
+    if let Some((label, key)) = copy {
+        // The thread's copy lives 50 ms: taken right before the call, on this thread.
+        assert!(
+            app.state.cache.live_get(label, key).await.is_some(),
+            "{key} is kept"
+        );
+    }
+    let response = service.call(request).await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+async fn kept_answers_are_served_before_routing_through_the_whole_stack(app: TestApp) {
+    use ticketmax::events::catalogue::{availability_key, detail_key};
+    let (_, token) = app.create_user(Role::Organizer).await;
+    let id = id_of(&create(&app, &token, &event_body("Kept", 5)).await);
+    let path = format!("/api/events/{id}");
+    let availability = format!("{path}/availability");
+    let list_key = "answer:raw:?";
+    let detail = detail_key(id, "");
+    let counts = availability_key(id);
+    // The server keeps each answer as it serves it.
+    let served = app.get(&path).await;
+    served.assert_status(200);
+    let served_list = app.get("/api/events").await;
+    let served_counts = app.get(&availability).await;
+    let without_time = |mut v: Value| {
+        v["timestamp"] = Value::Null;
+        v
+    };
+
+    // Served from the copy: the handler's answer, with every header of the middleware stack.
+    for attempt in 0.. {
+        let (status, headers, body) = through_the_app(
+            &app,
+            Method::GET,
+            &path,
+            None,
+            Some(("event_detail", detail.as_str())),
+        )
+        .await;
+        // The copy may have lapsed if this thread was descheduled for 50 ms; try again.
+        if status == StatusCode::IM_A_TEAPOT && attempt < 5 {
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(without_time(body), without_time(served.body.clone()));
+        for name in [
+            "etag",
+            "cache-control",
+            "content-type",
+            "x-content-type-options",
+            "vary",
+        ] {
+            assert_eq!(
+                headers.get(name).and_then(|v| v.to_str().ok()),
+                served.header(name),
+                "{name}"
+            );
+        }
+        assert!(headers.contains_key("x-request-id"));
+        break;
+    }
+    let tag = served.header("etag").unwrap().to_string();
+    for attempt in 0.. {
+        let (status, _, body) = through_the_app(
+            &app,
+            Method::GET,
+            &path,
+            Some(&tag),
+            Some(("event_detail", detail.as_str())),
+        )
+        .await;
+        if status == StatusCode::IM_A_TEAPOT && attempt < 5 {
+            continue;
+        }
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert!(body.is_null());
+        break;
+    }
+    for (uri, label, key, served) in [
+        ("/api/events", "events_list", list_key, &served_list),
+        (
+            availability.as_str(),
+            "event_availability",
+            counts.as_str(),
+            &served_counts,
+        ),
+    ] {
+        for attempt in 0.. {
+            let (status, _, body) =
+                through_the_app(&app, Method::GET, uri, None, Some((label, key))).await;
+            if status == StatusCode::IM_A_TEAPOT && attempt < 5 {
+                continue;
+            }
+            assert_eq!(status, StatusCode::OK, "{uri}");
+            assert_eq!(
+                without_time(body),
+                without_time(served.body.clone()),
+                "{uri}"
+            );
+            break;
+        }
+    }
+
+    // Routed: another method, another path, a query whose answer is never kept, no copy.
+    let other = format!("/api/events/{}", Uuid::now_v7());
+    let routed = [
+        (Method::POST, path.as_str()),
+        (Method::HEAD, path.as_str()),
+        (Method::GET, "/api/events?status=PUBLISHED"),
+        (Method::GET, &format!("{path}/bookings")),
+        (Method::GET, &format!("{path}/")),
+        (Method::GET, other.as_str()),
+    ];
+    for (method, uri) in routed {
+        let (status, _, _) = through_the_app(
+            &app,
+            method.clone(),
+            uri,
+            None,
+            Some(("event_detail", detail.as_str())),
+        )
+        .await;
+        assert_eq!(status, StatusCode::IM_A_TEAPOT, "{method} {uri}");
+    }
+    // And nothing kept on this thread: routed too.
+    let (status, _, _) = through_the_app(&app, Method::GET, "/api/events?page=2", None, None).await;
+    assert_eq!(status, StatusCode::IM_A_TEAPOT);
 }
 
 async fn field_selection_returns_only_the_named_fields(app: TestApp) {
@@ -911,5 +1065,6 @@ both_backends!(
     bad_list_queries_are_400,
     unknown_fields_and_missing_resources_are_refused,
     an_organizer_listing_by_status_sees_only_their_own_events,
-    cache_hits_and_misses_show_in_metrics
+    cache_hits_and_misses_show_in_metrics,
+    kept_answers_are_served_before_routing_through_the_whole_stack
 );
