@@ -213,9 +213,9 @@ pub async fn serve_on(
     result
 }
 
-/// SQLite's write-ahead log, copied back into the database every 200 ms by a reader
-/// ([`Store::checkpoint`]) rather than by whichever commit crosses the threshold. Under a stream
-/// of holds the log grows by ~2,500 pages in that time.
+/// SQLite's write-ahead log, copied back into the database every 200 ms, mostly by a reader, and
+/// started over ([`Store::checkpoint`]) rather than by whichever commit crosses the threshold.
+/// Under a stream of holds the log grows by 4,000–10,000 pages in that time.
 fn spawn_checkpointer(state: &AppState) {
     if !matches!(state.store, Store::Sqlite(_)) {
         return;

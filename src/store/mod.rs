@@ -58,6 +58,22 @@ impl<DB: Database> Pools<DB> {
     }
 }
 
+/// Reader passes at most in one [`Store::checkpoint`].
+const CHECKPOINT_PASSES: usize = 4;
+/// Pages a reader's pass may find added since the last one for the passes to have caught up.
+const CHECKPOINT_CAUGHT_UP: i64 = 256;
+/// Pages of log (~8 MB) from which a checkpoint ends on the writer so that the log starts over.
+const CHECKPOINT_START_OVER: i64 = 2048;
+
+/// A passive checkpoint on a connection of `pool`: the log's length in pages (−1 when the
+/// database is not in WAL mode).
+async fn wal_checkpoint(pool: &Pool<Sqlite>) -> sqlx::Result<i64> {
+    let (_busy, log, _copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok(log)
+}
+
 /// Connections of the lease pool: one per job that takes a lease ([`crate::tasks::lease`]),
 /// and one to spare.
 pub const LEASE_CONNECTIONS: u32 = 8;
@@ -365,10 +381,12 @@ impl Store {
             .pragma("cache_size", "-2000")
             .pragma("mmap_size", "1073741824")
             // The server copies the log back into the database in the background
-            // ([`Store::checkpoint`]), off the one writer's path. A commit that finds the log
-            // this long (~40 MB: a server that is not checkpointing, or one falling behind)
-            // still does it itself, as SQLite's default does at 1,000 pages.
-            .pragma("wal_autocheckpoint", "10000")
+            // ([`Store::checkpoint`]), and starts it over every 200 ms or so under a stream of
+            // writes. A commit that finds the log this long (~160 MB: a server that is not
+            // checkpointing, such as the command-line tools, or a long reader keeping the log
+            // from starting over) still does it itself, as SQLite's default does at 1,000 pages.
+            // At 10,000 pages a fast on-sale reached it between two of the server's rounds.
+            .pragma("wal_autocheckpoint", "40000")
             .row_buffer_size(1024);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -423,17 +441,38 @@ impl Store {
         }
     }
 
-    /// SQLite: copies what the write-ahead log holds back into the database file, as far as
-    /// readers allow, without waiting for anyone (`PRAGMA wal_checkpoint(PASSIVE)`), on a
-    /// reader's connection. A commit that crosses SQLite's own threshold would otherwise do it
-    /// itself, holding the one writer while it writes and syncs a thousand pages: under a
-    /// stream of holds that was two thirds of each commit's time (BENCHMARKS.md, "The writer's
-    /// checkpoints"). PostgreSQL checkpoints on its own; nothing to do.
+    /// SQLite: copies what the write-ahead log holds back into the database file and lets the
+    /// log start over; PostgreSQL checkpoints on its own, nothing to do.
+    ///
+    /// A commit that crosses SQLite's threshold would do it itself, holding the one writer while
+    /// it writes and syncs the pages (BENCHMARKS.md, "The writer's checkpoints"). So the copying
+    /// is done here, by passes on a reader's connection that wait for nobody
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`), each copying what the log gained during the last.
+    ///
+    /// The log starts over (its file written again from the top instead of growing) only when a
+    /// write begins with all of it copied, and under a stream of commits a reader's pass never
+    /// ends that way: commits land while it copies. Then the log grew until a commit crossed the
+    /// threshold and checkpointed, holding the writer 12–37 ms (most of the holds' slow
+    /// batches). So once the reader's passes have caught up, a last passive pass runs on the
+    /// writer's connection, between two writes: it copies the few pages left with no commit
+    /// landing meanwhile, and the next write starts the log over. Being passive, it never waits
+    /// for a reader; a long one (a backup) only keeps the log from starting over.
     pub async fn checkpoint(&self) -> sqlx::Result<()> {
-        if let Store::Sqlite(p) = self {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&p.read)
-                .await?;
+        let Store::Sqlite(p) = self else {
+            return Ok(());
+        };
+        let mut copied = 0;
+        for _ in 0..CHECKPOINT_PASSES {
+            let log = wal_checkpoint(&p.read).await?;
+            let gained = log - copied;
+            copied = log;
+            // A negative log: not in WAL mode; a shorter one: it started over meanwhile.
+            if log < 0 || gained < CHECKPOINT_CAUGHT_UP {
+                break;
+            }
+        }
+        if copied >= CHECKPOINT_START_OVER {
+            wal_checkpoint(&p.write).await?;
         }
         Ok(())
     }
@@ -509,6 +548,68 @@ mod tests {
             BookingStatus::try_from("HELD".to_string()),
             Err("unknown booking status HELD".to_string())
         );
+    }
+
+    /// Under a stream of commits a reader's checkpoint never copies the whole log, so the log
+    /// never starts over and grows until a commit checkpoints it; [`Store::checkpoint`] ends on
+    /// the writer so that it does start over.
+    #[tokio::test]
+    async fn a_checkpoint_under_a_stream_of_commits_lets_the_log_start_over() {
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open_sqlite_file(&dir.join("t.db")).await.unwrap();
+        let Store::Sqlite(pools) = &store else {
+            unreachable!("a SQLite file store")
+        };
+        sqlx::query("CREATE TABLE t (b BLOB NOT NULL)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        // ~3,000 pages of log.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO t SELECT randomblob(3000) FROM n",
+        )
+        .execute(&pools.write)
+        .await
+        .unwrap();
+        // Its length from the file's (a checkpoint now would let the stream start it over).
+        let wal = std::fs::metadata(dir.join("t.db-wal")).unwrap().len() as i64;
+        let long = (wal - 32) / (4096 + 24);
+        assert!(long >= 3000, "{long} pages of log");
+
+        let commits = std::sync::Arc::new(AtomicUsize::new(0));
+        let stream = tokio::spawn({
+            let (write, commits) = (pools.write.clone(), commits.clone());
+            async move {
+                while commits.load(Relaxed) != usize::MAX {
+                    sqlx::query("INSERT INTO t VALUES (randomblob(100))")
+                        .execute(&write)
+                        .await
+                        .unwrap();
+                    let _ = commits.fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
+                }
+            }
+        });
+        while commits.load(Relaxed) < 10 {
+            tokio::task::yield_now().await;
+        }
+        store.checkpoint().await.unwrap();
+        let commits = commits.swap(usize::MAX, Relaxed);
+        stream.await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (x'00')")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+
+        let log = wal_checkpoint(&pools.read).await.unwrap();
+        assert!(
+            log < long,
+            "the log started over: {log} pages now, {long} before the stream of {commits} commits"
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
