@@ -550,15 +550,21 @@ mod tests {
         );
     }
 
+    /// A store on a SQLite file `t.db` in a folder of its own.
+    async fn sqlite_file() -> (std::path::PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open_sqlite_file(&dir.join("t.db")).await.unwrap();
+        (dir, store)
+    }
+
     /// Under a stream of commits a reader's checkpoint never copies the whole log, so the log
     /// never starts over and grows until a commit checkpoints it; [`Store::checkpoint`] ends on
     /// the writer so that it does start over.
     #[tokio::test]
     async fn a_checkpoint_under_a_stream_of_commits_lets_the_log_start_over() {
         use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-        let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open_sqlite_file(&dir.join("t.db")).await.unwrap();
+        let (dir, store) = sqlite_file().await;
         let Store::Sqlite(pools) = &store else {
             unreachable!("a SQLite file store")
         };
@@ -614,9 +620,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_postgres_array_bound_on_sqlite_is_an_error_not_a_null() {
-        let dir = std::env::temp_dir().join(format!("ticketmax-store-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::open_sqlite_file(&dir.join("t.db")).await.unwrap();
+        let (dir, store) = sqlite_file().await;
         let Store::Sqlite(pools) = &store else {
             unreachable!("a SQLite file store")
         };
